@@ -1,0 +1,472 @@
+//! S3 fault models: which request fails, how, and whether it was applied.
+
+use std::fmt;
+use std::time::Duration;
+
+use rand::Rng;
+
+use crate::rng::{slot_rng, stream, sub_seed, SimRng};
+
+/// How a faulted S3 request fails, as the client sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum FaultKind {
+    /// `500 InternalError: We encountered an internal error. Please try again.`
+    InternalError,
+    /// `503 SlowDown`: throttling; S3 rejects before applying anything.
+    SlowDown,
+    /// The connection drops with no status line (2012's `BadStatusLine: ''`).
+    ConnectionReset,
+    /// No answer at all: the client waits until its request timeout.
+    Timeout,
+}
+
+impl FaultKind {
+    pub const ALL: [FaultKind; 4] =
+        [FaultKind::InternalError, FaultKind::SlowDown, FaultKind::ConnectionReset, FaultKind::Timeout];
+
+    /// Stable lower-case name used in reports, traces and scenario files.
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultKind::InternalError => "internal_error",
+            FaultKind::SlowDown => "slow_down",
+            FaultKind::ConnectionReset => "connection_reset",
+            FaultKind::Timeout => "timeout",
+        }
+    }
+
+    /// Whether S3 may have applied the request before this fault hid the
+    /// answer. Throttling rejects up front, so a SlowDown is never applied.
+    pub fn may_be_applied(self) -> bool {
+        !matches!(self, FaultKind::SlowDown)
+    }
+}
+
+impl fmt::Display for FaultKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Relative weights of the fault kinds; they need not sum to 1.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FaultMix {
+    pub internal_error: f64,
+    pub slow_down: f64,
+    pub connection_reset: f64,
+    pub timeout: f64,
+}
+
+impl Default for FaultMix {
+    /// Every fault a 500 InternalError, as in 2012.
+    fn default() -> Self {
+        FaultMix { internal_error: 1.0, slow_down: 0.0, connection_reset: 0.0, timeout: 0.0 }
+    }
+}
+
+impl FaultMix {
+    fn weights(&self) -> [(FaultKind, f64); 4] {
+        [
+            (FaultKind::InternalError, self.internal_error),
+            (FaultKind::SlowDown, self.slow_down),
+            (FaultKind::ConnectionReset, self.connection_reset),
+            (FaultKind::Timeout, self.timeout),
+        ]
+    }
+
+    /// The fraction of faults that are of `kind`.
+    pub fn fraction(&self, kind: FaultKind) -> f64 {
+        let total: f64 = self.weights().iter().map(|(_, w)| w).sum();
+        let weight = self.weights().iter().find(|(k, _)| *k == kind).map_or(0.0, |(_, w)| *w);
+        if total > 0.0 {
+            weight / total
+        } else {
+            0.0
+        }
+    }
+
+    /// The kind picked by a uniform draw `u` in [0, 1).
+    pub fn pick(&self, u: f64) -> FaultKind {
+        let total: f64 = self.weights().iter().map(|(_, w)| w).sum();
+        let mut remaining = u * total;
+        for (kind, weight) in self.weights() {
+            if remaining < weight {
+                return kind;
+            }
+            remaining -= weight;
+        }
+        FaultKind::InternalError
+    }
+}
+
+/// A two-state Gilbert-Elliott chain in continuous virtual time: the service
+/// alternates between a good and a bad state with exponentially distributed
+/// sojourns, and fails each request with the probability of its state.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BurstParams {
+    pub good_mean_ms: f64,
+    pub bad_mean_ms: f64,
+    pub good_failure: f64,
+    pub bad_failure: f64,
+}
+
+impl BurstParams {
+    /// Long-run fraction of time spent in the bad state.
+    pub fn stationary_bad_fraction(&self) -> f64 {
+        self.bad_mean_ms / (self.good_mean_ms + self.bad_mean_ms)
+    }
+
+    /// Long-run failure probability of a request arriving at a random time.
+    pub fn stationary_failure_rate(&self) -> f64 {
+        let bad = self.stationary_bad_fraction();
+        (1.0 - bad) * self.good_failure + bad * self.bad_failure
+    }
+
+    /// Probability that a request `gap_ms` after a failed one fails too, for
+    /// arrivals at stationary random times (used by the calibration docs).
+    pub fn failure_after_failure(&self, gap_ms: f64) -> f64 {
+        let bad = self.stationary_bad_fraction();
+        let rate = 1.0 / self.good_mean_ms + 1.0 / self.bad_mean_ms;
+        let decay = (-rate * gap_ms).exp();
+        // P(bad at t+gap | bad at t) and P(bad at t+gap | good at t).
+        let stay_bad = bad + (1.0 - bad) * decay;
+        let become_bad = bad * (1.0 - decay);
+        let p_fail = self.stationary_failure_rate();
+        let fail_then_fail = (1.0 - bad)
+            * self.good_failure
+            * ((1.0 - become_bad) * self.good_failure + become_bad * self.bad_failure)
+            + bad * self.bad_failure * ((1.0 - stay_bad) * self.good_failure + stay_bad * self.bad_failure);
+        if p_fail > 0.0 {
+            fail_then_fail / p_fail
+        } else {
+            0.0
+        }
+    }
+}
+
+/// Which requests fail, before the outages and the mix are applied.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FaultProcess {
+    Never,
+    /// Each request fails with probability `failure_probability`.
+    Independent { failure_probability: f64 },
+    /// Bursty faults (see [`BurstParams`]).
+    GilbertElliott(BurstParams),
+}
+
+impl FaultProcess {
+    pub fn stationary_failure_rate(&self) -> f64 {
+        match self {
+            FaultProcess::Never => 0.0,
+            FaultProcess::Independent { failure_probability } => *failure_probability,
+            FaultProcess::GilbertElliott(burst) => burst.stationary_failure_rate(),
+        }
+    }
+}
+
+/// A scripted outage: every request arriving in `[start, end)` of virtual
+/// time (measured from the world's start) fails with `kind`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Outage {
+    pub start_ms: u64,
+    pub end_ms: u64,
+    pub kind: FaultKind,
+}
+
+/// The complete fault model of one S3 service.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FaultModel {
+    pub process: FaultProcess,
+    pub outages: Vec<Outage>,
+    pub mix: FaultMix,
+    /// Of the faults that may be applied (not SlowDown), the fraction where
+    /// S3 did apply a mutating request before the client saw the failure.
+    /// S3 documents that a 500 InternalError may leave the write done.
+    pub ambiguous_fraction: f64,
+}
+
+impl Default for FaultModel {
+    fn default() -> Self {
+        FaultModel {
+            process: FaultProcess::Never,
+            outages: Vec::new(),
+            mix: FaultMix::default(),
+            ambiguous_fraction: 0.0,
+        }
+    }
+}
+
+/// Why a fault model cannot be used; `field` names the parameter.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl fmt::Display for ModelError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
+
+impl std::error::Error for ModelError {}
+
+fn probability(field: &'static str, value: f64) -> Result<(), ModelError> {
+    if (0.0..=1.0).contains(&value) {
+        Ok(())
+    } else {
+        Err(ModelError { field, message: format!("must be a probability in [0, 1], got {value}") })
+    }
+}
+
+fn positive(field: &'static str, value: f64) -> Result<(), ModelError> {
+    if value.is_finite() && value > 0.0 {
+        Ok(())
+    } else {
+        Err(ModelError { field, message: format!("must be a finite number > 0, got {value}") })
+    }
+}
+
+impl FaultModel {
+    /// Independent faults with probability `p`, all 500 InternalError.
+    pub fn independent(p: f64) -> Self {
+        FaultModel {
+            process: FaultProcess::Independent { failure_probability: p },
+            ..FaultModel::default()
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), ModelError> {
+        match &self.process {
+            FaultProcess::Never => {}
+            FaultProcess::Independent { failure_probability } => {
+                probability("failure_probability", *failure_probability)?;
+            }
+            FaultProcess::GilbertElliott(burst) => {
+                positive("good_mean_ms", burst.good_mean_ms)?;
+                positive("bad_mean_ms", burst.bad_mean_ms)?;
+                probability("good_failure", burst.good_failure)?;
+                probability("bad_failure", burst.bad_failure)?;
+            }
+        }
+        for outage in &self.outages {
+            if outage.end_ms <= outage.start_ms {
+                return Err(ModelError {
+                    field: "end_ms",
+                    message: format!(
+                        "an outage must end after it starts (start_ms {}, end_ms {})",
+                        outage.start_ms, outage.end_ms
+                    ),
+                });
+            }
+        }
+        for (kind, weight) in self.mix.weights() {
+            if !(weight.is_finite() && weight >= 0.0) {
+                return Err(ModelError {
+                    field: kind.name(),
+                    message: format!("a fault mix weight must be >= 0, got {weight}"),
+                });
+            }
+        }
+        if self.mix.weights().iter().all(|(_, w)| *w == 0.0) {
+            return Err(ModelError {
+                field: "mix",
+                message: "at least one fault kind needs a weight > 0".into(),
+            });
+        }
+        probability("ambiguous_fraction", self.ambiguous_fraction)
+    }
+}
+
+/// The verdict on one request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FaultDecision {
+    pub kind: FaultKind,
+    /// The request took effect at S3 although the client sees `kind`.
+    pub applied: bool,
+}
+
+/// A [`FaultModel`] bound to a seed: answers, request by request in
+/// non-decreasing virtual time, whether that request fails.
+#[derive(Clone, Debug)]
+pub struct FaultSchedule {
+    model: FaultModel,
+    slot_seed: u64,
+    chain: Option<Chain>,
+}
+
+#[derive(Clone, Debug)]
+struct Chain {
+    rng: SimRng,
+    params: BurstParams,
+    bad: bool,
+    /// Virtual time, in ms, of the next state change.
+    next_switch_ms: f64,
+}
+
+impl Chain {
+    fn new(params: BurstParams, mut rng: SimRng) -> Self {
+        // Start in the stationary distribution so that short runs are not
+        // biased towards the good state.
+        let bad = rng.gen::<f64>() < params.stationary_bad_fraction();
+        let mut chain = Chain { rng, params, bad, next_switch_ms: 0.0 };
+        chain.next_switch_ms = chain.sojourn_ms();
+        chain
+    }
+
+    fn sojourn_ms(&mut self) -> f64 {
+        let mean = if self.bad { self.params.bad_mean_ms } else { self.params.good_mean_ms };
+        // Inverse-CDF exponential; 1 - u is in (0, 1] so ln never sees 0.
+        -mean * (1.0 - self.rng.gen::<f64>()).ln()
+    }
+
+    fn failure_probability_at(&mut self, now_ms: f64) -> f64 {
+        while self.next_switch_ms <= now_ms {
+            self.bad = !self.bad;
+            self.next_switch_ms += self.sojourn_ms();
+        }
+        if self.bad {
+            self.params.bad_failure
+        } else {
+            self.params.good_failure
+        }
+    }
+}
+
+impl FaultSchedule {
+    /// `seed` is the component's sub-seed; the chain and the per-slot draws
+    /// get streams of their own derived from it.
+    pub fn new(model: FaultModel, seed: u64) -> Self {
+        let chain = match &model.process {
+            FaultProcess::GilbertElliott(params) => {
+                Some(Chain::new(params.clone(), stream(seed, "chain")))
+            }
+            _ => None,
+        };
+        FaultSchedule { slot_seed: sub_seed(seed, "slots"), model, chain }
+    }
+
+    pub fn model(&self) -> &FaultModel {
+        &self.model
+    }
+
+    /// Whether the request in slot `slot`, arriving at virtual time `now`
+    /// since the world's start, fails. Calls must come in non-decreasing
+    /// `now`; the slot's draws do not depend on earlier slots.
+    pub fn decide(&mut self, slot: u64, now: Duration) -> Option<FaultDecision> {
+        let now_ms = now.as_secs_f64() * 1000.0;
+        let p_fail = match (&self.model.process, &mut self.chain) {
+            (FaultProcess::Never, _) => 0.0,
+            (FaultProcess::Independent { failure_probability }, _) => *failure_probability,
+            (FaultProcess::GilbertElliott(_), Some(chain)) => chain.failure_probability_at(now_ms),
+            (FaultProcess::GilbertElliott(_), None) => 0.0,
+        };
+        let now_whole_ms = now.as_millis() as u64;
+        let outage = self
+            .model
+            .outages
+            .iter()
+            .find(|o| o.start_ms <= now_whole_ms && now_whole_ms < o.end_ms);
+        if outage.is_none() && p_fail <= 0.0 {
+            return None;
+        }
+        // Always three draws per slot, in this order, so that the slot's luck
+        // is the same whatever the outcome.
+        let mut rng = slot_rng(self.slot_seed, slot);
+        let (u_fail, u_kind, u_applied): (f64, f64, f64) = (rng.gen(), rng.gen(), rng.gen());
+        let kind = match outage {
+            Some(outage) => outage.kind,
+            None if u_fail < p_fail => self.model.mix.pick(u_kind),
+            None => return None,
+        };
+        let applied = kind.may_be_applied() && u_applied < self.model.ambiguous_fraction;
+        Some(FaultDecision { kind, applied })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn burst() -> BurstParams {
+        BurstParams { good_mean_ms: 2_000_000.0, bad_mean_ms: 5_000.0, good_failure: 0.0115, bad_failure: 0.6 }
+    }
+
+    #[test]
+    fn independent_rate_matches_p() {
+        let mut schedule = FaultSchedule::new(FaultModel::independent(0.013), 1);
+        let n = 200_000u64;
+        let failures = (0..n)
+            .filter(|&slot| schedule.decide(slot, Duration::from_millis(slot)).is_some())
+            .count() as f64;
+        // sd = sqrt(n p (1-p)) ~ 50.6; allow 5 sd.
+        assert!((failures - 2600.0).abs() < 253.0, "{failures}");
+    }
+
+    #[test]
+    fn gilbert_elliott_long_run_rate_is_stationary() {
+        let params = burst();
+        let expected = params.stationary_failure_rate();
+        let model = FaultModel { process: FaultProcess::GilbertElliott(params), ..FaultModel::default() };
+        let mut failures = 0u64;
+        let n = 400_000u64;
+        let mut schedule = FaultSchedule::new(model, 11);
+        for slot in 0..n {
+            // One request a second over 400,000 s: ~200 bad episodes.
+            if schedule.decide(slot, Duration::from_secs(slot)).is_some() {
+                failures += 1;
+            }
+        }
+        let rate = failures as f64 / n as f64;
+        assert!((rate - expected).abs() < 0.15 * expected, "rate {rate} expected {expected}");
+    }
+
+    #[test]
+    fn outage_fails_everything_inside_only() {
+        let model = FaultModel {
+            outages: vec![Outage { start_ms: 1000, end_ms: 2000, kind: FaultKind::SlowDown }],
+            ..FaultModel::default()
+        };
+        let mut schedule = FaultSchedule::new(model, 3);
+        assert!(schedule.decide(0, Duration::from_millis(999)).is_none());
+        let inside = schedule.decide(1, Duration::from_millis(1000)).unwrap();
+        assert_eq!(inside, FaultDecision { kind: FaultKind::SlowDown, applied: false });
+        assert!(schedule.decide(2, Duration::from_millis(1999)).is_some());
+        assert!(schedule.decide(3, Duration::from_millis(2000)).is_none());
+    }
+
+    #[test]
+    fn ambiguous_fraction_and_mix_are_respected() {
+        let model = FaultModel {
+            process: FaultProcess::Independent { failure_probability: 1.0 },
+            mix: FaultMix { internal_error: 1.0, slow_down: 1.0, connection_reset: 0.0, timeout: 0.0 },
+            ambiguous_fraction: 0.5,
+            ..FaultModel::default()
+        };
+        let mut schedule = FaultSchedule::new(model, 5);
+        let decisions: Vec<_> =
+            (0..10_000).map(|slot| schedule.decide(slot, Duration::ZERO).unwrap()).collect();
+        let slow = decisions.iter().filter(|d| d.kind == FaultKind::SlowDown).count();
+        assert!((4_700..5_300).contains(&slow), "{slow}");
+        assert!(decisions.iter().filter(|d| d.kind == FaultKind::SlowDown).all(|d| !d.applied));
+        let applied = decisions.iter().filter(|d| d.applied).count();
+        assert!((2_300..2_700).contains(&applied), "{applied}");
+    }
+
+    #[test]
+    fn validation_names_the_field() {
+        let bad = FaultModel::independent(1.5);
+        assert_eq!(bad.validate().unwrap_err().field, "failure_probability");
+        let model = FaultModel { ambiguous_fraction: -0.1, ..FaultModel::default() };
+        assert_eq!(model.validate().unwrap_err().field, "ambiguous_fraction");
+    }
+
+    #[test]
+    fn failure_after_failure_limits() {
+        let params = burst();
+        // Long gaps forget the state: conditional rate tends to the stationary one.
+        let far = params.failure_after_failure(1e12);
+        assert!((far - params.stationary_failure_rate()).abs() < 1e-9);
+        // Immediately after a failure, bursts make a second failure far likelier.
+        assert!(params.failure_after_failure(0.0) > 4.0 * params.stationary_failure_rate());
+    }
+}

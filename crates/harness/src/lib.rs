@@ -1,0 +1,1 @@
+//! Scenario x seeds -> run reports, in parallel; statistics over them; helpers for users' own tests

@@ -1,0 +1,1 @@
+//! The simulated S3 service and the ObjectStore client interface with its retry layer

@@ -1,0 +1,6 @@
+//! Scenario files: the serde schema of `sim-scenarios/*.toml`, validated
+//! into internal types, with errors that name file, line and field.
+
+mod model;
+
+pub use model::{Consistency, Limits, NamedPolicy, NetworkSpec, S3Operation, S3Spec, Scenario, Workload};

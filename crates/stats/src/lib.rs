@@ -1,0 +1,31 @@
+//! retrylab-stats: the statistics that turn simulated runs into claims about retry policies.
+//!
+//! Everything here is a pure function of its arguments: no randomness source,
+//! no clock and no hash-ordered collections, so a report computed from the same
+//! simulated outcomes is byte-for-byte the same on every machine. Bad input
+//! never panics; each function documents what it returns instead.
+//!
+//! - [`interval`]: exact (Clopper-Pearson) and Wilson confidence intervals for a
+//!   success or event rate, and the one-sided bounds used in acceptance checks.
+//! - [`percentile`]: nearest-rank percentiles and a latency summary.
+//! - [`sprt`]: Wald's sequential probability ratio test, to stop simulating as
+//!   soon as the evidence decides between two success rates.
+//! - [`mcnemar`]: McNemar's paired test for two policies run over the same
+//!   operations.
+//! - [`proportion`]: an unpaired two-proportion z-test, for when the runs are
+//!   not paired.
+
+pub mod interval;
+pub mod mcnemar;
+pub mod percentile;
+pub mod proportion;
+pub mod sprt;
+
+pub use interval::{
+    clopper_pearson, clopper_pearson_lower_one_sided, clopper_pearson_upper_one_sided, rate,
+    wilson, Interval,
+};
+pub use mcnemar::{discordant_pairs, mcnemar, McNemar, McNemarMethod, MCNEMAR_EXACT_BELOW};
+pub use percentile::{percentile_nearest_rank, LatencySummary};
+pub use proportion::{two_proportion_z_test, TwoProportion};
+pub use sprt::{Sprt, SprtError, SprtVerdict};
