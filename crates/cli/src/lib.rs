@@ -1,1 +1,109 @@
-//! The retrylab command line: glue between scenario files, the harness and human or JSON output
+//! The `retrylab` command line: parses arguments, loads scenarios, calls the
+//! harness and prints human tables or `--json`. No simulation logic lives here.
+//!
+//! Exit status: 0 success; 1 a run failed (a limit was hit) or a check found
+//! a violation; 2 bad usage or a bad scenario file.
+
+mod args;
+mod output;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+use retrylab_harness::{estimate, run_seed, select_policies, EstimateOptions, TraceMode};
+use retrylab_scenario::Scenario;
+
+use crate::args::{Cli, Command, EstimateArgs, RunArgs};
+
+/// Exit status for a failed run or check.
+const EXIT_FAILED: u8 = 1;
+/// Exit status for bad usage or a bad scenario (clap uses 2 as well).
+const EXIT_USAGE: u8 = 2;
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => run(&args),
+        Command::Estimate(args) => run_estimate(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("error: {}", failure.message);
+            ExitCode::from(failure.status)
+        }
+    }
+}
+
+struct Failure {
+    status: u8,
+    message: String,
+}
+
+impl Failure {
+    fn usage(message: impl ToString) -> Self {
+        Failure { status: EXIT_USAGE, message: message.to_string() }
+    }
+
+    fn failed(message: impl ToString) -> Self {
+        Failure { status: EXIT_FAILED, message: message.to_string() }
+    }
+}
+
+fn load(path: &std::path::Path) -> Result<Scenario, Failure> {
+    retrylab_scenario::load(path).map_err(Failure::usage)
+}
+
+fn print(text: &str) -> Result<(), Failure> {
+    let mut stdout = std::io::stdout().lock();
+    // A closed pipe (`| head`) is not an error worth a message.
+    let _ = stdout.write_all(text.as_bytes());
+    let _ = stdout.flush();
+    Ok(())
+}
+
+fn run(args: &RunArgs) -> Result<(), Failure> {
+    let scenario = load(&args.scenario)?;
+    let names: Vec<String> = args.policy.iter().cloned().collect();
+    let policies = select_policies(&scenario, &names).map_err(Failure::usage)?;
+    let Some(policy) = policies.first() else {
+        return Err(Failure::usage("the scenario has no policies"));
+    };
+    let mode = if args.trace { TraceMode::Full } else { TraceMode::HashOnly };
+    let report = run_seed(&scenario, policy, args.seed, mode).map_err(Failure::failed)?;
+    if args.json {
+        print(&output::run_json(&scenario, &report))
+    } else {
+        print(&output::run_human(&scenario, &report))
+    }
+}
+
+fn run_estimate(args: &EstimateArgs) -> Result<(), Failure> {
+    let scenario = load(&args.scenario)?;
+    let options = EstimateOptions {
+        seeds: args.seeds.unwrap_or(scenario.seeds_default),
+        first_seed: args.first_seed,
+        policies: args.policy.clone(),
+        confidence: 0.95,
+        jobs: args.jobs,
+    };
+    if options.seeds == 0 {
+        return Err(Failure::usage("--seeds must be at least 1"));
+    }
+    let chosen = select_policies(&scenario, &options.policies).map_err(Failure::usage)?;
+    let total = options.seeds * chosen.len() as u64;
+    // indicatif draws only when stderr is a terminal, so pipes and CI stay clean.
+    let bar = indicatif::ProgressBar::new(total).with_style(
+        indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} runs ({eta} left)")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let result = estimate(&scenario, &options, &|| bar.inc(1));
+    bar.finish_and_clear();
+    let estimate = result.map_err(Failure::failed)?;
+    if args.json {
+        print(&output::estimate_json(&estimate))
+    } else {
+        print(&output::estimate_human(&scenario, &estimate))
+    }
+}

@@ -1,1 +1,15 @@
-//! Scenario x seeds -> run reports, in parallel; statistics over them; helpers for users' own tests
+//! Scenario x seeds -> run reports, in parallel, and the statistics over
+//! them; the entry points the CLI and users' own tests call.
+//!
+//! - [`run_seed`]: one scenario, one policy, one seed: a [`RunReport`].
+//! - [`estimate`]: every chosen policy over many seeds, spread over all
+//!   cores, summarised per policy with confidence intervals ([`Estimate`]).
+
+mod estimate;
+mod report;
+mod workload;
+
+pub use estimate::{estimate, select_policies, Estimate, EstimateError, EstimateOptions, PolicyEstimate};
+pub use report::RunReport;
+pub use retrylab_sim::{RunError, TraceMode};
+pub use workload::run_seed;

@@ -1,6 +1,11 @@
 //! Scenario files: the serde schema of `sim-scenarios/*.toml`, validated
 //! into internal types, with errors that name file, line and field.
 
+mod error;
+mod load;
 mod model;
+mod schema;
 
+pub use error::{ErrorKind, ScenarioError};
+pub use load::{load, parse};
 pub use model::{Consistency, Limits, NamedPolicy, NetworkSpec, S3Operation, S3Spec, Scenario, Workload};

@@ -1,0 +1,195 @@
+//! Rendering reports: human text and the stable JSON field names.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use retrylab_harness::{Estimate, RunReport};
+use retrylab_scenario::Scenario;
+use retrylab_stats::LatencySummary;
+use serde::Serialize;
+
+/// `run --json`: field names are a stable interface.
+#[derive(Serialize)]
+struct RunJson<'a> {
+    scenario: &'a str,
+    seed: u64,
+    policy: &'a str,
+    operations: u64,
+    failures: u64,
+    failures_by_kind: &'a BTreeMap<String, u64>,
+    failures_by_status: &'a BTreeMap<String, u64>,
+    attempts: u64,
+    retries: u64,
+    faults_injected: u64,
+    latency_ms_p50: f64,
+    latency_ms_p99: f64,
+    latency_ms_max: f64,
+    events: u64,
+    simulated_time_s: f64,
+    /// 16 hex digits.
+    trace_hash: String,
+}
+
+fn ms(us: u64) -> f64 {
+    us as f64 / 1000.0
+}
+
+fn latency(report: &RunReport) -> LatencySummary {
+    let mut latencies = report.latencies_us.clone();
+    LatencySummary::from_unsorted(&mut latencies)
+}
+
+fn json(value: &impl Serialize) -> String {
+    // Serialising plain structs of numbers, strings and maps cannot fail.
+    let mut text = serde_json::to_string_pretty(value).unwrap_or_else(|error| format!("{{\"error\": \"{error}\"}}"));
+    text.push('\n');
+    text
+}
+
+pub fn run_json(scenario: &Scenario, report: &RunReport) -> String {
+    let latency = latency(report);
+    json(&RunJson {
+        scenario: &scenario.name,
+        seed: report.seed,
+        policy: &report.policy,
+        operations: report.operations,
+        failures: report.failures,
+        failures_by_kind: &report.failures_by_kind,
+        failures_by_status: &report.failures_by_status,
+        attempts: report.attempts,
+        retries: report.retries,
+        faults_injected: report.faults_injected,
+        latency_ms_p50: ms(latency.p50),
+        latency_ms_p99: ms(latency.p99),
+        latency_ms_max: ms(latency.max),
+        events: report.events,
+        simulated_time_s: report.simulated_time.as_secs_f64(),
+        trace_hash: format!("{:016x}", report.trace_hash),
+    })
+}
+
+fn counts(map: &BTreeMap<String, u64>) -> String {
+    if map.is_empty() {
+        return "none".to_owned();
+    }
+    map.iter().map(|(name, n)| format!("{n} x {name}")).collect::<Vec<_>>().join(", ")
+}
+
+fn percent(rate: f64) -> String {
+    format!("{:.3}%", rate * 100.0)
+}
+
+fn duration(seconds: f64) -> String {
+    let total = seconds.round() as u64;
+    format!("{}h {:02}m {:02}s", total / 3600, total / 60 % 60, total % 60)
+}
+
+pub fn run_human(scenario: &Scenario, report: &RunReport) -> String {
+    let mut out = String::new();
+    if let Some(trace) = &report.trace {
+        for event in trace {
+            let _ = writeln!(out, "{event}");
+        }
+        out.push('\n');
+    }
+    let latency = latency(report);
+    let operations = report.operations.max(1) as f64;
+    let _ = writeln!(out, "scenario    {} ({})", scenario.name, scenario.path.display());
+    let _ = writeln!(out, "policy      {}", report.policy);
+    let _ = writeln!(out, "seed        {}", report.seed);
+    let _ = writeln!(out, "operations  {}", report.operations);
+    let _ = writeln!(
+        out,
+        "failures    {} ({} of operations)",
+        report.failures,
+        percent(report.failures as f64 / operations)
+    );
+    let _ = writeln!(out, "  by kind   {}", counts(&report.failures_by_kind));
+    let _ = writeln!(out, "  by status {}", counts(&report.failures_by_status));
+    let _ = writeln!(
+        out,
+        "attempts    {} ({:.4} per operation), {} retries; {} faults injected",
+        report.attempts,
+        report.attempts as f64 / operations,
+        report.retries,
+        report.faults_injected
+    );
+    let _ = writeln!(
+        out,
+        "latency     p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        ms(latency.p50),
+        ms(latency.p99),
+        ms(latency.max)
+    );
+    let _ = writeln!(
+        out,
+        "simulated   {} of virtual time, {} events",
+        duration(report.simulated_time.as_secs_f64()),
+        report.events
+    );
+    let _ = writeln!(out, "trace hash  {:016x}", report.trace_hash);
+    out
+}
+
+/// `estimate --json`: field names are a stable interface.
+#[derive(Serialize)]
+struct EstimateJson<'a> {
+    scenario: &'a str,
+    seeds: u64,
+    first_seed: u64,
+    confidence: f64,
+    policies: &'a [retrylab_harness::PolicyEstimate],
+}
+
+pub fn estimate_json(estimate: &Estimate) -> String {
+    json(&EstimateJson {
+        scenario: &estimate.scenario,
+        seeds: estimate.seeds,
+        first_seed: estimate.first_seed,
+        confidence: estimate.confidence,
+        policies: &estimate.policies,
+    })
+}
+
+pub fn estimate_human(scenario: &Scenario, estimate: &Estimate) -> String {
+    let mut out = String::new();
+    let operations_per_seed = scenario.workload.operations();
+    let _ = writeln!(
+        out,
+        "{}: {} seeds ({}..={}) x {} operations per policy\n",
+        estimate.scenario,
+        estimate.seeds,
+        estimate.first_seed,
+        estimate.first_seed + estimate.seeds.saturating_sub(1),
+        operations_per_seed
+    );
+    let _ = writeln!(
+        out,
+        "{:<16} {:>11} {:>8} {:>10} {:>21} {:>11} {:>9} {:>9} {:>9}",
+        "policy", "operations", "failed", "fail rate", "95% CI (Clopper-P.)", "attempts/op", "p50 ms", "p99 ms", "max ms"
+    );
+    for p in &estimate.policies {
+        let _ = writeln!(
+            out,
+            "{:<16} {:>11} {:>8} {:>10} {:>21} {:>11.4} {:>9.1} {:>9.1} {:>9.1}",
+            p.policy,
+            p.operations,
+            p.failures,
+            percent(p.failure_rate),
+            format!("[{}, {}]", percent(p.ci_low), percent(p.ci_high)),
+            p.attempts_per_op,
+            p.latency_ms_p50,
+            p.latency_ms_p99,
+            p.latency_ms_max,
+        );
+    }
+    let _ = writeln!(out);
+    for p in &estimate.policies {
+        let per_run = format!(
+            "{:.2} failed per run of {} (min {}, max {})",
+            p.failures_per_seed_mean, operations_per_seed, p.failures_per_seed_min, p.failures_per_seed_max
+        );
+        let _ = writeln!(out, "{:<16} {per_run}; {}", p.policy, counts(&p.failures_by_kind));
+    }
+    out
+}

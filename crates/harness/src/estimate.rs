@@ -1,0 +1,205 @@
+//! Many seeds per policy, in parallel, summarised with confidence intervals.
+
+use std::collections::BTreeMap;
+
+use rayon::prelude::*;
+use retrylab_scenario::Scenario;
+use retrylab_sim::{RunError, TraceMode};
+use retrylab_stats::{clopper_pearson, rate, Interval, LatencySummary};
+use serde::Serialize;
+
+use crate::report::RunReport;
+use crate::workload::run_seed;
+
+/// Which runs to make.
+#[derive(Clone, Debug)]
+pub struct EstimateOptions {
+    /// Seeds `first_seed .. first_seed + seeds` are run for every policy.
+    pub seeds: u64,
+    pub first_seed: u64,
+    /// Policy names to run; empty: every policy of the scenario.
+    pub policies: Vec<String>,
+    /// Two-sided confidence of the failure-rate interval.
+    pub confidence: f64,
+    /// Worker threads; `None`: one per core. The result does not depend on it.
+    pub jobs: Option<usize>,
+}
+
+impl Default for EstimateOptions {
+    fn default() -> Self {
+        EstimateOptions { seeds: 100, first_seed: 0, policies: Vec::new(), confidence: 0.95, jobs: None }
+    }
+}
+
+/// One policy over all seeds.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PolicyEstimate {
+    pub policy: String,
+    pub seeds: u64,
+    pub operations: u64,
+    pub failures: u64,
+    pub failure_rate: f64,
+    /// Clopper-Pearson interval of the failure rate. It treats operations as
+    /// independent trials; with bursty faults they are not, so read it as a
+    /// lower bound on the real uncertainty (see `failures_per_seed_*`).
+    pub ci_low: f64,
+    pub ci_high: f64,
+    /// S3 requests per operation (1.0: no retries; the request amplification).
+    pub attempts_per_op: f64,
+    pub latency_ms_p50: f64,
+    pub latency_ms_p99: f64,
+    pub latency_ms_p999: f64,
+    pub latency_ms_max: f64,
+    pub failures_by_kind: BTreeMap<String, u64>,
+    pub failures_by_status: BTreeMap<String, u64>,
+    /// Mean and extremes of failures per seed (one seed = one run of the workload).
+    pub failures_per_seed_mean: f64,
+    pub failures_per_seed_min: u64,
+    pub failures_per_seed_max: u64,
+    pub faults_injected: u64,
+}
+
+/// Every policy's estimate, in the scenario's policy order.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Estimate {
+    pub scenario: String,
+    pub seeds: u64,
+    pub first_seed: u64,
+    pub confidence: f64,
+    pub policies: Vec<PolicyEstimate>,
+}
+
+/// Runs `options.seeds` seeds of every chosen policy over all cores;
+/// `progress` is called once per finished run (from worker threads).
+///
+/// The result does not depend on the number of threads or their timing:
+/// runs are collected in (policy, seed) order before summarising.
+pub fn estimate(
+    scenario: &Scenario,
+    options: &EstimateOptions,
+    progress: &(dyn Fn() + Sync),
+) -> Result<Estimate, EstimateError> {
+    let policies = select_policies(scenario, &options.policies)?;
+    let runs: Vec<(usize, u64)> = (0..policies.len())
+        .flat_map(|p| (options.first_seed..options.first_seed + options.seeds).map(move |seed| (p, seed)))
+        .collect();
+    let run_all = || -> Vec<Result<RunReport, RunError>> {
+        runs.par_iter()
+            .map(|&(p, seed)| {
+                let report = run_seed(scenario, policies[p], seed, TraceMode::HashOnly);
+                progress();
+                report
+            })
+            .collect()
+    };
+    let reports = match options.jobs {
+        None => run_all(),
+        Some(jobs) => rayon::ThreadPoolBuilder::new()
+            .num_threads(jobs.max(1))
+            .build()
+            .map_err(|error| EstimateError::Threads(error.to_string()))?
+            .install(run_all),
+    };
+    let mut per_policy: Vec<Vec<RunReport>> = policies.iter().map(|_| Vec::new()).collect();
+    for (&(p, _), report) in runs.iter().zip(reports) {
+        per_policy[p].push(report.map_err(EstimateError::Run)?);
+    }
+    let policies = policies
+        .iter()
+        .zip(per_policy)
+        .map(|(policy, reports)| summarise(&policy.name, &reports, options.confidence))
+        .collect();
+    Ok(Estimate {
+        scenario: scenario.name.clone(),
+        seeds: options.seeds,
+        first_seed: options.first_seed,
+        confidence: options.confidence,
+        policies,
+    })
+}
+
+/// Why an estimate could not be made.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EstimateError {
+    UnknownPolicy { name: String, known: Vec<String> },
+    Run(RunError),
+    /// The worker thread pool could not be started.
+    Threads(String),
+}
+
+impl std::fmt::Display for EstimateError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EstimateError::UnknownPolicy { name, known } => {
+                write!(f, "no policy named {name:?} in the scenario (it has: {})", known.join(", "))
+            }
+            EstimateError::Run(error) => error.fmt(f),
+            EstimateError::Threads(error) => write!(f, "could not start worker threads: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for EstimateError {}
+
+/// The policies named, in the order given; all of the scenario's when none is.
+pub fn select_policies<'s>(
+    scenario: &'s Scenario,
+    names: &[String],
+) -> Result<Vec<&'s retrylab_scenario::NamedPolicy>, EstimateError> {
+    if names.is_empty() {
+        return Ok(scenario.policies.iter().collect());
+    }
+    names
+        .iter()
+        .map(|name| {
+            scenario.policy(name).ok_or_else(|| EstimateError::UnknownPolicy {
+                name: name.clone(),
+                known: scenario.policies.iter().map(|p| p.name.clone()).collect(),
+            })
+        })
+        .collect()
+}
+
+fn us_to_ms(us: u64) -> f64 {
+    us as f64 / 1000.0
+}
+
+/// Summarises one policy's runs.
+pub(crate) fn summarise(policy: &str, reports: &[RunReport], confidence: f64) -> PolicyEstimate {
+    let operations: u64 = reports.iter().map(|r| r.operations).sum();
+    let failures: u64 = reports.iter().map(|r| r.failures).sum();
+    let attempts: u64 = reports.iter().map(|r| r.attempts).sum();
+    let Interval { low, high } = clopper_pearson(failures, operations, confidence);
+    let mut latencies: Vec<u64> = reports.iter().flat_map(|r| r.latencies_us.iter().copied()).collect();
+    let latency = LatencySummary::from_unsorted(&mut latencies);
+    let mut failures_by_kind = BTreeMap::new();
+    let mut failures_by_status = BTreeMap::new();
+    for report in reports {
+        for (kind, n) in &report.failures_by_kind {
+            *failures_by_kind.entry(kind.clone()).or_default() += n;
+        }
+        for (status, n) in &report.failures_by_status {
+            *failures_by_status.entry(status.clone()).or_default() += n;
+        }
+    }
+    PolicyEstimate {
+        policy: policy.to_owned(),
+        seeds: reports.len() as u64,
+        operations,
+        failures,
+        failure_rate: rate(failures, operations),
+        ci_low: low,
+        ci_high: high,
+        attempts_per_op: if operations == 0 { 0.0 } else { attempts as f64 / operations as f64 },
+        latency_ms_p50: us_to_ms(latency.p50),
+        latency_ms_p99: us_to_ms(latency.p99),
+        latency_ms_p999: us_to_ms(latency.p999),
+        latency_ms_max: us_to_ms(latency.max),
+        failures_by_kind,
+        failures_by_status,
+        failures_per_seed_mean: if reports.is_empty() { 0.0 } else { failures as f64 / reports.len() as f64 },
+        failures_per_seed_min: reports.iter().map(|r| r.failures).min().unwrap_or(0),
+        failures_per_seed_max: reports.iter().map(|r| r.failures).max().unwrap_or(0),
+        faults_injected: reports.iter().map(|r| r.faults_injected).sum(),
+    }
+}

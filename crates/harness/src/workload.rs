@@ -1,0 +1,137 @@
+//! Builds one world from a scenario and drives its workload.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use bytes::Bytes;
+use retrylab_retry::Policy;
+use retrylab_s3::{
+    service::S3Config, Consistency, ObjectStore, PutCondition, RetryingStore, S3Request, S3Service, SimS3Client,
+};
+use retrylab_scenario::{NamedPolicy, S3Operation, Scenario, Workload};
+use retrylab_sim::{EventKind, LinkSpec, RunError, RunLimits, SimClock, TraceMode, World, WorldConfig};
+
+use crate::report::RunReport;
+
+/// Runs `scenario` under `policy` on `seed`.
+pub fn run_seed(scenario: &Scenario, policy: &NamedPolicy, seed: u64, trace_mode: TraceMode) -> Result<RunReport, RunError> {
+    let config = WorldConfig {
+        seed,
+        limits: RunLimits {
+            simulated_time_max: scenario.limits.simulated_time_max,
+            events_max: scenario.limits.events_max,
+        },
+        trace_mode,
+        network: LinkSpec {
+            latency: scenario.network.latency.clone(),
+            loss_probability: scenario.network.loss_probability,
+        },
+    };
+    let run = retrylab_sim::run(&config, |world| drive(world, scenario, policy))?;
+    let mut report = run.output;
+    report.seed = seed;
+    report.trace_hash = run.trace_hash;
+    report.events = run.events;
+    report.simulated_time = run.elapsed;
+    report.trace = run.trace;
+    Ok(report)
+}
+
+fn s3_config(scenario: &Scenario) -> S3Config {
+    S3Config {
+        latency: scenario.s3.latency.clone(),
+        error_latency: scenario.s3.error_latency.clone(),
+        consistency: match scenario.s3.consistency {
+            retrylab_scenario::Consistency::Strong => Consistency::Strong,
+            retrylab_scenario::Consistency::Eventual { window } => Consistency::Eventual { window },
+        },
+        faults: scenario.faults.clone(),
+    }
+}
+
+async fn drive(world: World, scenario: &Scenario, policy: &NamedPolicy) -> RunReport {
+    let server = world.net().add_node("storage-server");
+    let s3_node = world.net().add_node("s3");
+    // Sub-seeds by component name: the service's faults and latencies do not
+    // depend on the policy, so every policy meets the same S3 on a seed.
+    let service = Rc::new(RefCell::new(S3Service::new(s3_config(scenario), world.sub_seed("s3"))));
+    let client = SimS3Client::new(world.clone(), service.clone(), server, s3_node, scenario.s3.request_timeout);
+    let store = RetryingStore::new(client, SimClock, Policy::new(policy.config.clone(), world.sub_seed("policy")))
+        .with_trace(world.trace().clone(), server);
+
+    let mut report = RunReport {
+        seed: world.seed(),
+        policy: policy.name.clone(),
+        operations: 0,
+        failures: 0,
+        failures_by_kind: BTreeMap::new(),
+        failures_by_status: BTreeMap::new(),
+        attempts: 0,
+        retries: 0,
+        faults_injected: 0,
+        latencies_us: Vec::new(),
+        outcomes: Vec::new(),
+        trace_hash: 0,
+        events: 0,
+        simulated_time: std::time::Duration::ZERO,
+        trace: None,
+    };
+
+    match &scenario.workload {
+        Workload::S3Requests { operations, operation, object_bytes, keys } => {
+            let keys = (*keys).max(1);
+            let key_of = |i: u64| format!("shares/aa/{:016x}/0", i % keys);
+            if *operation == S3Operation::Get {
+                // The objects exist before the measured requests start.
+                let mut service = service.borrow_mut();
+                for k in 0..keys.min(*operations) {
+                    let request =
+                        S3Request::Put { key: key_of(k), body: body(k, *object_bytes), condition: PutCondition::None };
+                    service.preload(&request);
+                }
+            }
+            report.latencies_us.reserve(*operations as usize);
+            report.outcomes.reserve(*operations as usize);
+            for i in 0..*operations {
+                let request = match operation {
+                    S3Operation::Put => {
+                        S3Request::Put { key: key_of(i), body: body(i, *object_bytes), condition: PutCondition::None }
+                    }
+                    S3Operation::Get => S3Request::Get { key: key_of(i) },
+                };
+                world.trace().record(server, EventKind::OperationStart { operation: i, what: request.operation_name() });
+                let start = world.now();
+                let result = store.send(request).await;
+                let latency = world.now().saturating_sub(start);
+                report.latencies_us.push(u64::try_from(latency.as_micros()).unwrap_or(u64::MAX));
+                report.outcomes.push(result.is_ok());
+                let status = match &result {
+                    Ok(_) => 200,
+                    Err(error) => {
+                        report.failures += 1;
+                        *report.failures_by_kind.entry(error.name().to_owned()).or_default() += 1;
+                        let status = error.status().map_or_else(|| "none".to_owned(), |s| s.to_string());
+                        *report.failures_by_status.entry(status).or_default() += 1;
+                        error.status().unwrap_or(0)
+                    }
+                };
+                world.trace().record(server, EventKind::OperationEnd { operation: i, status });
+            }
+            report.operations = *operations;
+        }
+    }
+    let counters = store.counters();
+    report.attempts = counters.attempts;
+    report.retries = counters.retries;
+    report.faults_injected = service.borrow().faults_injected();
+    report
+}
+
+/// The body of operation `i`: `size` bytes that differ between operations,
+/// so that ETags differ and a stale read is visible.
+fn body(i: u64, size: u64) -> Bytes {
+    let pattern = format!("{i}\n");
+    let bytes: Vec<u8> = pattern.as_bytes().iter().copied().cycle().take(size as usize).collect();
+    Bytes::from(bytes)
+}

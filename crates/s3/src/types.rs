@@ -1,0 +1,216 @@
+//! S3 requests, responses and errors, with S3's own codes and statuses.
+
+use std::fmt;
+
+use bytes::Bytes;
+use retrylab_retry::ErrorClass;
+
+/// S3 never returns more than this many keys in one ListObjectsV2 page.
+pub const LIST_PAGE_KEYS_MAX: usize = 1000;
+
+/// A conditional write (S3 conditional writes: `If-None-Match: *` since
+/// August 2024, `If-Match: <etag>` since November 2024).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PutCondition {
+    None,
+    /// Create only: fail with 412 if the key exists.
+    IfNoneMatch,
+    /// Overwrite only the version with this ETag: 412 on mismatch, 404 if absent.
+    IfMatch(String),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum S3Request {
+    Put { key: String, body: Bytes, condition: PutCondition },
+    Get { key: String },
+    Head { key: String },
+    Delete { key: String },
+    /// ListObjectsV2. `keys_max` above 1,000 is treated as 1,000, as S3 does.
+    List { prefix: String, continuation_token: Option<String>, keys_max: usize },
+}
+
+impl S3Request {
+    /// The HTTP-ish name used in traces and reports.
+    pub fn operation_name(&self) -> &'static str {
+        match self {
+            S3Request::Put { .. } => "PUT",
+            S3Request::Get { .. } => "GET",
+            S3Request::Head { .. } => "HEAD",
+            S3Request::Delete { .. } => "DELETE",
+            S3Request::List { .. } => "LIST",
+        }
+    }
+
+    /// Whether the request changes stored state (and so can be "applied but 500").
+    pub fn is_mutating(&self) -> bool {
+        matches!(self, S3Request::Put { .. } | S3Request::Delete { .. })
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObjectSummary {
+    pub key: String,
+    pub etag: String,
+    pub size: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListPage {
+    pub objects: Vec<ObjectSummary>,
+    /// Present when the listing is truncated: pass it to get the next page.
+    pub next_continuation_token: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum S3Response {
+    Put { etag: String },
+    Get { body: Bytes, etag: String },
+    Head { etag: String, size: u64 },
+    /// S3 answers 204 whether or not the key existed.
+    Delete,
+    List(ListPage),
+}
+
+/// S3 error codes retrylab's model produces, with their HTTP statuses
+/// (Amazon S3 API Reference, "Error responses").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum S3ErrorCode {
+    /// 500: "We encountered an internal error. Please try again."
+    InternalError,
+    /// 503: "Please reduce your request rate."
+    SlowDown,
+    /// 404
+    NoSuchKey,
+    /// 412: a conditional write's precondition did not hold.
+    PreconditionFailed,
+    /// 409: a conflicting conditional operation is in progress on the key.
+    ConditionalRequestConflict,
+    /// 400
+    InvalidArgument,
+}
+
+impl S3ErrorCode {
+    pub fn status(self) -> u16 {
+        match self {
+            S3ErrorCode::InternalError => 500,
+            S3ErrorCode::SlowDown => 503,
+            S3ErrorCode::NoSuchKey => 404,
+            S3ErrorCode::PreconditionFailed => 412,
+            S3ErrorCode::ConditionalRequestConflict => 409,
+            S3ErrorCode::InvalidArgument => 400,
+        }
+    }
+
+    /// The `<Code>` element of S3's XML error body.
+    pub fn code(self) -> &'static str {
+        match self {
+            S3ErrorCode::InternalError => "InternalError",
+            S3ErrorCode::SlowDown => "SlowDown",
+            S3ErrorCode::NoSuchKey => "NoSuchKey",
+            S3ErrorCode::PreconditionFailed => "PreconditionFailed",
+            S3ErrorCode::ConditionalRequestConflict => "ConditionalRequestConflict",
+            S3ErrorCode::InvalidArgument => "InvalidArgument",
+        }
+    }
+
+    pub fn message(self) -> &'static str {
+        match self {
+            S3ErrorCode::InternalError => "We encountered an internal error. Please try again.",
+            S3ErrorCode::SlowDown => "Please reduce your request rate.",
+            S3ErrorCode::NoSuchKey => "The specified key does not exist.",
+            S3ErrorCode::PreconditionFailed => "At least one of the preconditions you specified did not hold.",
+            S3ErrorCode::ConditionalRequestConflict => {
+                "A conflicting operation occurred. If using PutObject you can retry the request."
+            }
+            S3ErrorCode::InvalidArgument => "Invalid Argument",
+        }
+    }
+
+    pub fn class(self) -> ErrorClass {
+        match self {
+            S3ErrorCode::InternalError => ErrorClass::ServerError,
+            S3ErrorCode::SlowDown => ErrorClass::Throttling,
+            // S3 invites a retry of 409 ConditionalRequestConflict, but the
+            // retry must re-read first: a blind resend is a 4xx misuse.
+            S3ErrorCode::NoSuchKey
+            | S3ErrorCode::PreconditionFailed
+            | S3ErrorCode::ConditionalRequestConflict
+            | S3ErrorCode::InvalidArgument => ErrorClass::ClientError,
+        }
+    }
+}
+
+/// A failure below HTTP: no status line at all.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TransportError {
+    /// The connection dropped with no status line (2012's `BadStatusLine: ''`).
+    ConnectionReset,
+    /// The connection was refused (the service node is down).
+    ConnectionRefused,
+    /// No answer within the request timeout.
+    Timeout,
+}
+
+impl TransportError {
+    pub fn name(self) -> &'static str {
+        match self {
+            TransportError::ConnectionReset => "connection_reset",
+            TransportError::ConnectionRefused => "connection_refused",
+            TransportError::Timeout => "timeout",
+        }
+    }
+}
+
+/// What a caller of an `ObjectStore` sees when a request fails.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum StoreError {
+    Service(S3ErrorCode),
+    Transport(TransportError),
+}
+
+impl StoreError {
+    pub fn class(self) -> ErrorClass {
+        match self {
+            StoreError::Service(code) => code.class(),
+            StoreError::Transport(TransportError::Timeout) => ErrorClass::Timeout,
+            StoreError::Transport(TransportError::ConnectionReset | TransportError::ConnectionRefused) => {
+                ErrorClass::ConnectionReset
+            }
+        }
+    }
+
+    /// The HTTP status, or `None` when no status line arrived.
+    pub fn status(self) -> Option<u16> {
+        match self {
+            StoreError::Service(code) => Some(code.status()),
+            StoreError::Transport(_) => None,
+        }
+    }
+
+    /// A stable name for reports: the S3 code, or the transport error.
+    pub fn name(self) -> &'static str {
+        match self {
+            StoreError::Service(code) => code.code(),
+            StoreError::Transport(error) => error.name(),
+        }
+    }
+
+    /// The outcome may or may not have taken effect (Jepsen's "info").
+    pub fn is_indeterminate(self) -> bool {
+        match self {
+            StoreError::Service(code) => code == S3ErrorCode::InternalError,
+            StoreError::Transport(error) => error != TransportError::ConnectionRefused,
+        }
+    }
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreError::Service(code) => write!(f, "{} {}: {}", code.status(), code.code(), code.message()),
+            StoreError::Transport(error) => write!(f, "{} (no status line)", error.name()),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}

@@ -1,0 +1,871 @@
+//! Loading a scenario file: TOML text → `schema` structs → checked
+//! internal [`Scenario`], every error located at a file line and field path.
+//!
+//! Deserialisation errors take their field path from `serde_path_to_error`
+//! and their position from toml's span. Semantic errors are found on the
+//! converted values and located afterwards by walking a `toml_edit`
+//! document (which keeps spans) along the field path.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::Range;
+use std::path::Path;
+use std::time::Duration;
+
+use retrylab_faults::{
+    BurstParams, FaultKind, FaultMix, FaultModel, FaultProcess, LatencyDist, MixtureComponent, Outage,
+};
+use retrylab_retry::{Jitter, PolicyConfig};
+use toml_edit::{Array, ArrayOfTables, ImDocument, InlineTable, Item, Table, Value};
+
+use crate::error::{line_column, ErrorKind, ScenarioError};
+use crate::model::{Consistency, Limits, NamedPolicy, NetworkSpec, S3Operation, S3Spec, Scenario, Workload};
+use crate::schema::{
+    ComponentTable, ConsistencyName, FaultKindName, FaultsKind, FaultsTable, JitterName, LatencyKind, LatencyTable,
+    LimitsTable, NetworkTable, OperationName, PolicyKind, PolicyTable, S3Table, ScenarioFile, WorkloadKind,
+    WorkloadTable,
+};
+
+/// `seeds` when the file does not say.
+const SEEDS_DEFAULT: u64 = 100;
+/// `limits.simulated_time_s_max` when the file does not say.
+const SIMULATED_TIME_S_MAX_DEFAULT: u64 = 1_000_000;
+/// `limits.events_max` when the file does not say.
+const EVENTS_MAX_DEFAULT: u64 = 10_000_000;
+/// `s3.request_timeout_ms` when the file does not say.
+const REQUEST_TIMEOUT_MS_DEFAULT: u64 = 30_000;
+/// `s3.latency_ms` when the file does not say: constant, this many ms.
+const S3_LATENCY_MS_DEFAULT: f64 = 20.0;
+/// `workload.object_bytes` when the file does not say.
+const OBJECT_BYTES_DEFAULT: u64 = 1024;
+
+/// Reads and checks the scenario file at `path`.
+pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+    let source = std::fs::read_to_string(path)
+        .map_err(|err| ScenarioError::new(path, ErrorKind::Io, format!("cannot read the file: {err}")))?;
+    parse(&source, path)
+}
+
+/// Checks the scenario text `source`; `path` names it in errors and is
+/// kept in [`Scenario::path`].
+pub fn parse(source: &str, path: &Path) -> Result<Scenario, ScenarioError> {
+    let doc = ImDocument::parse(source).map_err(|err| {
+        let offset = err.span().map(|span| span.start);
+        let message = match err.message().trim() {
+            "" => unexplained_syntax_error(source, offset),
+            message => message.to_owned(),
+        };
+        ScenarioError::new(path, ErrorKind::Syntax, message)
+            .with_field(offset.and_then(|offset| guess_field(source, offset)))
+            .at_offset(source, offset)
+    })?;
+    let cx = Cx { source, path, doc };
+    let file = cx.deserialize()?;
+    cx.scenario(file)
+}
+
+// ---------------------------------------------------------------------------
+// Field paths
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Segment {
+    Key(String),
+    Index(usize),
+}
+
+/// A path into the file, rendered as `policies[2].retries`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct FieldPath(Vec<Segment>);
+
+impl FieldPath {
+    fn root() -> Self {
+        FieldPath(Vec::new())
+    }
+
+    fn key(&self, key: &str) -> Self {
+        let mut segments = self.0.clone();
+        segments.push(Segment::Key(key.to_owned()));
+        FieldPath(segments)
+    }
+
+    fn index(&self, index: usize) -> Self {
+        let mut segments = self.0.clone();
+        segments.push(Segment::Index(index));
+        FieldPath(segments)
+    }
+}
+
+impl fmt::Display for FieldPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, segment) in self.0.iter().enumerate() {
+            match segment {
+                Segment::Key(key) if i == 0 => write!(f, "{key}")?,
+                Segment::Key(key) => write!(f, ".{key}")?,
+                Segment::Index(index) => write!(f, "[{index}]")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether an error points at a key (`high_ms` in `high_ms = 3`) or at its value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum At {
+    Key,
+    Value,
+}
+
+// ---------------------------------------------------------------------------
+// Locating fields in the document
+
+/// A node of the `toml_edit` document while walking a field path.
+#[derive(Clone)]
+enum Node<'d> {
+    Table(&'d Table),
+    InlineTable(&'d InlineTable),
+    Array(&'d Array),
+    ArrayOfTables(&'d ArrayOfTables),
+    Leaf(Option<Range<usize>>),
+}
+
+impl<'d> Node<'d> {
+    fn of_item(item: &'d Item) -> Self {
+        match item {
+            Item::None => Node::Leaf(None),
+            Item::Table(table) => Node::Table(table),
+            Item::ArrayOfTables(array) => Node::ArrayOfTables(array),
+            Item::Value(value) => Node::of_value(value),
+        }
+    }
+
+    fn of_value(value: &'d Value) -> Self {
+        match value {
+            Value::InlineTable(table) => Node::InlineTable(table),
+            Value::Array(array) => Node::Array(array),
+            other => Node::Leaf(other.span()),
+        }
+    }
+
+    fn span(&self) -> Option<Range<usize>> {
+        match self {
+            Node::Table(table) => table.span(),
+            Node::InlineTable(table) => table.span(),
+            Node::Array(array) => array.span(),
+            Node::ArrayOfTables(array) => array.span(),
+            Node::Leaf(span) => span.clone(),
+        }
+    }
+}
+
+struct Cx<'a> {
+    source: &'a str,
+    path: &'a Path,
+    doc: ImDocument<&'a str>,
+}
+
+impl Cx<'_> {
+    /// Byte offset of `field` in the file: of its key or value as `at` asks,
+    /// or, when the field is absent, of the deepest part of its path present.
+    fn locate(&self, field: &FieldPath, at: At) -> Option<usize> {
+        let mut best: Option<Range<usize>> = None;
+        let mut node = Node::Table(self.doc.as_table());
+        let last = field.0.len().saturating_sub(1);
+        for (i, segment) in field.0.iter().enumerate() {
+            let (key_span, child) = match (segment, &node) {
+                (Segment::Key(key), Node::Table(table)) => match table.get_key_value(key) {
+                    Some((key, item)) => (key.span(), Node::of_item(item)),
+                    None => break,
+                },
+                (Segment::Key(key), Node::InlineTable(table)) => match table.get_key_value(key) {
+                    Some((key, item)) => (key.span(), Node::of_item(item)),
+                    None => break,
+                },
+                (Segment::Index(index), Node::Array(array)) => match array.get(*index) {
+                    Some(value) => (None, Node::of_value(value)),
+                    None => break,
+                },
+                (Segment::Index(index), Node::ArrayOfTables(array)) => match array.get(*index) {
+                    Some(table) => (None, Node::Table(table)),
+                    None => break,
+                },
+                _ => break,
+            };
+            let found =
+                if i == last && at == At::Key { key_span.or_else(|| child.span()) } else { child.span().or(key_span) };
+            best = found.or(best);
+            node = child;
+        }
+        best.map(|span| span.start)
+    }
+
+    fn error(&self, kind: ErrorKind, field: &FieldPath, at: At, message: impl Into<String>) -> ScenarioError {
+        ScenarioError::new(self.path, kind, message)
+            .with_field(Some(field.to_string()))
+            .at_offset(self.source, self.locate(field, at))
+    }
+
+    /// A value that is not allowed.
+    fn invalid(&self, field: &FieldPath, message: impl Into<String>) -> ScenarioError {
+        self.error(ErrorKind::Invalid, field, At::Value, message)
+    }
+
+    /// A key present where it does not belong.
+    fn misplaced(&self, field: &FieldPath, message: impl Into<String>) -> ScenarioError {
+        self.error(ErrorKind::Invalid, field, At::Key, message)
+    }
+
+    /// A key that the context requires but the file lacks.
+    fn missing(&self, field: &FieldPath, message: impl Into<String>) -> ScenarioError {
+        self.error(ErrorKind::MissingField, field, At::Value, message)
+    }
+
+    // -----------------------------------------------------------------------
+    // Deserialisation
+
+    fn deserialize(&self) -> Result<ScenarioFile, ScenarioError> {
+        let deserializer = toml::Deserializer::new(self.source);
+        serde_path_to_error::deserialize(deserializer).map_err(|err| {
+            let mut field = FieldPath::root();
+            for segment in err.path() {
+                match segment {
+                    serde_path_to_error::Segment::Seq { index } => field.0.push(Segment::Index(*index)),
+                    serde_path_to_error::Segment::Map { key } => field.0.push(Segment::Key(key.clone())),
+                    serde_path_to_error::Segment::Enum { variant } => {
+                        field.0.push(Segment::Key(variant.clone()));
+                    }
+                    serde_path_to_error::Segment::Unknown => break,
+                }
+            }
+            let inner = err.into_inner();
+            let message = inner.message().to_owned();
+            let (kind, named) = if let Some(name) = quoted_after(&message, "unknown field `") {
+                (ErrorKind::UnknownField, Some(name))
+            } else if let Some(name) = quoted_after(&message, "missing field `") {
+                (ErrorKind::MissingField, Some(name))
+            } else {
+                (ErrorKind::Type, None)
+            };
+            // serde names the offending key in the message; make it part of
+            // the path unless serde_path_to_error already did.
+            if let Some(name) = named {
+                if field.0.last() != Some(&Segment::Key(name.to_owned())) {
+                    field = field.key(name);
+                }
+            }
+            let offset = match kind {
+                // toml points a missing field at its whole table; the table's
+                // header line is more useful.
+                // A field missing at the top level has no better place than the start.
+                ErrorKind::MissingField => self.locate(&field, At::Value).or(Some(0)),
+                _ => inner.span().map(|span| span.start).or_else(|| self.locate(&field, At::Key)),
+            };
+            ScenarioError::new(self.path, kind, message)
+                .with_field(Some(field.to_string()))
+                .at_offset(self.source, offset)
+        })
+    }
+
+    // -----------------------------------------------------------------------
+    // Conversion into the internal types
+
+    fn scenario(&self, file: ScenarioFile) -> Result<Scenario, ScenarioError> {
+        let root = FieldPath::root();
+        if file.name.trim().is_empty() {
+            return Err(self.invalid(&root.key("name"), "must not be blank"));
+        }
+        let seeds_default = file.seeds.unwrap_or(SEEDS_DEFAULT);
+        if seeds_default == 0 {
+            return Err(self.invalid(&root.key("seeds"), "must be at least 1, got 0"));
+        }
+        let limits = self.limits(file.limits.as_ref(), &root.key("limits"))?;
+        let network = self.network(file.network.as_ref(), &root.key("network"))?;
+        let s3 = self.s3(file.s3.as_ref(), &root.key("s3"))?;
+        let faults = self.faults(file.faults.as_ref(), &root.key("faults"))?;
+        let workload = self.workload(&file.workload, &root.key("workload"))?;
+        let policies = self.policies(&file.policies, &root.key("policies"))?;
+        Ok(Scenario {
+            name: file.name,
+            description: file.description,
+            path: self.path.to_path_buf(),
+            seeds_default,
+            limits,
+            network,
+            s3,
+            faults,
+            workload,
+            policies,
+        })
+    }
+
+    fn limits(&self, table: Option<&LimitsTable>, at: &FieldPath) -> Result<Limits, ScenarioError> {
+        let simulated_time_max = match table.and_then(|t| t.simulated_time_s_max) {
+            None => Duration::from_secs(SIMULATED_TIME_S_MAX_DEFAULT),
+            Some(seconds) => {
+                let field = at.key("simulated_time_s_max");
+                if !(seconds.is_finite() && seconds > 0.0) {
+                    return Err(self.invalid(&field, format!("must be a finite number of seconds > 0, got {seconds}")));
+                }
+                Duration::try_from_secs_f64(seconds)
+                    .map_err(|_| self.invalid(&field, format!("is too large, got {seconds:?}")))?
+            }
+        };
+        let events_max = table.and_then(|t| t.events_max).unwrap_or(EVENTS_MAX_DEFAULT);
+        if events_max == 0 {
+            return Err(self.invalid(&at.key("events_max"), "must be at least 1, got 0"));
+        }
+        Ok(Limits { simulated_time_max, events_max })
+    }
+
+    fn network(&self, table: Option<&NetworkTable>, at: &FieldPath) -> Result<NetworkSpec, ScenarioError> {
+        let latency = match table.and_then(|t| t.latency_ms.as_ref()) {
+            Some(latency) => self.latency(latency, &at.key("latency_ms"))?,
+            None => LatencyDist::constant_ms(0.0),
+        };
+        let loss_probability = table.and_then(|t| t.loss_probability).unwrap_or(0.0);
+        self.probability(&at.key("loss_probability"), loss_probability)?;
+        Ok(NetworkSpec { latency, loss_probability })
+    }
+
+    fn probability(&self, field: &FieldPath, value: f64) -> Result<(), ScenarioError> {
+        if (0.0..=1.0).contains(&value) {
+            Ok(())
+        } else {
+            Err(self.invalid(field, format!("must be a probability in [0, 1], got {value}")))
+        }
+    }
+
+    fn s3(&self, table: Option<&S3Table>, at: &FieldPath) -> Result<S3Spec, ScenarioError> {
+        let window_field = at.key("eventual_window_ms");
+        let window_ms = table.and_then(|t| t.eventual_window_ms);
+        let consistency = match (table.and_then(|t| t.consistency).unwrap_or(ConsistencyName::Strong), window_ms) {
+            (ConsistencyName::Strong, None) => Consistency::Strong,
+            (ConsistencyName::Strong, Some(_)) => {
+                return Err(self.misplaced(&window_field, "only allowed with consistency = \"eventual\""));
+            }
+            (ConsistencyName::Eventual, None) => {
+                return Err(self.missing(&window_field, "required with consistency = \"eventual\""));
+            }
+            (ConsistencyName::Eventual, Some(0)) => {
+                return Err(self.invalid(&window_field, "must be > 0 ms, got 0"));
+            }
+            (ConsistencyName::Eventual, Some(ms)) => Consistency::Eventual { window: Duration::from_millis(ms) },
+        };
+        let timeout_ms = table.and_then(|t| t.request_timeout_ms).unwrap_or(REQUEST_TIMEOUT_MS_DEFAULT);
+        if timeout_ms == 0 {
+            return Err(self.invalid(&at.key("request_timeout_ms"), "must be > 0 ms, got 0"));
+        }
+        let latency = match table.and_then(|t| t.latency_ms.as_ref()) {
+            Some(latency) => self.latency(latency, &at.key("latency_ms"))?,
+            None => LatencyDist::constant_ms(S3_LATENCY_MS_DEFAULT),
+        };
+        let error_latency = match table.and_then(|t| t.error_latency_ms.as_ref()) {
+            Some(latency) => Some(self.latency(latency, &at.key("error_latency_ms"))?),
+            None => None,
+        };
+        Ok(S3Spec { latency, error_latency, consistency, request_timeout: Duration::from_millis(timeout_ms) })
+    }
+
+    // -----------------------------------------------------------------------
+    // Latency distributions
+
+    fn latency(&self, table: &LatencyTable, at: &FieldPath) -> Result<LatencyDist, ScenarioError> {
+        if table.kind != LatencyKind::Mixture {
+            if table.components.is_some() {
+                return Err(self.not_a_field(at, "components", &kind_what(table.kind), table.kind.fields()));
+            }
+            return self.simple_latency(table.kind, &table.params(), at);
+        }
+        let params = table.params();
+        let present: Vec<_> = params.iter().map(|(name, value)| (*name, value.is_some())).collect();
+        self.only_fields(at, &present, LatencyKind::Mixture.fields(), &kind_what(LatencyKind::Mixture))?;
+        let components_field = at.key("components");
+        let Some(components) = &table.components else {
+            return Err(self.missing(&components_field, "required for a \"mixture\" latency"));
+        };
+        if components.is_empty() {
+            return Err(self.invalid(&components_field, "a mixture needs at least one component"));
+        }
+        let mut parts = Vec::with_capacity(components.len());
+        for (i, component) in components.iter().enumerate() {
+            parts.push(self.component(component, &components_field.index(i))?);
+        }
+        let dist = LatencyDist::Mixture(parts);
+        dist.validate().map_err(|err| {
+            // Per-component problems were caught above: what is left is about
+            // the mixture as a whole (e.g. every weight zero).
+            let field = match err.field {
+                "weight" | "components" => components_field.clone(),
+                other => at.key(other),
+            };
+            self.invalid(&field, err.message)
+        })?;
+        Ok(dist)
+    }
+
+    fn component(&self, component: &ComponentTable, at: &FieldPath) -> Result<MixtureComponent, ScenarioError> {
+        if component.kind == LatencyKind::Mixture {
+            return Err(self.invalid(&at.key("kind"), "a mixture component cannot itself be a mixture"));
+        }
+        let weight = component.weight;
+        if !(weight.is_finite() && weight >= 0.0) {
+            return Err(self.invalid(&at.key("weight"), format!("must be a finite number >= 0, got {weight}")));
+        }
+        let dist = self.simple_latency(component.kind, &component.params(), at)?;
+        Ok(MixtureComponent { weight, dist })
+    }
+
+    /// A non-mixture distribution from its parameters.
+    fn simple_latency(
+        &self,
+        kind: LatencyKind,
+        params: &[(&'static str, Option<f64>)],
+        at: &FieldPath,
+    ) -> Result<LatencyDist, ScenarioError> {
+        let what = kind_what(kind);
+        let present: Vec<_> = params.iter().map(|(name, value)| (*name, value.is_some())).collect();
+        self.only_fields(at, &present, kind.fields(), &what)?;
+        let get = |name: &str| {
+            params.iter().find(|(n, _)| *n == name).and_then(|(_, value)| *value).ok_or_else(|| {
+                self.missing(&at.key(name), format!("required for {what} (it takes {})", kind.fields().join(", ")))
+            })
+        };
+        let dist = match kind {
+            LatencyKind::Constant => LatencyDist::Constant { ms: get("ms")? },
+            LatencyKind::Uniform => LatencyDist::Uniform { low_ms: get("low_ms")?, high_ms: get("high_ms")? },
+            LatencyKind::Normal => LatencyDist::Normal { mean_ms: get("mean_ms")?, std_dev_ms: get("std_dev_ms")? },
+            LatencyKind::LogNormal => LatencyDist::LogNormal { median_ms: get("median_ms")?, sigma: get("sigma")? },
+            LatencyKind::Exponential => LatencyDist::Exponential { mean_ms: get("mean_ms")? },
+            LatencyKind::Mixture => {
+                return Err(self.invalid(&at.key("kind"), "a mixture cannot be nested in a mixture"));
+            }
+        };
+        dist.validate().map_err(|err| self.invalid(&at.key(err.field), err.message))?;
+        Ok(dist)
+    }
+
+    // -----------------------------------------------------------------------
+    // Per-kind fields
+
+    /// Fails on the first field in `present` that `allowed` lacks.
+    fn only_fields(
+        &self,
+        at: &FieldPath,
+        present: &[(&'static str, bool)],
+        allowed: &[&str],
+        what: &str,
+    ) -> Result<(), ScenarioError> {
+        // Report the offending key that comes first in the file.
+        let offending = present
+            .iter()
+            .filter(|(name, is_present)| *is_present && !allowed.contains(name))
+            .min_by_key(|(name, _)| self.locate(&at.key(name), At::Key).unwrap_or(usize::MAX));
+        match offending {
+            Some((name, _)) => Err(self.not_a_field(at, name, what, allowed)),
+            None => Ok(()),
+        }
+    }
+
+    fn not_a_field(&self, at: &FieldPath, name: &str, what: &str, allowed: &[&str]) -> ScenarioError {
+        let takes = if allowed.is_empty() {
+            "it takes no parameters".to_owned()
+        } else {
+            format!("it takes {}", allowed.join(", "))
+        };
+        self.misplaced(&at.key(name), format!("not a field of {what} ({takes})"))
+    }
+
+    // -----------------------------------------------------------------------
+    // Faults
+
+    fn faults(&self, table: Option<&FaultsTable>, at: &FieldPath) -> Result<FaultModel, ScenarioError> {
+        let Some(table) = table else {
+            return Ok(FaultModel::default());
+        };
+        let what = format!("\"{}\" faults", table.kind.name());
+        let present = [
+            ("failure_probability", table.failure_probability.is_some()),
+            ("good_mean_s", table.good_mean_s.is_some()),
+            ("bad_mean_s", table.bad_mean_s.is_some()),
+            ("good_failure", table.good_failure.is_some()),
+            ("bad_failure", table.bad_failure.is_some()),
+        ];
+        let allowed: &[&str] = match table.kind {
+            FaultsKind::None => &[],
+            FaultsKind::Independent => &["failure_probability"],
+            FaultsKind::GilbertElliott => &["good_mean_s", "bad_mean_s", "good_failure", "bad_failure"],
+        };
+        self.only_fields(at, &present, allowed, &what)?;
+        let required = |name: &str, value: Option<f64>| {
+            value.ok_or_else(|| {
+                self.missing(&at.key(name), format!("required for {what} (it takes {})", allowed.join(", ")))
+            })
+        };
+        let process = match table.kind {
+            FaultsKind::None => FaultProcess::Never,
+            FaultsKind::Independent => FaultProcess::Independent {
+                failure_probability: required("failure_probability", table.failure_probability)?,
+            },
+            FaultsKind::GilbertElliott => {
+                let good_mean_s = required("good_mean_s", table.good_mean_s)?;
+                let bad_mean_s = required("bad_mean_s", table.bad_mean_s)?;
+                FaultProcess::GilbertElliott(BurstParams {
+                    good_mean_ms: self.positive_seconds_as_ms(&at.key("good_mean_s"), good_mean_s)?,
+                    bad_mean_ms: self.positive_seconds_as_ms(&at.key("bad_mean_s"), bad_mean_s)?,
+                    good_failure: required("good_failure", table.good_failure)?,
+                    bad_failure: required("bad_failure", table.bad_failure)?,
+                })
+            }
+        };
+        let mix = match &table.mix {
+            None => FaultMix::default(),
+            Some(mix) => FaultMix {
+                internal_error: mix.internal_error.unwrap_or(0.0),
+                slow_down: mix.slow_down.unwrap_or(0.0),
+                connection_reset: mix.connection_reset.unwrap_or(0.0),
+                timeout: mix.timeout.unwrap_or(0.0),
+            },
+        };
+        let mut outages = Vec::with_capacity(table.outages.len());
+        for (i, outage) in table.outages.iter().enumerate() {
+            let outage_at = at.key("outages").index(i);
+            let start_ms = self.seconds_as_whole_ms(&outage_at.key("start_s"), outage.start_s)?;
+            let end_ms = self.seconds_as_whole_ms(&outage_at.key("end_s"), outage.end_s)?;
+            if outage.end_s <= outage.start_s {
+                return Err(self.invalid(
+                    &outage_at.key("end_s"),
+                    format!("an outage must end after it starts (start_s {}), got {}", outage.start_s, outage.end_s),
+                ));
+            }
+            if end_ms <= start_ms {
+                return Err(self.invalid(
+                    &outage_at.key("end_s"),
+                    format!(
+                        "an outage must last at least 1 ms once rounded to whole milliseconds \
+                         (start_s {}, end_s {})",
+                        outage.start_s, outage.end_s
+                    ),
+                ));
+            }
+            let kind = match outage.kind.unwrap_or(FaultKindName::InternalError) {
+                FaultKindName::InternalError => FaultKind::InternalError,
+                FaultKindName::SlowDown => FaultKind::SlowDown,
+                FaultKindName::ConnectionReset => FaultKind::ConnectionReset,
+                FaultKindName::Timeout => FaultKind::Timeout,
+            };
+            outages.push(Outage { start_ms, end_ms, kind });
+        }
+        let model = FaultModel { process, outages, mix, ambiguous_fraction: table.ambiguous_fraction.unwrap_or(0.0) };
+        model.validate().map_err(|err| {
+            let field = match err.field {
+                "good_mean_ms" => at.key("good_mean_s"),
+                "bad_mean_ms" => at.key("bad_mean_s"),
+                "end_ms" => at.key("outages"),
+                "mix" => at.key("mix"),
+                name if FaultKind::ALL.iter().any(|kind| kind.name() == name) => at.key("mix").key(name),
+                name => at.key(name),
+            };
+            self.invalid(&field, err.message)
+        })?;
+        Ok(model)
+    }
+
+    /// Seconds (finite, > 0) as milliseconds, for `BurstParams`.
+    fn positive_seconds_as_ms(&self, field: &FieldPath, seconds: f64) -> Result<f64, ScenarioError> {
+        if !(seconds.is_finite() && seconds > 0.0) {
+            return Err(self.invalid(field, format!("must be a finite number of seconds > 0, got {seconds}")));
+        }
+        let ms = seconds * 1000.0;
+        if !ms.is_finite() {
+            return Err(self.invalid(field, format!("is too large, got {seconds:?}")));
+        }
+        Ok(ms)
+    }
+
+    /// Seconds (finite, >= 0) as whole milliseconds, rounded to nearest.
+    fn seconds_as_whole_ms(&self, field: &FieldPath, seconds: f64) -> Result<u64, ScenarioError> {
+        if !(seconds.is_finite() && seconds >= 0.0) {
+            return Err(self.invalid(field, format!("must be a finite number of seconds >= 0, got {seconds}")));
+        }
+        let ms = (seconds * 1000.0).round();
+        // 2^64 is exact as an f64; every smaller float converts without loss of range.
+        if ms >= 18_446_744_073_709_551_616.0 {
+            return Err(self.invalid(field, format!("is too large, got {seconds:?}")));
+        }
+        Ok(ms as u64)
+    }
+
+    // -----------------------------------------------------------------------
+    // Workload and policies
+
+    fn workload(&self, table: &WorkloadTable, at: &FieldPath) -> Result<Workload, ScenarioError> {
+        let what = format!("an \"{}\" workload", table.kind.name());
+        let present = [
+            ("operations", table.operations.is_some()),
+            ("operation", table.operation.is_some()),
+            ("object_bytes", table.object_bytes.is_some()),
+            ("keys", table.keys.is_some()),
+        ];
+        match table.kind {
+            WorkloadKind::S3Requests => {
+                let allowed = ["operations", "operation", "object_bytes", "keys"];
+                self.only_fields(at, &present, &allowed, &what)?;
+                let operations = table
+                    .operations
+                    .ok_or_else(|| self.missing(&at.key("operations"), format!("required for {what}")))?;
+                if operations == 0 {
+                    return Err(self.invalid(&at.key("operations"), "must be at least 1, got 0"));
+                }
+                let operation = match table.operation {
+                    Some(OperationName::Put) => S3Operation::Put,
+                    Some(OperationName::Get) => S3Operation::Get,
+                    None => {
+                        return Err(
+                            self.missing(&at.key("operation"), format!("required for {what} (\"put\" or \"get\")"))
+                        )
+                    }
+                };
+                let keys = table.keys.unwrap_or(1);
+                if keys == 0 {
+                    return Err(self.invalid(&at.key("keys"), "must be at least 1, got 0"));
+                }
+                Ok(Workload::S3Requests {
+                    operations,
+                    operation,
+                    object_bytes: table.object_bytes.unwrap_or(OBJECT_BYTES_DEFAULT),
+                    keys,
+                })
+            }
+        }
+    }
+
+    fn policies(&self, tables: &[PolicyTable], at: &FieldPath) -> Result<Vec<NamedPolicy>, ScenarioError> {
+        if tables.is_empty() {
+            return Err(self.invalid(at, "at least one policy is required"));
+        }
+        let mut first_index: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut policies = Vec::with_capacity(tables.len());
+        for (i, table) in tables.iter().enumerate() {
+            let policy_at = at.index(i);
+            if table.name.trim().is_empty() {
+                return Err(self.invalid(&policy_at.key("name"), "must not be blank"));
+            }
+            if let Some(first) = first_index.insert(&table.name, i) {
+                return Err(self.invalid(
+                    &policy_at.key("name"),
+                    format!("duplicate policy name \"{}\" (also the name of policies[{first}])", table.name),
+                ));
+            }
+            let config = self.policy(table, &policy_at)?;
+            policies.push(NamedPolicy { name: table.name.clone(), config });
+        }
+        Ok(policies)
+    }
+
+    fn policy(&self, table: &PolicyTable, at: &FieldPath) -> Result<PolicyConfig, ScenarioError> {
+        let what = format!(
+            "{} \"{}\" policy",
+            if table.kind == PolicyKind::Immediate || table.kind == PolicyKind::Exponential { "an" } else { "a" },
+            table.kind.name()
+        );
+        let present = [
+            ("retries", table.retries.is_some()),
+            ("delays_ms", table.delays_ms.is_some()),
+            ("base_ms", table.base_ms.is_some()),
+            ("cap_ms", table.cap_ms.is_some()),
+            ("attempts_max", table.attempts_max.is_some()),
+            ("jitter", table.jitter.is_some()),
+        ];
+        let allowed: &[&str] = match table.kind {
+            PolicyKind::None => &[],
+            PolicyKind::Immediate => &["retries"],
+            PolicyKind::Schedule => &["delays_ms"],
+            PolicyKind::Exponential => &["base_ms", "cap_ms", "attempts_max", "jitter"],
+        };
+        self.only_fields(at, &present, allowed, &what)?;
+        let missing =
+            |name: &str| self.missing(&at.key(name), format!("required for {what} (it takes {})", allowed.join(", ")));
+        let config = match table.kind {
+            PolicyKind::None => PolicyConfig::None,
+            PolicyKind::Immediate => {
+                PolicyConfig::Immediate { retries: table.retries.ok_or_else(|| missing("retries"))? }
+            }
+            PolicyKind::Schedule => PolicyConfig::Schedule {
+                delays: table
+                    .delays_ms
+                    .as_ref()
+                    .ok_or_else(|| missing("delays_ms"))?
+                    .iter()
+                    .map(|ms| Duration::from_millis(*ms))
+                    .collect(),
+            },
+            PolicyKind::Exponential => PolicyConfig::Exponential {
+                base: Duration::from_millis(table.base_ms.ok_or_else(|| missing("base_ms"))?),
+                cap: Duration::from_millis(table.cap_ms.ok_or_else(|| missing("cap_ms"))?),
+                attempts_max: table.attempts_max.ok_or_else(|| missing("attempts_max"))?,
+                jitter: match table.jitter.unwrap_or(JitterName::Full) {
+                    JitterName::None => Jitter::None,
+                    JitterName::Full => Jitter::Full,
+                    JitterName::Equal => Jitter::Equal,
+                    JitterName::Decorrelated => Jitter::Decorrelated,
+                },
+            },
+        };
+        // The policy's field names are the file's (`cap_ms`, `attempts_max`, ...).
+        config.validate().map_err(|err| self.invalid(&at.key(err.field), err.message))?;
+        Ok(config)
+    }
+}
+
+/// `a "constant" latency`, for messages.
+fn kind_what(kind: LatencyKind) -> String {
+    let article = if kind == LatencyKind::Exponential { "an" } else { "a" };
+    format!("{article} \"{}\" latency", kind.name())
+}
+
+/// The text between `prefix` and the next backquote, if `message` starts so.
+fn quoted_after<'m>(message: &'m str, prefix: &str) -> Option<&'m str> {
+    let rest = message.strip_prefix(prefix)?;
+    rest.find('`').map(|end| &rest[..end])
+}
+
+// ---------------------------------------------------------------------------
+// Syntax errors
+
+/// A message for the syntax errors that toml leaves without one (a control
+/// character, a value missing at the end of the file).
+fn unexplained_syntax_error(source: &str, offset: Option<usize>) -> String {
+    let rest = offset.and_then(|offset| source.get(offset..)).unwrap_or("");
+    match rest.chars().next() {
+        None => "unexpected end of file".to_owned(),
+        Some(c) if c.is_control() => format!("invalid control character U+{:04X}", u32::from(c)),
+        Some(c) => format!("invalid TOML at {c:?}"),
+    }
+}
+
+/// Best-effort field path of the key on the line holding `offset` of a
+/// file that does not parse: the last table header before it plus the bare
+/// key of that line (or of the multi-line value it is part of). `None`
+/// whenever a guess could be wrong (quoted keys, strange headers).
+fn guess_field(source: &str, offset: usize) -> Option<String> {
+    let (error_line, _) = line_column(source, offset);
+    let mut table = String::new();
+    let mut array_counts: BTreeMap<String, usize> = BTreeMap::new();
+    // The key whose value continues on later lines (multi-line string or array).
+    let mut open_key: Option<String> = None;
+    let mut open = Open::default();
+    for (index, line) in source.lines().enumerate() {
+        let is_error_line = index + 1 == error_line;
+        if open.is_open() {
+            if is_error_line {
+                return open_key;
+            }
+            open.scan(line);
+            if !open.is_open() {
+                open_key = None;
+            }
+            continue;
+        }
+        let trimmed = line.trim_start();
+        if let Some(rest) = trimmed.strip_prefix("[[") {
+            let name = dotted_bare_key(rest.split("]]").next()?)?;
+            let count = array_counts.entry(name.clone()).or_insert(0);
+            table = format!("{name}[{count}]");
+            *count += 1;
+            if is_error_line {
+                return Some(table);
+            }
+            continue;
+        }
+        if let Some(rest) = trimmed.strip_prefix('[') {
+            table = dotted_bare_key(rest.split(']').next()?)?;
+            if is_error_line {
+                return Some(table);
+            }
+            continue;
+        }
+        let key = trimmed.split_once('=').and_then(|(key, _)| dotted_bare_key(key));
+        if is_error_line {
+            let key = key?;
+            return Some(if table.is_empty() { key } else { format!("{table}.{key}") });
+        }
+        if let (Some(key), Some((_, value))) = (key, trimmed.split_once('=')) {
+            open.scan(value);
+            if open.is_open() {
+                open_key = Some(if table.is_empty() { key } else { format!("{table}.{key}") });
+            }
+        }
+    }
+    None
+}
+
+/// A dotted key of bare parts (`faults.mix`), normalised without spaces.
+fn dotted_bare_key(text: &str) -> Option<String> {
+    let parts: Vec<&str> = text.split('.').map(str::trim).collect();
+    let bare =
+        |part: &&str| !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    parts.iter().all(bare).then(|| parts.join("."))
+}
+
+/// What a value left open at the end of a line: brackets or a multi-line string.
+#[derive(Default)]
+struct Open {
+    depth: usize,
+    multiline: Option<&'static str>,
+}
+
+impl Open {
+    fn is_open(&self) -> bool {
+        self.depth > 0 || self.multiline.is_some()
+    }
+
+    /// Follows one line of value text (roughly: enough for a guess).
+    fn scan(&mut self, line: &str) {
+        let mut rest = line;
+        while !rest.is_empty() {
+            if let Some(delimiter) = self.multiline {
+                match rest.find(delimiter) {
+                    Some(end) => {
+                        rest = &rest[end + delimiter.len()..];
+                        self.multiline = None;
+                    }
+                    None => return,
+                }
+                continue;
+            }
+            if let Some(after) = rest.strip_prefix("\"\"\"") {
+                self.multiline = Some("\"\"\"");
+                rest = after;
+                continue;
+            }
+            if let Some(after) = rest.strip_prefix("'''") {
+                self.multiline = Some("'''");
+                rest = after;
+                continue;
+            }
+            let mut chars = rest.chars();
+            let Some(c) = chars.next() else { return };
+            rest = chars.as_str();
+            match c {
+                '#' => return,
+                '[' | '{' => self.depth += 1,
+                ']' | '}' => self.depth = self.depth.saturating_sub(1),
+                '"' => rest = skip_string(rest, '"'),
+                '\'' => rest = skip_string(rest, '\''),
+                _ => {}
+            }
+        }
+    }
+}
+
+/// The text after a one-line string's closing `quote` (basic strings escape with `\`).
+fn skip_string(text: &str, quote: char) -> &str {
+    let mut chars = text.char_indices();
+    while let Some((i, c)) = chars.next() {
+        if c == '\\' && quote == '"' {
+            chars.next();
+        } else if c == quote {
+            return &text[i + c.len_utf8()..];
+        }
+    }
+    ""
+}

@@ -1,0 +1,288 @@
+//! The file format of `sim-scenarios/*.toml`, as serde structs.
+//!
+//! Every table denies unknown keys. Tables with a `kind` are plain structs
+//! holding the union of every kind's fields as `Option`s, not serde enums:
+//! internally tagged enums buffer their content, which loses the spans and
+//! field paths that errors need. `load.rs` checks which fields each kind
+//! takes and turns these structs into the internal types of `model.rs`.
+//!
+//! Units are the last part of a name: `_s` are seconds and `_ms`
+//! milliseconds (both may be fractional where the name says `f64`).
+
+use std::fmt;
+
+use serde::de::{self, Deserializer, Visitor};
+use serde::Deserialize;
+
+/// A closed set of names (`kind = "..."` and the like) deserialised from a
+/// string. Hand-written rather than derived so that a value of the wrong
+/// type still lists the names ("expected one of `strong`, `eventual`").
+macro_rules! names {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub(crate) enum $name {
+            $($variant),+
+        }
+
+        impl $name {
+            pub const NAMES: &'static [&'static str] = &[$($text),+];
+
+            #[allow(dead_code)]
+            pub fn name(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                struct NameVisitor;
+
+                impl Visitor<'_> for NameVisitor {
+                    type Value = $name;
+
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        expecting_names(f, $name::NAMES)
+                    }
+
+                    fn visit_str<E: de::Error>(self, value: &str) -> Result<$name, E> {
+                        match value {
+                            $($text => Ok($name::$variant),)+
+                            _ => Err(E::unknown_variant(value, $name::NAMES)),
+                        }
+                    }
+                }
+
+                deserializer.deserialize_str(NameVisitor)
+            }
+        }
+    };
+}
+
+fn expecting_names(f: &mut fmt::Formatter<'_>, names: &[&str]) -> fmt::Result {
+    if let [only] = names {
+        return write!(f, "`{only}`");
+    }
+    f.write_str("one of ")?;
+    for (i, name) in names.iter().enumerate() {
+        if i > 0 {
+            f.write_str(", ")?;
+        }
+        write!(f, "`{name}`")?;
+    }
+    Ok(())
+}
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a scenario table")]
+pub(crate) struct ScenarioFile {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// Seeds `estimate` runs per policy by default (100 when absent).
+    pub seeds: Option<u64>,
+    pub limits: Option<LimitsTable>,
+    pub network: Option<NetworkTable>,
+    pub s3: Option<S3Table>,
+    /// Absent: no faults at all.
+    pub faults: Option<FaultsTable>,
+    pub workload: WorkloadTable,
+    pub policies: Vec<PolicyTable>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a [limits] table")]
+pub(crate) struct LimitsTable {
+    pub simulated_time_s_max: Option<f64>,
+    pub events_max: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a [network] table")]
+pub(crate) struct NetworkTable {
+    pub latency_ms: Option<LatencyTable>,
+    pub loss_probability: Option<f64>,
+}
+
+names!(ConsistencyName { Strong = "strong", Eventual = "eventual" });
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "an [s3] table")]
+pub(crate) struct S3Table {
+    pub consistency: Option<ConsistencyName>,
+    /// Required with `eventual`, refused with `strong`.
+    pub eventual_window_ms: Option<u64>,
+    pub request_timeout_ms: Option<u64>,
+    pub latency_ms: Option<LatencyTable>,
+    pub error_latency_ms: Option<LatencyTable>,
+}
+
+names!(LatencyKind {
+    Constant = "constant",
+    Uniform = "uniform",
+    Normal = "normal",
+    LogNormal = "lognormal",
+    Exponential = "exponential",
+    Mixture = "mixture",
+});
+
+impl LatencyKind {
+    /// The parameters this kind takes, all required.
+    pub fn fields(self) -> &'static [&'static str] {
+        match self {
+            LatencyKind::Constant => &["ms"],
+            LatencyKind::Uniform => &["low_ms", "high_ms"],
+            LatencyKind::Normal => &["mean_ms", "std_dev_ms"],
+            LatencyKind::LogNormal => &["median_ms", "sigma"],
+            LatencyKind::Exponential => &["mean_ms"],
+            LatencyKind::Mixture => &["components"],
+        }
+    }
+}
+
+/// A latency distribution in milliseconds, e.g.
+/// `{ kind = "uniform", low_ms = 900, high_ms = 1000 }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a latency table such as { kind = \"constant\", ms = 20 }")]
+pub(crate) struct LatencyTable {
+    pub kind: LatencyKind,
+    pub ms: Option<f64>,
+    pub low_ms: Option<f64>,
+    pub high_ms: Option<f64>,
+    pub mean_ms: Option<f64>,
+    pub std_dev_ms: Option<f64>,
+    pub median_ms: Option<f64>,
+    pub sigma: Option<f64>,
+    pub components: Option<Vec<ComponentTable>>,
+}
+
+/// One weighted part of a mixture: a non-mixture distribution plus `weight`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a mixture component such as { weight = 1, kind = \"constant\", ms = 20 }")]
+pub(crate) struct ComponentTable {
+    pub weight: f64,
+    pub kind: LatencyKind,
+    pub ms: Option<f64>,
+    pub low_ms: Option<f64>,
+    pub high_ms: Option<f64>,
+    pub mean_ms: Option<f64>,
+    pub std_dev_ms: Option<f64>,
+    pub median_ms: Option<f64>,
+    pub sigma: Option<f64>,
+}
+
+impl LatencyTable {
+    /// The parameters as `(name, value)`, in declaration order.
+    pub fn params(&self) -> [(&'static str, Option<f64>); 7] {
+        [
+            ("ms", self.ms),
+            ("low_ms", self.low_ms),
+            ("high_ms", self.high_ms),
+            ("mean_ms", self.mean_ms),
+            ("std_dev_ms", self.std_dev_ms),
+            ("median_ms", self.median_ms),
+            ("sigma", self.sigma),
+        ]
+    }
+}
+
+impl ComponentTable {
+    pub fn params(&self) -> [(&'static str, Option<f64>); 7] {
+        [
+            ("ms", self.ms),
+            ("low_ms", self.low_ms),
+            ("high_ms", self.high_ms),
+            ("mean_ms", self.mean_ms),
+            ("std_dev_ms", self.std_dev_ms),
+            ("median_ms", self.median_ms),
+            ("sigma", self.sigma),
+        ]
+    }
+}
+
+names!(FaultsKind { None = "none", Independent = "independent", GilbertElliott = "gilbert-elliott" });
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a [faults] table")]
+pub(crate) struct FaultsTable {
+    pub kind: FaultsKind,
+    /// `independent` only.
+    pub failure_probability: Option<f64>,
+    /// `gilbert-elliott` only: mean sojourn in the good state, seconds.
+    pub good_mean_s: Option<f64>,
+    pub bad_mean_s: Option<f64>,
+    pub good_failure: Option<f64>,
+    pub bad_failure: Option<f64>,
+    pub ambiguous_fraction: Option<f64>,
+    /// Absent: every fault a 500 InternalError. Present: weights not listed are 0.
+    pub mix: Option<MixTable>,
+    #[serde(default)]
+    pub outages: Vec<OutageTable>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table of fault kind weights")]
+pub(crate) struct MixTable {
+    pub internal_error: Option<f64>,
+    pub slow_down: Option<f64>,
+    pub connection_reset: Option<f64>,
+    pub timeout: Option<f64>,
+}
+
+names!(FaultKindName {
+    InternalError = "internal_error",
+    SlowDown = "slow_down",
+    ConnectionReset = "connection_reset",
+    Timeout = "timeout",
+});
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "an outage table such as { start_s = 100, end_s = 160 }")]
+pub(crate) struct OutageTable {
+    pub start_s: f64,
+    pub end_s: f64,
+    pub kind: Option<FaultKindName>,
+}
+
+names!(
+    /// More kinds will come; each takes its own subset of `WorkloadTable`.
+    WorkloadKind { S3Requests = "s3-requests" }
+);
+
+names!(OperationName { Put = "put", Get = "get" });
+
+/// The union of every workload kind's fields (one kind so far).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a [workload] table")]
+pub(crate) struct WorkloadTable {
+    pub kind: WorkloadKind,
+    pub operations: Option<u64>,
+    pub operation: Option<OperationName>,
+    pub object_bytes: Option<u64>,
+    pub keys: Option<u64>,
+}
+
+names!(PolicyKind { None = "none", Immediate = "immediate", Schedule = "schedule", Exponential = "exponential" });
+
+names!(JitterName { None = "none", Full = "full", Equal = "equal", Decorrelated = "decorrelated" });
+
+/// One `[[policies]]` entry: the union of every policy kind's fields.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a policy table with name and kind")]
+pub(crate) struct PolicyTable {
+    pub name: String,
+    pub kind: PolicyKind,
+    /// `immediate`.
+    pub retries: Option<u32>,
+    /// `schedule`.
+    pub delays_ms: Option<Vec<u64>>,
+    /// `exponential`.
+    pub base_ms: Option<u64>,
+    pub cap_ms: Option<u64>,
+    pub attempts_max: Option<u32>,
+    /// `exponential`, default `full`.
+    pub jitter: Option<JitterName>,
+}

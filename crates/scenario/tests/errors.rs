@@ -1,0 +1,262 @@
+//! Every kind of mistake in a scenario file is reported on one line with
+//! the right file, line, column and field path.
+
+use std::path::Path;
+
+use retrylab_scenario::{parse, ErrorKind, ScenarioError};
+
+const FULL: &str = include_str!("data/full.toml");
+const FILE: &str = "sim-scenarios/x.toml";
+
+/// FULL with the first `from` replaced by `to`, which must fail.
+fn error_after(from: &str, to: &str) -> ScenarioError {
+    assert!(FULL.contains(from), "the fixture lacks {from:?}");
+    let source = FULL.replacen(from, to, 1);
+    match parse(&source, Path::new(FILE)) {
+        Ok(_) => panic!("{from:?} -> {to:?} was accepted"),
+        Err(err) => err,
+    }
+}
+
+struct Case {
+    from: &'static str,
+    to: &'static str,
+    kind: ErrorKind,
+    line: usize,
+    field: &'static str,
+    /// The whole `Display`, without the leading `FILE:`.
+    rendered: &'static str,
+}
+
+const fn case(
+    from: &'static str,
+    to: &'static str,
+    kind: ErrorKind,
+    line: usize,
+    field: &'static str,
+    rendered: &'static str,
+) -> Case {
+    Case { from, to, kind, line, field, rendered }
+}
+
+use ErrorKind::{Invalid, MissingField, Syntax, Type, UnknownField};
+
+#[rustfmt::skip]
+const CASES: &[Case] = &[
+    // TOML syntax.
+    case("bad_failure = 0.6", "bad_failure = 0.6.", Syntax, 30, "faults.bad_failure",
+        "30:18: faults.bad_failure: expected newline, `#`"),
+    case("delays_ms = [0, 2000, 10000]", "delays_ms = [0,\n  2000x, 10000]", Syntax, 68, "policies[2].delays_ms",
+        "68:7: policies[2].delays_ms: invalid array; expected `]`"),
+    case("median_ms = 20, sigma", "median_ms = 20 sigma", Syntax, 20, "s3.latency_ms",
+        "20:57: s3.latency_ms: invalid inline table; expected `}`"),
+    case("[faults.mix]", "[faults]", Syntax, 33, "faults",
+        "33:1: faults: invalid table header; duplicate key `faults` in document root"),
+    // Unknown fields.
+    case("operations = 10000", "operatoins = 10000", UnknownField, 50, "workload.operatoins",
+        "50:1: workload.operatoins: unknown field `operatoins`, expected one of `kind`, `operations`, `operation`, `object_bytes`, `keys`"),
+    case("seeds = 200", "seed = 200", UnknownField, 5, "seed",
+        "5:1: seed: unknown field `seed`, expected one of `name`, `description`, `seeds`, `limits`, `network`, `s3`, `faults`, `workload`, `policies`"),
+    case("mean_ms = 950 }", "mean_ms = 950, mean = 1 }", UnknownField, 21, "s3.latency_ms.components[1].mean",
+        "21:59: s3.latency_ms.components[1].mean: unknown field `mean`, expected one of `weight`, `kind`, `ms`, `low_ms`, `high_ms`, `mean_ms`, `std_dev_ms`, `median_ms`, `sigma`"),
+    case("end_s = 301", "end_s = 301\nend_ms = 1", UnknownField, 46, "faults.outages[1].end_ms",
+        "46:1: faults.outages[1].end_ms: unknown field `end_ms`, expected one of `start_s`, `end_s`, `kind`"),
+    // Wrong types and names.
+    case("operations = 10000", "operations = \"10000\"", Type, 50, "workload.operations",
+        "50:14: workload.operations: invalid type: string \"10000\", expected u64"),
+    case("retries = 1", "retries = -1", Type, 62, "policies[1].retries",
+        "62:11: policies[1].retries: invalid value: integer `-1`, expected u32"),
+    case("base_ms = 100", "base_ms = 100.5", Type, 72, "policies[3].base_ms",
+        "72:11: policies[3].base_ms: invalid type: floating point `100.5`, expected u64"),
+    case("jitter = \"decorrelated\"", "jitter = \"fuzzy\"", Type, 75, "policies[3].jitter",
+        "75:10: policies[3].jitter: unknown variant `fuzzy`, expected one of `none`, `full`, `equal`, `decorrelated`"),
+    case("kind = \"slow_down\"", "kind = 503", Type, 46, "faults.outages[1].kind",
+        "46:8: faults.outages[1].kind: invalid type: integer `503`, expected one of `internal_error`, `slow_down`, `connection_reset`, `timeout`"),
+    case("error_latency_ms = { kind = \"normal\", mean_ms = 40, std_dev_ms = 10 }", "error_latency_ms = 40", Type, 23,
+        "s3.error_latency_ms",
+        "23:20: s3.error_latency_ms: invalid type: integer `40`, expected a latency table such as { kind = \"constant\", ms = 20 }"),
+    case("delays_ms = [0, 2000, 10000]", "delays_ms = [0, 2000, -1]", Type, 67, "policies[2].delays_ms[2]",
+        "67:23: policies[2].delays_ms[2]: invalid value: integer `-1`, expected u64"),
+    // Missing fields.
+    case("kind = \"s3-requests\"\n", "", MissingField, 48, "workload.kind",
+        "48:1: workload.kind: missing field `kind`"),
+    case("name = \"expo\"\n", "", MissingField, 69, "policies[3].name",
+        "69:1: policies[3].name: missing field `name`"),
+    case("{ weight = 0.01, kind", "{ kind", MissingField, 21, "s3.latency_ms.components[1].weight",
+        "21:5: s3.latency_ms.components[1].weight: missing field `weight`"),
+    case("name = \"s3-10k-requests\"\n", "", MissingField, 1, "name", "1:1: name: missing field `name`"),
+    case("retries = 1\n", "", MissingField, 59, "policies[1].retries",
+        "59:1: policies[1].retries: required for an \"immediate\" policy (it takes retries)"),
+    case("eventual_window_ms = 2000\n", "", MissingField, 15, "s3.eventual_window_ms",
+        "15:1: s3.eventual_window_ms: required with consistency = \"eventual\""),
+    case("good_mean_s = 2000.0\n", "", MissingField, 25, "faults.good_mean_s",
+        "25:1: faults.good_mean_s: required for \"gilbert-elliott\" faults (it takes good_mean_s, bad_mean_s, good_failure, bad_failure)"),
+    case(", mean_ms = 950 }", " }", MissingField, 21, "s3.latency_ms.components[1].mean_ms",
+        "21:5: s3.latency_ms.components[1].mean_ms: required for an \"exponential\" latency (it takes mean_ms)"),
+    // Fields that do not belong to the kind.
+    case("kind = \"normal\", mean_ms = 40, std_dev_ms = 10", "kind = \"constant\", ms = 1, high_ms = 10", Invalid, 23,
+        "s3.error_latency_ms.high_ms",
+        "23:49: s3.error_latency_ms.high_ms: not a field of a \"constant\" latency (it takes ms)"),
+    case("kind = \"gilbert-elliott\"", "kind = \"independent\"", Invalid, 27, "faults.good_mean_s",
+        "27:1: faults.good_mean_s: not a field of \"independent\" faults (it takes failure_probability)"),
+    case("retries = 1", "retries = 1\ndelays_ms = [1]", Invalid, 63, "policies[1].delays_ms",
+        "63:1: policies[1].delays_ms: not a field of an \"immediate\" policy (it takes retries)"),
+    case("consistency = \"eventual\"", "consistency = \"strong\"", Invalid, 17, "s3.eventual_window_ms",
+        "17:1: s3.eventual_window_ms: only allowed with consistency = \"eventual\""),
+    case("kind = \"exponential\", mean_ms = 950", "kind = \"mixture\", mean_ms = 950", Invalid, 21,
+        "s3.latency_ms.components[1].kind",
+        "21:29: s3.latency_ms.components[1].kind: a mixture component cannot itself be a mixture"),
+    // Values out of range.
+    case("bad_failure = 0.6", "bad_failure = 1.5", Invalid, 30, "faults.bad_failure",
+        "30:15: faults.bad_failure: must be a probability in [0, 1], got 1.5"),
+    case("ambiguous_fraction = 0.25", "ambiguous_fraction = -0.25", Invalid, 31, "faults.ambiguous_fraction",
+        "31:22: faults.ambiguous_fraction: must be a probability in [0, 1], got -0.25"),
+    case("loss_probability = 0.001", "loss_probability = nan", Invalid, 13, "network.loss_probability",
+        "13:20: network.loss_probability: must be a probability in [0, 1], got NaN"),
+    case("good_mean_s = 2000.0", "good_mean_s = -1", Invalid, 27, "faults.good_mean_s",
+        "27:15: faults.good_mean_s: must be a finite number of seconds > 0, got -1"),
+    case("high_ms = 3.5", "high_ms = 0.5", Invalid, 12, "network.latency_ms.high_ms",
+        "12:56: network.latency_ms.high_ms: must be >= low_ms (1), got 0.5"),
+    case("mean_ms = 40", "mean_ms = -40", Invalid, 23, "s3.error_latency_ms.mean_ms",
+        "23:49: s3.error_latency_ms.mean_ms: must be a finite number >= 0, got -40"),
+    case("sigma = 0.5", "sigma = inf", Invalid, 20, "s3.latency_ms.components[0].sigma",
+        "20:66: s3.latency_ms.components[0].sigma: must be a finite number >= 0, got inf"),
+    case("weight = 0.01", "weight = -0.01", Invalid, 21, "s3.latency_ms.components[1].weight",
+        "21:16: s3.latency_ms.components[1].weight: must be a finite number >= 0, got -0.01"),
+    case("{ weight = 0.99, kind = \"lognormal\", median_ms = 20, sigma = 0.5 },\n    { weight = 0.01, kind = \"exponential\", mean_ms = 950 },\n",
+        "", Invalid, 19, "s3.latency_ms.components",
+        "19:47: s3.latency_ms.components: a mixture needs at least one component"),
+    case("end_s = 160.0", "end_s = 90", Invalid, 41, "faults.outages[0].end_s",
+        "41:9: faults.outages[0].end_s: an outage must end after it starts (start_s 100), got 90"),
+    case("end_s = 301", "end_s = 300.5002", Invalid, 45, "faults.outages[1].end_s",
+        "45:9: faults.outages[1].end_s: an outage must last at least 1 ms once rounded to whole milliseconds (start_s 300.5, end_s 300.5002)"),
+    case("start_s = 100.0", "start_s = -inf", Invalid, 40, "faults.outages[0].start_s",
+        "40:11: faults.outages[0].start_s: must be a finite number of seconds >= 0, got -inf"),
+    case("connection_reset = 0.02", "connection_reset = -0.02", Invalid, 36, "faults.mix.connection_reset",
+        "36:20: faults.mix.connection_reset: a fault mix weight must be >= 0, got -0.02"),
+    case("internal_error = 0.98\nslow_down = 0.0\nconnection_reset = 0.02\ntimeout = 0.0\n", "", Invalid, 33, "faults.mix",
+        "33:1: faults.mix: at least one fault kind needs a weight > 0"),
+    case("operations = 10000", "operations = 0", Invalid, 50, "workload.operations",
+        "50:14: workload.operations: must be at least 1, got 0"),
+    case("keys = 16", "keys = 0", Invalid, 53, "workload.keys", "53:8: workload.keys: must be at least 1, got 0"),
+    case("seeds = 200", "seeds = 0", Invalid, 5, "seeds", "5:9: seeds: must be at least 1, got 0"),
+    case("events_max = 2000000", "events_max = 0", Invalid, 9, "limits.events_max",
+        "9:14: limits.events_max: must be at least 1, got 0"),
+    case("simulated_time_s_max = 200000", "simulated_time_s_max = 1e300", Invalid, 8, "limits.simulated_time_s_max",
+        "8:24: limits.simulated_time_s_max: is too large, got 1e300"),
+    case("request_timeout_ms = 15000", "request_timeout_ms = 0", Invalid, 18, "s3.request_timeout_ms",
+        "18:22: s3.request_timeout_ms: must be > 0 ms, got 0"),
+    case("name = \"s3-10k-requests\"", "name = \"  \"", Invalid, 2, "name", "2:8: name: must not be blank"),
+    case("name = \"expo\"", "name = \"retry-once\"", Invalid, 70, "policies[3].name",
+        "70:8: policies[3].name: duplicate policy name \"retry-once\" (also the name of policies[1])"),
+    case("cap_ms = 20000", "cap_ms = 20", Invalid, 73, "policies[3].cap_ms",
+        "73:10: policies[3].cap_ms: must be >= base_ms (100 ms), got 20 ms"),
+    case("attempts_max = 5", "attempts_max = 0", Invalid, 74, "policies[3].attempts_max",
+        "74:16: policies[3].attempts_max: must be at least 1 (the first try counts)"),
+    case("base_ms = 100", "base_ms = 0", Invalid, 72, "policies[3].base_ms", "72:11: policies[3].base_ms: must be > 0"),
+];
+
+#[test]
+fn each_mistake_has_its_line_field_and_message() {
+    let mut failures = Vec::new();
+    for case in CASES {
+        let err = error_after(case.from, case.to);
+        let rendered = err.to_string();
+        let expected = format!("{FILE}:{}", case.rendered);
+        let ok = err.kind() == case.kind
+            && err.line() == Some(case.line)
+            && err.field() == Some(case.field)
+            && err.path() == Path::new(FILE)
+            && rendered == expected
+            && !rendered.contains('\n');
+        if !ok {
+            failures.push(format!(
+                "{:?} -> {:?}\n  got      {:?} line {:?} field {:?}\n  {rendered}\n  expected {:?} line {} field {}\n  {expected}",
+                case.from,
+                case.to,
+                err.kind(),
+                err.line(),
+                err.field(),
+                case.kind,
+                case.line,
+                case.field
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{} of {} cases wrong:\n{}", failures.len(), CASES.len(), failures.join("\n"));
+}
+
+#[test]
+fn empty_policy_list_is_rejected() {
+    let source = FULL.split("[[policies]]").next().unwrap().replace("seeds = 200", "seeds = 200\npolicies = []");
+    let err = parse(&source, Path::new(FILE)).unwrap_err();
+    assert_eq!((err.kind(), err.line(), err.field()), (Invalid, Some(6), Some("policies")));
+    insta::assert_snapshot!(err, @"sim-scenarios/x.toml:6:12: policies: at least one policy is required");
+}
+
+#[test]
+fn mixture_weights_must_not_all_be_zero() {
+    let source = FULL.replacen("weight = 0.99", "weight = 0", 1).replacen("weight = 0.01", "weight = 0.0", 1);
+    let err = parse(&source, Path::new(FILE)).unwrap_err();
+    assert_eq!((err.kind(), err.line(), err.field()), (Invalid, Some(19), Some("s3.latency_ms.components")));
+    insta::assert_snapshot!(err, @"sim-scenarios/x.toml:19:47: s3.latency_ms.components: mixture weights must not all be zero");
+}
+
+#[test]
+fn missing_policies_point_at_the_start_of_the_file() {
+    let source = FULL.split("[[policies]]").next().unwrap();
+    let err = parse(source, Path::new(FILE)).unwrap_err();
+    assert_eq!((err.kind(), err.line(), err.field()), (MissingField, Some(1), Some("policies")));
+}
+
+#[test]
+fn an_implicit_table_is_located_by_its_key() {
+    let source = "name = \"x\"\n[faults.mix]\nslow_down = 1\n";
+    let err = parse(source, Path::new(FILE)).unwrap_err();
+    insta::assert_snapshot!(err, @"sim-scenarios/x.toml:2:2: faults.kind: missing field `kind`");
+}
+
+#[test]
+fn a_file_that_is_not_toml_at_all() {
+    let err = parse("this is not toml", Path::new("notes.txt")).unwrap_err();
+    assert_eq!(err.kind(), Syntax);
+    assert_eq!(err.line(), Some(1));
+    assert_eq!(err.field(), None);
+    insta::assert_snapshot!(err, @"notes.txt:1:6: expected `.`, `=`");
+}
+
+#[test]
+fn syntax_errors_toml_leaves_unexplained_get_a_message() {
+    let err = parse("name = \"x\"\n# a \u{7} bell\n", Path::new(FILE)).unwrap_err();
+    insta::assert_snapshot!(err, @"sim-scenarios/x.toml:2:5: invalid control character U+0007");
+    let err = parse("name = \"x\"\nseeds = ", Path::new(FILE)).unwrap_err();
+    insta::assert_snapshot!(err, @"sim-scenarios/x.toml:2:9: seeds: unexpected end of file");
+}
+
+#[test]
+fn snapshots_of_rendered_errors() {
+    insta::assert_snapshot!(
+        error_after("bad_failure = 0.6", "bad_failure = 1.5"),
+        @"sim-scenarios/x.toml:30:15: faults.bad_failure: must be a probability in [0, 1], got 1.5"
+    );
+    insta::assert_snapshot!(
+        error_after("operations = 10000", "operatoins = 10000"),
+        @"sim-scenarios/x.toml:50:1: workload.operatoins: unknown field `operatoins`, expected one of `kind`, `operations`, `operation`, `object_bytes`, `keys`"
+    );
+    insta::assert_snapshot!(
+        error_after("kind = \"uniform\", low_ms = 1", "kind = \"constant\", ms = 1"),
+        @r#"sim-scenarios/x.toml:12:43: network.latency_ms.high_ms: not a field of a "constant" latency (it takes ms)"#
+    );
+    insta::assert_snapshot!(
+        error_after("kind = \"lognormal\"", "kind = \"gamma\""),
+        @"sim-scenarios/x.toml:20:29: s3.latency_ms.components[0].kind: unknown variant `gamma`, expected one of `constant`, `uniform`, `normal`, `lognormal`, `exponential`, `mixture`"
+    );
+    insta::assert_snapshot!(
+        error_after("kind = \"schedule\"\n", ""),
+        @"sim-scenarios/x.toml:64:1: policies[2].kind: missing field `kind`"
+    );
+    insta::assert_snapshot!(
+        error_after("name = \"multi-retry\"", "name = \"none\""),
+        @r#"sim-scenarios/x.toml:65:8: policies[2].name: duplicate policy name "none" (also the name of policies[0])"#
+    );
+}

@@ -1,0 +1,220 @@
+//! Valid scenario files parse into the exact expected internal `Scenario`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use retrylab_faults::{
+    BurstParams, FaultKind, FaultMix, FaultModel, FaultProcess, LatencyDist, MixtureComponent, Outage,
+};
+use retrylab_retry::{Jitter, PolicyConfig};
+use retrylab_scenario::{
+    load, parse, Consistency, ErrorKind, Limits, NamedPolicy, NetworkSpec, S3Operation, S3Spec, Scenario, Workload,
+};
+
+const FULL: &str = include_str!("data/full.toml");
+
+const MINIMAL: &str = r#"
+name = "minimal"
+
+[workload]
+kind = "s3-requests"
+operations = 1
+operation = "put"
+
+[[policies]]
+name = "none"
+kind = "none"
+"#;
+
+fn full_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/full.toml")
+}
+
+fn expected_full(path: &Path) -> Scenario {
+    Scenario {
+        name: "s3-10k-requests".into(),
+        description: "Ten thousand PUTs against bursty 2012-style S3 faults.".into(),
+        path: path.to_path_buf(),
+        seeds_default: 200,
+        limits: Limits { simulated_time_max: Duration::from_secs(200_000), events_max: 2_000_000 },
+        network: NetworkSpec { latency: LatencyDist::Uniform { low_ms: 1.0, high_ms: 3.5 }, loss_probability: 0.001 },
+        s3: S3Spec {
+            latency: LatencyDist::Mixture(vec![
+                MixtureComponent { weight: 0.99, dist: LatencyDist::LogNormal { median_ms: 20.0, sigma: 0.5 } },
+                MixtureComponent { weight: 0.01, dist: LatencyDist::Exponential { mean_ms: 950.0 } },
+            ]),
+            error_latency: Some(LatencyDist::Normal { mean_ms: 40.0, std_dev_ms: 10.0 }),
+            consistency: Consistency::Eventual { window: Duration::from_millis(2000) },
+            request_timeout: Duration::from_millis(15_000),
+        },
+        faults: FaultModel {
+            process: FaultProcess::GilbertElliott(BurstParams {
+                good_mean_ms: 2_000_000.0,
+                bad_mean_ms: 5_000.0,
+                good_failure: 0.0115,
+                bad_failure: 0.6,
+            }),
+            outages: vec![
+                Outage { start_ms: 100_000, end_ms: 160_000, kind: FaultKind::InternalError },
+                Outage { start_ms: 300_500, end_ms: 301_000, kind: FaultKind::SlowDown },
+            ],
+            mix: FaultMix { internal_error: 0.98, slow_down: 0.0, connection_reset: 0.02, timeout: 0.0 },
+            ambiguous_fraction: 0.25,
+        },
+        workload: Workload::S3Requests {
+            operations: 10_000,
+            operation: S3Operation::Get,
+            object_bytes: 4096,
+            keys: 16,
+        },
+        policies: vec![
+            NamedPolicy { name: "none".into(), config: PolicyConfig::None },
+            NamedPolicy { name: "retry-once".into(), config: PolicyConfig::Immediate { retries: 1 } },
+            NamedPolicy { name: "multi-retry".into(), config: PolicyConfig::tahoe_cloud_backend() },
+            NamedPolicy {
+                name: "expo".into(),
+                config: PolicyConfig::Exponential {
+                    base: Duration::from_millis(100),
+                    cap: Duration::from_millis(20_000),
+                    attempts_max: 5,
+                    jitter: Jitter::Decorrelated,
+                },
+            },
+        ],
+    }
+}
+
+#[test]
+fn full_file_parses_into_the_expected_scenario() {
+    let path = Path::new("sim-scenarios/full.toml");
+    let scenario = parse(FULL, path).unwrap();
+    let expected = expected_full(path);
+    // Field by field first, for readable failures; then the whole.
+    assert_eq!(scenario.name, expected.name);
+    assert_eq!(scenario.description, expected.description);
+    assert_eq!(scenario.path, expected.path);
+    assert_eq!(scenario.seeds_default, expected.seeds_default);
+    assert_eq!(scenario.limits, expected.limits);
+    assert_eq!(scenario.network, expected.network);
+    assert_eq!(scenario.s3, expected.s3);
+    assert_eq!(scenario.faults, expected.faults);
+    assert_eq!(scenario.workload, expected.workload);
+    assert_eq!(scenario.policies, expected.policies);
+    assert_eq!(scenario, expected);
+    assert_eq!(scenario.policy("expo"), expected.policies.get(3));
+}
+
+#[test]
+fn load_reads_the_file_and_keeps_its_path() {
+    let path = full_path();
+    assert_eq!(load(&path).unwrap(), expected_full(&path));
+}
+
+#[test]
+fn load_names_an_unreadable_file() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/no-such-file.toml");
+    let err = load(&path).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Io);
+    assert_eq!(err.path(), path);
+    assert_eq!((err.line(), err.field()), (None, None));
+    let rendered = err.to_string();
+    assert!(rendered.starts_with(&format!("{}: cannot read the file: ", path.display())), "{rendered}");
+    assert!(!rendered.contains('\n'));
+}
+
+#[test]
+fn minimal_file_gets_the_documented_defaults() {
+    let scenario = parse(MINIMAL, Path::new("minimal.toml")).unwrap();
+    let expected = Scenario {
+        name: "minimal".into(),
+        description: String::new(),
+        path: PathBuf::from("minimal.toml"),
+        seeds_default: 100,
+        limits: Limits { simulated_time_max: Duration::from_secs(1_000_000), events_max: 10_000_000 },
+        network: NetworkSpec { latency: LatencyDist::Constant { ms: 0.0 }, loss_probability: 0.0 },
+        s3: S3Spec {
+            latency: LatencyDist::Constant { ms: 20.0 },
+            error_latency: None,
+            consistency: Consistency::Strong,
+            request_timeout: Duration::from_secs(30),
+        },
+        faults: FaultModel::default(),
+        workload: Workload::S3Requests { operations: 1, operation: S3Operation::Put, object_bytes: 1024, keys: 1 },
+        policies: vec![NamedPolicy { name: "none".into(), config: PolicyConfig::None }],
+    };
+    assert_eq!(scenario, expected);
+}
+
+/// MINIMAL with `tables` (starting with a header) appended.
+fn with(tables: &str) -> Scenario {
+    parse(&format!("{MINIMAL}\n{tables}"), Path::new("t.toml")).unwrap_or_else(|err| panic!("{err}"))
+}
+
+#[test]
+fn independent_faults_with_defaults() {
+    let scenario = with("[faults]\nkind = \"independent\"\nfailure_probability = 0.013\n");
+    assert_eq!(scenario.faults, FaultModel::independent(0.013));
+}
+
+#[test]
+fn faults_of_kind_none_may_still_have_outages() {
+    let scenario =
+        with("[faults]\nkind = \"none\"\n[[faults.outages]]\nstart_s = 0\nend_s = 0.001\nkind = \"timeout\"\n");
+    assert_eq!(scenario.faults.process, FaultProcess::Never);
+    assert_eq!(scenario.faults.outages, vec![Outage { start_ms: 0, end_ms: 1, kind: FaultKind::Timeout }]);
+}
+
+#[test]
+fn a_given_mix_defaults_unlisted_weights_to_zero() {
+    let scenario = with("[faults]\nkind = \"none\"\n[faults.mix]\nslow_down = 2\n");
+    assert_eq!(
+        scenario.faults.mix,
+        FaultMix { internal_error: 0.0, slow_down: 2.0, connection_reset: 0.0, timeout: 0.0 }
+    );
+}
+
+#[test]
+fn dotted_keys_and_inline_tables_are_the_same_file() {
+    let root_keys = "s3.latency_ms.kind = \"constant\"\ns3.latency_ms.ms = 7.5\n\
+                     network = { latency_ms = { kind = \"exponential\", mean_ms = 3 } }\n";
+    let scenario = parse(&format!("{root_keys}{MINIMAL}"), Path::new("t.toml")).unwrap();
+    assert_eq!(scenario.s3.latency, LatencyDist::Constant { ms: 7.5 });
+    assert_eq!(scenario.network.latency, LatencyDist::Exponential { mean_ms: 3.0 });
+}
+
+#[test]
+fn exponential_jitter_defaults_to_full() {
+    let scenario =
+        with("[[policies]]\nname = \"expo\"\nkind = \"exponential\"\nbase_ms = 1\ncap_ms = 1\nattempts_max = 1\n");
+    assert_eq!(
+        scenario.policy("expo").unwrap().config,
+        PolicyConfig::Exponential {
+            base: Duration::from_millis(1),
+            cap: Duration::from_millis(1),
+            attempts_max: 1,
+            jitter: Jitter::Full,
+        }
+    );
+}
+
+#[test]
+fn every_latency_kind_parses() {
+    let cases = [
+        ("{ kind = \"constant\", ms = 3 }", LatencyDist::Constant { ms: 3.0 }),
+        ("{ kind = \"uniform\", low_ms = 2, high_ms = 2 }", LatencyDist::Uniform { low_ms: 2.0, high_ms: 2.0 }),
+        ("{ kind = \"normal\", mean_ms = 5, std_dev_ms = 0 }", LatencyDist::Normal { mean_ms: 5.0, std_dev_ms: 0.0 }),
+        ("{ kind = \"lognormal\", median_ms = 5, sigma = 1 }", LatencyDist::LogNormal { median_ms: 5.0, sigma: 1.0 }),
+        ("{ kind = \"exponential\", mean_ms = 0.5 }", LatencyDist::Exponential { mean_ms: 0.5 }),
+        (
+            "{ kind = \"mixture\", components = [{ weight = 0, kind = \"constant\", ms = 1 }, { weight = 2, kind = \"uniform\", low_ms = 1, high_ms = 9 }] }",
+            LatencyDist::Mixture(vec![
+                MixtureComponent { weight: 0.0, dist: LatencyDist::Constant { ms: 1.0 } },
+                MixtureComponent { weight: 2.0, dist: LatencyDist::Uniform { low_ms: 1.0, high_ms: 9.0 } },
+            ]),
+        ),
+    ];
+    for (text, dist) in cases {
+        let scenario = with(&format!("[s3]\nerror_latency_ms = {text}\n"));
+        assert_eq!(scenario.s3.error_latency, Some(dist), "{text}");
+    }
+}

@@ -1,0 +1,216 @@
+//! The trace of a run: every observable event with its virtual time, and a
+//! stable 64-bit hash of the whole sequence.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::rc::Rc;
+use std::time::Duration;
+
+use futures::channel::oneshot;
+use xxhash_rust::xxh3::Xxh3;
+
+use crate::clock::SimClock;
+use crate::net::NodeId;
+
+/// What happened. Names are `&'static str` so that recording costs no
+/// allocation on the simulator's hot path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventKind {
+    /// An operation of the workload started.
+    OperationStart { operation: u64, what: &'static str },
+    /// An operation ended; `status` is its outcome (200 or an error status, 0 for none).
+    OperationEnd { operation: u64, status: u16 },
+    /// A request left `node` for `to`.
+    RequestSent { to: NodeId, what: &'static str, slot: u64 },
+    /// A fault was injected into request `slot`; `applied` when the request took effect anyway.
+    FaultInjected { slot: u64, kind: &'static str, applied: bool },
+    /// A message was lost on the network.
+    MessageLost { to: NodeId },
+    /// A response arrived at `node`: HTTP status, or 0 with `error` naming a transport error.
+    Response { slot: u64, status: u16, error: &'static str },
+    /// The retry policy chose to retry after `delay`.
+    RetryDecided { attempt: u32, delay: Duration },
+    /// The retry policy gave up.
+    GaveUp { attempt: u32, reason: &'static str },
+    NodeCrashed,
+    NodeRestarted,
+    /// Anything else a component wants in the trace and the hash.
+    Note { what: &'static str, value: u64 },
+}
+
+/// One event at a virtual time, at a node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Event {
+    pub at: Duration,
+    pub node: NodeId,
+    pub kind: EventKind,
+}
+
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:>14.6}s {:>4} ", self.at.as_secs_f64(), self.node)?;
+        match self.kind {
+            EventKind::OperationStart { operation, what } => write!(f, "op {operation} start {what}"),
+            EventKind::OperationEnd { operation, status } => write!(f, "op {operation} end {status}"),
+            EventKind::RequestSent { to, what, slot } => {
+                write!(f, "send {what} -> {to} slot {slot}")
+            }
+            EventKind::FaultInjected { slot, kind, applied } => {
+                write!(f, "fault {kind} slot {slot}{}", if applied { " (applied)" } else { "" })
+            }
+            EventKind::MessageLost { to } => write!(f, "lost message to {to}"),
+            EventKind::Response { slot, status, error } => {
+                if status == 0 {
+                    write!(f, "response slot {slot} {error}")
+                } else {
+                    write!(f, "response slot {slot} {status}")
+                }
+            }
+            EventKind::RetryDecided { attempt, delay } => {
+                write!(f, "retry after attempt {attempt} in {} ms", delay.as_millis())
+            }
+            EventKind::GaveUp { attempt, reason } => write!(f, "give up after attempt {attempt}: {reason}"),
+            EventKind::NodeCrashed => write!(f, "crash"),
+            EventKind::NodeRestarted => write!(f, "restart"),
+            EventKind::Note { what, value } => write!(f, "note {what} {value}"),
+        }
+    }
+}
+
+/// Whether the trace keeps its events or only hashes them. Estimating runs
+/// thousands of seeds and needs only the hash; `retrylab run --trace` keeps all.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum TraceMode {
+    #[default]
+    HashOnly,
+    Full,
+}
+
+/// The recorder shared by every component of one world.
+#[derive(Clone)]
+pub struct Trace {
+    inner: Rc<RefCell<TraceState>>,
+}
+
+struct TraceState {
+    clock: SimClock,
+    hasher: Xxh3,
+    count: u64,
+    events_max: u64,
+    events: Option<Vec<Event>>,
+    /// Fired once when `events_max` is exceeded: the world stops the run.
+    over_limit: Option<oneshot::Sender<()>>,
+}
+
+impl Trace {
+    pub(crate) fn new(mode: TraceMode, events_max: u64, over_limit: oneshot::Sender<()>) -> Self {
+        Trace {
+            inner: Rc::new(RefCell::new(TraceState {
+                clock: SimClock,
+                hasher: Xxh3::new(),
+                count: 0,
+                events_max,
+                events: (mode == TraceMode::Full).then(Vec::new),
+                over_limit: Some(over_limit),
+            })),
+        }
+    }
+
+    /// Records `kind` at `node`, now.
+    pub fn record(&self, node: NodeId, kind: EventKind) {
+        let mut state = self.inner.borrow_mut();
+        let event = Event { at: state.clock.now(), node, kind };
+        hash_event(&mut state.hasher, &event);
+        state.count += 1;
+        if let Some(events) = &mut state.events {
+            events.push(event);
+        }
+        if state.count > state.events_max {
+            if let Some(over_limit) = state.over_limit.take() {
+                // The receiver lives as long as the run; if it is gone the run is over anyway.
+                let _ = over_limit.send(());
+            }
+        }
+    }
+
+    /// Events recorded so far.
+    pub fn len(&self) -> u64 {
+        self.inner.borrow().count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The hash of every event so far, in order.
+    pub fn hash(&self) -> u64 {
+        self.inner.borrow().hasher.digest()
+    }
+
+    pub(crate) fn take_events(&self) -> Option<Vec<Event>> {
+        self.inner.borrow_mut().events.take()
+    }
+}
+
+/// Feeds one event to the hasher in an explicit little-endian encoding, so
+/// the hash does not depend on Rust's `Hash` implementations or on layout.
+fn hash_event(hasher: &mut Xxh3, event: &Event) {
+    fn str_bytes(hasher: &mut Xxh3, s: &str) {
+        hasher.update(&(s.len() as u32).to_le_bytes());
+        hasher.update(s.as_bytes());
+    }
+    let at_ns = u64::try_from(event.at.as_nanos()).unwrap_or(u64::MAX);
+    hasher.update(&at_ns.to_le_bytes());
+    hasher.update(&event.node.0.to_le_bytes());
+    match event.kind {
+        EventKind::OperationStart { operation, what } => {
+            hasher.update(&[1]);
+            hasher.update(&operation.to_le_bytes());
+            str_bytes(hasher, what);
+        }
+        EventKind::OperationEnd { operation, status } => {
+            hasher.update(&[2]);
+            hasher.update(&operation.to_le_bytes());
+            hasher.update(&status.to_le_bytes());
+        }
+        EventKind::RequestSent { to, what, slot } => {
+            hasher.update(&[3]);
+            hasher.update(&to.0.to_le_bytes());
+            str_bytes(hasher, what);
+            hasher.update(&slot.to_le_bytes());
+        }
+        EventKind::FaultInjected { slot, kind, applied } => {
+            hasher.update(&[4]);
+            hasher.update(&slot.to_le_bytes());
+            str_bytes(hasher, kind);
+            hasher.update(&[u8::from(applied)]);
+        }
+        EventKind::MessageLost { to } => {
+            hasher.update(&[5]);
+            hasher.update(&to.0.to_le_bytes());
+        }
+        EventKind::Response { slot, status, error } => {
+            hasher.update(&[6]);
+            hasher.update(&slot.to_le_bytes());
+            hasher.update(&status.to_le_bytes());
+            str_bytes(hasher, error);
+        }
+        EventKind::RetryDecided { attempt, delay } => {
+            hasher.update(&[7]);
+            hasher.update(&attempt.to_le_bytes());
+            hasher.update(&u64::try_from(delay.as_nanos()).unwrap_or(u64::MAX).to_le_bytes());
+        }
+        EventKind::GaveUp { attempt, reason } => {
+            hasher.update(&[8]);
+            hasher.update(&attempt.to_le_bytes());
+            str_bytes(hasher, reason);
+        }
+        EventKind::NodeCrashed => hasher.update(&[9]),
+        EventKind::NodeRestarted => hasher.update(&[10]),
+        EventKind::Note { what, value } => {
+            hasher.update(&[11]);
+            str_bytes(hasher, what);
+            hasher.update(&value.to_le_bytes());
+        }
+    }
+}
