@@ -1,0 +1,9 @@
+//! Workspace-level tests: retrylab used the way a user uses it (the
+//! `retrylab` binary, the harness API and scenario files), checked against
+//! analytic values and determinism.
+
+mod analytic;
+mod cli;
+mod determinism;
+mod properties;
+mod support;
