@@ -31,11 +31,13 @@ impl Interval {
     };
 
     /// `high - low`: how much the data still leaves open.
+    #[must_use]
     pub fn width(&self) -> f64 {
         self.high - self.low
     }
 
     /// Whether `rate` lies inside the closed interval (false for NaN).
+    #[must_use]
     pub fn contains(&self, rate: f64) -> bool {
         self.low <= rate && rate <= self.high
     }
@@ -46,6 +48,7 @@ impl Interval {
 ///
 /// No clamping: `k > n` gives a value above 1, which makes the caller's bug
 /// visible rather than hiding it.
+#[must_use]
 pub fn rate(k: u64, n: u64) -> f64 {
     if n == 0 {
         0.0
@@ -72,8 +75,11 @@ const STATRS_BETA_MAX_TRIALS: u64 = 100_000;
 
 /// `ln C(n, k)`. Summed term by term when the smaller side is short, because
 /// statrs' `ln_binomial` subtracts log-factorials of order `n ln n` and so
-/// loses absolute precision for large `n`; that matters most for the
-/// few-events-in-many-trials counts that reliability claims rest on.
+/// loses absolute precision for large `n` (about 1e-6 at a million trials);
+/// the few-events-in-many-trials counts that reliability claims rest on thus
+/// stay accurate to ~1e-13. Where the short side is long the error remains,
+/// but it shifts a tail probability by a relative 1e-6 (1e-4 at a billion
+/// trials), which moves a confidence bound by well under 1e-9.
 fn ln_choose(n: u64, k: u64) -> f64 {
     let short_side = k.min(n - k);
     if short_side <= 64 {
@@ -90,21 +96,39 @@ fn ln_binomial_pmf(j: u64, n: u64, p: f64) -> f64 {
     ln_choose(n, j) + j as f64 * p.ln() + (n - j) as f64 * (-p).ln_1p()
 }
 
+/// Binomial variance above which [`binomial_tails`] uses the normal
+/// approximation (with continuity correction) instead of summing terms.
+///
+/// Summing takes about ten standard deviations of terms, so a variance of
+/// 2.5e9 (standard deviation 5e4) means ~5e5 terms per evaluation; beyond
+/// that the sum gets slow (an interval at 1e19 trials would take minutes),
+/// while the approximation's error, of order skewness / 6 < 4e-6 of a tail,
+/// moves a confidence bound by under 1e-5 standard deviations.
+const NORMAL_TAIL_MIN_VARIANCE: f64 = 2.5e9;
+
 /// `(P(X <= k), P(X > k))` for X ~ Binomial(n, p), for any trial count.
 ///
 /// Sums the tail that does not contain the mean, starting next to `k` and
 /// walking away from the mode: each term is the previous one times a ratio
 /// below 1, so the sum can stop once a term no longer changes it. That takes
-/// about ten standard deviations of terms (at most ~160 thousand at a billion
-/// trials and a rate of 1/2, far fewer for the rare-event counts retry
-/// statistics see). The other tail is the complement, which is at least about
-/// 1/2, so nothing is lost to cancellation.
+/// about ten standard deviations of terms (~160 thousand at a billion trials
+/// and a rate of 1/2, far fewer for the rare-event counts retry statistics
+/// see). The other tail is the complement, which is at least about 1/2, so
+/// nothing is lost to cancellation. Past [`NORMAL_TAIL_MIN_VARIANCE`] it
+/// switches to the normal approximation.
 fn binomial_tails(k: u64, n: u64, p: f64) -> (f64, f64) {
     if k >= n || p <= 0.0 {
         return (1.0, 0.0);
     }
     if p >= 1.0 {
         return (0.0, 1.0);
+    }
+    let variance = n as f64 * p * (1.0 - p);
+    if variance > NORMAL_TAIL_MIN_VARIANCE {
+        if let Ok(standard) = Normal::new(0.0, 1.0) {
+            let z = (k as f64 + 0.5 - n as f64 * p) / variance.sqrt();
+            return (standard.cdf(z), standard.sf(z));
+        }
     }
     let q_over_p = (1.0 - p) / p;
     if (k as f64) < n as f64 * p {
@@ -196,6 +220,7 @@ fn cp_high(k: u64, n: u64, tail: f64) -> f64 {
 ///
 /// `k = 0` gives `low = 0`; `k = n` gives `high = 1`; `n = 0`, `k > n` or a
 /// confidence outside `(0, 1)` gives [`Interval::VACUOUS`].
+#[must_use]
 pub fn clopper_pearson(successes_or_events: u64, trials: u64, confidence: f64) -> Interval {
     let (k, n) = (successes_or_events, trials);
     if n == 0 || k > n || !valid_confidence(confidence) {
@@ -214,6 +239,7 @@ pub fn clopper_pearson(successes_or_events: u64, trials: u64, confidence: f64) -
 /// The whole `1 - confidence` goes in one tail, so this is tighter than the low
 /// end of a two-sided interval at the same confidence. Returns 0 (no claim) for
 /// `k = 0`, `n = 0`, `k > n` or a confidence outside `(0, 1)`.
+#[must_use]
 pub fn clopper_pearson_lower_one_sided(k: u64, n: u64, confidence: f64) -> f64 {
     if n == 0 || k > n || !valid_confidence(confidence) {
         return 0.0;
@@ -227,6 +253,7 @@ pub fn clopper_pearson_lower_one_sided(k: u64, n: u64, confidence: f64) -> f64 {
 ///
 /// Returns 1 (no claim) for `k = n`, `n = 0`, `k > n` or a confidence outside
 /// `(0, 1)`.
+#[must_use]
 pub fn clopper_pearson_upper_one_sided(k: u64, n: u64, confidence: f64) -> f64 {
     if n == 0 || k > n || !valid_confidence(confidence) {
         return 1.0;
@@ -240,6 +267,7 @@ pub fn clopper_pearson_upper_one_sided(k: u64, n: u64, confidence: f64) -> f64 {
 /// Clopper-Pearson and cheap; useful for dashboards and for comparing against
 /// the exact interval. Unlike the textbook Wald interval it behaves at `k = 0`
 /// and `k = n`. Same invalid-input rule as [`clopper_pearson`].
+#[must_use]
 pub fn wilson(k: u64, n: u64, confidence: f64) -> Interval {
     if n == 0 || k > n || !valid_confidence(confidence) {
         return Interval::VACUOUS;
@@ -256,14 +284,23 @@ pub fn wilson(k: u64, n: u64, confidence: f64) -> Interval {
     let half = z / denom * (p * (1.0 - p) / n_f + z2 / (4.0 * n_f * n_f)).sqrt();
     // Exact endpoints at the boundaries: rounding must not leave a tiny
     // positive low bound when no event was seen.
-    let low = if k == 0 { 0.0 } else { (centre - half).max(0.0) };
-    let high = if k == n { 1.0 } else { (centre + half).min(1.0) };
+    let low = if k == 0 {
+        0.0
+    } else {
+        (centre - half).max(0.0)
+    };
+    let high = if k == n {
+        1.0
+    } else {
+        (centre + half).min(1.0)
+    };
     Interval { low, high }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use statrs::distribution::{Binomial, DiscreteCDF};
 
     fn close(actual: f64, expected: f64, tol: f64) {
         assert!(
@@ -313,6 +350,80 @@ mod tests {
     }
 
     #[test]
+    fn cp_past_statrs_range_is_accurate() {
+        // 1e6 trials at a rate of 1/2, where statrs' incomplete beta is off by
+        // 2e-3; mpmath references from exact tail sums.
+        let iv = clopper_pearson(500_000, 1_000_000, 0.95);
+        close(iv.low, 0.499_019_519_195, 1e-11);
+        close(iv.high, 0.500_980_480_805, 1e-11);
+        let iv = clopper_pearson(1_234, 10_000_000, 0.95);
+        close(iv.low / 1.166_105_619_158e-4, 1.0, 1e-9);
+        close(iv.high / 1.304_815_750_006e-4, 1.0, 1e-9);
+    }
+
+    #[test]
+    fn binomial_tails_match_statrs_in_its_accurate_range() {
+        for (n, p) in [(10_u64, 0.3), (1_000, 0.01), (1_000, 0.5), (100_000, 0.999)] {
+            let binomial = Binomial::new(p, n).unwrap();
+            for k in (0..n).step_by((n / 50).max(1) as usize) {
+                let (lower, upper) = binomial_tails(k, n, p);
+                let reference = binomial.cdf(k);
+                let scale = reference.min(1.0 - reference).max(1e-300);
+                assert!(
+                    (lower - reference).abs() <= 1e-9 * scale,
+                    "n={n} p={p} k={k}: {lower} vs statrs {reference}"
+                );
+                assert!((lower + upper - 1.0).abs() <= 1e-15);
+            }
+        }
+    }
+
+    #[test]
+    fn binomial_tails_at_a_million_trials() {
+        // P(X <= n/2) = 1/2 + P(X = n/2)/2 = 0.500398942180666 (mpmath). The
+        // tolerance is statrs' ln_gamma precision at 1e6 (see `ln_choose`).
+        let (lower, upper) = binomial_tails(500_000, 1_000_000, 0.5);
+        close(lower, 0.500_398_942_180_666, 2e-9);
+        close(upper, 1.0 - 0.500_398_942_180_666, 2e-9);
+        assert_eq!(binomial_tails(10, 10, 0.5), (1.0, 0.0));
+        assert_eq!(binomial_tails(3, 10, 0.0), (1.0, 0.0));
+        assert_eq!(binomial_tails(3, 10, 1.0), (0.0, 1.0));
+    }
+
+    #[test]
+    fn normal_tail_switch_over_is_seamless() {
+        // Just below and just above the variance threshold (n p q = 2.5e9 at
+        // p = 1/2 and n = 1e10), at 1.96 standard deviations below the mean.
+        for n in [9_999_000_000_u64, 10_001_000_000] {
+            let sd = (n as f64 * 0.25).sqrt();
+            let k = (n as f64 * 0.5 - 1.96 * sd) as u64;
+            let (lower, _) = binomial_tails(k, n, 0.5);
+            close(lower, 0.024_997_895, 2e-6);
+        }
+    }
+
+    #[test]
+    fn astronomically_many_trials_still_answer() {
+        let iv = clopper_pearson(u64::MAX / 2, u64::MAX, 0.95);
+        // Half, +- 1.96 * sqrt(1/4 / 1.8e19) = 2.28e-10.
+        close(iv.low, 0.5 - 2.282e-10, 1e-12);
+        close(iv.high, 0.5 + 2.282e-10, 1e-12);
+        let high = clopper_pearson_upper_one_sided(0, u64::MAX, 0.95);
+        close(high * u64::MAX as f64, -0.05_f64.ln(), 1e-9);
+    }
+
+    #[test]
+    fn both_solvers_agree_at_the_switch_over() {
+        // The statrs-Beta path and the tail-sum path solve the same equations.
+        let (k, n, tail) = (37_000_u64, STATRS_BETA_MAX_TRIALS, 0.025);
+        let low_sum = bisect_rate(|p| binomial_tails(k - 1, n, p).1 > tail);
+        let high_sum = bisect_rate(|p| binomial_tails(k, n, p).0 < tail);
+        let iv = clopper_pearson(k, n, 0.95);
+        close(iv.low, low_sum, 1e-12);
+        close(iv.high, high_sum, 1e-12);
+    }
+
+    #[test]
     fn cp_degenerate_inputs_are_vacuous() {
         assert_eq!(clopper_pearson(0, 0, 0.95), Interval::VACUOUS);
         assert_eq!(clopper_pearson(11, 10, 0.95), Interval::VACUOUS);
@@ -345,8 +456,16 @@ mod tests {
     fn one_sided_equals_two_sided_at_doubled_tail() {
         // A one-sided 97.5% bound is the matching end of a two-sided 95% one.
         let iv = clopper_pearson(37, 200, 0.95);
-        close(clopper_pearson_lower_one_sided(37, 200, 0.975), iv.low, 1e-12);
-        close(clopper_pearson_upper_one_sided(37, 200, 0.975), iv.high, 1e-12);
+        close(
+            clopper_pearson_lower_one_sided(37, 200, 0.975),
+            iv.low,
+            1e-12,
+        );
+        close(
+            clopper_pearson_upper_one_sided(37, 200, 0.975),
+            iv.high,
+            1e-12,
+        );
     }
 
     #[test]

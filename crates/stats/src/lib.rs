@@ -10,7 +10,7 @@
 //! - [`percentile`]: nearest-rank percentiles and a latency summary.
 //! - [`sprt`]: Wald's sequential probability ratio test, to stop simulating as
 //!   soon as the evidence decides between two success rates.
-//! - [`mcnemar`]: McNemar's paired test for two policies run over the same
+//! - [`mod@mcnemar`]: McNemar's paired test for two policies run over the same
 //!   operations.
 //! - [`proportion`]: an unpaired two-proportion z-test, for when the runs are
 //!   not paired.

@@ -49,6 +49,7 @@ pub struct McNemar {
 /// with continuity correction otherwise. The correction is clamped at zero so
 /// `b == c` gives statistic 0 and p-value 1 rather than a tiny positive
 /// statistic. `b + c = 0` gives statistic 0 and p-value 1.
+#[must_use]
 pub fn mcnemar(b: u64, c: u64) -> McNemar {
     let n = b.saturating_add(c);
     let no_evidence = McNemar {
@@ -63,10 +64,15 @@ pub fn mcnemar(b: u64, c: u64) -> McNemar {
     }
     if n < MCNEMAR_EXACT_BELOW {
         let smaller = b.min(c);
-        // statrs accepts p = 0.5 and any n; the fallback is unreachable but
-        // keeps this total.
-        let p_value = Binomial::new(0.5, n)
-            .map_or(1.0, |binomial| (2.0 * binomial.cdf(smaller)).min(1.0));
+        // When |b - c| <= 1, P(X <= min) >= 1/2, so the p-value is exactly 1;
+        // say so rather than report statrs' 0.9999999999999999.
+        let p_value = if b.abs_diff(c) <= 1 {
+            1.0
+        } else {
+            // statrs accepts p = 0.5 and any n; the fallback is unreachable
+            // but keeps this total.
+            Binomial::new(0.5, n).map_or(1.0, |binomial| (2.0 * binomial.cdf(smaller)).min(1.0))
+        };
         return McNemar {
             b,
             c,
@@ -92,6 +98,7 @@ pub fn mcnemar(b: u64, c: u64) -> McNemar {
 ///
 /// Returns `None` when the slices differ in length, since the pairing is then
 /// meaningless.
+#[must_use]
 pub fn discordant_pairs(outcomes_a: &[bool], outcomes_b: &[bool]) -> Option<(u64, u64)> {
     if outcomes_a.len() != outcomes_b.len() {
         return None;
@@ -150,6 +157,9 @@ mod tests {
     fn exact_balanced_and_single_pair_cap_at_one() {
         assert_eq!(mcnemar(5, 5).p_value, 1.0);
         assert_eq!(mcnemar(1, 0).p_value, 1.0);
+        assert_eq!(mcnemar(11, 12).p_value, 1.0);
+        // One step from balanced is not capped: 2 * P(X <= 4 | 10) = 0.754.
+        close(mcnemar(4, 6).p_value, 2.0 * 386.0 / 1024.0, 1e-12);
     }
 
     #[test]
@@ -185,6 +195,19 @@ mod tests {
     #[test]
     fn chi_square_balanced_is_no_evidence() {
         let m = mcnemar(12, 13);
+        assert_eq!(m.statistic, 0.0);
+        assert_eq!(m.p_value, 1.0);
+    }
+
+    #[test]
+    fn huge_counts_stay_finite() {
+        let m = mcnemar(u64::MAX / 2, u64::MAX / 3);
+        assert_eq!(m.method, McNemarMethod::ChiSquareCorrected);
+        assert_eq!(m.p_value, 0.0);
+        let m = mcnemar(u64::MAX, u64::MAX);
+        assert!(m.statistic.is_finite() && (0.0..=1.0).contains(&m.p_value));
+        // Discordant counts near 1e12 that barely differ are no evidence.
+        let m = mcnemar(1_000_000_000_000, 1_000_000_000_001);
         assert_eq!(m.statistic, 0.0);
         assert_eq!(m.p_value, 1.0);
     }

@@ -32,6 +32,7 @@ fn nearest_rank(len: usize, q: f64) -> usize {
 /// `q = 0` gives the minimum, `q = 1` the maximum. Returns `None` when `sorted`
 /// is empty or `q` is NaN or outside `[0, 1]`. Unsorted input is not detected;
 /// the answer is then just the element at the nearest rank.
+#[must_use]
 pub fn percentile_nearest_rank(sorted: &[u64], q: f64) -> Option<u64> {
     if sorted.is_empty() || !(0.0..=1.0).contains(&q) {
         return None;
@@ -75,6 +76,7 @@ impl LatencySummary {
     }
 
     /// Summarise latencies already sorted ascending (not checked).
+    #[must_use]
     pub fn from_sorted(sorted: &[u64]) -> LatencySummary {
         let at = |q: f64| percentile_nearest_rank(sorted, q).unwrap_or(0);
         LatencySummary {
@@ -89,6 +91,7 @@ impl LatencySummary {
     }
 
     /// True when nothing was summarised and the other fields are placeholders.
+    #[must_use]
     pub fn is_empty(&self) -> bool {
         self.count == 0
     }

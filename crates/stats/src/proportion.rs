@@ -30,6 +30,7 @@ pub struct TwoProportion {
 /// Returns `None` when either group is empty or has more successes than
 /// trials. When the pooled rate is 0 or 1 (both groups all failures or all
 /// successes) the groups are identical: `z = 0`, `p_value = 1`.
+#[must_use]
 pub fn two_proportion_z_test(k_a: u64, n_a: u64, k_b: u64, n_b: u64) -> Option<TwoProportion> {
     if n_a == 0 || n_b == 0 || k_a > n_a || k_b > n_b {
         return None;

@@ -66,20 +66,24 @@ pub enum SprtError {
 impl fmt::Display for SprtError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            SprtError::ProbabilityOutOfRange { name, value } => {
-                write!(f, "SPRT {name} must be strictly between 0 and 1, got {value}")
+            SprtError::ProbabilityOutOfRange { name, value }
+            | SprtError::ErrorRateOutOfRange { name, value } => {
+                write!(
+                    f,
+                    "SPRT {name} must be strictly between 0 and 1, got {value}"
+                )
             }
             SprtError::IdenticalHypotheses { p } => {
                 write!(f, "SPRT p0 and p1 must differ, both are {p}")
-            }
-            SprtError::ErrorRateOutOfRange { name, value } => {
-                write!(f, "SPRT {name} must be strictly between 0 and 1, got {value}")
             }
             SprtError::ErrorRatesTooLarge { alpha, beta } => {
                 write!(f, "SPRT needs alpha + beta < 1, got {alpha} + {beta}")
             }
             SprtError::SuccessesExceedTrials { successes, trials } => {
-                write!(f, "SPRT observation has {successes} successes in only {trials} trials")
+                write!(
+                    f,
+                    "SPRT observation has {successes} successes in only {trials} trials"
+                )
             }
         }
     }
@@ -138,6 +142,11 @@ impl Sprt {
     ///
     /// Typical use: `Sprt::new(0.99, 0.999, 0.01, 0.01)` asks "does this
     /// policy reach 99.9% success, or only 99%?".
+    ///
+    /// # Errors
+    ///
+    /// [`SprtError`] when a probability or error rate is outside `(0, 1)`,
+    /// `p0 == p1`, or `alpha + beta >= 1`.
     pub fn new(p0: f64, p1: f64, alpha: f64, beta: f64) -> Result<Sprt, SprtError> {
         for (name, value) in [("p0", p0), ("p1", p1)] {
             if !strictly_unit(value) {
@@ -176,8 +185,12 @@ impl Sprt {
     /// Add a batch of `trials` Bernoulli outcomes of which `successes`
     /// succeeded, and return the (possibly new) verdict.
     ///
-    /// Rejects `successes > trials` without changing any state. Counts
-    /// saturate at `u64::MAX` rather than overflow.
+    /// Counts saturate at `u64::MAX` rather than overflow.
+    ///
+    /// # Errors
+    ///
+    /// [`SprtError::SuccessesExceedTrials`] when `successes > trials`; the
+    /// state is then left unchanged.
     pub fn observe(&mut self, successes: u64, trials: u64) -> Result<SprtVerdict, SprtError> {
         if successes > trials {
             return Err(SprtError::SuccessesExceedTrials { successes, trials });
@@ -201,37 +214,44 @@ impl Sprt {
     }
 
     /// The current verdict; sticky once a boundary has been crossed.
+    #[must_use]
     pub fn verdict(&self) -> SprtVerdict {
         self.verdict
     }
 
     /// Total trials observed when the verdict was reached, if it has been.
+    #[must_use]
     pub fn decided_at_trials(&self) -> Option<u64> {
         self.decided_at_trials
     }
 
     /// Current log-likelihood ratio `ln L(p1) / L(p0)` (natural log).
+    #[must_use]
     pub fn log_likelihood_ratio(&self) -> f64 {
         self.llr
     }
 
     /// The `(accept H0, accept H1)` boundaries on the log-likelihood ratio.
+    #[must_use]
     pub fn boundaries(&self) -> (f64, f64) {
         (self.llr_accept_h0, self.llr_accept_h1)
     }
 
     /// Successes observed so far.
+    #[must_use]
     pub fn successes(&self) -> u64 {
         self.successes
     }
 
     /// Trials observed so far.
+    #[must_use]
     pub fn trials(&self) -> u64 {
         self.trials
     }
 
     /// The hypotheses and error rates this test was built with:
     /// `(p0, p1, alpha, beta)`.
+    #[must_use]
     pub fn parameters(&self) -> (f64, f64, f64, f64) {
         (self.p0, self.p1, self.alpha, self.beta)
     }
