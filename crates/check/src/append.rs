@@ -1,0 +1,154 @@
+//! The checker for read-modify-write line appends to one mutable file by one writer.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::mutable::{
+    check_at_rest, check_failed_visible, check_seqnum_order, check_seqnum_reuse, check_unwritten,
+    check_well_formed, in_invocation_order, mutations, observations, FinalRead, MutableOp,
+    MutableOpKind, Mutation, Observation, SharesAtRest,
+};
+use crate::{invariant, Outcome, Violation};
+
+/// Checks a single-writer append history against the final read and the shares at rest.
+///
+/// Invariants: `append-duplicated`, `acknowledged-append-lost`,
+/// `failed-append-visible`, `appends-out-of-order`, `seqnum-decreased`,
+/// `corrupt-share-at-rest`, plus `seqnum-reused` (two reads at one seqnum
+/// with different contents), `unwritten-value-visible` (a line no append
+/// carried) and `malformed-history`.
+///
+/// Duplication and order are checked in every observed contents, not only the
+/// final ones: an append-only file that ever showed a duplicate or a reordering
+/// was wrong then, whatever it shows at the end. Each anomaly is reported once.
+pub fn check_mutable_appends(
+    history: &[MutableOp],
+    final_read: &FinalRead,
+    at_rest: &SharesAtRest,
+) -> Vec<Violation> {
+    let mut out = Vec::new();
+    let ops = in_invocation_order(history);
+    check_well_formed(
+        &ops,
+        "an overwrite",
+        |k| matches!(k, MutableOpKind::Write { .. }),
+        &mut out,
+    );
+    let appends = mutations(&ops, |k| match k {
+        MutableOpKind::Append { value } => Some(*value),
+        _ => None,
+    });
+    let obs = observations(&ops, final_read);
+
+    check_duplicated(&obs, &mut out);
+    check_acknowledged_append_lost(&appends, final_read, &mut out);
+    check_failed_visible(
+        invariant::FAILED_APPEND_VISIBLE,
+        "append",
+        &appends,
+        &obs,
+        &mut out,
+    );
+    check_out_of_order(&appends, &obs, &mut out);
+    check_unwritten(&appends, &obs, &mut out);
+    check_seqnum_order(&appends, &obs, &mut out);
+    // An append's own record does not say the whole contents it published, so
+    // only reads name contents here.
+    check_seqnum_reuse(Vec::new(), &obs, &mut out);
+    check_at_rest(at_rest, &mut out);
+    out
+}
+
+fn check_duplicated(obs: &[Observation<'_>], out: &mut Vec<Violation>) {
+    let mut reported = BTreeSet::new();
+    for o in obs {
+        let mut counts: BTreeMap<u64, usize> = BTreeMap::new();
+        for v in &o.read.values {
+            *counts.entry(*v).or_insert(0) += 1;
+        }
+        for (line, n) in counts {
+            if n > 1 && reported.insert(line) {
+                out.push(Violation::new(
+                    invariant::APPEND_DUPLICATED,
+                    format!(
+                        "{} (seqnum {}) holds line {line} {n} times",
+                        o.source, o.read.seqnum
+                    ),
+                ));
+            }
+        }
+    }
+}
+
+/// Every acknowledged line is in the final contents; a final read that fails
+/// while any append was acknowledged lost them all.
+fn check_acknowledged_append_lost(
+    appends: &[Mutation<'_>],
+    final_read: &FinalRead,
+    out: &mut Vec<Violation>,
+) {
+    let acked: Vec<&Mutation<'_>> = appends
+        .iter()
+        .filter(|a| a.op.outcome == Outcome::Ok)
+        .collect();
+    match final_read {
+        FinalRead::Error { status, error } => {
+            if !acked.is_empty() {
+                let lines: Vec<u64> = acked.iter().map(|a| a.value).collect();
+                out.push(Violation::new(
+                    invariant::ACKNOWLEDGED_APPEND_LOST,
+                    format!(
+                        "the final read failed with {status} {error}; acknowledged lines {lines:?} are unreadable"
+                    ),
+                ));
+            }
+        }
+        FinalRead::Value(read) => {
+            let present: BTreeSet<u64> = read.values.iter().copied().collect();
+            for a in acked {
+                if !present.contains(&a.value) {
+                    out.push(Violation::new(
+                        invariant::ACKNOWLEDGED_APPEND_LOST,
+                        format!(
+                            "append {} (line {}) was acknowledged but the final read (seqnum {}) lacks it",
+                            a.op.id, a.value, read.seqnum
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+}
+
+/// Lines must appear in the order they were appended. The order is taken from
+/// invocation order (lines 1, 2, 3, ... by contract, so numeric order too).
+/// Equal neighbours are `append-duplicated`, not reported again here; lines no
+/// append carried are `unwritten-value-visible` and have no place in the order.
+fn check_out_of_order(appends: &[Mutation<'_>], obs: &[Observation<'_>], out: &mut Vec<Violation>) {
+    let mut rank: BTreeMap<u64, usize> = BTreeMap::new();
+    for (i, a) in appends.iter().enumerate() {
+        rank.entry(a.value).or_insert(i);
+    }
+    let mut reported = BTreeSet::new();
+    for o in obs {
+        // The latest-appended line seen so far, as (rank, line).
+        let mut latest: Option<(usize, u64)> = None;
+        for v in &o.read.values {
+            let Some(&r) = rank.get(v) else { continue };
+            match latest {
+                Some((latest_rank, latest_line)) if r < latest_rank => {
+                    if reported.insert((latest_line, *v)) {
+                        out.push(Violation::new(
+                            invariant::APPENDS_OUT_OF_ORDER,
+                            format!(
+                                "{} (seqnum {}) has line {v} after line {latest_line}, which was appended later",
+                                o.source, o.read.seqnum
+                            ),
+                        ));
+                    }
+                }
+                Some((latest_rank, _)) if r == latest_rank => {}
+                _ => latest = Some((r, *v)),
+            }
+        }
+    }
+}
