@@ -74,7 +74,7 @@ pub enum PolicyConfig {
     Schedule { delays: Vec<Duration> },
     /// Exponential backoff: attempt n (1-based) failing waits about
     /// `base * 2^(n-1)`, at most `cap`, randomised by `jitter`; at most
-    /// `attempts_max` attempts in all.
+    /// `attempts_max` attempts in all. Jittered delays are whole milliseconds.
     Exponential { base: Duration, cap: Duration, attempts_max: u32, jitter: Jitter },
 }
 
@@ -219,10 +219,15 @@ fn backoff(base: Duration, cap: Duration, jitter: Jitter, failure: &Failure, rng
         if high <= low {
             low
         } else {
-            // Whole microseconds: delays are printed and hashed, keep them tidy.
-            let low_us = low.as_micros() as u64;
-            let high_us = high.as_micros() as u64;
-            Duration::from_micros(rng.gen_range(low_us..high_us))
+            // Whole milliseconds: the simulator's resolution (madsim never
+            // sleeps less than 1 ms), so the delay recorded is the delay slept.
+            let low_ms = low.as_millis() as u64;
+            let high_ms = high.as_millis() as u64;
+            if high_ms <= low_ms {
+                Duration::from_millis(low_ms)
+            } else {
+                Duration::from_millis(rng.gen_range(low_ms..high_ms))
+            }
         }
     };
     match jitter {

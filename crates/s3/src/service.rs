@@ -55,7 +55,7 @@ struct Version {
 pub struct S3Service {
     objects: BTreeMap<String, Vec<Version>>,
     /// Conditional writes "in flight" (applied, not yet answered): a second
-    /// conditional write to the key before then gets 409.
+    /// conditional write to the key before the answer leaves gets 409.
     conditional_until: BTreeMap<String, Duration>,
     faults: FaultSchedule,
     latency: LatencySampler,
@@ -100,21 +100,25 @@ impl S3Service {
 
     /// Handles `request` arriving at virtual time `now` in slot `slot`.
     pub fn handle(&mut self, request: &S3Request, slot: u64, now: Duration) -> (Reply<WireResult>, Handled) {
-        let fault = self.faults.decide(slot, now);
-        let handled = Handled { slot, fault };
-        let Some(fault) = fault else {
+        let Some(fault) = self.faults.decide(slot, now) else {
             let result = self.apply(request, slot, now);
             let latency = match &result {
                 Ok(_) => self.latency.sample(slot),
                 Err(_) => self.error_latency.sample(slot),
             };
-            return (Reply::After(result, latency), handled);
+            if let (Ok(_), S3Request::Put { key, condition: PutCondition::IfMatch(_) | PutCondition::IfNoneMatch, .. }) =
+                (&result, request)
+            {
+                // Exclusive until the answer leaves S3: a second conditional
+                // write arriving before then conflicts (409).
+                self.conditional_until.insert(key.clone(), now + latency);
+            }
+            return (Reply::After(result, latency), Handled { slot, fault: None });
         };
         self.faults_injected += 1;
-        if fault.applied && request.is_mutating() {
-            // "Applied but 500": the write lands, the answer is lost.
-            let _ = self.apply(request, slot, now);
-        }
+        // "Applied but 500": a write (never a read, never a rejected
+        // conditional write) lands although the answer is an error.
+        let applied = fault.applied && request.is_mutating() && self.apply(request, slot, now).is_ok();
         let error_latency = self.error_latency.sample(slot);
         let reply = match fault.kind {
             FaultKind::InternalError => Reply::After(Err(WireError::Status(S3ErrorCode::InternalError)), error_latency),
@@ -122,7 +126,7 @@ impl S3Service {
             FaultKind::ConnectionReset => Reply::After(Err(WireError::Reset), error_latency),
             FaultKind::Timeout => Reply::Never,
         };
-        (reply, handled)
+        (reply, Handled { slot, fault: Some(FaultDecision { applied, ..fault }) })
     }
 
     fn apply(&mut self, request: &S3Request, slot: u64, now: Duration) -> WireResult {
@@ -156,8 +160,15 @@ impl S3Service {
 
     fn put(&mut self, key: &str, body: &Bytes, condition: &PutCondition, _slot: u64, now: Duration) -> WireResult {
         if !matches!(condition, PutCondition::None) {
-            if self.conditional_until.get(key).is_some_and(|until| now < *until) {
-                return Err(WireError::Status(S3ErrorCode::ConditionalRequestConflict));
+            match self.conditional_until.get(key) {
+                Some(until) if now < *until => {
+                    return Err(WireError::Status(S3ErrorCode::ConditionalRequestConflict));
+                }
+                // Expired: forget it, so the map stays as small as the writes in flight.
+                Some(_) => {
+                    self.conditional_until.remove(key);
+                }
+                None => {}
             }
             let current = self.current(key);
             match condition {
@@ -175,9 +186,6 @@ impl S3Service {
                     Some(_) => {}
                 },
             }
-            // A conditional write is exclusive for a moment after it lands;
-            // 1 ms models S3's commit step without a latency of its own.
-            self.conditional_until.insert(key.to_owned(), now + Duration::from_millis(1));
         }
         let etag = etag_of(body);
         self.push_version(key, Version { body: Some(body.clone()), etag: etag.clone(), written_at: now });

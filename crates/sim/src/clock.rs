@@ -18,7 +18,9 @@ impl SimClock {
     }
 
     /// Sleeps `duration` of virtual time. Zero costs nothing: madsim would
-    /// otherwise round it up to 1 ms.
+    /// otherwise round it up to 1 ms. madsim never sleeps less than 1 ms, so
+    /// callers keep durations in whole milliseconds (latencies and retry
+    /// delays are drawn that way).
     pub async fn sleep(&self, duration: Duration) {
         if !duration.is_zero() {
             madsim::time::sleep(duration).await;

@@ -233,14 +233,14 @@ impl Network {
         match self.message(from, to) {
             Some(latency) if latency < timeout => {
                 self.clock.sleep(latency).await;
-                Ok(latency)
+                return Ok(latency);
             }
-            _ => {
-                self.lost(from, to);
-                self.clock.sleep(timeout).await;
-                Err(NetError::Timeout)
-            }
+            // Slower than the timeout: not lost, but the caller gives up first.
+            Some(_) => {}
+            None => self.lost(from, to),
         }
+        self.clock.sleep(timeout).await;
+        Err(NetError::Timeout)
     }
 
     /// A request from `from` to `to` whose handler answers at once (at the

@@ -162,6 +162,10 @@ where
             let limited = madsim::time::timeout(limits.simulated_time_max, select(work, over_limit_fired)).await;
             let at = SimClock.now();
             let result = match limited {
+                // The last step may pass the event limit with no await after it.
+                Ok(Either::Left(_)) if trace.len() > limits.events_max => {
+                    Err(RunError::EventLimit { seed, limit: limits.events_max, at })
+                }
                 Ok(Either::Left((output, _))) => Ok(output),
                 Ok(Either::Right(_)) => Err(RunError::EventLimit { seed, limit: limits.events_max, at }),
                 Err(_elapsed) => {
