@@ -8,4 +8,7 @@ mod schema;
 
 pub use error::{ErrorKind, ScenarioError};
 pub use load::{load, parse};
-pub use model::{Consistency, Limits, NamedPolicy, NetworkSpec, S3Operation, S3Spec, Scenario, Workload};
+pub use model::{
+    Consistency, Design, LafsSpec, Limits, Listing, ModifyRetry, NamedPolicy, NetworkSpec, S3Operation, S3Spec, Scenario,
+    ShareLayout, Workload, WriteCheck,
+};

@@ -19,11 +19,14 @@ use retrylab_retry::{Jitter, PolicyConfig};
 use toml_edit::{Array, ArrayOfTables, ImDocument, InlineTable, Item, Table, Value};
 
 use crate::error::{line_column, ErrorKind, ScenarioError};
-use crate::model::{Consistency, Limits, NamedPolicy, NetworkSpec, S3Operation, S3Spec, Scenario, Workload};
+use crate::model::{
+    Consistency, Design, LafsSpec, Limits, Listing, ModifyRetry, NamedPolicy, NetworkSpec, S3Operation, S3Spec,
+    Scenario, ShareLayout, Workload, WriteCheck,
+};
 use crate::schema::{
-    ComponentTable, ConsistencyName, FaultKindName, FaultsKind, FaultsTable, JitterName, LatencyKind, LatencyTable,
-    LimitsTable, NetworkTable, OperationName, PolicyKind, PolicyTable, S3Table, ScenarioFile, WorkloadKind,
-    WorkloadTable,
+    ComponentTable, ConsistencyName, DesignTable, FaultKindName, FaultsKind, FaultsTable, JitterName, LafsTable,
+    LatencyKind, LatencyTable, LimitsTable, ListingName, ModifyRetryName, NetworkTable, OperationName, PolicyKind,
+    PolicyTable, S3Table, ScenarioFile, ShareLayoutName, WorkloadKind, WorkloadTable, WriteCheckName,
 };
 
 /// `seeds` when the file does not say.
@@ -38,6 +41,17 @@ const REQUEST_TIMEOUT_MS_DEFAULT: u64 = 30_000;
 const S3_LATENCY_MS_DEFAULT: f64 = 20.0;
 /// `workload.object_bytes` when the file does not say.
 const OBJECT_BYTES_DEFAULT: u64 = 1024;
+/// `workload.file_bytes_step` (backups) when the file does not say.
+const FILE_BYTES_STEP_DEFAULT: u64 = 8;
+/// `[lafs]` values when the file does not say: k, N, happy, servers (Tahoe's 3-of-10, happy 7).
+const SHARES_NEEDED_DEFAULT: u64 = 3;
+const SHARES_TOTAL_DEFAULT: u64 = 10;
+const SERVERS_OF_HAPPINESS_DEFAULT: u64 = 7;
+const SERVERS_DEFAULT: u64 = 10;
+/// `lafs.rpc_timeout_ms` when the file does not say (5 minutes).
+const RPC_TIMEOUT_MS_DEFAULT: u64 = 300_000;
+/// `lafs.design.chunk_bytes` with share_layout = "chunked" when the file does not say (512 KiB).
+const CHUNK_BYTES_DEFAULT: u64 = 512 * 1024;
 
 /// Reads and checks the scenario file at `path`.
 pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
@@ -215,8 +229,12 @@ impl Cx<'_> {
     }
 
     /// A key that the context requires but the file lacks.
+    /// A field absent at the top level has no better place than the start
+    /// of the file (as for the fields serde finds missing).
     fn missing(&self, field: &FieldPath, message: impl Into<String>) -> ScenarioError {
-        self.error(ErrorKind::MissingField, field, At::Value, message)
+        ScenarioError::new(self.path, ErrorKind::MissingField, message)
+            .with_field(Some(field.to_string()))
+            .at_offset(self.source, self.locate(field, At::Value).or(Some(0)))
     }
 
     // -----------------------------------------------------------------------
@@ -282,6 +300,7 @@ impl Cx<'_> {
         let s3 = self.s3(file.s3.as_ref(), &root.key("s3"))?;
         let faults = self.faults(file.faults.as_ref(), &root.key("faults"))?;
         let workload = self.workload(&file.workload, &root.key("workload"))?;
+        let lafs = self.lafs(file.lafs.as_ref(), file.workload.kind, &root.key("lafs"))?;
         let policies = self.policies(&file.policies, &root.key("policies"))?;
         Ok(Scenario {
             name: file.name,
@@ -294,6 +313,7 @@ impl Cx<'_> {
             faults,
             workload,
             policies,
+            lafs,
         })
     }
 
@@ -595,26 +615,34 @@ impl Cx<'_> {
     }
 
     // -----------------------------------------------------------------------
-    // Workload and policies
+    // Workload
 
     fn workload(&self, table: &WorkloadTable, at: &FieldPath) -> Result<Workload, ScenarioError> {
-        let what = format!("an \"{}\" workload", table.kind.name());
+        let what = workload_what(table.kind);
         let present = [
             ("operations", table.operations.is_some()),
             ("operation", table.operation.is_some()),
             ("object_bytes", table.object_bytes.is_some()),
             ("keys", table.keys.is_some()),
+            ("puts", table.puts.is_some()),
+            ("line_bytes", table.line_bytes.is_some()),
+            ("appends", table.appends.is_some()),
+            ("files", table.files.is_some()),
+            ("file_bytes_step", table.file_bytes_step.is_some()),
         ];
+        let allowed = table.kind.fields();
+        self.only_fields(at, &present, allowed, &what)?;
+        let required = |name: &str, value: Option<u64>| {
+            value.ok_or_else(|| {
+                self.missing(&at.key(name), format!("required for {what} (it takes {})", allowed.join(", ")))
+            })
+        };
         match table.kind {
             WorkloadKind::S3Requests => {
-                let allowed = ["operations", "operation", "object_bytes", "keys"];
-                self.only_fields(at, &present, &allowed, &what)?;
                 let operations = table
                     .operations
                     .ok_or_else(|| self.missing(&at.key("operations"), format!("required for {what}")))?;
-                if operations == 0 {
-                    return Err(self.invalid(&at.key("operations"), "must be at least 1, got 0"));
-                }
+                self.at_least_one(&at.key("operations"), operations)?;
                 let operation = match table.operation {
                     Some(OperationName::Put) => S3Operation::Put,
                     Some(OperationName::Get) => S3Operation::Get,
@@ -625,9 +653,7 @@ impl Cx<'_> {
                     }
                 };
                 let keys = table.keys.unwrap_or(1);
-                if keys == 0 {
-                    return Err(self.invalid(&at.key("keys"), "must be at least 1, got 0"));
-                }
+                self.at_least_one(&at.key("keys"), keys)?;
                 Ok(Workload::S3Requests {
                     operations,
                     operation,
@@ -635,8 +661,163 @@ impl Cx<'_> {
                     keys,
                 })
             }
+            WorkloadKind::MutablePuts => {
+                let puts = required("puts", table.puts)?;
+                self.at_least_one(&at.key("puts"), puts)?;
+                Ok(Workload::MutablePuts { puts, line_bytes: table.line_bytes.unwrap_or(0) })
+            }
+            WorkloadKind::MutableAppends => {
+                let appends = required("appends", table.appends)?;
+                self.at_least_one(&at.key("appends"), appends)?;
+                Ok(Workload::MutableAppends { appends })
+            }
+            WorkloadKind::Backups => {
+                let files_field = at.key("files");
+                let files = table.files.clone().ok_or_else(|| {
+                    self.missing(&files_field, format!("required for {what} (it takes {})", allowed.join(", ")))
+                })?;
+                if files.is_empty() {
+                    return Err(self.invalid(&files_field, "at least one backup is required"));
+                }
+                for (i, count) in files.iter().enumerate() {
+                    self.at_least_one(&files_field.index(i), *count)?;
+                }
+                Ok(Workload::Backups {
+                    files,
+                    file_bytes_step: table.file_bytes_step.unwrap_or(FILE_BYTES_STEP_DEFAULT),
+                })
+            }
         }
     }
+
+    fn at_least_one(&self, field: &FieldPath, value: u64) -> Result<(), ScenarioError> {
+        if value == 0 {
+            return Err(self.invalid(field, "must be at least 1, got 0"));
+        }
+        Ok(())
+    }
+
+    // -----------------------------------------------------------------------
+    // The Tahoe-LAFS grid
+
+    /// `[lafs]`, which the workload kind requires or refuses.
+    fn lafs(
+        &self,
+        table: Option<&LafsTable>,
+        workload: WorkloadKind,
+        at: &FieldPath,
+    ) -> Result<Option<LafsSpec>, ScenarioError> {
+        match (workload, table) {
+            (WorkloadKind::S3Requests, None) => Ok(None),
+            (WorkloadKind::S3Requests, Some(_)) => Err(self.misplaced(
+                at,
+                format!(
+                    "not allowed with {} (it talks to S3 directly; [lafs] is for the workload kinds {})",
+                    workload_what(workload),
+                    lafs_kinds()
+                ),
+            )),
+            (kind, None) => {
+                Err(self.missing(at, format!("required for {} (it runs on a Tahoe-LAFS grid)", workload_what(kind))))
+            }
+            (_, Some(table)) => self.lafs_spec(table, at).map(Some),
+        }
+    }
+
+    fn lafs_spec(&self, table: &LafsTable, at: &FieldPath) -> Result<LafsSpec, ScenarioError> {
+        let k_field = at.key("shares_needed");
+        let k = Given::new(table.shares_needed, SHARES_NEEDED_DEFAULT);
+        if !(1..=255).contains(&k.value) {
+            return Err(self.invalid(&k_field, format!("must be in 1..=255, got {k}")));
+        }
+        let n_field = at.key("shares_total");
+        let n = Given::new(table.shares_total, SHARES_TOTAL_DEFAULT);
+        if n.value < k.value {
+            return Err(self.invalid(&n_field, format!("must be >= shares_needed ({k}), got {n}")));
+        }
+        if n.value > 255 {
+            return Err(self.invalid(&n_field, format!("must be at most 255, got {n}")));
+        }
+        let servers_field = at.key("servers");
+        let servers = Given::new(table.servers, SERVERS_DEFAULT);
+        if servers.value == 0 {
+            return Err(self.invalid(&servers_field, "must be at least 1, got 0"));
+        }
+        let servers_u32 = u32::try_from(servers.value)
+            .map_err(|_| self.invalid(&servers_field, format!("must be at most {}, got {servers}", u32::MAX)))?;
+        let happy_field = at.key("servers_of_happiness");
+        let happy = Given::new(table.servers_of_happiness, SERVERS_OF_HAPPINESS_DEFAULT);
+        if happy.value == 0 {
+            return Err(self.invalid(&happy_field, "must be at least 1, got 0"));
+        }
+        if happy.value > n.value {
+            return Err(self.invalid(&happy_field, format!("must be at most shares_total ({n}), got {happy}")));
+        }
+        if happy.value > servers.value {
+            return Err(self.invalid(&happy_field, format!("must be at most servers ({servers}), got {happy}")));
+        }
+        let rpc_timeout_ms = table.rpc_timeout_ms.unwrap_or(RPC_TIMEOUT_MS_DEFAULT);
+        if rpc_timeout_ms == 0 {
+            return Err(self.invalid(&at.key("rpc_timeout_ms"), "must be > 0 ms, got 0"));
+        }
+        let design = match &table.design {
+            None => Design::default(),
+            Some(design) => self.design(design, &at.key("design"))?,
+        };
+        // In range: checked above (k, n and happy <= 255, servers <= u32::MAX).
+        let small = |value: u64| u8::try_from(value).unwrap_or(u8::MAX);
+        Ok(LafsSpec {
+            shares_needed: small(k.value),
+            shares_total: small(n.value),
+            servers_of_happiness: small(happy.value),
+            servers: servers_u32,
+            rpc_timeout: Duration::from_millis(rpc_timeout_ms),
+            design,
+        })
+    }
+
+    /// `[lafs.design]`: each switch absent is the safe choice.
+    fn design(&self, table: &DesignTable, at: &FieldPath) -> Result<Design, ScenarioError> {
+        let safe = Design::default();
+        let chunk_field = at.key("chunk_bytes");
+        let share_layout = match (table.share_layout.unwrap_or(ShareLayoutName::Whole), table.chunk_bytes) {
+            (ShareLayoutName::Whole, None) => ShareLayout::Whole,
+            (ShareLayoutName::Whole, Some(_)) => {
+                let default = if table.share_layout.is_none() { " (share_layout is \"whole\" by default)" } else { "" };
+                return Err(
+                    self.misplaced(&chunk_field, format!("only allowed with share_layout = \"chunked\"{default}"))
+                );
+            }
+            (ShareLayoutName::Chunked, Some(0)) => {
+                return Err(self.invalid(&chunk_field, "must be > 0 bytes, got 0"));
+            }
+            (ShareLayoutName::Chunked, chunk_bytes) => {
+                ShareLayout::Chunked { chunk_bytes: chunk_bytes.unwrap_or(CHUNK_BYTES_DEFAULT) }
+            }
+        };
+        Ok(Design {
+            share_layout,
+            per_index_lock: table.per_index_lock.unwrap_or(safe.per_index_lock),
+            listing: match table.listing {
+                None => safe.listing,
+                Some(ListingName::Prefixed) => Listing::Prefixed,
+                Some(ListingName::WholeBucketFirstPage) => Listing::WholeBucketFirstPage,
+            },
+            write_check: match table.write_check {
+                None => safe.write_check,
+                Some(WriteCheckName::IfMatch) => WriteCheck::IfMatch,
+                Some(WriteCheckName::Blind) => WriteCheck::Blind,
+            },
+            modify_retry: match table.modify_retry {
+                None => safe.modify_retry,
+                Some(ModifyRetryName::Reconcile) => ModifyRetry::Reconcile,
+                Some(ModifyRetryName::Replay) => ModifyRetry::Replay,
+            },
+        })
+    }
+
+    // -----------------------------------------------------------------------
+    // Policies
 
     fn policies(&self, tables: &[PolicyTable], at: &FieldPath) -> Result<Vec<NamedPolicy>, ScenarioError> {
         if tables.is_empty() {
@@ -713,6 +894,48 @@ impl Cx<'_> {
         // The policy's field names are the file's (`cap_ms`, `attempts_max`, ...).
         config.validate().map_err(|err| self.invalid(&at.key(err.field), err.message))?;
         Ok(config)
+    }
+}
+
+/// `a "mutable-puts" workload`, for messages.
+fn workload_what(kind: WorkloadKind) -> String {
+    let article = if kind == WorkloadKind::S3Requests { "an" } else { "a" };
+    format!("{article} \"{}\" workload", kind.name())
+}
+
+/// The workload kinds that run on a Tahoe-LAFS grid, quoted: `"a", "b" or "c"`.
+fn lafs_kinds() -> String {
+    let quoted: Vec<String> = WorkloadKind::NAMES
+        .iter()
+        .filter(|name| **name != WorkloadKind::S3Requests.name())
+        .map(|name| format!("\"{name}\""))
+        .collect();
+    match quoted.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+        _ => quoted.concat(),
+    }
+}
+
+/// A value that may have come from a default, shown as `the default 7`
+/// when it did, so that a message about a field the file lacks makes sense.
+#[derive(Clone, Copy)]
+struct Given {
+    value: u64,
+    defaulted: bool,
+}
+
+impl Given {
+    fn new(value: Option<u64>, default: u64) -> Self {
+        Given { value: value.unwrap_or(default), defaulted: value.is_none() }
+    }
+}
+
+impl fmt::Display for Given {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.defaulted {
+            f.write_str("the default ")?;
+        }
+        write!(f, "{}", self.value)
     }
 }
 

@@ -26,6 +26,8 @@ pub struct Scenario {
     pub workload: Workload,
     /// At least one; names are unique.
     pub policies: Vec<NamedPolicy>,
+    /// The Tahoe-LAFS-style grid; `None` for workloads that talk to S3 directly.
+    pub lafs: Option<LafsSpec>,
 }
 
 impl Scenario {
@@ -80,14 +82,118 @@ pub enum S3Operation {
 pub enum Workload {
     /// `operations` sequential S3 requests from one storage server, cycling over `keys` keys.
     S3Requests { operations: u64, operation: S3Operation, object_bytes: u64, keys: u64 },
+    /// `tahoe put` to one mutable file, `puts` times in a row: put i (1-based)
+    /// overwrites the file with lines "1\n" .. "i\n" (the 2012 expt03), then
+    /// `line_bytes` pads each line to at least that many bytes (0: no padding;
+    /// the write-hole scenario uses it to make shares span several chunks).
+    MutablePuts { puts: u64, line_bytes: u64 },
+    /// `appends` read-modify-write appends of one line each to one mutable
+    /// file (Tahoe's `modify`), the gateway retrying a whole modify when the
+    /// design says so.
+    MutableAppends { appends: u64 },
+    /// `tahoe backup` runs: backup j uploads `files[j]` files of sizes
+    /// 0, step, 2*step, .. bytes in one directory (expt01: [101] with step 8;
+    /// expt02: [101, 201, .., 1001]).
+    Backups { files: Vec<u64>, file_bytes_step: u64 },
 }
 
 impl Workload {
+    /// The number of user-level operations the workload performs.
     pub fn operations(&self) -> u64 {
         match self {
             Workload::S3Requests { operations, .. } => *operations,
+            Workload::MutablePuts { puts, .. } => *puts,
+            Workload::MutableAppends { appends } => *appends,
+            Workload::Backups { files, .. } => files.len() as u64,
         }
     }
+
+    /// Whether the workload runs on a Tahoe-LAFS grid (needs `[lafs]`).
+    pub fn needs_lafs(&self) -> bool {
+        !matches!(self, Workload::S3Requests { .. })
+    }
+}
+
+/// The Tahoe-LAFS-style grid of a scenario: encoding, servers and the design
+/// switches, each of which selects a known-bad variant when not the default.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LafsSpec {
+    /// Shares needed to read (k), shares written (N), servers that must hold
+    /// a share for an immutable upload to count (happy). 2012: 1, 1, 1.
+    pub shares_needed: u8,
+    pub shares_total: u8,
+    pub servers_of_happiness: u8,
+    /// Storage servers in the grid, each with its own S3 bucket.
+    pub servers: u32,
+    /// Gateway-to-server RPC timeout.
+    pub rpc_timeout: Duration,
+    pub design: Design,
+}
+
+/// Design switches. `Design::default()` is the safe design.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Design {
+    /// How a mutable share is laid out in S3.
+    pub share_layout: ShareLayout,
+    /// Serialise operations on one storage index within a server.
+    pub per_index_lock: bool,
+    /// How a server finds the shares of a storage index.
+    pub listing: Listing,
+    /// How a server makes a mutable write conditional on what it tested.
+    pub write_check: WriteCheck,
+    /// What the gateway does when a modify (read-modify-write) fails.
+    pub modify_retry: ModifyRetry,
+}
+
+impl Default for Design {
+    fn default() -> Self {
+        Design {
+            share_layout: ShareLayout::Whole,
+            per_index_lock: true,
+            listing: Listing::Prefixed,
+            write_check: WriteCheck::IfMatch,
+            modify_retry: ModifyRetry::Reconcile,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShareLayout {
+    /// One S3 object per share (safe).
+    Whole,
+    /// Known-bad 1 (the write hole, Tahoe-LAFS #1755): a share split into
+    /// chunk objects of `chunk_bytes` (512 KiB in 2013's cloud backend),
+    /// written one by one with no commit step.
+    Chunked { chunk_bytes: u64 },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Listing {
+    /// LIST with the prefix `shares/<SI[:2]>/<SI>/`, following continuation tokens (safe).
+    Prefixed,
+    /// Known-bad 3 (Tahoe-LAFS #1678): LIST the whole bucket without a prefix
+    /// and read only the first page of 1,000 keys.
+    WholeBucketFirstPage,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriteCheck {
+    /// PUT with `If-Match: <etag of the share tested>`; a 412 means the read
+    /// was stale or raced, and the test is re-run (safe).
+    IfMatch,
+    /// Known-bad 2: trust the (possibly stale, under 2012 eventual
+    /// consistency) read and overwrite blindly.
+    Blind,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ModifyRetry {
+    /// After an indeterminate failure, re-read and check whether the modify
+    /// already landed before applying it again (safe).
+    Reconcile,
+    /// Known-bad 4: re-run the whole read-modify-write after an ambiguous
+    /// 500, so an append that did land lands twice.
+    Replay,
 }
 
 #[derive(Clone, Debug, PartialEq)]

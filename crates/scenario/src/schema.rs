@@ -90,6 +90,8 @@ pub(crate) struct ScenarioFile {
     /// Absent: no faults at all.
     pub faults: Option<FaultsTable>,
     pub workload: WorkloadTable,
+    /// Required by (and only allowed with) workloads on a Tahoe-LAFS grid.
+    pub lafs: Option<LafsTable>,
     pub policies: Vec<PolicyTable>,
 }
 
@@ -247,22 +249,81 @@ pub(crate) struct OutageTable {
     pub kind: Option<FaultKindName>,
 }
 
-names!(
-    /// More kinds will come; each takes its own subset of `WorkloadTable`.
-    WorkloadKind { S3Requests = "s3-requests" }
-);
+names!(WorkloadKind {
+    S3Requests = "s3-requests",
+    MutablePuts = "mutable-puts",
+    MutableAppends = "mutable-appends",
+    Backups = "backups",
+});
+
+impl WorkloadKind {
+    /// The fields this kind takes (besides `kind`), required or not.
+    pub fn fields(self) -> &'static [&'static str] {
+        match self {
+            WorkloadKind::S3Requests => &["operations", "operation", "object_bytes", "keys"],
+            WorkloadKind::MutablePuts => &["puts", "line_bytes"],
+            WorkloadKind::MutableAppends => &["appends"],
+            WorkloadKind::Backups => &["files", "file_bytes_step"],
+        }
+    }
+}
 
 names!(OperationName { Put = "put", Get = "get" });
 
-/// The union of every workload kind's fields (one kind so far).
+/// The union of every workload kind's fields.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, expecting = "a [workload] table")]
 pub(crate) struct WorkloadTable {
     pub kind: WorkloadKind,
+    /// `s3-requests`.
     pub operations: Option<u64>,
     pub operation: Option<OperationName>,
     pub object_bytes: Option<u64>,
     pub keys: Option<u64>,
+    /// `mutable-puts`.
+    pub puts: Option<u64>,
+    pub line_bytes: Option<u64>,
+    /// `mutable-appends`.
+    pub appends: Option<u64>,
+    /// `backups`.
+    pub files: Option<Vec<u64>>,
+    pub file_bytes_step: Option<u64>,
+}
+
+/// `[lafs]`: the Tahoe-LAFS grid, for every workload kind but `s3-requests`.
+/// Counts are read as `u64` and range-checked in `load.rs`, so that an
+/// out-of-range value gets a message that says the range.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a [lafs] table")]
+pub(crate) struct LafsTable {
+    pub shares_needed: Option<u64>,
+    pub shares_total: Option<u64>,
+    pub servers_of_happiness: Option<u64>,
+    pub servers: Option<u64>,
+    pub rpc_timeout_ms: Option<u64>,
+    /// Absent: the safe design.
+    pub design: Option<DesignTable>,
+}
+
+names!(ShareLayoutName { Whole = "whole", Chunked = "chunked" });
+
+names!(ListingName { Prefixed = "prefixed", WholeBucketFirstPage = "whole-bucket-first-page" });
+
+names!(WriteCheckName { IfMatch = "if-match", Blind = "blind" });
+
+names!(ModifyRetryName { Reconcile = "reconcile", Replay = "replay" });
+
+/// `[lafs.design]`: every switch optional, defaulting to the safe design.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a [lafs.design] table")]
+pub(crate) struct DesignTable {
+    pub share_layout: Option<ShareLayoutName>,
+    /// `chunked` only.
+    pub chunk_bytes: Option<u64>,
+    pub per_index_lock: Option<bool>,
+    pub listing: Option<ListingName>,
+    pub write_check: Option<WriteCheckName>,
+    pub modify_retry: Option<ModifyRetryName>,
 }
 
 names!(PolicyKind { None = "none", Immediate = "immediate", Schedule = "schedule", Exponential = "exponential" });

@@ -6,16 +6,22 @@ use std::path::Path;
 use retrylab_scenario::{parse, ErrorKind, ScenarioError};
 
 const FULL: &str = include_str!("data/full.toml");
+const LAFS: &str = include_str!("data/lafs.toml");
 const FILE: &str = "sim-scenarios/x.toml";
 
-/// FULL with the first `from` replaced by `to`, which must fail.
-fn error_after(from: &str, to: &str) -> ScenarioError {
-    assert!(FULL.contains(from), "the fixture lacks {from:?}");
-    let source = FULL.replacen(from, to, 1);
+/// `fixture` with the first `from` replaced by `to`, which must fail.
+fn error_in(fixture: &str, from: &str, to: &str) -> ScenarioError {
+    assert!(fixture.contains(from), "the fixture lacks {from:?}");
+    let source = fixture.replacen(from, to, 1);
     match parse(&source, Path::new(FILE)) {
         Ok(_) => panic!("{from:?} -> {to:?} was accepted"),
         Err(err) => err,
     }
+}
+
+/// FULL with the first `from` replaced by `to`, which must fail.
+fn error_after(from: &str, to: &str) -> ScenarioError {
+    error_in(FULL, from, to)
 }
 
 struct Case {
@@ -54,9 +60,9 @@ const CASES: &[Case] = &[
         "33:1: faults: invalid table header; duplicate key `faults` in document root"),
     // Unknown fields.
     case("operations = 10000", "operatoins = 10000", UnknownField, 50, "workload.operatoins",
-        "50:1: workload.operatoins: unknown field `operatoins`, expected one of `kind`, `operations`, `operation`, `object_bytes`, `keys`"),
+        "50:1: workload.operatoins: unknown field `operatoins`, expected one of `kind`, `operations`, `operation`, `object_bytes`, `keys`, `puts`, `line_bytes`, `appends`, `files`, `file_bytes_step`"),
     case("seeds = 200", "seed = 200", UnknownField, 5, "seed",
-        "5:1: seed: unknown field `seed`, expected one of `name`, `description`, `seeds`, `limits`, `network`, `s3`, `faults`, `workload`, `policies`"),
+        "5:1: seed: unknown field `seed`, expected one of `name`, `description`, `seeds`, `limits`, `network`, `s3`, `faults`, `workload`, `lafs`, `policies`"),
     case("mean_ms = 950 }", "mean_ms = 950, mean = 1 }", UnknownField, 21, "s3.latency_ms.components[1].mean",
         "21:59: s3.latency_ms.components[1].mean: unknown field `mean`, expected one of `weight`, `kind`, `ms`, `low_ms`, `high_ms`, `mean_ms`, `std_dev_ms`, `median_ms`, `sigma`"),
     case("end_s = 301", "end_s = 301\nend_ms = 1", UnknownField, 46, "faults.outages[1].end_ms",
@@ -156,11 +162,111 @@ const CASES: &[Case] = &[
     case("base_ms = 100", "base_ms = 0", Invalid, 72, "policies[3].base_ms", "72:11: policies[3].base_ms: must be > 0"),
 ];
 
-#[test]
-fn each_mistake_has_its_line_field_and_message() {
+/// Mistakes in `data/lafs.toml`: the new workload kinds, `[lafs]` and `[lafs.design]`.
+#[rustfmt::skip]
+const LAFS_CASES: &[Case] = &[
+    // Unknown fields and wrong types.
+    case("servers = 5", "server = 5", UnknownField, 23, "lafs.server",
+        "23:1: lafs.server: unknown field `server`, expected one of `shares_needed`, `shares_total`, `servers_of_happiness`, `servers`, `rpc_timeout_ms`, `design`"),
+    case("per_index_lock = false", "per_index_locks = false", UnknownField, 29, "lafs.design.per_index_locks",
+        "29:1: lafs.design.per_index_locks: unknown field `per_index_locks`, expected one of `share_layout`, `chunk_bytes`, `per_index_lock`, `listing`, `write_check`, `modify_retry`"),
+    case("puts = 10000", "put = 10000", UnknownField, 16, "workload.put",
+        "16:1: workload.put: unknown field `put`, expected one of `kind`, `operations`, `operation`, `object_bytes`, `keys`, `puts`, `line_bytes`, `appends`, `files`, `file_bytes_step`"),
+    case("kind = \"mutable-puts\"", "kind = \"mutable-put\"", Type, 15, "workload.kind",
+        "15:8: workload.kind: unknown variant `mutable-put`, expected one of `s3-requests`, `mutable-puts`, `mutable-appends`, `backups`"),
+    case("listing = \"whole-bucket-first-page\"", "listing = \"whole-bucket\"", Type, 30, "lafs.design.listing",
+        "30:11: lafs.design.listing: unknown variant `whole-bucket`, expected `prefixed` or `whole-bucket-first-page`"),
+    case("share_layout = \"chunked\"", "share_layout = 2", Type, 27, "lafs.design.share_layout",
+        "27:16: lafs.design.share_layout: invalid type: integer `2`, expected one of `whole`, `chunked`"),
+    case("write_check = \"blind\"", "write_check = \"if_match\"", Type, 31, "lafs.design.write_check",
+        "31:15: lafs.design.write_check: unknown variant `if_match`, expected `if-match` or `blind`"),
+    case("modify_retry = \"replay\"", "modify_retry = \"retry\"", Type, 32, "lafs.design.modify_retry",
+        "32:16: lafs.design.modify_retry: unknown variant `retry`, expected `reconcile` or `replay`"),
+    case("per_index_lock = false", "per_index_lock = \"no\"", Type, 29, "lafs.design.per_index_lock",
+        "29:18: lafs.design.per_index_lock: invalid type: string \"no\", expected a boolean"),
+    case("shares_needed = 2", "shares_needed = -2", Type, 20, "lafs.shares_needed",
+        "20:17: lafs.shares_needed: invalid value: integer `-2`, expected u64"),
+    case("rpc_timeout_ms = 60000", "rpc_timeout_ms = 60.5", Type, 24, "lafs.rpc_timeout_ms",
+        "24:18: lafs.rpc_timeout_ms: invalid type: floating point `60.5`, expected u64"),
+    case("[lafs.design]\nshare_layout = \"chunked\"\nchunk_bytes = 65536\nper_index_lock = false\nlisting = \"whole-bucket-first-page\"\nwrite_check = \"blind\"\nmodify_retry = \"replay\"\n",
+        "design = \"safe\"\n", Type, 26, "lafs.design",
+        "26:10: lafs.design: invalid type: string \"safe\", expected a [lafs.design] table"),
+    // Fields of another workload kind.
+    case("kind = \"mutable-puts\"\nputs = 10000", "kind = \"mutable-appends\"\nappends = 3", Invalid, 17, "workload.line_bytes",
+        "17:1: workload.line_bytes: not a field of a \"mutable-appends\" workload (it takes appends)"),
+    case("kind = \"mutable-puts\"", "kind = \"backups\"\nfiles = [1]", Invalid, 17, "workload.puts",
+        "17:1: workload.puts: not a field of a \"backups\" workload (it takes files, file_bytes_step)"),
+    case("line_bytes = 4096", "line_bytes = 4096\noperations = 5", Invalid, 18, "workload.operations",
+        "18:1: workload.operations: not a field of a \"mutable-puts\" workload (it takes puts, line_bytes)"),
+    case("line_bytes = 4096", "file_bytes_step = 8", Invalid, 17, "workload.file_bytes_step",
+        "17:1: workload.file_bytes_step: not a field of a \"mutable-puts\" workload (it takes puts, line_bytes)"),
+    case("kind = \"mutable-puts\"\nputs = 10000\nline_bytes = 4096",
+        "kind = \"s3-requests\"\noperations = 1\noperation = \"put\"\nappends = 1", Invalid, 18, "workload.appends",
+        "18:1: workload.appends: not a field of an \"s3-requests\" workload (it takes operations, operation, object_bytes, keys)"),
+    // Missing and misplaced fields and tables.
+    case("puts = 10000\n", "", MissingField, 14, "workload.puts",
+        "14:1: workload.puts: required for a \"mutable-puts\" workload (it takes puts, line_bytes)"),
+    case("kind = \"mutable-puts\"\nputs = 10000\nline_bytes = 4096", "kind = \"mutable-appends\"", MissingField, 14,
+        "workload.appends",
+        "14:1: workload.appends: required for a \"mutable-appends\" workload (it takes appends)"),
+    case("kind = \"mutable-puts\"\nputs = 10000\nline_bytes = 4096", "kind = \"backups\"\nfile_bytes_step = 1",
+        MissingField, 14, "workload.files",
+        "14:1: workload.files: required for a \"backups\" workload (it takes files, file_bytes_step)"),
+    case("[lafs]\nshares_needed = 2\nshares_total = 4\nservers_of_happiness = 3\nservers = 5\nrpc_timeout_ms = 60000\n\n[lafs.design]\nshare_layout = \"chunked\"\nchunk_bytes = 65536\nper_index_lock = false\nlisting = \"whole-bucket-first-page\"\nwrite_check = \"blind\"\nmodify_retry = \"replay\"\n",
+        "", MissingField, 1, "lafs",
+        "1:1: lafs: required for a \"mutable-puts\" workload (it runs on a Tahoe-LAFS grid)"),
+    case("kind = \"mutable-puts\"\nputs = 10000\nline_bytes = 4096", "kind = \"s3-requests\"\noperations = 1\noperation = \"put\"",
+        Invalid, 19, "lafs",
+        "19:2: lafs: not allowed with an \"s3-requests\" workload (it talks to S3 directly; [lafs] is for the workload kinds \"mutable-puts\", \"mutable-appends\" or \"backups\")"),
+    case("share_layout = \"chunked\"", "share_layout = \"whole\"", Invalid, 28, "lafs.design.chunk_bytes",
+        "28:1: lafs.design.chunk_bytes: only allowed with share_layout = \"chunked\""),
+    case("share_layout = \"chunked\"\n", "", Invalid, 27, "lafs.design.chunk_bytes",
+        "27:1: lafs.design.chunk_bytes: only allowed with share_layout = \"chunked\" (share_layout is \"whole\" by default)"),
+    // Values out of range.
+    case("puts = 10000", "puts = 0", Invalid, 16, "workload.puts", "16:8: workload.puts: must be at least 1, got 0"),
+    case("kind = \"mutable-puts\"\nputs = 10000\nline_bytes = 4096", "kind = \"mutable-appends\"\nappends = 0", Invalid, 16,
+        "workload.appends", "16:11: workload.appends: must be at least 1, got 0"),
+    case("kind = \"mutable-puts\"\nputs = 10000\nline_bytes = 4096", "kind = \"backups\"\nfiles = []", Invalid, 16,
+        "workload.files", "16:9: workload.files: at least one backup is required"),
+    case("kind = \"mutable-puts\"\nputs = 10000\nline_bytes = 4096", "kind = \"backups\"\nfiles = [101, 0, 301]", Invalid, 16,
+        "workload.files[1]", "16:15: workload.files[1]: must be at least 1, got 0"),
+    case("kind = \"mutable-puts\"\nputs = 10000\nline_bytes = 4096", "kind = \"backups\"\nfiles = [101, -1]", Type, 16,
+        "workload.files[1]", "16:15: workload.files[1]: invalid value: integer `-1`, expected u64"),
+    case("shares_needed = 2", "shares_needed = 0", Invalid, 20, "lafs.shares_needed",
+        "20:17: lafs.shares_needed: must be in 1..=255, got 0"),
+    case("shares_needed = 2", "shares_needed = 256", Invalid, 20, "lafs.shares_needed",
+        "20:17: lafs.shares_needed: must be in 1..=255, got 256"),
+    case("shares_total = 4", "shares_total = 1", Invalid, 21, "lafs.shares_total",
+        "21:16: lafs.shares_total: must be >= shares_needed (2), got 1"),
+    case("shares_total = 4", "shares_total = 256", Invalid, 21, "lafs.shares_total",
+        "21:16: lafs.shares_total: must be at most 255, got 256"),
+    case("shares_needed = 2\nshares_total = 4\n", "shares_needed = 12\n", Invalid, 19, "lafs.shares_total",
+        "19:1: lafs.shares_total: must be >= shares_needed (12), got the default 10"),
+    case("servers_of_happiness = 3", "servers_of_happiness = 0", Invalid, 22, "lafs.servers_of_happiness",
+        "22:24: lafs.servers_of_happiness: must be at least 1, got 0"),
+    case("servers_of_happiness = 3", "servers_of_happiness = 5", Invalid, 22, "lafs.servers_of_happiness",
+        "22:24: lafs.servers_of_happiness: must be at most shares_total (4), got 5"),
+    case("servers_of_happiness = 3\n", "", Invalid, 19, "lafs.servers_of_happiness",
+        "19:1: lafs.servers_of_happiness: must be at most shares_total (4), got the default 7"),
+    case("servers = 5", "servers = 2", Invalid, 22, "lafs.servers_of_happiness",
+        "22:24: lafs.servers_of_happiness: must be at most servers (2), got 3"),
+    case("shares_total = 4\nservers_of_happiness = 3\nservers = 5\n", "shares_total = 12\nservers_of_happiness = 11\n",
+        Invalid, 22, "lafs.servers_of_happiness",
+        "22:24: lafs.servers_of_happiness: must be at most servers (the default 10), got 11"),
+    case("servers = 5", "servers = 0", Invalid, 23, "lafs.servers", "23:11: lafs.servers: must be at least 1, got 0"),
+    case("servers = 5", "servers = 4294967296", Invalid, 23, "lafs.servers",
+        "23:11: lafs.servers: must be at most 4294967295, got 4294967296"),
+    case("rpc_timeout_ms = 60000", "rpc_timeout_ms = 0", Invalid, 24, "lafs.rpc_timeout_ms",
+        "24:18: lafs.rpc_timeout_ms: must be > 0 ms, got 0"),
+    case("chunk_bytes = 65536", "chunk_bytes = 0", Invalid, 28, "lafs.design.chunk_bytes",
+        "28:15: lafs.design.chunk_bytes: must be > 0 bytes, got 0"),
+];
+
+/// Runs `cases` against `fixture`, reporting every wrong one at once.
+fn check_cases(fixture: &str, cases: &[Case]) {
     let mut failures = Vec::new();
-    for case in CASES {
-        let err = error_after(case.from, case.to);
+    for case in cases {
+        let err = error_in(fixture, case.from, case.to);
         let rendered = err.to_string();
         let expected = format!("{FILE}:{}", case.rendered);
         let ok = err.kind() == case.kind
@@ -183,7 +289,17 @@ fn each_mistake_has_its_line_field_and_message() {
             ));
         }
     }
-    assert!(failures.is_empty(), "{} of {} cases wrong:\n{}", failures.len(), CASES.len(), failures.join("\n"));
+    assert!(failures.is_empty(), "{} of {} cases wrong:\n{}", failures.len(), cases.len(), failures.join("\n"));
+}
+
+#[test]
+fn each_mistake_has_its_line_field_and_message() {
+    check_cases(FULL, CASES);
+}
+
+#[test]
+fn each_lafs_mistake_has_its_line_field_and_message() {
+    check_cases(LAFS, LAFS_CASES);
 }
 
 #[test]
@@ -241,7 +357,7 @@ fn snapshots_of_rendered_errors() {
     );
     insta::assert_snapshot!(
         error_after("operations = 10000", "operatoins = 10000"),
-        @"sim-scenarios/x.toml:50:1: workload.operatoins: unknown field `operatoins`, expected one of `kind`, `operations`, `operation`, `object_bytes`, `keys`"
+        @"sim-scenarios/x.toml:50:1: workload.operatoins: unknown field `operatoins`, expected one of `kind`, `operations`, `operation`, `object_bytes`, `keys`, `puts`, `line_bytes`, `appends`, `files`, `file_bytes_step`"
     );
     insta::assert_snapshot!(
         error_after("kind = \"uniform\", low_ms = 1", "kind = \"constant\", ms = 1"),

@@ -7,6 +7,7 @@ use proptest::prelude::*;
 use retrylab_scenario::parse;
 
 const FULL: &str = include_str!("data/full.toml");
+const LAFS: &str = include_str!("data/lafs.toml");
 
 /// Replacement text that tends to reach validation code: odd numbers,
 /// wrong types, stray keys and brackets.
@@ -29,6 +30,15 @@ const TOKENS: &[&str] = &[
     "\"mixture\"",
     "\"eventual\"",
     "\"gilbert-elliott\"",
+    "\"s3-requests\"",
+    "\"mutable-puts\"",
+    "\"mutable-appends\"",
+    "\"backups\"",
+    "\"chunked\"",
+    "\"whole\"",
+    "255",
+    "256",
+    "false",
     "[]",
     "[[]]",
     "{}",
@@ -38,6 +48,8 @@ const TOKENS: &[&str] = &[
     "\n[faults]\n",
     "\n[[policies]]\n",
     "\n[[faults.outages]]\n",
+    "\n[lafs]\n",
+    "\n[lafs.design]\n",
     "=",
     "[",
     "]",
@@ -56,6 +68,8 @@ const TOKENS: &[&str] = &[
     "kind",
     "weight",
     "ms",
+    "files",
+    "chunk_bytes",
 ];
 
 #[derive(Debug, Clone)]
@@ -166,6 +180,15 @@ proptest! {
     #[test]
     fn mutated_valid_files_do_not_panic(mutations in proptest::collection::vec(mutation(), 1..6)) {
         let mut source = FULL.to_owned();
+        for mutation in &mutations {
+            source = apply(&source, mutation);
+        }
+        check(&source)?;
+    }
+
+    #[test]
+    fn mutated_lafs_files_do_not_panic(mutations in proptest::collection::vec(mutation(), 1..6)) {
+        let mut source = LAFS.to_owned();
         for mutation in &mutations {
             source = apply(&source, mutation);
         }

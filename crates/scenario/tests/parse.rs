@@ -8,10 +8,12 @@ use retrylab_faults::{
 };
 use retrylab_retry::{Jitter, PolicyConfig};
 use retrylab_scenario::{
-    load, parse, Consistency, ErrorKind, Limits, NamedPolicy, NetworkSpec, S3Operation, S3Spec, Scenario, Workload,
+    load, parse, Consistency, Design, ErrorKind, LafsSpec, Limits, Listing, ModifyRetry, NamedPolicy, NetworkSpec,
+    S3Operation, S3Spec, Scenario, ShareLayout, Workload, WriteCheck,
 };
 
 const FULL: &str = include_str!("data/full.toml");
+const LAFS: &str = include_str!("data/lafs.toml");
 
 const MINIMAL: &str = r#"
 name = "minimal"
@@ -81,6 +83,7 @@ fn expected_full(path: &Path) -> Scenario {
                 },
             },
         ],
+        lafs: None,
     }
 }
 
@@ -100,6 +103,7 @@ fn full_file_parses_into_the_expected_scenario() {
     assert_eq!(scenario.faults, expected.faults);
     assert_eq!(scenario.workload, expected.workload);
     assert_eq!(scenario.policies, expected.policies);
+    assert_eq!(scenario.lafs, expected.lafs);
     assert_eq!(scenario, expected);
     assert_eq!(scenario.policy("expo"), expected.policies.get(3));
 }
@@ -141,6 +145,7 @@ fn minimal_file_gets_the_documented_defaults() {
         faults: FaultModel::default(),
         workload: Workload::S3Requests { operations: 1, operation: S3Operation::Put, object_bytes: 1024, keys: 1 },
         policies: vec![NamedPolicy { name: "none".into(), config: PolicyConfig::None }],
+        lafs: None,
     };
     assert_eq!(scenario, expected);
 }
@@ -217,4 +222,187 @@ fn every_latency_kind_parses() {
         let scenario = with(&format!("[s3]\nerror_latency_ms = {text}\n"));
         assert_eq!(scenario.s3.error_latency, Some(dist), "{text}");
     }
+}
+
+// ---------------------------------------------------------------------------
+// Workloads on a Tahoe-LAFS grid
+
+#[test]
+fn lafs_file_parses_into_the_expected_scenario() {
+    let path = Path::new("sim-scenarios/write-hole.toml");
+    let scenario = parse(LAFS, path).unwrap_or_else(|err| panic!("{err}"));
+    let expected = Scenario {
+        name: "write-hole".into(),
+        description: String::new(),
+        path: path.to_path_buf(),
+        seeds_default: 50,
+        limits: Limits { simulated_time_max: Duration::from_secs(1_000_000), events_max: 10_000_000 },
+        network: NetworkSpec { latency: LatencyDist::Constant { ms: 0.0 }, loss_probability: 0.0 },
+        s3: S3Spec {
+            latency: LatencyDist::Constant { ms: 20.0 },
+            error_latency: None,
+            consistency: Consistency::Eventual { window: Duration::from_millis(1500) },
+            request_timeout: Duration::from_secs(30),
+        },
+        faults: FaultModel::independent(0.013),
+        workload: Workload::MutablePuts { puts: 10_000, line_bytes: 4096 },
+        policies: vec![NamedPolicy { name: "multi-retry".into(), config: PolicyConfig::tahoe_cloud_backend() }],
+        lafs: Some(LafsSpec {
+            shares_needed: 2,
+            shares_total: 4,
+            servers_of_happiness: 3,
+            servers: 5,
+            rpc_timeout: Duration::from_secs(60),
+            design: Design {
+                share_layout: ShareLayout::Chunked { chunk_bytes: 65_536 },
+                per_index_lock: false,
+                listing: Listing::WholeBucketFirstPage,
+                write_check: WriteCheck::Blind,
+                modify_retry: ModifyRetry::Replay,
+            },
+        }),
+    };
+    assert_eq!(scenario.workload, expected.workload);
+    assert_eq!(scenario.lafs, expected.lafs);
+    assert_eq!(scenario, expected);
+    assert!(scenario.workload.needs_lafs());
+}
+
+/// A minimal file with the given `[workload]` body and `[lafs]`-and-after text.
+fn lafs_scenario(workload: &str, lafs: &str) -> Scenario {
+    let source =
+        format!("name = \"grid\"\n[workload]\n{workload}\n{lafs}\n[[policies]]\nname = \"none\"\nkind = \"none\"\n");
+    parse(&source, Path::new("grid.toml")).unwrap_or_else(|err| panic!("{err}\n{source}"))
+}
+
+/// `[lafs]` with every field left out.
+fn default_lafs() -> LafsSpec {
+    LafsSpec {
+        shares_needed: 3,
+        shares_total: 10,
+        servers_of_happiness: 7,
+        servers: 10,
+        rpc_timeout: Duration::from_secs(300),
+        design: Design::default(),
+    }
+}
+
+#[test]
+fn an_empty_lafs_table_gets_the_documented_defaults() {
+    let scenario = lafs_scenario("kind = \"mutable-puts\"\nputs = 1", "[lafs]");
+    assert_eq!(scenario.lafs, Some(default_lafs()));
+    let design = scenario.lafs.unwrap().design;
+    assert_eq!(
+        design,
+        Design {
+            share_layout: ShareLayout::Whole,
+            per_index_lock: true,
+            listing: Listing::Prefixed,
+            write_check: WriteCheck::IfMatch,
+            modify_retry: ModifyRetry::Reconcile,
+        }
+    );
+}
+
+#[test]
+fn each_lafs_workload_kind_parses_with_its_defaults() {
+    let cases = [
+        ("kind = \"mutable-puts\"\nputs = 10000", Workload::MutablePuts { puts: 10_000, line_bytes: 0 }),
+        ("kind = \"mutable-puts\"\nputs = 3\nline_bytes = 0", Workload::MutablePuts { puts: 3, line_bytes: 0 }),
+        ("kind = \"mutable-appends\"\nappends = 200", Workload::MutableAppends { appends: 200 }),
+        ("kind = \"backups\"\nfiles = [101]", Workload::Backups { files: vec![101], file_bytes_step: 8 }),
+        (
+            "kind = \"backups\"\nfiles = [101, 201, 301]\nfile_bytes_step = 0",
+            Workload::Backups { files: vec![101, 201, 301], file_bytes_step: 0 },
+        ),
+    ];
+    for (text, workload) in cases {
+        let scenario = lafs_scenario(text, "[lafs]");
+        assert_eq!(scenario.workload, workload, "{text}");
+        assert_eq!(scenario.lafs, Some(default_lafs()), "{text}");
+        assert!(scenario.workload.needs_lafs());
+    }
+    assert_eq!(lafs_scenario("kind = \"backups\"\nfiles = [1, 2, 3]", "[lafs]").workload.operations(), 3);
+}
+
+#[test]
+fn the_2012_grid_is_one_of_one_on_one_server() {
+    let scenario = lafs_scenario(
+        "kind = \"mutable-appends\"\nappends = 1",
+        "[lafs]\nshares_needed = 1\nshares_total = 1\nservers_of_happiness = 1\nservers = 1",
+    );
+    let lafs = scenario.lafs.unwrap();
+    assert_eq!((lafs.shares_needed, lafs.shares_total, lafs.servers_of_happiness, lafs.servers), (1, 1, 1, 1));
+    assert_eq!(lafs.design, Design::default());
+}
+
+#[test]
+fn lafs_counts_reach_the_ends_of_their_ranges() {
+    let scenario = lafs_scenario(
+        "kind = \"mutable-puts\"\nputs = 1",
+        "[lafs]\nshares_needed = 255\nshares_total = 255\nservers_of_happiness = 255\nservers = 4294967295",
+    );
+    let lafs = scenario.lafs.unwrap();
+    assert_eq!(
+        (lafs.shares_needed, lafs.shares_total, lafs.servers_of_happiness, lafs.servers),
+        (255, 255, 255, u32::MAX)
+    );
+}
+
+#[test]
+fn chunked_layout_defaults_to_512_kib_chunks() {
+    let scenario =
+        lafs_scenario("kind = \"mutable-puts\"\nputs = 1", "[lafs]\n[lafs.design]\nshare_layout = \"chunked\"");
+    let design = scenario.lafs.unwrap().design;
+    assert_eq!(design, Design { share_layout: ShareLayout::Chunked { chunk_bytes: 524_288 }, ..Design::default() });
+}
+
+#[test]
+fn each_design_switch_is_independent() {
+    let cases = [
+        ("share_layout = \"whole\"", Design::default()),
+        ("per_index_lock = false", Design { per_index_lock: false, ..Design::default() }),
+        (
+            "listing = \"whole-bucket-first-page\"",
+            Design { listing: Listing::WholeBucketFirstPage, ..Design::default() },
+        ),
+        ("listing = \"prefixed\"", Design::default()),
+        ("write_check = \"blind\"", Design { write_check: WriteCheck::Blind, ..Design::default() }),
+        ("write_check = \"if-match\"", Design::default()),
+        ("modify_retry = \"replay\"", Design { modify_retry: ModifyRetry::Replay, ..Design::default() }),
+        ("modify_retry = \"reconcile\"", Design::default()),
+        ("", Design::default()),
+    ];
+    for (text, design) in cases {
+        let scenario = lafs_scenario("kind = \"mutable-appends\"\nappends = 1", &format!("[lafs.design]\n{text}"));
+        assert_eq!(scenario.lafs.map(|lafs| lafs.design), Some(design), "{text}");
+    }
+}
+
+#[test]
+fn lafs_may_be_written_inline_or_with_dotted_keys() {
+    let tail = "[workload]\nkind = \"mutable-puts\"\nputs = 1\n[[policies]]\nname = \"none\"\nkind = \"none\"\n";
+    let inline =
+        "name = \"grid\"\nlafs = { servers = 3, servers_of_happiness = 3, design = { write_check = \"blind\" } }\n";
+    let dotted =
+        "name = \"grid\"\nlafs.servers = 3\nlafs.servers_of_happiness = 3\nlafs.design.write_check = \"blind\"\n";
+    let mixed = "name = \"grid\"\n[lafs]\nservers = 3\nservers_of_happiness = 3\ndesign.write_check = \"blind\"\n";
+    let expected = LafsSpec {
+        servers: 3,
+        servers_of_happiness: 3,
+        design: Design { write_check: WriteCheck::Blind, ..Design::default() },
+        ..default_lafs()
+    };
+    for head in [inline, dotted, mixed] {
+        let source = format!("{head}{tail}");
+        let scenario = parse(&source, Path::new("grid.toml")).unwrap_or_else(|err| panic!("{err}\n{source}"));
+        assert_eq!(scenario.lafs, Some(expected.clone()), "{source}");
+    }
+}
+
+#[test]
+fn s3_requests_have_no_grid() {
+    let scenario = parse(FULL, Path::new("full.toml")).unwrap();
+    assert_eq!(scenario.lafs, None);
+    assert!(!scenario.workload.needs_lafs());
 }
