@@ -36,5 +36,6 @@ pub fn put_scenario(faults: FaultModel, policies: Vec<(&str, PolicyConfig)>, ope
             .into_iter()
             .map(|(name, config)| NamedPolicy { name: name.to_owned(), config })
             .collect(),
+        lafs: None,
     }
 }

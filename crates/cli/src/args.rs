@@ -44,6 +44,15 @@ pub enum Command {
     /// p50 / p99 / max. Every policy meets the same simulated S3 on the same seed (faults and
     /// latencies are drawn independently of the policy), so the policies are compared fairly.
     Estimate(EstimateArgs),
+    /// Run the invariant checkers over many seeds and report every violation with its seed.
+    ///
+    /// For Tahoe-LAFS workloads each run records a history (every put, append, upload and
+    /// read, with Jepsen's outcomes ok / fail / info) and the stored shares; at quiescence
+    /// the checkers look for lost acknowledged writes, visible failed writes, seqnums that go
+    /// backwards or name two versions, duplicated appends and corrupt shares at rest. A run
+    /// that hits its time or event limit is a violation too. Each violation is printed with
+    /// the exact `retrylab run` command that replays it. Exit status 1 when any is found.
+    Explore(ExploreArgs),
 }
 
 #[derive(Args, Debug)]
@@ -81,6 +90,27 @@ pub struct EstimateArgs {
     #[arg(long)]
     pub jobs: Option<usize>,
     /// Print one JSON object instead of the human table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ExploreArgs {
+    /// The scenario file (TOML).
+    pub scenario: PathBuf,
+    /// Seeds per policy [default: the scenario's `seeds`].
+    #[arg(long)]
+    pub seeds: Option<u64>,
+    /// The first seed; seeds FIRST_SEED .. FIRST_SEED + SEEDS are run.
+    #[arg(long, default_value_t = 0)]
+    pub first_seed: u64,
+    /// A policy to explore (repeatable) [default: every policy of the scenario].
+    #[arg(long)]
+    pub policy: Vec<String>,
+    /// Worker threads [default: one per core]. The results do not depend on it.
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// Print one JSON object instead of the human report.
     #[arg(long)]
     pub json: bool,
 }

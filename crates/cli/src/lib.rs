@@ -11,10 +11,10 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
-use retrylab_harness::{estimate, run_seed, select_policies, EstimateOptions, TraceMode};
+use retrylab_harness::{estimate, explore, run_seed, select_policies, EstimateOptions, ExploreOptions, TraceMode};
 use retrylab_scenario::Scenario;
 
-use crate::args::{Cli, Command, EstimateArgs, RunArgs};
+use crate::args::{Cli, Command, EstimateArgs, ExploreArgs, RunArgs};
 
 /// Exit status for a failed run or check.
 const EXIT_FAILED: u8 = 1;
@@ -26,6 +26,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run(&args),
         Command::Estimate(args) => run_estimate(&args),
+        Command::Explore(args) => run_explore(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -73,9 +74,54 @@ fn run(args: &RunArgs) -> Result<(), Failure> {
     let mode = if args.trace { TraceMode::Full } else { TraceMode::HashOnly };
     let report = run_seed(&scenario, policy, args.seed, mode).map_err(Failure::failed)?;
     if args.json {
-        print(&output::run_json(&scenario, &report))
+        print(&output::run_json(&scenario, &report))?;
     } else {
-        print(&output::run_human(&scenario, &report))
+        print(&output::run_human(&scenario, &report))?;
+    }
+    if report.violations.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::failed(format!("seed {}: {} invariant violation(s)", report.seed, report.violations.len())))
+    }
+}
+
+fn progress_bar(total: u64) -> indicatif::ProgressBar {
+    // indicatif draws only when stderr is a terminal, so pipes and CI stay clean.
+    indicatif::ProgressBar::new(total).with_style(
+        indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} runs ({eta} left)")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    )
+}
+
+fn run_explore(args: &ExploreArgs) -> Result<(), Failure> {
+    let scenario = load(&args.scenario)?;
+    let options = ExploreOptions {
+        seeds: args.seeds.unwrap_or(scenario.seeds_default),
+        first_seed: args.first_seed,
+        policies: args.policy.clone(),
+        jobs: args.jobs,
+    };
+    if options.seeds == 0 {
+        return Err(Failure::usage("--seeds must be at least 1"));
+    }
+    let chosen = select_policies(&scenario, &options.policies).map_err(Failure::usage)?;
+    let bar = progress_bar(options.seeds * chosen.len() as u64);
+    let result = explore(&scenario, &options, &|| bar.inc(1));
+    bar.finish_and_clear();
+    let exploration = result.map_err(Failure::failed)?;
+    if args.json {
+        print(&output::explore_json(&exploration))?;
+    } else {
+        print(&output::explore_human(&exploration))?;
+    }
+    if exploration.violations.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::failed(format!(
+            "{} violation(s) in {} runs; replay one with the command shown",
+            exploration.violations.len(),
+            exploration.runs
+        )))
     }
 }
 
@@ -92,12 +138,7 @@ fn run_estimate(args: &EstimateArgs) -> Result<(), Failure> {
         return Err(Failure::usage("--seeds must be at least 1"));
     }
     let chosen = select_policies(&scenario, &options.policies).map_err(Failure::usage)?;
-    let total = options.seeds * chosen.len() as u64;
-    // indicatif draws only when stderr is a terminal, so pipes and CI stay clean.
-    let bar = indicatif::ProgressBar::new(total).with_style(
-        indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} runs ({eta} left)")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
+    let bar = progress_bar(options.seeds * chosen.len() as u64);
     let result = estimate(&scenario, &options, &|| bar.inc(1));
     bar.finish_and_clear();
     let estimate = result.map_err(Failure::failed)?;

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use retrylab_harness::{Estimate, RunReport};
+use retrylab_harness::{Estimate, Exploration, RunReport};
 use retrylab_scenario::Scenario;
 use retrylab_stats::LatencySummary;
 use serde::Serialize;
@@ -26,6 +26,7 @@ struct RunJson<'a> {
     latency_ms_max: f64,
     events: u64,
     simulated_time_s: f64,
+    violations: &'a [retrylab_harness::Violation],
     /// 16 hex digits.
     trace_hash: String,
 }
@@ -64,6 +65,7 @@ pub fn run_json(scenario: &Scenario, report: &RunReport) -> String {
         latency_ms_max: ms(latency.max),
         events: report.events,
         simulated_time_s: report.simulated_time.as_secs_f64(),
+        violations: &report.violations,
         trace_hash: format!("{:016x}", report.trace_hash),
     })
 }
@@ -127,6 +129,12 @@ pub fn run_human(scenario: &Scenario, report: &RunReport) -> String {
         duration(report.simulated_time.as_secs_f64()),
         report.events
     );
+    if !report.violations.is_empty() {
+        let _ = writeln!(out, "violations  {}", report.violations.len());
+        for violation in &report.violations {
+            let _ = writeln!(out, "  {}: {}", violation.invariant, violation.detail);
+        }
+    }
     let _ = writeln!(out, "trace hash  {:016x}", report.trace_hash);
     out
 }
@@ -190,6 +198,51 @@ pub fn estimate_human(scenario: &Scenario, estimate: &Estimate) -> String {
             p.failures_per_seed_mean, operations_per_seed, p.failures_per_seed_min, p.failures_per_seed_max
         );
         let _ = writeln!(out, "{:<16} {per_run}; {}", p.policy, counts(&p.failures_by_kind));
+    }
+    out
+}
+
+/// `explore --json`: field names are a stable interface.
+pub fn explore_json(exploration: &Exploration) -> String {
+    json(exploration)
+}
+
+/// How many violations `explore` lists one by one before only counting.
+const VIOLATIONS_LISTED_MAX: usize = 20;
+
+pub fn explore_human(exploration: &Exploration) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{}: {} seeds ({}..={}) x {} ({}): {} runs",
+        exploration.scenario,
+        exploration.seeds,
+        exploration.first_seed,
+        exploration.first_seed + exploration.seeds.saturating_sub(1),
+        exploration.policies.len(),
+        exploration.policies.join(", "),
+        exploration.runs
+    );
+    if exploration.violations.is_empty() {
+        let _ = writeln!(out, "no violations");
+        return out;
+    }
+    let mut by_invariant: BTreeMap<&str, (usize, u64)> = BTreeMap::new();
+    for finding in &exploration.violations {
+        let entry = by_invariant.entry(&finding.invariant).or_insert((0, finding.seed));
+        entry.0 += 1;
+    }
+    let _ = writeln!(out, "{} violations:", exploration.violations.len());
+    for (invariant, (count, first_seed)) in &by_invariant {
+        let _ = writeln!(out, "  {count:>6} x {invariant} (first at seed {first_seed})");
+    }
+    let _ = writeln!(out);
+    for finding in exploration.violations.iter().take(VIOLATIONS_LISTED_MAX) {
+        let _ = writeln!(out, "seed {} policy {}: {}: {}", finding.seed, finding.policy, finding.invariant, finding.detail);
+        let _ = writeln!(out, "  reproduce: {}", finding.reproduce);
+    }
+    if exploration.violations.len() > VIOLATIONS_LISTED_MAX {
+        let _ = writeln!(out, "... and {} more (--json lists all)", exploration.violations.len() - VIOLATIONS_LISTED_MAX);
     }
     out
 }

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use rayon::prelude::*;
-use retrylab_scenario::Scenario;
+use retrylab_scenario::{NamedPolicy, Scenario};
 use retrylab_sim::{RunError, TraceMode};
 use retrylab_stats::{clopper_pearson, rate, Interval, LatencySummary};
 use serde::Serialize;
@@ -80,9 +80,38 @@ pub fn estimate(
     progress: &(dyn Fn() + Sync),
 ) -> Result<Estimate, EstimateError> {
     let policies = select_policies(scenario, &options.policies)?;
-    let runs: Vec<(usize, u64)> = (0..policies.len())
-        .flat_map(|p| (options.first_seed..options.first_seed + options.seeds).map(move |seed| (p, seed)))
-        .collect();
+    let seeds = options.first_seed..options.first_seed + options.seeds;
+    let reports = run_many(scenario, &policies, seeds.clone(), options.jobs, progress)?;
+    // Reports come in (policy, seed) order: one block of seeds per policy.
+    let mut reports = reports.into_iter();
+    let policies = policies
+        .iter()
+        .map(|policy| {
+            let runs: Result<Vec<RunReport>, RunError> =
+                reports.by_ref().take(options.seeds as usize).collect();
+            runs.map(|runs| summarise(&policy.name, &runs, options.confidence)).map_err(EstimateError::Run)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Estimate {
+        scenario: scenario.name.clone(),
+        seeds: options.seeds,
+        first_seed: options.first_seed,
+        confidence: options.confidence,
+        policies,
+    })
+}
+
+/// Runs every (policy, seed) pair over the worker threads and returns the
+/// results in (policy, seed) order, whatever the threads' timing.
+pub(crate) fn run_many(
+    scenario: &Scenario,
+    policies: &[&NamedPolicy],
+    seeds: std::ops::Range<u64>,
+    jobs: Option<usize>,
+    progress: &(dyn Fn() + Sync),
+) -> Result<Vec<Result<RunReport, RunError>>, EstimateError> {
+    let runs: Vec<(usize, u64)> =
+        (0..policies.len()).flat_map(|p| seeds.clone().map(move |seed| (p, seed))).collect();
     let run_all = || -> Vec<Result<RunReport, RunError>> {
         runs.par_iter()
             .map(|&(p, seed)| {
@@ -92,30 +121,14 @@ pub fn estimate(
             })
             .collect()
     };
-    let reports = match options.jobs {
-        None => run_all(),
-        Some(jobs) => rayon::ThreadPoolBuilder::new()
+    match jobs {
+        None => Ok(run_all()),
+        Some(jobs) => Ok(rayon::ThreadPoolBuilder::new()
             .num_threads(jobs.max(1))
             .build()
             .map_err(|error| EstimateError::Threads(error.to_string()))?
-            .install(run_all),
-    };
-    let mut per_policy: Vec<Vec<RunReport>> = policies.iter().map(|_| Vec::new()).collect();
-    for (&(p, _), report) in runs.iter().zip(reports) {
-        per_policy[p].push(report.map_err(EstimateError::Run)?);
+            .install(run_all)),
     }
-    let policies = policies
-        .iter()
-        .zip(per_policy)
-        .map(|(policy, reports)| summarise(&policy.name, &reports, options.confidence))
-        .collect();
-    Ok(Estimate {
-        scenario: scenario.name.clone(),
-        seeds: options.seeds,
-        first_seed: options.first_seed,
-        confidence: options.confidence,
-        policies,
-    })
 }
 
 /// Why an estimate could not be made.
@@ -142,10 +155,7 @@ impl std::fmt::Display for EstimateError {
 impl std::error::Error for EstimateError {}
 
 /// The policies named, in the order given; all of the scenario's when none is.
-pub fn select_policies<'s>(
-    scenario: &'s Scenario,
-    names: &[String],
-) -> Result<Vec<&'s retrylab_scenario::NamedPolicy>, EstimateError> {
+pub fn select_policies<'s>(scenario: &'s Scenario, names: &[String]) -> Result<Vec<&'s NamedPolicy>, EstimateError> {
     if names.is_empty() {
         return Ok(scenario.policies.iter().collect());
     }

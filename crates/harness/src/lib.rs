@@ -4,12 +4,17 @@
 //! - [`run_seed`]: one scenario, one policy, one seed: a [`RunReport`].
 //! - [`estimate`]: every chosen policy over many seeds, spread over all
 //!   cores, summarised per policy with confidence intervals ([`Estimate`]).
+//! - [`explore`]: many seeds through the invariant checkers; each violation
+//!   comes back with its seed and the command that replays it.
 
 mod estimate;
+mod explore;
 mod report;
 mod workload;
 
 pub use estimate::{estimate, select_policies, Estimate, EstimateError, EstimateOptions, PolicyEstimate};
+pub use explore::{explore, reproduce_command, Exploration, ExploreOptions, Finding};
 pub use report::RunReport;
+pub use retrylab_check::Violation;
 pub use retrylab_sim::{RunError, TraceMode};
 pub use workload::run_seed;

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use retrylab_check::Violation;
 use retrylab_sim::Event;
 
 /// The outcome of one scenario run under one policy on one seed.
@@ -32,4 +33,6 @@ pub struct RunReport {
     pub simulated_time: Duration,
     /// Every event, when run with `TraceMode::Full`.
     pub trace: Option<Vec<Event>>,
+    /// Invariants the checkers found broken (Tahoe-LAFS workloads).
+    pub violations: Vec<Violation>,
 }

@@ -76,6 +76,7 @@ async fn drive(world: World, scenario: &Scenario, policy: &NamedPolicy) -> RunRe
         events: 0,
         simulated_time: std::time::Duration::ZERO,
         trace: None,
+        violations: Vec::new(),
     };
 
     match &scenario.workload {
@@ -120,6 +121,8 @@ async fn drive(world: World, scenario: &Scenario, policy: &NamedPolicy) -> RunRe
             }
             report.operations = *operations;
         }
+        // Tahoe-LAFS workloads: wired to retrylab-lafs in lafs_workload.rs.
+        Workload::MutablePuts { .. } | Workload::MutableAppends { .. } | Workload::Backups { .. } => {}
     }
     let counters = store.counters();
     report.attempts = counters.attempts;
