@@ -64,6 +64,8 @@ pub struct S3Service {
     stale_seed: u64,
     next_slot: u64,
     faults_injected: u64,
+    /// Quiescence: no more faults (checkers read through the real code paths).
+    healed: bool,
 }
 
 /// One request's fate, for the caller's trace.
@@ -88,6 +90,7 @@ impl S3Service {
             stale_seed: sub_seed(seed, "stale"),
             next_slot: 0,
             faults_injected: 0,
+            healed: false,
         }
     }
 
@@ -100,7 +103,8 @@ impl S3Service {
 
     /// Handles `request` arriving at virtual time `now` in slot `slot`.
     pub fn handle(&mut self, request: &S3Request, slot: u64, now: Duration) -> (Reply<WireResult>, Handled) {
-        let Some(fault) = self.faults.decide(slot, now) else {
+        let fault = if self.healed { None } else { self.faults.decide(slot, now) };
+        let Some(fault) = fault else {
             let result = self.apply(request, slot, now);
             let latency = match &result {
                 Ok(_) => self.latency.sample(slot),
@@ -254,6 +258,12 @@ impl S3Service {
 
     pub fn requests_handled(&self) -> u64 {
         self.next_slot
+    }
+
+    /// Stops injecting faults from now on: the world is quiescent, and reads
+    /// made to check invariants go through the normal code paths unharmed.
+    pub fn heal(&mut self) {
+        self.healed = true;
     }
 
     pub fn faults_injected(&self) -> u64 {
