@@ -169,12 +169,6 @@ fn sleep_only_seed(seed: u64, requests: u64, service: Duration) -> Duration {
 
 /// The harness's private `body(i, size)` (crates/harness/src/workload.rs),
 /// copied here so that its cost can be timed on its own.
-fn workload_body(i: u64, size: u64) -> Vec<u8> {
-    let pattern = format!("{i}\n");
-    pattern.as_bytes().iter().copied().cycle().take(size as usize).collect()
-}
-
-/// Wall nanoseconds per call of `f`: best of 5 rounds of `n` calls.
 fn ns_per_call(n: u64, mut f: impl FnMut(u64)) -> f64 {
     (0..5)
         .map(|_| {
@@ -399,30 +393,15 @@ fn run_all() {
     // Part 5: what retrylab does per request besides madsim's own work.
     println!();
     println!("5. per-request work besides madsim, micro-timed (best of 5; calls per request of policy \"none\")");
-    let object_bytes = 1024;
-    let body = workload_body(7, object_bytes);
+    let body = vec![7u8; 1024];
     let n = 20_000;
-    let parts: [(&str, f64, f64); 5] = [
+    let parts: [(&str, f64, f64); 3] = [
         (
-            "etag_of: MD5 of the 1 KiB body (S3Service::put)",
+            "MD5 ETag of a 1 KiB body (lazy: only when read)",
             ns_per_call(n, |_| {
                 std::hint::black_box(retrylab_s3::service::etag_of(std::hint::black_box(&body)));
             }),
-            1.0,
-        ),
-        (
-            "body(i, 1024): byte-wise cycle().take() (harness)",
-            ns_per_call(n, |i| {
-                std::hint::black_box(workload_body(i, object_bytes));
-            }),
-            1.0,
-        ),
-        (
-            "key_of: format!(\"shares/aa/{:016x}/0\") (harness)",
-            ns_per_call(n, |i| {
-                std::hint::black_box(format!("shares/aa/{:016x}/0", std::hint::black_box(i)));
-            }),
-            1.0,
+            0.0,
         ),
         (
             "Trace::record, HashOnly (4 events/request)",

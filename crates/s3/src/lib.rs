@@ -23,6 +23,6 @@ pub use retrying::{Clock, RetryCounters, RetryingStore};
 pub use service::{Consistency, S3Config, S3Service};
 pub use store::{ObjectStore, ObjectStoreExt};
 pub use types::{
-    ListPage, ObjectSummary, PutCondition, S3ErrorCode, S3Request, S3Response, StoreError, TransportError,
+    ETag, ListPage, ObjectSummary, PutCondition, S3ErrorCode, S3Request, S3Response, StoreError, TransportError,
     LIST_PAGE_KEYS_MAX,
 };

@@ -6,12 +6,11 @@ use std::ops::Bound;
 use std::time::Duration;
 
 use bytes::Bytes;
-use md5::{Digest, Md5};
 use rand::Rng;
 use retrylab_faults::{slot_rng, sub_seed, FaultDecision, FaultKind, FaultModel, FaultSchedule, LatencyDist, LatencySampler};
 use retrylab_sim::Reply;
 
-use crate::types::{ListPage, ObjectSummary, PutCondition, S3ErrorCode, S3Request, S3Response, LIST_PAGE_KEYS_MAX};
+use crate::types::{quoted_md5_hex, ETag, ListPage, ObjectSummary, PutCondition, S3ErrorCode, S3Request, S3Response, LIST_PAGE_KEYS_MAX};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Consistency {
@@ -46,7 +45,7 @@ pub enum WireError {
 struct Version {
     /// `None` is a delete marker.
     body: Option<Bytes>,
-    etag: String,
+    etag: ETag,
     written_at: Duration,
 }
 
@@ -152,7 +151,7 @@ impl S3Service {
             }
             S3Request::Delete { key } => {
                 if self.current(key).is_some() {
-                    self.push_version(key, Version { body: None, etag: String::new(), written_at: now });
+                    self.push_version(key, Version { body: None, etag: ETag::of(Bytes::new()), written_at: now });
                 }
                 Ok(S3Response::Delete)
             }
@@ -184,20 +183,24 @@ impl S3Service {
                 }
                 PutCondition::IfMatch(etag) => match current {
                     None => return Err(WireError::Status(S3ErrorCode::NoSuchKey)),
-                    Some(version) if version.etag != *etag => {
+                    Some(version) if version.etag != *etag.as_str() => {
                         return Err(WireError::Status(S3ErrorCode::PreconditionFailed))
                     }
                     Some(_) => {}
                 },
             }
         }
-        let etag = etag_of(body);
+        let etag = ETag::of(body.clone());
         self.push_version(key, Version { body: Some(body.clone()), etag: etag.clone(), written_at: now });
         Ok(S3Response::Put { etag })
     }
 
     fn push_version(&mut self, key: &str, version: Version) {
-        let versions = self.objects.entry(key.to_owned()).or_default();
+        // Look up before inserting: `entry` would allocate the key every time.
+        let versions = match self.objects.get_mut(key) {
+            Some(versions) => versions,
+            None => self.objects.entry(key.to_owned()).or_default(),
+        };
         versions.push(version);
         // Only the latest two matter (eventual consistency shows at most
         // the previous one): keep memory flat over long runs.
@@ -279,13 +282,5 @@ impl S3Service {
 
 /// S3's ETag of a single-part upload: the quoted hex MD5 of the body.
 pub fn etag_of(body: &[u8]) -> String {
-    let digest = Md5::digest(body);
-    let mut etag = String::with_capacity(34);
-    etag.push('"');
-    for byte in digest {
-        etag.push(char::from_digit(u32::from(byte >> 4), 16).unwrap_or('0'));
-        etag.push(char::from_digit(u32::from(byte & 0xf), 16).unwrap_or('0'));
-    }
-    etag.push('"');
-    etag
+    quoted_md5_hex(body)
 }

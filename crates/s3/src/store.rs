@@ -26,7 +26,7 @@ pub trait ObjectStoreExt: ObjectStore {
         let request = S3Request::Put { key: key.to_owned(), body, condition };
         async move {
             match self.send(request).await? {
-                S3Response::Put { etag } => Ok(etag),
+                S3Response::Put { etag } => Ok(etag.as_str().to_owned()),
                 other => Err(unexpected(other)),
             }
         }
@@ -37,7 +37,7 @@ pub trait ObjectStoreExt: ObjectStore {
         let request = S3Request::Get { key: key.to_owned() };
         async move {
             match self.send(request).await? {
-                S3Response::Get { body, etag } => Ok((body, etag)),
+                S3Response::Get { body, etag } => Ok((body, etag.as_str().to_owned())),
                 other => Err(unexpected(other)),
             }
         }

@@ -1,6 +1,7 @@
 //! S3 requests, responses and errors, with S3's own codes and statuses.
 
 use std::fmt;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use retrylab_retry::ErrorClass;
@@ -47,10 +48,88 @@ impl S3Request {
     }
 }
 
+/// An S3 ETag: for a single-part upload, the quoted hex MD5 of the body.
+///
+/// Computed when first read and then shared by every clone: an MD5 of a
+/// 1 KiB body costs more than all the rest of a simulated request, and most
+/// PUT answers are never looked at.
+#[derive(Clone)]
+pub struct ETag(Arc<ETagInner>);
+
+struct ETagInner {
+    body: Bytes,
+    quoted_md5_hex: OnceLock<String>,
+}
+
+impl ETag {
+    /// The ETag of a single-part upload of `body`.
+    pub fn of(body: Bytes) -> ETag {
+        ETag(Arc::new(ETagInner { body, quoted_md5_hex: OnceLock::new() }))
+    }
+
+    /// The ETag as S3 sends it, quotes included.
+    pub fn as_str(&self) -> &str {
+        self.0.quoted_md5_hex.get_or_init(|| quoted_md5_hex(&self.0.body))
+    }
+}
+
+/// The quoted hex MD5 of `body`.
+pub fn quoted_md5_hex(body: &[u8]) -> String {
+    use md5::{Digest, Md5};
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let digest = Md5::digest(body);
+    let mut etag = String::with_capacity(34);
+    etag.push('"');
+    for byte in digest {
+        etag.push(char::from(HEX[usize::from(byte >> 4)]));
+        etag.push(char::from(HEX[usize::from(byte & 0xf)]));
+    }
+    etag.push('"');
+    etag
+}
+
+impl PartialEq for ETag {
+    fn eq(&self, other: &ETag) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for ETag {}
+
+impl PartialEq<str> for ETag {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for ETag {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl PartialEq<String> for ETag {
+    fn eq(&self, other: &String) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl fmt::Debug for ETag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Display for ETag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ObjectSummary {
     pub key: String,
-    pub etag: String,
+    pub etag: ETag,
     pub size: u64,
 }
 
@@ -63,9 +142,9 @@ pub struct ListPage {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum S3Response {
-    Put { etag: String },
-    Get { body: Bytes, etag: String },
-    Head { etag: String, size: u64 },
+    Put { etag: ETag },
+    Get { body: Bytes, etag: ETag },
+    Head { etag: ETag, size: u64 },
     /// S3 answers 204 whether or not the key existed.
     Delete,
     List(ListPage),

@@ -1,6 +1,32 @@
 //! Virtual time since the world's start, and sleeping in it.
 
+use std::cell::RefCell;
 use std::time::Duration;
+
+thread_local! {
+    /// The running world's time handle. `TimeHandle::current()` costs a
+    /// context lookup and two atomic operations; the clock is read several
+    /// times per simulated request, so the world caches its handle here for
+    /// as long as it runs on this thread.
+    static CURRENT: RefCell<Option<madsim::time::TimeHandle>> = const { RefCell::new(None) };
+}
+
+/// Installs the running world's time handle for [`SimClock`]; the guard
+/// removes it when the world ends.
+pub(crate) struct ClockGuard;
+
+impl ClockGuard {
+    pub(crate) fn install() -> ClockGuard {
+        CURRENT.with(|current| *current.borrow_mut() = Some(madsim::time::TimeHandle::current()));
+        ClockGuard
+    }
+}
+
+impl Drop for ClockGuard {
+    fn drop(&mut self) {
+        CURRENT.with(|current| *current.borrow_mut() = None);
+    }
+}
 
 /// The world's clock: virtual time measured from the runtime's start.
 ///
@@ -14,7 +40,10 @@ pub struct SimClock;
 impl SimClock {
     /// Virtual time since the world started. Must be called inside a world.
     pub fn now(&self) -> Duration {
-        madsim::time::TimeHandle::current().elapsed()
+        CURRENT.with(|current| match &*current.borrow() {
+            Some(handle) => handle.elapsed(),
+            None => madsim::time::TimeHandle::current().elapsed(),
+        })
     }
 
     /// Sleeps `duration` of virtual time. Zero costs nothing: madsim would

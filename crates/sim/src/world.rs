@@ -151,24 +151,33 @@ where
     let runtime = madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
     let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
         runtime.block_on(async {
+            let _clock = crate::clock::ClockGuard::install();
             let (over_limit, over_limit_fired) = oneshot::channel();
             let trace = Trace::new(config.trace_mode, limits.events_max, over_limit);
             let net = Network::new(seed, config.network.clone(), trace.clone());
             let world = World { seed, trace: trace.clone(), net };
             let work = Box::pin(workload(world));
-            // The time limit is a timer, so a stalled world (every task
-            // waiting on something that never comes) also ends here instead
-            // of in madsim's "all tasks will block forever" panic.
-            let limited = madsim::time::timeout(limits.simulated_time_max, select(work, over_limit_fired)).await;
+            // The time limit is a watchdog task with one timer, so a stalled
+            // world (every task waiting on something that never comes) also
+            // ends here instead of in madsim's "all tasks will block forever"
+            // panic. (Wrapping the workload in `time::timeout` would register
+            // the limit's timer again at every wake-up of the workload.)
+            let (time_up, time_up_fired) = oneshot::channel::<()>();
+            let limit = limits.simulated_time_max;
+            let watchdog = madsim::task::spawn_local(async move {
+                madsim::time::sleep(limit).await;
+                let _ = time_up.send(());
+            });
+            let outcome = select(work, select(over_limit_fired, time_up_fired)).await;
+            watchdog.abort();
             let at = SimClock.now();
-            let result = match limited {
+            let event_limit = RunError::EventLimit { seed, limit: limits.events_max, at };
+            let result = match outcome {
                 // The last step may pass the event limit with no await after it.
-                Ok(Either::Left(_)) if trace.len() > limits.events_max => {
-                    Err(RunError::EventLimit { seed, limit: limits.events_max, at })
-                }
-                Ok(Either::Left((output, _))) => Ok(output),
-                Ok(Either::Right(_)) => Err(RunError::EventLimit { seed, limit: limits.events_max, at }),
-                Err(_elapsed) => {
+                Either::Left(_) if trace.len() > limits.events_max => Err(event_limit),
+                Either::Left((output, _)) => Ok(output),
+                Either::Right((Either::Left(_), _)) => Err(event_limit),
+                Either::Right((Either::Right(_), _)) => {
                     Err(RunError::TimeLimit { seed, limit: limits.simulated_time_max, events: trace.len() })
                 }
             };
