@@ -1,0 +1,123 @@
+//! The gateway: one node that talks to every storage server over the
+//! simulated network and offers Tahoe-LAFS's web-API operations: mutable
+//! `put`/`get`/`modify`, immutable `upload`/`download`, directories, `backup`.
+//!
+//! Every server request is an RPC (`Network::call`) whose handler runs as a
+//! task of the server's node; a network failure becomes a gateway-side
+//! server failure, and a handler whose caller gave up goes on running, as a
+//! real server's would.
+
+mod backup;
+mod dirnode;
+mod immutable;
+mod modify;
+mod mutable;
+pub mod servermap;
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::rc::Rc;
+
+use rand::RngCore;
+use retrylab_faults::SimRng;
+use retrylab_sim::{EventKind, NetError, NodeId, World};
+
+use crate::config::LafsConfig;
+use crate::erasure::Codec;
+use crate::error::{RpcError, ServerError};
+use crate::server::StorageServer;
+
+pub(crate) use immutable::decode_immutable;
+
+pub use backup::{BackupItem, BackupReport, BackupRoot};
+pub use dirnode::{parse_entries, serialize_entries, AddChild, SetChild};
+pub use modify::{AppendLine, Modified, Modifier, MODIFY_TRIES_MAX};
+pub use servermap::Retrieved;
+
+/// The gateway's end of one storage server.
+pub(crate) struct ServerHandle {
+    pub node: NodeId,
+    pub server: Rc<StorageServer>,
+}
+
+/// One Tahoe-LAFS gateway (client node).
+pub struct Gateway {
+    world: World,
+    node: NodeId,
+    servers: Vec<ServerHandle>,
+    config: LafsConfig,
+    codec: Codec,
+    /// Caps and salts.
+    rng: RefCell<SimRng>,
+    /// Jitter of modify's backoff (its own stream, so retries do not shift caps or salts).
+    backoff_rng: RefCell<SimRng>,
+    /// Tahoe-LAFS's convergence secret: immutable storage indexes hash the content with it.
+    convergence: [u8; 32],
+}
+
+impl Gateway {
+    pub(crate) fn new(
+        world: &World,
+        node: NodeId,
+        servers: Vec<ServerHandle>,
+        config: LafsConfig,
+        codec: Codec,
+    ) -> Self {
+        let mut convergence = [0u8; 32];
+        world.rng("lafs.convergence").fill_bytes(&mut convergence);
+        Gateway {
+            world: world.clone(),
+            node,
+            servers,
+            config,
+            codec,
+            rng: RefCell::new(world.rng("lafs.gateway")),
+            backoff_rng: RefCell::new(world.rng("lafs.gateway.backoff")),
+            convergence,
+        }
+    }
+
+    pub fn node(&self) -> NodeId {
+        self.node
+    }
+
+    pub fn config(&self) -> &LafsConfig {
+        &self.config
+    }
+
+    pub(crate) fn codec(&self) -> &Codec {
+        &self.codec
+    }
+
+    fn server_count(&self) -> u32 {
+        u32::try_from(self.servers.len()).unwrap_or(u32::MAX)
+    }
+
+    /// Share i lives on server i mod servers.
+    fn shares_on(&self, server: u32) -> impl Iterator<Item = u8> {
+        let servers = self.server_count().max(1);
+        (0..self.config.shares_total).filter(move |share| u32::from(*share) % servers == server)
+    }
+
+    fn note(&self, what: &'static str, value: u64) {
+        self.world.trace().record(self.node, EventKind::Note { what, value });
+    }
+
+    /// Calls `request` on server `server` over the network.
+    async fn call<T, F, Fut>(&self, server: u32, request: F) -> Result<T, RpcError>
+    where
+        T: 'static,
+        F: FnOnce(Rc<StorageServer>) -> Fut,
+        Fut: Future<Output = Result<T, ServerError>> + 'static,
+    {
+        let Some(handle) = self.servers.get(server as usize) else { return Err(RpcError::Net(NetError::Refused)) };
+        let target = handle.server.clone();
+        let answer =
+            self.world.net().call(self.node, handle.node, self.config.rpc_timeout, move || request(target)).await;
+        match answer {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(error)) => Err(RpcError::Server(error)),
+            Err(error) => Err(RpcError::Net(error)),
+        }
+    }
+}

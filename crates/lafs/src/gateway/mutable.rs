@@ -1,0 +1,230 @@
+//! Mutable files (SDMF-like): create, overwrite (`put`) as Tahoe-LAFS 1.9's
+//! `PUT /uri/$FILECAP` does it, read (`get`), and the publish step shared
+//! with `modify`.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use rand::RngCore;
+
+use super::servermap::{retrieve, server_name, Retrieved, ServerMap, SERVERMAP_READ_BYTES};
+use super::Gateway;
+use crate::cap::MutableCap;
+use crate::error::{GatewayError, Outcome, RpcError, WriteError};
+use crate::mutable_share::{build_shares, CHECKSTRING_BYTES};
+use crate::server::{TestAndWrite, TestOp, TestVector, WriteVector};
+
+/// Why a servermap is being updated (Tahoe-LAFS's modes). Both query every
+/// server here; the mode only labels the trace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Mode {
+    Read,
+    Write,
+}
+
+impl Gateway {
+    /// A fresh mutable cap from the gateway's seeded stream (no server request).
+    pub fn generate_mutable_cap(&self) -> MutableCap {
+        let mut write_key = [0u8; 16];
+        self.rng.borrow_mut().fill_bytes(&mut write_key);
+        MutableCap::from_write_key(write_key)
+    }
+
+    /// Creates a mutable file holding `contents` (seqnum 1) under a new cap.
+    pub async fn create_mutable(&self, contents: Bytes) -> Result<MutableCap, WriteError> {
+        let cap = self.generate_mutable_cap();
+        self.create_mutable_at(&cap, contents).await?;
+        Ok(cap)
+    }
+
+    /// Creates the mutable file `cap` (from [`Gateway::generate_mutable_cap`]):
+    /// a publish of seqnum 1 that requires every share to be absent, with no
+    /// servermap update first. Returns the seqnum.
+    pub async fn create_mutable_at(&self, cap: &MutableCap, contents: Bytes) -> Result<u64, WriteError> {
+        self.publish(cap, &ServerMap::default(), contents).await
+    }
+
+    /// Overwrites the mutable file `cap` with `contents`, as Tahoe-LAFS 1.9's
+    /// web `PUT /uri/$FILECAP`: (1) a servermap update in MODE_READ, failing
+    /// with `UnrecoverableFileError` (410) when no version is recoverable;
+    /// (2) a servermap update in MODE_WRITE; (3) a publish of seqnum
+    /// highest-seen + 1 with one test-and-write per server. No retry.
+    /// Returns the seqnum published.
+    pub async fn put(&self, cap: &MutableCap, contents: Bytes) -> Result<u64, WriteError> {
+        let read_map = self.update_servermap(cap, Mode::Read).await;
+        if read_map.best_recoverable().is_none() {
+            return Err(WriteError::not_applied(read_map.unrecoverable_error()));
+        }
+        let write_map = self.update_servermap(cap, Mode::Write).await;
+        self.publish(cap, &write_map, contents).await
+    }
+
+    /// Reads the mutable file `cap`: a servermap update (MODE_READ), then k
+    /// validated blocks of the best recoverable version.
+    pub async fn get(&self, cap: &MutableCap) -> Result<Retrieved, GatewayError> {
+        let mut map = self.update_servermap(cap, Mode::Read).await;
+        self.retrieve(cap, &mut map).await
+    }
+
+    /// Retrieve over a servermap, fetching blocks beyond what it read.
+    pub(crate) async fn retrieve(&self, cap: &MutableCap, map: &mut ServerMap) -> Result<Retrieved, GatewayError> {
+        let storage_index = cap.storage_index;
+        let fetch = |server: u32, share: u8, offset: u64, length: u64| async move {
+            let answer =
+                self.call(server, move |s| async move {
+                    s.slot_readv(storage_index, vec![share], vec![(offset, length)]).await
+                })
+                .await;
+            match answer {
+                Ok(mut data) => Ok(data.remove(&share).and_then(|mut reads| reads.pop())),
+                Err(error) => Err(error.to_string()),
+            }
+        };
+        retrieve(map, &self.codec, fetch).await
+    }
+
+    /// Reads the first bytes of every share of `cap` on every server.
+    pub(crate) async fn update_servermap(&self, cap: &MutableCap, mode: Mode) -> ServerMap {
+        let storage_index = cap.storage_index;
+        let queries = (0..self.server_count()).map(|server| async move {
+            let answer = self
+                .call(server, move |s| async move {
+                    s.slot_readv(storage_index, Vec::new(), vec![(0, SERVERMAP_READ_BYTES)]).await
+                })
+                .await;
+            (server, answer)
+        });
+        let answers = futures::future::join_all(queries).await;
+        let mut map = ServerMap::default();
+        for (server, answer) in answers {
+            match answer {
+                Ok(data) => {
+                    for (share, mut reads) in data {
+                        if let Some(bytes) = reads.pop() {
+                            map.add(cap, server, share, bytes);
+                        }
+                    }
+                }
+                Err(error) => map.problems.push((server, error.to_string())),
+            }
+        }
+        let what = match mode {
+            Mode::Read => "lafs.servermap.read.seqnum",
+            Mode::Write => "lafs.servermap.write.seqnum",
+        };
+        self.note(what, map.highest_seqnum().unwrap_or(0));
+        map
+    }
+
+    /// Publishes `contents` as the next version after what `map` saw: one
+    /// `slot_testv_and_readv_and_writev` per server carrying its shares, each
+    /// tested against the checkstring the servermap saw there (or required
+    /// absent). Fewer than k shares landing is `NotEnoughServersError`; a
+    /// failed test or a surprise share is `UncoordinatedWriteError`.
+    pub(crate) async fn publish(&self, cap: &MutableCap, map: &ServerMap, contents: Bytes) -> Result<u64, WriteError> {
+        let seqnum = map.highest_seqnum().map_or(1, |s| s.saturating_add(1));
+        let mut salt = [0u8; 16];
+        self.rng.borrow_mut().fill_bytes(&mut salt);
+        let (_, shares) = build_shares(cap, &self.codec, seqnum, salt, &contents);
+        self.note("lafs.publish.start.seqnum", seqnum);
+        let storage_index = cap.storage_index;
+        let writes = (0..self.server_count()).filter_map(|server| {
+            let mut tw_vectors = BTreeMap::new();
+            for share in self.shares_on(server) {
+                let test = match (map.shares.get(&(server, share)), map.bad.get(&(server, share))) {
+                    (Some(seen), _) => Some(Bytes::copy_from_slice(&seen.prefix.verinfo.checkstring())),
+                    (None, Some(bad)) => bad.checkstring.clone(),
+                    (None, None) => None,
+                };
+                let test = match test {
+                    Some(checkstring) => TestVector {
+                        offset: 0,
+                        length: CHECKSTRING_BYTES as u64,
+                        op: TestOp::Eq,
+                        specimen: checkstring,
+                    },
+                    None => TestVector::share_absent(),
+                };
+                let data = shares.get(usize::from(share)).cloned().unwrap_or_default();
+                let new_length = Some(data.len() as u64);
+                tw_vectors.insert(
+                    share,
+                    TestAndWrite { tests: vec![test], writes: vec![WriteVector { offset: 0, data }], new_length },
+                );
+            }
+            if tw_vectors.is_empty() {
+                return None;
+            }
+            let write_enabler = cap.write_enabler(server);
+            let written: Vec<u8> = tw_vectors.keys().copied().collect();
+            Some(async move {
+                let answer = self
+                    .call(server, move |s| async move {
+                        s.slot_testv_and_readv_and_writev(
+                            storage_index,
+                            write_enabler,
+                            tw_vectors,
+                            vec![(0, CHECKSTRING_BYTES as u64)],
+                        )
+                        .await
+                    })
+                    .await;
+                (server, written, answer)
+            })
+        });
+        let answers = futures::future::join_all(writes).await;
+
+        let mut landed = 0usize;
+        let mut maybe_landed = false;
+        let mut surprised = false;
+        let mut last_failure: Option<(u32, RpcError)> = None;
+        for (server, written, answer) in answers {
+            match answer {
+                Ok((true, read)) => {
+                    landed += written.len();
+                    // A share here that this publish did not write and the
+                    // servermap did not see (or saw at another version) is a
+                    // surprise: someone else is writing.
+                    for (share, reads) in &read {
+                        if written.contains(share) {
+                            continue;
+                        }
+                        let known = map.shares.get(&(server, *share)).map(|seen| seen.prefix.verinfo.checkstring());
+                        if known.as_ref().map(|k| &k[..]) != reads.first().map(|b| &b[..]) {
+                            surprised = true;
+                        }
+                    }
+                }
+                Ok((false, _)) => surprised = true,
+                Err(error) => {
+                    maybe_landed |= error.is_indeterminate();
+                    last_failure = Some((server, error));
+                }
+            }
+        }
+        let k = usize::from(self.codec.needed());
+        if !surprised && landed >= k {
+            self.note("lafs.publish.ok.seqnum", seqnum);
+            return Ok(seqnum);
+        }
+        self.note("lafs.publish.fail.seqnum", seqnum);
+        let outcome = if landed > 0 || maybe_landed { Outcome::Indeterminate } else { Outcome::NotApplied };
+        let error = if surprised {
+            GatewayError::UncoordinatedWrite {
+                message: format!("a test vector failed or a server held an unexpected share (seqnum {seqnum})"),
+            }
+        } else {
+            let last = match &last_failure {
+                Some((server, error)) => format!("{}: {error}", server_name(*server)),
+                None => "none".into(),
+            };
+            GatewayError::NotEnoughServers {
+                message: format!(
+                    "Publish ran out of good servers: {landed} of {} shares placed, {k} needed, last failure was: {last}",
+                    self.config.shares_total
+                ),
+            }
+        };
+        Err(WriteError { error, outcome })
+    }
+}
