@@ -9,6 +9,7 @@
 
 mod estimate;
 mod explore;
+mod lafs_workload;
 mod report;
 mod workload;
 

@@ -9,7 +9,8 @@ use retrylab_retry::Policy;
 use retrylab_s3::{
     service::S3Config, Consistency, ObjectStore, PutCondition, RetryingStore, S3Request, S3Service, SimS3Client,
 };
-use retrylab_scenario::{NamedPolicy, S3Operation, Scenario, Workload};
+use retrylab_lafs::Grid;
+use retrylab_scenario::{LafsSpec, NamedPolicy, S3Operation, Scenario, Workload};
 use retrylab_sim::{EventKind, LinkSpec, RunError, RunLimits, SimClock, TraceMode, World, WorldConfig};
 
 use crate::report::RunReport;
@@ -51,16 +52,14 @@ fn s3_config(scenario: &Scenario) -> S3Config {
 }
 
 async fn drive(world: World, scenario: &Scenario, policy: &NamedPolicy) -> RunReport {
-    let server = world.net().add_node("storage-server");
-    let s3_node = world.net().add_node("s3");
-    // Sub-seeds by component name: the service's faults and latencies do not
-    // depend on the policy, so every policy meets the same S3 on a seed.
-    let service = Rc::new(RefCell::new(S3Service::new(s3_config(scenario), world.sub_seed("s3"))));
-    let client = SimS3Client::new(world.clone(), service.clone(), server, s3_node, scenario.s3.request_timeout);
-    let store = RetryingStore::new(client, SimClock, Policy::new(policy.config.clone(), world.sub_seed("policy")))
-        .with_trace(world.trace().clone(), server);
+    match &scenario.lafs {
+        Some(spec) if scenario.workload.needs_lafs() => drive_grid(world, scenario, policy, spec).await,
+        _ => drive_s3_requests(world, scenario, policy).await,
+    }
+}
 
-    let mut report = RunReport {
+fn empty_report(world: &World, policy: &NamedPolicy) -> RunReport {
+    RunReport {
         seed: world.seed(),
         policy: policy.name.clone(),
         operations: 0,
@@ -77,7 +76,35 @@ async fn drive(world: World, scenario: &Scenario, policy: &NamedPolicy) -> RunRe
         simulated_time: std::time::Duration::ZERO,
         trace: None,
         violations: Vec::new(),
-    };
+    }
+}
+
+/// A Tahoe-LAFS workload: gateway, storage servers and their S3 buckets.
+async fn drive_grid(world: World, scenario: &Scenario, policy: &NamedPolicy, spec: &LafsSpec) -> RunReport {
+    let mut report = empty_report(&world, policy);
+    match Grid::new(&world, crate::lafs_workload::lafs_config(spec), s3_config(scenario), scenario.s3.request_timeout, &policy.config) {
+        Ok(grid) => crate::lafs_workload::drive(&world, scenario, &grid, &mut report).await,
+        // The scenario loader validates the grid; this is a bug if it happens.
+        Err(error) => report.violations.push(retrylab_check::Violation {
+            invariant: "invalid-grid",
+            detail: format!("{}: {}", error.field, error.message),
+        }),
+    }
+    report
+}
+
+/// Sequential S3 requests from one storage server (the 2012 10,000-request experiment).
+async fn drive_s3_requests(world: World, scenario: &Scenario, policy: &NamedPolicy) -> RunReport {
+    let server = world.net().add_node("storage-server");
+    let s3_node = world.net().add_node("s3");
+    // Sub-seeds by component name: the service's faults and latencies do not
+    // depend on the policy, so every policy meets the same S3 on a seed.
+    let service = Rc::new(RefCell::new(S3Service::new(s3_config(scenario), world.sub_seed("s3"))));
+    let client = SimS3Client::new(world.clone(), service.clone(), server, s3_node, scenario.s3.request_timeout);
+    let store = RetryingStore::new(client, SimClock, Policy::new(policy.config.clone(), world.sub_seed("policy")))
+        .with_trace(world.trace().clone(), server);
+
+    let mut report = empty_report(&world, policy);
 
     match &scenario.workload {
         Workload::S3Requests { operations, operation, object_bytes, keys } => {
@@ -131,7 +158,6 @@ async fn drive(world: World, scenario: &Scenario, policy: &NamedPolicy) -> RunRe
             }
             report.operations = *operations;
         }
-        // Tahoe-LAFS workloads: wired to retrylab-lafs in lafs_workload.rs.
         Workload::MutablePuts { .. } | Workload::MutableAppends { .. } | Workload::Backups { .. } => {}
     }
     let counters = store.counters();

@@ -113,6 +113,8 @@ impl Grid {
             attempts: a.attempts + b.attempts,
             retries: a.retries + b.retries,
             gave_up: a.gave_up + b.gave_up,
+            hedges: a.hedges + b.hedges,
+            quota_exhausted: a.quota_exhausted + b.quota_exhausted,
         })
     }
 
