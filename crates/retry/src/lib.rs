@@ -3,16 +3,46 @@
 //!
 //! A policy never reads a clock and never sleeps: the caller (the
 //! `ObjectStore` retry layer in `retrylab-s3`) tells it how long the
-//! operation has taken and does the waiting itself. The same policy object
-//! therefore runs unchanged in virtual time under madsim and in real time on
-//! tokio, and its decisions can be tested exhaustively without either.
+//! operation has taken and what time it is (virtual `now`), and does the
+//! waiting itself. The same policy object therefore runs unchanged in
+//! virtual time under madsim and in real time on tokio, and its decisions
+//! can be tested exhaustively without either.
+//!
+//! Code map:
+//!
+//! - [`PolicyConfig`] (`config.rs`): the catalogue. Stand-alone policies:
+//!   none, immediate, a fixed schedule, exponential backoff with Brooker's
+//!   jitters, AWS standard (retry behavior 2.0 and 2.1) and adaptive modes,
+//!   Apache Arrow `object_store`, Tahoe-LAFS's cloud backend. Wrappers: gRPC
+//!   retry throttling, a Finagle retry budget, hedging, a deadline.
+//! - [`Policy`] (`policy.rs`): a configuration bound to its random stream
+//!   and its state, with the hooks a retry layer calls (`before_attempt`,
+//!   `on_response`, `on_success`, `decide_at`, `hedge_after`).
+//! - [`SharedBudgets`] (`shared.rs`): quotas, budgets and rate limiters
+//!   shared by many clients (`Policy::with_shared`).
+//! - `aws.rs`, `budget.rs`: the state machines themselves (AWS retry quota
+//!   and CUBIC client rate limiter; gRPC throttle and Finagle budget).
+//! - `backoff.rs`: delay arithmetic, in whole milliseconds.
+//!
+//! Delays are whole milliseconds everywhere (madsim cannot sleep less than
+//! 1 ms): random delays are drawn over whole milliseconds (a continuous
+//! draw rounded down), computed waits are rounded up.
+
+mod aws;
+mod backoff;
+mod budget;
+mod config;
+mod policy;
+mod shared;
+
+pub use aws::{ClientRateLimiter, RequestReason, RetryQuota};
+pub use budget::{GrpcThrottle, TokenRetryBudget};
+pub use config::{AwsRetryConfig, ObjectStoreConfig, PolicyConfig};
+pub use policy::Policy;
+pub use shared::SharedBudgets;
 
 use std::fmt;
 use std::time::Duration;
-
-use rand::Rng;
-use rand::SeedableRng;
-use retrylab_faults::SimRng;
 
 /// What went wrong with one attempt, as far as retrying is concerned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -61,65 +91,6 @@ pub enum Jitter {
     Decorrelated,
 }
 
-/// A retry policy's parameters (internal type; the scenario crate maps the
-/// file format onto it).
-#[derive(Clone, Debug, PartialEq)]
-pub enum PolicyConfig {
-    /// Every failure is final.
-    None,
-    /// Up to `retries` retries, each sent at once (2012's "retry-once" is 1).
-    Immediate { retries: u32 },
-    /// One retry per listed delay, in order: e.g. Tahoe-LAFS's cloud backend
-    /// waits 0 s, 2 s and 10 s (`BACKOFF_SECONDS_BEFORE_RETRY`).
-    Schedule { delays: Vec<Duration> },
-    /// Exponential backoff: attempt n (1-based) failing waits about
-    /// `base * 2^(n-1)`, at most `cap`, randomised by `jitter`; at most
-    /// `attempts_max` attempts in all. Jittered delays are whole milliseconds.
-    Exponential { base: Duration, cap: Duration, attempts_max: u32, jitter: Jitter },
-}
-
-impl PolicyConfig {
-    /// Tahoe-LAFS cloud backend (2013): 0 s, 2 s, 10 s before each retry.
-    pub fn tahoe_cloud_backend() -> Self {
-        PolicyConfig::Schedule {
-            delays: vec![Duration::ZERO, Duration::from_secs(2), Duration::from_secs(10)],
-        }
-    }
-
-    /// The most attempts one operation can make (first try included).
-    pub fn attempts_max(&self) -> u32 {
-        match self {
-            PolicyConfig::None => 1,
-            PolicyConfig::Immediate { retries } => retries.saturating_add(1),
-            PolicyConfig::Schedule { delays } => {
-                u32::try_from(delays.len()).unwrap_or(u32::MAX).saturating_add(1)
-            }
-            PolicyConfig::Exponential { attempts_max, .. } => *attempts_max,
-        }
-    }
-
-    pub fn validate(&self) -> Result<(), PolicyError> {
-        if let PolicyConfig::Exponential { base, cap, attempts_max, .. } = self {
-            if *attempts_max == 0 {
-                return Err(PolicyError {
-                    field: "attempts_max",
-                    message: "must be at least 1 (the first try counts)".into(),
-                });
-            }
-            if base > cap {
-                return Err(PolicyError {
-                    field: "cap_ms",
-                    message: format!("must be >= base_ms ({} ms), got {} ms", base.as_millis(), cap.as_millis()),
-                });
-            }
-            if base.is_zero() {
-                return Err(PolicyError { field: "base_ms", message: "must be > 0".into() });
-            }
-        }
-        Ok(())
-    }
-}
-
 /// Why a policy configuration is unusable; `field` names the parameter.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PolicyError {
@@ -154,6 +125,15 @@ pub enum GiveUp {
     NotRetryable,
     /// The policy's attempts are spent.
     AttemptsExhausted,
+    /// The AWS retry quota lacks the retry's cost.
+    QuotaExhausted,
+    /// gRPC retry throttling: `token_count <= maxTokens / 2`.
+    Throttled,
+    /// The Finagle retry budget has no retry left.
+    BudgetExhausted,
+    /// The next retry would pass the operation's deadline (`Deadline`), or
+    /// the retry timeout has passed (`object_store`).
+    DeadlineExceeded,
 }
 
 impl GiveUp {
@@ -161,7 +141,18 @@ impl GiveUp {
         match self {
             GiveUp::NotRetryable => "not_retryable",
             GiveUp::AttemptsExhausted => "attempts_exhausted",
+            GiveUp::QuotaExhausted => "quota_exhausted",
+            GiveUp::Throttled => "retry_throttled",
+            GiveUp::BudgetExhausted => "budget_exhausted",
+            GiveUp::DeadlineExceeded => "deadline_exceeded",
         }
+    }
+
+    /// A retry refused by state shared across requests (quota, throttle or
+    /// budget) rather than by this operation's own history: what a run's
+    /// `retry_quota_exhausted` count counts.
+    pub fn is_quota_exhausted(self) -> bool {
+        matches!(self, GiveUp::QuotaExhausted | GiveUp::Throttled | GiveUp::BudgetExhausted)
     }
 }
 
@@ -169,76 +160,6 @@ impl GiveUp {
 pub enum Decision {
     RetryAfter(Duration),
     GiveUp(GiveUp),
-}
-
-/// A policy bound to its own random stream (for jitter).
-#[derive(Clone, Debug)]
-pub struct Policy {
-    config: PolicyConfig,
-    rng: SimRng,
-}
-
-impl Policy {
-    /// `seed` is the policy's sub-seed: jitter draws never touch the fault
-    /// or latency streams, so the fault schedule does not depend on the policy.
-    pub fn new(config: PolicyConfig, seed: u64) -> Self {
-        Policy { config, rng: SimRng::seed_from_u64(seed) }
-    }
-
-    pub fn config(&self) -> &PolicyConfig {
-        &self.config
-    }
-
-    /// Retry after a delay, or give up.
-    pub fn decide(&mut self, failure: &Failure) -> Decision {
-        if !failure.class.is_retryable() {
-            return Decision::GiveUp(GiveUp::NotRetryable);
-        }
-        if failure.attempt >= self.config.attempts_max() {
-            return Decision::GiveUp(GiveUp::AttemptsExhausted);
-        }
-        let delay = match &self.config {
-            PolicyConfig::None => return Decision::GiveUp(GiveUp::AttemptsExhausted),
-            PolicyConfig::Immediate { .. } => Duration::ZERO,
-            PolicyConfig::Schedule { delays } => {
-                let index = usize::try_from(failure.attempt - 1).unwrap_or(usize::MAX);
-                delays.get(index).copied().unwrap_or(Duration::ZERO)
-            }
-            PolicyConfig::Exponential { base, cap, jitter, .. } => {
-                backoff(*base, *cap, *jitter, failure, &mut self.rng)
-            }
-        };
-        Decision::RetryAfter(delay)
-    }
-}
-
-fn backoff(base: Duration, cap: Duration, jitter: Jitter, failure: &Failure, rng: &mut SimRng) -> Duration {
-    let exponent = failure.attempt.saturating_sub(1).min(62);
-    let exponential = base.saturating_mul(1u32.checked_shl(exponent.min(31)).unwrap_or(u32::MAX)).min(cap);
-    let uniform = |rng: &mut SimRng, low: Duration, high: Duration| {
-        if high <= low {
-            low
-        } else {
-            // Whole milliseconds: the simulator's resolution (madsim never
-            // sleeps less than 1 ms), so the delay recorded is the delay slept.
-            let low_ms = low.as_millis() as u64;
-            let high_ms = high.as_millis() as u64;
-            if high_ms <= low_ms {
-                Duration::from_millis(low_ms)
-            } else {
-                Duration::from_millis(rng.gen_range(low_ms..high_ms))
-            }
-        }
-    };
-    match jitter {
-        Jitter::None => exponential,
-        Jitter::Full => uniform(rng, Duration::ZERO, exponential),
-        Jitter::Equal => exponential / 2 + uniform(rng, Duration::ZERO, exponential / 2),
-        Jitter::Decorrelated => {
-            let previous = failure.previous_delay.max(base);
-            uniform(rng, base, previous.saturating_mul(3)).min(cap)
-        }
-    }
 }
 
 #[cfg(test)]

@@ -57,7 +57,7 @@ fn body(text: &str) -> Bytes {
 }
 
 fn counters(attempts: u64, retries: u64, gave_up: u64) -> RetryCounters {
-    RetryCounters { attempts, retries, gave_up }
+    RetryCounters { attempts, retries, gave_up, ..RetryCounters::default() }
 }
 
 /// The retry layer's decisions in a trace: Ok(delay) for a retry, Err(reason) for giving up.
