@@ -12,7 +12,7 @@ use retrylab_check::{
 use retrylab_lafs::{
     AppendLine, BackupItem, BackupRoot, Cap, GatewayError, Grid, LafsConfig, MutableCap, ShareVerdict, WriteError,
 };
-use retrylab_scenario::{LafsSpec, Scenario, Workload};
+use retrylab_scenario::{Consistency, LafsSpec, Scenario, Workload};
 use retrylab_sim::{EventKind, NodeId, World};
 use sha2::{Digest, Sha256};
 
@@ -149,10 +149,16 @@ fn shares_at_rest(grid: &Grid, cap: &MutableCap) -> SharesAtRest {
     }
 }
 
-/// Quiescence: no more faults; checks read through the normal code paths.
-fn heal(grid: &Grid) {
+/// Quiescence: no more faults, and (under 2012 eventual consistency) the
+/// last writes have had time to become visible; checks then read through
+/// the normal code paths. Reading sooner would blame the design for a stale
+/// read that any client could see.
+async fn quiesce(world: &World, grid: &Grid, consistency: Consistency) {
     for service in grid.s3_services() {
         service.borrow_mut().heal();
+    }
+    if let Consistency::Eventual { window } = consistency {
+        world.clock().sleep(window + Duration::from_millis(1)).await;
     }
 }
 
@@ -189,11 +195,11 @@ async fn create(grid: &Grid, contents: Bytes) -> (MutableCap, Option<MutableOp>)
 }
 
 pub(crate) async fn drive(world: &World, scenario: &Scenario, grid: &Grid, report: &mut RunReport) {
-    let node = grid.gateway().node();
+    let run = Run { world, grid, node: grid.gateway().node(), consistency: scenario.s3.consistency };
     match &scenario.workload {
-        Workload::MutablePuts { puts, line_bytes } => mutable_puts(world, grid, node, *puts, *line_bytes, report).await,
-        Workload::MutableAppends { appends } => mutable_appends(world, grid, node, *appends, report).await,
-        Workload::Backups { files, file_bytes_step } => backups(world, grid, node, files, *file_bytes_step, report).await,
+        Workload::MutablePuts { puts, line_bytes } => mutable_puts(&run, *puts, *line_bytes, report).await,
+        Workload::MutableAppends { appends } => mutable_appends(&run, *appends, report).await,
+        Workload::Backups { files, file_bytes_step } => backups(&run, files, *file_bytes_step, report).await,
         // Handled by the S3 workload driver.
         Workload::S3Requests { .. } => {}
     }
@@ -203,7 +209,16 @@ pub(crate) async fn drive(world: &World, scenario: &Scenario, grid: &Grid, repor
     report.faults_injected = grid.faults_injected();
 }
 
-async fn mutable_puts(world: &World, grid: &Grid, node: NodeId, puts: u64, line_bytes: u64, report: &mut RunReport) {
+/// What every workload needs.
+struct Run<'a> {
+    world: &'a World,
+    grid: &'a Grid,
+    node: NodeId,
+    consistency: Consistency,
+}
+
+async fn mutable_puts(run: &Run<'_>, puts: u64, line_bytes: u64, report: &mut RunReport) {
+    let Run { world, grid, node, consistency } = *run;
     let (cap, created) = create(grid, Bytes::new()).await;
     let mut history: Vec<MutableOp> = created.into_iter().collect();
     let mut contents = BytesMut::new();
@@ -226,7 +241,7 @@ async fn mutable_puts(world: &World, grid: &Grid, node: NodeId, puts: u64, line_
             seqnum,
         });
     }
-    heal(grid);
+    quiesce(world, grid, consistency).await;
     let final_read = match grid.gateway().get(&cap).await {
         Ok(read) => {
             FinalRead::Value(ReadValue { seqnum: read.seqnum, values: vec![decode_puts(&read.contents, line_bytes)] })
@@ -237,7 +252,8 @@ async fn mutable_puts(world: &World, grid: &Grid, node: NodeId, puts: u64, line_
     books.report.violations.extend(check_mutable_overwrites(&history, &final_read, &at_rest));
 }
 
-async fn mutable_appends(world: &World, grid: &Grid, node: NodeId, appends: u64, report: &mut RunReport) {
+async fn mutable_appends(run: &Run<'_>, appends: u64, report: &mut RunReport) {
+    let Run { world, grid, node, consistency } = *run;
     let (cap, _created_empty) = create(grid, Bytes::new()).await;
     let mut history = Vec::new();
     let mut books = Books { world, node, report };
@@ -258,7 +274,7 @@ async fn mutable_appends(world: &World, grid: &Grid, node: NodeId, appends: u64,
             seqnum,
         });
     }
-    heal(grid);
+    quiesce(world, grid, consistency).await;
     let final_read = match grid.gateway().get(&cap).await {
         Ok(read) => FinalRead::Value(ReadValue { seqnum: read.seqnum, values: decode_appends(&read.contents) }),
         Err(error) => FinalRead::Error { status: error.web_status(), error: error.name().to_owned() },
@@ -292,7 +308,8 @@ fn digest(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
 }
 
-async fn backups(world: &World, grid: &Grid, node: NodeId, files: &[u64], step: u64, report: &mut RunReport) {
+async fn backups(run: &Run<'_>, files: &[u64], step: u64, report: &mut RunReport) {
+    let Run { world, grid, node, consistency } = *run;
     let mut root: Option<BackupRoot> = None;
     // Per backup: its outcome, its snapshot (when it completed) and its files.
     let mut done: Vec<(Outcome, Option<Cap>, Vec<(String, Bytes)>)> = Vec::new();
@@ -326,7 +343,7 @@ async fn backups(world: &World, grid: &Grid, node: NodeId, files: &[u64], step: 
         });
         done.push((outcome, snapshot, items));
     }
-    heal(grid);
+    quiesce(world, grid, consistency).await;
     let gateway = grid.gateway();
     let mut violations: Vec<Violation> = Vec::new();
     // Every file of every completed backup downloads byte-identical.
