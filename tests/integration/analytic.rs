@@ -8,7 +8,7 @@ use retrylab_retry::PolicyConfig;
 use crate::support::{lab_notebook_10k, put_scenario};
 
 fn options(seeds: u64, confidence: f64) -> EstimateOptions {
-    EstimateOptions { seeds, first_seed: 0, policies: Vec::new(), confidence, jobs: None }
+    EstimateOptions { seeds, first_seed: 0, policies: Vec::new(), confidence, jobs: None, swarm: false }
 }
 
 #[test]

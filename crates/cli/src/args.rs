@@ -53,6 +53,15 @@ pub enum Command {
     /// that hits its time or event limit is a violation too. Each violation is printed with
     /// the exact `retrylab run` command that replays it. Exit status 1 when any is found.
     Explore(ExploreArgs),
+    /// Compare every policy of a scenario on the same seeds, with paired significance tests.
+    ///
+    /// Runs SEEDS seeds of each policy. Every policy meets the same simulated S3 on a seed
+    /// (common random numbers), so operation k of seed s is the same user request under each
+    /// policy, and McNemar's test on those pairs says whether two policies' failure rates
+    /// really differ. Prints each policy's failure rate with its interval, attempts per
+    /// operation (request amplification), latency p50 / p99 / p99.9 / max and retry-quota
+    /// exhaustions, the p-value of every pair, and the best policy on each measure.
+    Compare(EstimateArgs),
 }
 
 #[derive(Args, Debug)]
@@ -65,6 +74,11 @@ pub struct RunArgs {
     /// The policy to run, by its name in the scenario [default: the scenario's first policy].
     #[arg(long)]
     pub policy: Option<String>,
+    /// Swarm mode: each seed draws its own fault model (rates 0.1% to 5%, independent or
+    /// bursty, a random mix of fault kinds, ambiguous writes, outages) instead of the
+    /// scenario's, to find failures a single fault setting hides.
+    #[arg(long)]
+    pub swarm: bool,
     /// Print one JSON object instead of the human summary.
     #[arg(long)]
     pub json: bool,
@@ -89,6 +103,11 @@ pub struct EstimateArgs {
     /// Worker threads [default: one per core]. The results do not depend on it.
     #[arg(long)]
     pub jobs: Option<usize>,
+    /// Swarm mode: each seed draws its own fault model (rates 0.1% to 5%, independent or
+    /// bursty, a random mix of fault kinds, ambiguous writes, outages) instead of the
+    /// scenario's, to find failures a single fault setting hides.
+    #[arg(long)]
+    pub swarm: bool,
     /// Print one JSON object instead of the human table.
     #[arg(long)]
     pub json: bool,
@@ -110,6 +129,11 @@ pub struct ExploreArgs {
     /// Worker threads [default: one per core]. The results do not depend on it.
     #[arg(long)]
     pub jobs: Option<usize>,
+    /// Swarm mode: each seed draws its own fault model (rates 0.1% to 5%, independent or
+    /// bursty, a random mix of fault kinds, ambiguous writes, outages) instead of the
+    /// scenario's, to find failures a single fault setting hides.
+    #[arg(long)]
+    pub swarm: bool,
     /// Print one JSON object instead of the human report.
     #[arg(long)]
     pub json: bool,

@@ -11,7 +11,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
-use retrylab_harness::{estimate, explore, run_seed, select_policies, EstimateOptions, ExploreOptions, TraceMode};
+use retrylab_harness::{compare, estimate, explore, run_seed, swarm_scenario, select_policies, EstimateOptions, ExploreOptions, TraceMode};
 use retrylab_scenario::Scenario;
 
 use crate::args::{Cli, Command, EstimateArgs, ExploreArgs, RunArgs};
@@ -27,6 +27,7 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run(&args),
         Command::Estimate(args) => run_estimate(&args),
         Command::Explore(args) => run_explore(&args),
+        Command::Compare(args) => run_compare(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -72,7 +73,12 @@ fn run(args: &RunArgs) -> Result<(), Failure> {
         return Err(Failure::usage("the scenario has no policies"));
     };
     let mode = if args.trace { TraceMode::Full } else { TraceMode::HashOnly };
-    let report = run_seed(&scenario, policy, args.seed, mode).map_err(Failure::failed)?;
+    let report = if args.swarm {
+        run_seed(&swarm_scenario(&scenario, args.seed), policy, args.seed, mode)
+    } else {
+        run_seed(&scenario, policy, args.seed, mode)
+    }
+    .map_err(Failure::failed)?;
     if args.json {
         print(&output::run_json(&scenario, &report))?;
     } else {
@@ -100,6 +106,7 @@ fn run_explore(args: &ExploreArgs) -> Result<(), Failure> {
         first_seed: args.first_seed,
         policies: args.policy.clone(),
         jobs: args.jobs,
+        swarm: args.swarm,
     };
     if options.seeds == 0 {
         return Err(Failure::usage("--seeds must be at least 1"));
@@ -125,18 +132,39 @@ fn run_explore(args: &ExploreArgs) -> Result<(), Failure> {
     }
 }
 
-fn run_estimate(args: &EstimateArgs) -> Result<(), Failure> {
-    let scenario = load(&args.scenario)?;
+fn estimate_options(args: &EstimateArgs, scenario: &Scenario) -> Result<EstimateOptions, Failure> {
     let options = EstimateOptions {
         seeds: args.seeds.unwrap_or(scenario.seeds_default),
         first_seed: args.first_seed,
         policies: args.policy.clone(),
         confidence: 0.95,
         jobs: args.jobs,
+        swarm: args.swarm,
     };
     if options.seeds == 0 {
         return Err(Failure::usage("--seeds must be at least 1"));
     }
+    Ok(options)
+}
+
+fn run_compare(args: &EstimateArgs) -> Result<(), Failure> {
+    let scenario = load(&args.scenario)?;
+    let options = estimate_options(args, &scenario)?;
+    let chosen = select_policies(&scenario, &options.policies).map_err(Failure::usage)?;
+    let bar = progress_bar(options.seeds * chosen.len() as u64);
+    let result = compare(&scenario, &options, &|| bar.inc(1));
+    bar.finish_and_clear();
+    let comparison = result.map_err(Failure::failed)?;
+    if args.json {
+        print(&output::compare_json(&comparison))
+    } else {
+        print(&output::compare_human(&scenario, &comparison))
+    }
+}
+
+fn run_estimate(args: &EstimateArgs) -> Result<(), Failure> {
+    let scenario = load(&args.scenario)?;
+    let options = estimate_options(args, &scenario)?;
     let chosen = select_policies(&scenario, &options.policies).map_err(Failure::usage)?;
     let bar = progress_bar(options.seeds * chosen.len() as u64);
     let result = estimate(&scenario, &options, &|| bar.inc(1));

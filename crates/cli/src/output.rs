@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use retrylab_harness::{Estimate, Exploration, RunReport};
+use retrylab_harness::{Comparison, Estimate, Exploration, RunReport};
 use retrylab_scenario::Scenario;
 use retrylab_stats::LatencySummary;
 use serde::Serialize;
@@ -243,6 +243,68 @@ pub fn explore_human(exploration: &Exploration) -> String {
     }
     if exploration.violations.len() > VIOLATIONS_LISTED_MAX {
         let _ = writeln!(out, "... and {} more (--json lists all)", exploration.violations.len() - VIOLATIONS_LISTED_MAX);
+    }
+    out
+}
+
+/// `compare --json`: field names are a stable interface.
+pub fn compare_json(comparison: &Comparison) -> String {
+    json(comparison)
+}
+
+pub fn compare_human(scenario: &Scenario, comparison: &Comparison) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{}: {} seeds ({}..={}) x {} operations per policy, every policy on the same seeds\n",
+        comparison.scenario,
+        comparison.seeds,
+        comparison.first_seed,
+        comparison.first_seed + comparison.seeds.saturating_sub(1),
+        scenario.workload.operations()
+    );
+    let _ = writeln!(
+        out,
+        "{:<18} {:>8} {:>10} {:>21} {:>11} {:>9} {:>9} {:>9} {:>9} {:>7}",
+        "policy", "failed", "fail rate", "95% CI (Clopper-P.)", "attempts/op", "p50 ms", "p99 ms", "p99.9 ms", "max ms", "quota"
+    );
+    for p in &comparison.policies {
+        let _ = writeln!(
+            out,
+            "{:<18} {:>8} {:>10} {:>21} {:>11.4} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>7}",
+            p.policy,
+            p.failures,
+            percent(p.failure_rate),
+            format!("[{}, {}]", percent(p.ci_low), percent(p.ci_high)),
+            p.attempts_per_op,
+            p.latency_ms_p50,
+            p.latency_ms_p99,
+            p.latency_ms_p999,
+            p.latency_ms_max,
+            p.retry_quota_exhausted,
+        );
+    }
+    let _ = writeln!(out, "\npaired (McNemar on the same operations; significant at p < 0.05):");
+    for pair in &comparison.pairs {
+        let verdict = match (&pair.fewer_failures, pair.significant) {
+            (Some(better), true) => format!("{better} fails less (significant)"),
+            (Some(better), false) => format!("{better} fails less (not significant)"),
+            (None, _) => "no difference".to_owned(),
+        };
+        let _ = writeln!(
+            out,
+            "  {:<18} vs {:<18} {:>7} / {:<7} p = {:<10.3e} {verdict}",
+            pair.a, pair.b, pair.a_failed_b_succeeded, pair.a_succeeded_b_failed, pair.p_value
+        );
+    }
+    let _ = writeln!(out, "\nbest:");
+    for best in &comparison.best {
+        let significance = match best.significant {
+            Some(true) => " (significantly better than every other)",
+            Some(false) => " (not significantly better than every other)",
+            None => "",
+        };
+        let _ = writeln!(out, "  {:<16} {} ({}){significance}", best.measure, best.policy, best.value);
     }
     out
 }

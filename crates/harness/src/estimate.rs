@@ -23,11 +23,13 @@ pub struct EstimateOptions {
     pub confidence: f64,
     /// Worker threads; `None`: one per core. The result does not depend on it.
     pub jobs: Option<usize>,
+    /// Swarm mode: each seed draws its own fault model (see `swarm_faults`).
+    pub swarm: bool,
 }
 
 impl Default for EstimateOptions {
     fn default() -> Self {
-        EstimateOptions { seeds: 100, first_seed: 0, policies: Vec::new(), confidence: 0.95, jobs: None }
+        EstimateOptions { seeds: 100, first_seed: 0, policies: Vec::new(), confidence: 0.95, jobs: None, swarm: false }
     }
 }
 
@@ -57,6 +59,8 @@ pub struct PolicyEstimate {
     pub failures_per_seed_min: u64,
     pub failures_per_seed_max: u64,
     pub faults_injected: u64,
+    /// Operations given up because a retry quota, throttle or budget ran dry.
+    pub retry_quota_exhausted: u64,
 }
 
 /// Every policy's estimate, in the scenario's policy order.
@@ -81,7 +85,7 @@ pub fn estimate(
 ) -> Result<Estimate, EstimateError> {
     let policies = select_policies(scenario, &options.policies)?;
     let seeds = options.first_seed..options.first_seed + options.seeds;
-    let reports = run_many(scenario, &policies, seeds.clone(), options.jobs, progress)?;
+    let reports = run_many(scenario, &policies, seeds.clone(), options.jobs, options.swarm, progress)?;
     // Reports come in (policy, seed) order: one block of seeds per policy.
     let mut reports = reports.into_iter();
     let policies = policies
@@ -108,6 +112,7 @@ pub(crate) fn run_many(
     policies: &[&NamedPolicy],
     seeds: std::ops::Range<u64>,
     jobs: Option<usize>,
+    swarm: bool,
     progress: &(dyn Fn() + Sync),
 ) -> Result<Vec<Result<RunReport, RunError>>, EstimateError> {
     let runs: Vec<(usize, u64)> =
@@ -115,7 +120,11 @@ pub(crate) fn run_many(
     let run_all = || -> Vec<Result<RunReport, RunError>> {
         runs.par_iter()
             .map(|&(p, seed)| {
-                let report = run_seed(scenario, policies[p], seed, TraceMode::HashOnly);
+                let report = if swarm {
+                    run_seed(&crate::swarm::swarm_scenario(scenario, seed), policies[p], seed, TraceMode::HashOnly)
+                } else {
+                    run_seed(scenario, policies[p], seed, TraceMode::HashOnly)
+                };
                 progress();
                 report
             })
@@ -211,5 +220,6 @@ pub(crate) fn summarise(policy: &str, reports: &[RunReport], confidence: f64) ->
         failures_per_seed_min: reports.iter().map(|r| r.failures).min().unwrap_or(0),
         failures_per_seed_max: reports.iter().map(|r| r.failures).max().unwrap_or(0),
         faults_injected: reports.iter().map(|r| r.faults_injected).sum(),
+        retry_quota_exhausted: reports.iter().map(|r| r.quota_exhausted).sum(),
     }
 }

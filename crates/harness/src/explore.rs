@@ -14,6 +14,8 @@ pub struct ExploreOptions {
     /// Policy names; empty: every policy of the scenario.
     pub policies: Vec<String>,
     pub jobs: Option<usize>,
+    /// Swarm mode: each seed draws its own fault model (see `swarm_faults`).
+    pub swarm: bool,
 }
 
 /// One broken invariant on one seed.
@@ -44,6 +46,11 @@ pub fn reproduce_command(scenario: &Scenario, policy: &str, seed: u64) -> String
     format!("retrylab run {} --seed {seed} --policy {policy}", scenario.path.display())
 }
 
+/// The same for a seed run in swarm mode.
+pub fn reproduce_command_swarm(scenario: &Scenario, policy: &str, seed: u64) -> String {
+    format!("{} --swarm", reproduce_command(scenario, policy, seed))
+}
+
 /// Runs the seeds of every chosen policy and collects what the checkers found.
 pub fn explore(
     scenario: &Scenario,
@@ -52,7 +59,7 @@ pub fn explore(
 ) -> Result<Exploration, EstimateError> {
     let policies = select_policies(scenario, &options.policies)?;
     let seeds = options.first_seed..options.first_seed + options.seeds;
-    let reports = run_many(scenario, &policies, seeds.clone(), options.jobs, progress)?;
+    let reports = run_many(scenario, &policies, seeds.clone(), options.jobs, options.swarm, progress)?;
     let pairs = policies.iter().flat_map(|policy| seeds.clone().map(move |seed| (*policy, seed)));
     let mut violations = Vec::new();
     for ((policy, seed), report) in pairs.zip(reports) {
@@ -61,7 +68,11 @@ pub fn explore(
             policy: policy.name.clone(),
             invariant: invariant.to_owned(),
             detail,
-            reproduce: reproduce_command(scenario, &policy.name, seed),
+            reproduce: if options.swarm {
+                reproduce_command_swarm(scenario, &policy.name, seed)
+            } else {
+                reproduce_command(scenario, &policy.name, seed)
+            },
         };
         match report {
             Ok(report) => violations

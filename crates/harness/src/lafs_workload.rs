@@ -206,6 +206,7 @@ pub(crate) async fn drive(world: &World, scenario: &Scenario, grid: &Grid, repor
     let counters = grid.retry_counters();
     report.attempts = counters.attempts;
     report.retries = counters.retries;
+    report.quota_exhausted = counters.quota_exhausted;
     report.faults_injected = grid.faults_injected();
 }
 

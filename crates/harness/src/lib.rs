@@ -4,18 +4,27 @@
 //! - [`run_seed`]: one scenario, one policy, one seed: a [`RunReport`].
 //! - [`estimate`]: every chosen policy over many seeds, spread over all
 //!   cores, summarised per policy with confidence intervals ([`Estimate`]).
+//! - [`Check`]: "this policy meets this success target" as a test, with a
+//!   confidence bound, early stopping and a replay command on failure.
+//! - [`compare`]: every policy on the same seeds, with paired significance tests.
 //! - [`explore`]: many seeds through the invariant checkers; each violation
 //!   comes back with its seed and the command that replays it.
 
+mod check;
+mod compare;
 mod estimate;
 mod explore;
 mod lafs_workload;
 mod report;
+mod swarm;
 mod workload;
 
+pub use check::{Check, CheckError, Verdict};
+pub use compare::{compare, Best, Comparison, PairComparison, SIGNIFICANCE};
 pub use estimate::{estimate, select_policies, Estimate, EstimateError, EstimateOptions, PolicyEstimate};
 pub use explore::{explore, reproduce_command, Exploration, ExploreOptions, Finding};
 pub use report::RunReport;
+pub use swarm::{swarm_faults, swarm_scenario};
 pub use retrylab_check::Violation;
 pub use retrylab_sim::{RunError, TraceMode};
 pub use workload::run_seed;

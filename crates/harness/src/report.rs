@@ -22,6 +22,8 @@ pub struct RunReport {
     /// S3 requests sent, first tries and retries.
     pub attempts: u64,
     pub retries: u64,
+    /// Operations given up because a retry quota, throttle or budget ran dry.
+    pub quota_exhausted: u64,
     /// Faults the S3 model injected (whether or not a retry hid them).
     pub faults_injected: u64,
     /// Each operation's latency, first request to final answer, in microseconds.

@@ -68,6 +68,7 @@ fn empty_report(world: &World, policy: &NamedPolicy) -> RunReport {
         failures_by_status: BTreeMap::new(),
         attempts: 0,
         retries: 0,
+        quota_exhausted: 0,
         faults_injected: 0,
         latencies_us: Vec::new(),
         outcomes: Vec::new(),
@@ -163,6 +164,7 @@ async fn drive_s3_requests(world: World, scenario: &Scenario, policy: &NamedPoli
     let counters = store.counters();
     report.attempts = counters.attempts;
     report.retries = counters.retries;
+    report.quota_exhausted = counters.quota_exhausted;
     report.faults_injected = service.borrow().faults_injected();
     report
 }
