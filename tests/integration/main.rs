@@ -6,5 +6,6 @@ mod analytic;
 mod checkers;
 mod cli;
 mod determinism;
+mod policies;
 mod properties;
 mod support;
