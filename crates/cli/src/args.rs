@@ -43,7 +43,7 @@ pub enum Command {
     /// with its 95% Clopper-Pearson interval, S3 attempts per operation, and latency
     /// p50 / p99 / max. Every policy meets the same simulated S3 on the same seed (faults and
     /// latencies are drawn independently of the policy), so the policies are compared fairly.
-    Estimate(EstimateArgs),
+    Estimate(SeedsArgs),
     /// Run the invariant checkers over many seeds and report every violation with its seed.
     ///
     /// For Tahoe-LAFS workloads each run records a history (every put, append, upload and
@@ -52,7 +52,7 @@ pub enum Command {
     /// backwards or name two versions, duplicated appends and corrupt shares at rest. A run
     /// that hits its time or event limit is a violation too. Each violation is printed with
     /// the exact `retrylab run` command that replays it. Exit status 1 when any is found.
-    Explore(ExploreArgs),
+    Explore(SeedsArgs),
     /// Compare every policy of a scenario on the same seeds, with paired significance tests.
     ///
     /// Runs SEEDS seeds of each policy. Every policy meets the same simulated S3 on a seed
@@ -61,7 +61,7 @@ pub enum Command {
     /// really differ. Prints each policy's failure rate with its interval, attempts per
     /// operation (request amplification), latency p50 / p99 / p99.9 / max and retry-quota
     /// exhaustions, the p-value of every pair, and the best policy on each measure.
-    Compare(EstimateArgs),
+    Compare(SeedsArgs),
 }
 
 #[derive(Args, Debug)]
@@ -88,7 +88,8 @@ pub struct RunArgs {
 }
 
 #[derive(Args, Debug)]
-pub struct EstimateArgs {
+/// Arguments of the many-seed commands (`estimate`, `compare`, `explore`).
+pub struct SeedsArgs {
     /// The scenario file (TOML).
     pub scenario: PathBuf,
     /// Seeds per policy [default: the scenario's `seeds`].
@@ -97,7 +98,7 @@ pub struct EstimateArgs {
     /// The first seed; seeds FIRST_SEED .. FIRST_SEED + SEEDS are run.
     #[arg(long, default_value_t = 0)]
     pub first_seed: u64,
-    /// A policy to estimate (repeatable) [default: every policy of the scenario].
+    /// A policy to run (repeatable) [default: every policy of the scenario].
     #[arg(long)]
     pub policy: Vec<String>,
     /// Worker threads [default: one per core]. The results do not depend on it.
@@ -109,32 +110,6 @@ pub struct EstimateArgs {
     #[arg(long)]
     pub swarm: bool,
     /// Print one JSON object instead of the human table.
-    #[arg(long)]
-    pub json: bool,
-}
-
-#[derive(Args, Debug)]
-pub struct ExploreArgs {
-    /// The scenario file (TOML).
-    pub scenario: PathBuf,
-    /// Seeds per policy [default: the scenario's `seeds`].
-    #[arg(long)]
-    pub seeds: Option<u64>,
-    /// The first seed; seeds FIRST_SEED .. FIRST_SEED + SEEDS are run.
-    #[arg(long, default_value_t = 0)]
-    pub first_seed: u64,
-    /// A policy to explore (repeatable) [default: every policy of the scenario].
-    #[arg(long)]
-    pub policy: Vec<String>,
-    /// Worker threads [default: one per core]. The results do not depend on it.
-    #[arg(long)]
-    pub jobs: Option<usize>,
-    /// Swarm mode: each seed draws its own fault model (rates 0.1% to 5%, independent or
-    /// bursty, a random mix of fault kinds, ambiguous writes, outages) instead of the
-    /// scenario's, to find failures a single fault setting hides.
-    #[arg(long)]
-    pub swarm: bool,
-    /// Print one JSON object instead of the human report.
     #[arg(long)]
     pub json: bool,
 }

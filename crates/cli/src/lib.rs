@@ -14,7 +14,7 @@ use clap::Parser;
 use retrylab_harness::{compare, estimate, explore, run_seed, swarm_scenario, select_policies, EstimateOptions, ExploreOptions, TraceMode};
 use retrylab_scenario::Scenario;
 
-use crate::args::{Cli, Command, EstimateArgs, ExploreArgs, RunArgs};
+use crate::args::{Cli, Command, RunArgs, SeedsArgs};
 
 /// Exit status for a failed run or check.
 const EXIT_FAILED: u8 = 1;
@@ -99,7 +99,7 @@ fn progress_bar(total: u64) -> indicatif::ProgressBar {
     )
 }
 
-fn run_explore(args: &ExploreArgs) -> Result<(), Failure> {
+fn run_explore(args: &SeedsArgs) -> Result<(), Failure> {
     let scenario = load(&args.scenario)?;
     let options = ExploreOptions {
         seeds: args.seeds.unwrap_or(scenario.seeds_default),
@@ -132,7 +132,7 @@ fn run_explore(args: &ExploreArgs) -> Result<(), Failure> {
     }
 }
 
-fn estimate_options(args: &EstimateArgs, scenario: &Scenario) -> Result<EstimateOptions, Failure> {
+fn estimate_options(args: &SeedsArgs, scenario: &Scenario) -> Result<EstimateOptions, Failure> {
     let options = EstimateOptions {
         seeds: args.seeds.unwrap_or(scenario.seeds_default),
         first_seed: args.first_seed,
@@ -147,7 +147,7 @@ fn estimate_options(args: &EstimateArgs, scenario: &Scenario) -> Result<Estimate
     Ok(options)
 }
 
-fn run_compare(args: &EstimateArgs) -> Result<(), Failure> {
+fn run_compare(args: &SeedsArgs) -> Result<(), Failure> {
     let scenario = load(&args.scenario)?;
     let options = estimate_options(args, &scenario)?;
     let chosen = select_policies(&scenario, &options.policies).map_err(Failure::usage)?;
@@ -162,7 +162,7 @@ fn run_compare(args: &EstimateArgs) -> Result<(), Failure> {
     }
 }
 
-fn run_estimate(args: &EstimateArgs) -> Result<(), Failure> {
+fn run_estimate(args: &SeedsArgs) -> Result<(), Failure> {
     let scenario = load(&args.scenario)?;
     let options = estimate_options(args, &scenario)?;
     let chosen = select_policies(&scenario, &options.policies).map_err(Failure::usage)?;

@@ -15,7 +15,7 @@ use std::time::Duration;
 use retrylab_faults::{
     BurstParams, FaultKind, FaultMix, FaultModel, FaultProcess, LatencyDist, MixtureComponent, Outage,
 };
-use retrylab_retry::{Jitter, PolicyConfig};
+use retrylab_retry::{AwsRetryConfig, Jitter, ObjectStoreConfig, PolicyConfig};
 use toml_edit::{Array, ArrayOfTables, ImDocument, InlineTable, Item, Table, Value};
 
 use crate::error::{line_column, ErrorKind, ScenarioError};
@@ -24,9 +24,9 @@ use crate::model::{
     Scenario, ShareLayout, Workload, WriteCheck,
 };
 use crate::schema::{
-    ComponentTable, ConsistencyName, DesignTable, FaultKindName, FaultsKind, FaultsTable, JitterName, LafsTable,
-    LatencyKind, LatencyTable, LimitsTable, ListingName, ModifyRetryName, NetworkTable, OperationName, PolicyKind,
-    PolicyTable, S3Table, ScenarioFile, ShareLayoutName, WorkloadKind, WorkloadTable, WriteCheckName,
+    ComponentTable, ConsistencyName, DesignTable, FaultKindName, FaultsKind, FaultsTable, InnerPolicyTable, JitterName,
+    LafsTable, LatencyKind, LatencyTable, LimitsTable, ListingName, ModifyRetryName, NetworkTable, OperationName,
+    PolicyKind, PolicyTable, S3Table, ScenarioFile, ShareLayoutName, WorkloadKind, WorkloadTable, WriteCheckName,
 };
 
 /// `seeds` when the file does not say.
@@ -301,7 +301,7 @@ impl Cx<'_> {
         let faults = self.faults(file.faults.as_ref(), &root.key("faults"))?;
         let workload = self.workload(&file.workload, &root.key("workload"))?;
         let lafs = self.lafs(file.lafs.as_ref(), file.workload.kind, &root.key("lafs"))?;
-        let policies = self.policies(&file.policies, &root.key("policies"))?;
+        let policies = self.policies(file.policies, &root.key("policies"))?;
         Ok(Scenario {
             name: file.name,
             description: file.description,
@@ -819,65 +819,69 @@ impl Cx<'_> {
     // -----------------------------------------------------------------------
     // Policies
 
-    fn policies(&self, tables: &[PolicyTable], at: &FieldPath) -> Result<Vec<NamedPolicy>, ScenarioError> {
+    fn policies(&self, tables: Vec<PolicyTable>, at: &FieldPath) -> Result<Vec<NamedPolicy>, ScenarioError> {
         if tables.is_empty() {
             return Err(self.invalid(at, "at least one policy is required"));
         }
-        let mut first_index: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut first_index: BTreeMap<String, usize> = BTreeMap::new();
         let mut policies = Vec::with_capacity(tables.len());
-        for (i, table) in tables.iter().enumerate() {
+        for (i, table) in tables.into_iter().enumerate() {
             let policy_at = at.index(i);
-            if table.name.trim().is_empty() {
+            let (name, body) = table.split();
+            if name.trim().is_empty() {
                 return Err(self.invalid(&policy_at.key("name"), "must not be blank"));
             }
-            if let Some(first) = first_index.insert(&table.name, i) {
+            if let Some(first) = first_index.insert(name.clone(), i) {
                 return Err(self.invalid(
                     &policy_at.key("name"),
-                    format!("duplicate policy name \"{}\" (also the name of policies[{first}])", table.name),
+                    format!("duplicate policy name \"{name}\" (also the name of policies[{first}])"),
                 ));
             }
-            let config = self.policy(table, &policy_at)?;
-            policies.push(NamedPolicy { name: table.name.clone(), config });
+            let config = self.policy(&body, &policy_at)?;
+            policies.push(NamedPolicy { name, config });
         }
         Ok(policies)
     }
 
-    fn policy(&self, table: &PolicyTable, at: &FieldPath) -> Result<PolicyConfig, ScenarioError> {
-        let what = format!(
-            "{} \"{}\" policy",
-            if table.kind == PolicyKind::Immediate || table.kind == PolicyKind::Exponential { "an" } else { "a" },
-            table.kind.name()
-        );
-        let present = [
-            ("retries", table.retries.is_some()),
-            ("delays_ms", table.delays_ms.is_some()),
-            ("base_ms", table.base_ms.is_some()),
-            ("cap_ms", table.cap_ms.is_some()),
-            ("attempts_max", table.attempts_max.is_some()),
-            ("jitter", table.jitter.is_some()),
-        ];
-        let allowed: &[&str] = match table.kind {
-            PolicyKind::None => &[],
-            PolicyKind::Immediate => &["retries"],
-            PolicyKind::Schedule => &["delays_ms"],
-            PolicyKind::Exponential => &["base_ms", "cap_ms", "attempts_max", "jitter"],
-        };
+    /// One policy (a `[[policies]]` entry or an `inner` table at `at`): the
+    /// published defaults of its kind, overridden by the fields given.
+    fn policy(&self, table: &InnerPolicyTable, at: &FieldPath) -> Result<PolicyConfig, ScenarioError> {
+        let kind = table.kind;
+        let what = policy_what(kind);
+        let allowed = kind.fields();
+        let present = table.present();
         self.only_fields(at, &present, allowed, &what)?;
         let missing =
             |name: &str| self.missing(&at.key(name), format!("required for {what} (it takes {})", allowed.join(", ")));
-        let config = match table.kind {
+        let ms = |given: Option<u64>, default: Duration| given.map_or(default, Duration::from_millis);
+        // The wrapped policy, checked where it is written; `default` when absent
+        // (`None`: the kind requires one).
+        let inner = |default: Option<PolicyConfig>| match &table.inner {
+            Some(inner) => self.policy(inner, &at.key("inner")).map(Box::new),
+            None => default.map(Box::new).ok_or_else(|| missing("inner")),
+        };
+        let aws = |defaults: AwsRetryConfig| AwsRetryConfig {
+            attempts_max: table.attempts_max.unwrap_or(defaults.attempts_max),
+            initial_backoff: ms(table.initial_backoff_ms, defaults.initial_backoff),
+            non_throttling_initial_backoff: ms(
+                table.non_throttling_initial_backoff_ms,
+                defaults.non_throttling_initial_backoff,
+            ),
+            max_backoff: ms(table.max_backoff_ms, defaults.max_backoff),
+            quota_capacity: table.quota_capacity.unwrap_or(defaults.quota_capacity),
+            retry_cost: table.retry_cost.unwrap_or(defaults.retry_cost),
+            timeout_retry_cost: table.timeout_retry_cost.unwrap_or(defaults.timeout_retry_cost),
+            throttling_retry_cost: table.throttling_retry_cost.unwrap_or(defaults.throttling_retry_cost),
+            first_try_reward: table.first_try_reward.unwrap_or(defaults.first_try_reward),
+        };
+        let delays = |delays_ms: &[u64]| delays_ms.iter().map(|ms| Duration::from_millis(*ms)).collect();
+        let config = match kind {
             PolicyKind::None => PolicyConfig::None,
             PolicyKind::Immediate => {
                 PolicyConfig::Immediate { retries: table.retries.ok_or_else(|| missing("retries"))? }
             }
             PolicyKind::Schedule => PolicyConfig::Schedule {
-                delays: table
-                    .delays_ms
-                    .as_ref()
-                    .ok_or_else(|| missing("delays_ms"))?
-                    .iter()
-                    .map(|ms| Duration::from_millis(*ms))
-                    .collect(),
+                delays: delays(table.delays_ms.as_deref().ok_or_else(|| missing("delays_ms"))?),
             },
             PolicyKind::Exponential => PolicyConfig::Exponential {
                 base: Duration::from_millis(table.base_ms.ok_or_else(|| missing("base_ms"))?),
@@ -890,11 +894,73 @@ impl Cx<'_> {
                     JitterName::Decorrelated => Jitter::Decorrelated,
                 },
             },
+            PolicyKind::AwsStandard => PolicyConfig::AwsStandard(aws(AwsRetryConfig::v2_0())),
+            PolicyKind::AwsStandardV2_1 => PolicyConfig::AwsStandard(aws(AwsRetryConfig::v2_1())),
+            PolicyKind::AwsAdaptive => PolicyConfig::AwsAdaptive(aws(AwsRetryConfig::v2_0())),
+            PolicyKind::ObjectStore => {
+                let defaults = ObjectStoreConfig::default();
+                PolicyConfig::ObjectStore(ObjectStoreConfig {
+                    init_backoff: ms(table.init_backoff_ms, defaults.init_backoff),
+                    max_backoff: ms(table.max_backoff_ms, defaults.max_backoff),
+                    base: table.base.unwrap_or(defaults.base),
+                    max_retries: table.max_retries.unwrap_or(defaults.max_retries),
+                    retry_timeout: ms(table.retry_timeout_ms, defaults.retry_timeout),
+                })
+            }
+            PolicyKind::GrpcThrottled => match PolicyConfig::grpc() {
+                PolicyConfig::GrpcThrottled { inner: default_inner, max_tokens, token_ratio } => {
+                    PolicyConfig::GrpcThrottled {
+                        inner: inner(Some(*default_inner))?,
+                        max_tokens: table.max_tokens.unwrap_or(max_tokens),
+                        token_ratio: table.token_ratio.unwrap_or(token_ratio),
+                    }
+                }
+                other => other,
+            },
+            PolicyKind::RetryBudget => match PolicyConfig::finagle() {
+                PolicyConfig::RetryBudget { inner: default_inner, ttl, min_retries_per_sec, percent_can_retry } => {
+                    PolicyConfig::RetryBudget {
+                        inner: inner(Some(*default_inner))?,
+                        ttl: ms(table.ttl_ms, ttl),
+                        min_retries_per_sec: table.min_retries_per_sec.unwrap_or(min_retries_per_sec),
+                        percent_can_retry: table.percent_can_retry.unwrap_or(percent_can_retry),
+                    }
+                }
+                other => other,
+            },
+            PolicyKind::Hedged => {
+                let delay = Duration::from_millis(table.delay_ms.ok_or_else(|| missing("delay_ms"))?);
+                PolicyConfig::Hedged { inner: inner(Some(PolicyConfig::None))?, delay }
+            }
+            PolicyKind::TahoeCloud => match PolicyConfig::tahoe_cloud() {
+                PolicyConfig::Tahoe { delays: default_delays, return_first_error } => PolicyConfig::Tahoe {
+                    delays: table.delays_ms.as_deref().map_or(default_delays, delays),
+                    return_first_error: table.return_first_error.unwrap_or(return_first_error),
+                },
+                other => other,
+            },
+            PolicyKind::Deadline => {
+                let deadline = Duration::from_millis(table.deadline_ms.ok_or_else(|| missing("deadline_ms"))?);
+                PolicyConfig::Deadline { inner: inner(None)?, deadline }
+            }
         };
-        // The policy's field names are the file's (`cap_ms`, `attempts_max`, ...).
-        config.validate().map_err(|err| self.invalid(&at.key(err.field), err.message))?;
+        // The policy's field names are the file's (`cap_ms`, `max_backoff_ms`,
+        // ...). A wrapper's inner policy passed its own check above, at its
+        // own path, so what is left is about this level's fields.
+        config.validate().map_err(|err| {
+            let defaulted = present.iter().any(|(name, given)| *name == err.field && !given);
+            let message =
+                if defaulted { format!("{} (not given: the default of {what})", err.message) } else { err.message };
+            self.invalid(&at.key(err.field), message)
+        })?;
         Ok(config)
     }
+}
+
+/// `an "exponential" policy`, for messages.
+fn policy_what(kind: PolicyKind) -> String {
+    let article = if kind.name().starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
+    format!("{article} \"{}\" policy", kind.name())
 }
 
 /// `a "mutable-puts" workload`, for messages.

@@ -326,24 +326,138 @@ pub(crate) struct DesignTable {
     pub modify_retry: Option<ModifyRetryName>,
 }
 
-names!(PolicyKind { None = "none", Immediate = "immediate", Schedule = "schedule", Exponential = "exponential" });
+names!(PolicyKind {
+    None = "none",
+    Immediate = "immediate",
+    Schedule = "schedule",
+    Exponential = "exponential",
+    AwsStandard = "aws-standard",
+    AwsStandardV2_1 = "aws-standard-2.1",
+    AwsAdaptive = "aws-adaptive",
+    ObjectStore = "object-store",
+    GrpcThrottled = "grpc-throttled",
+    RetryBudget = "retry-budget",
+    Hedged = "hedged",
+    TahoeCloud = "tahoe-cloud",
+    Deadline = "deadline",
+});
+
+/// The parameters of the AWS kinds (`AwsRetryConfig`), all optional.
+const AWS_FIELDS: &[&str] = &[
+    "attempts_max",
+    "initial_backoff_ms",
+    "non_throttling_initial_backoff_ms",
+    "max_backoff_ms",
+    "quota_capacity",
+    "retry_cost",
+    "timeout_retry_cost",
+    "throttling_retry_cost",
+    "first_try_reward",
+];
+
+impl PolicyKind {
+    /// The fields this kind takes (besides `kind`), required or not.
+    pub fn fields(self) -> &'static [&'static str] {
+        match self {
+            PolicyKind::None => &[],
+            PolicyKind::Immediate => &["retries"],
+            PolicyKind::Schedule => &["delays_ms"],
+            PolicyKind::Exponential => &["base_ms", "cap_ms", "attempts_max", "jitter"],
+            PolicyKind::AwsStandard | PolicyKind::AwsStandardV2_1 | PolicyKind::AwsAdaptive => AWS_FIELDS,
+            PolicyKind::ObjectStore => {
+                &["init_backoff_ms", "max_backoff_ms", "base", "max_retries", "retry_timeout_ms"]
+            }
+            PolicyKind::GrpcThrottled => &["max_tokens", "token_ratio", "inner"],
+            PolicyKind::RetryBudget => &["ttl_ms", "min_retries_per_sec", "percent_can_retry", "inner"],
+            PolicyKind::Hedged => &["delay_ms", "inner"],
+            PolicyKind::TahoeCloud => &["delays_ms", "return_first_error"],
+            PolicyKind::Deadline => &["deadline_ms", "inner"],
+        }
+    }
+}
 
 names!(JitterName { None = "none", Full = "full", Equal = "equal", Decorrelated = "decorrelated" });
 
-/// One `[[policies]]` entry: the union of every policy kind's fields.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, expecting = "a policy table with name and kind")]
-pub(crate) struct PolicyTable {
-    pub name: String,
-    pub kind: PolicyKind,
+/// Declares [`PolicyTable`] (a `[[policies]]` entry) and [`InnerPolicyTable`]
+/// (the policy a wrapper kind wraps: the same fields but `name`) from one
+/// list of the fields after `kind`, each an `Option`, and
+/// `InnerPolicyTable::present`, which says which of them the file gives.
+macro_rules! policy_tables {
+    ($($(#[$doc:meta])* $field:ident: $ty:ty,)+) => {
+        /// One `[[policies]]` entry: the union of every policy kind's fields.
+        #[derive(Debug, Deserialize)]
+        #[serde(deny_unknown_fields, expecting = "a policy table with name and kind")]
+        pub(crate) struct PolicyTable {
+            pub name: String,
+            pub kind: PolicyKind,
+            $($(#[$doc])* pub $field: Option<$ty>,)+
+        }
+
+        /// `inner = { kind = .., .. }`: a policy table without `name`.
+        #[derive(Debug, Deserialize)]
+        #[serde(deny_unknown_fields, expecting = "an inner policy table such as { kind = \"aws-standard\" }")]
+        pub(crate) struct InnerPolicyTable {
+            pub kind: PolicyKind,
+            $($(#[$doc])* pub $field: Option<$ty>,)+
+        }
+
+        impl PolicyTable {
+            /// The name and the policy itself.
+            pub fn split(self) -> (String, InnerPolicyTable) {
+                (self.name, InnerPolicyTable { kind: self.kind, $($field: self.$field,)+ })
+            }
+        }
+
+        impl InnerPolicyTable {
+            /// Every field after `kind` with whether the file gives it, in declaration order.
+            pub fn present(&self) -> Vec<(&'static str, bool)> {
+                vec![$((stringify!($field), self.$field.is_some()),)+]
+            }
+        }
+    };
+}
+
+policy_tables! {
     /// `immediate`.
-    pub retries: Option<u32>,
-    /// `schedule`.
-    pub delays_ms: Option<Vec<u64>>,
+    retries: u32,
+    /// `schedule` (required), `tahoe-cloud`.
+    delays_ms: Vec<u64>,
     /// `exponential`.
-    pub base_ms: Option<u64>,
-    pub cap_ms: Option<u64>,
-    pub attempts_max: Option<u32>,
+    base_ms: u64,
+    cap_ms: u64,
+    /// `exponential` (required) and the AWS kinds.
+    attempts_max: u32,
     /// `exponential`, default `full`.
-    pub jitter: Option<JitterName>,
+    jitter: JitterName,
+    /// The AWS kinds (`AwsRetryConfig`): the base delay after a throttling error.
+    initial_backoff_ms: u64,
+    /// The base delay after any other error.
+    non_throttling_initial_backoff_ms: u64,
+    /// The AWS kinds and `object-store`.
+    max_backoff_ms: u64,
+    quota_capacity: u32,
+    retry_cost: u32,
+    timeout_retry_cost: u32,
+    throttling_retry_cost: u32,
+    first_try_reward: u32,
+    /// `object-store` (`ObjectStoreConfig`).
+    init_backoff_ms: u64,
+    base: f64,
+    max_retries: u32,
+    retry_timeout_ms: u64,
+    /// `grpc-throttled`.
+    max_tokens: u32,
+    token_ratio: f64,
+    /// `retry-budget`.
+    ttl_ms: u64,
+    min_retries_per_sec: u32,
+    percent_can_retry: f64,
+    /// `hedged` (required).
+    delay_ms: u64,
+    /// `tahoe-cloud`.
+    return_first_error: bool,
+    /// `deadline` (required).
+    deadline_ms: u64,
+    /// The wrapped policy: `grpc-throttled`, `retry-budget`, `hedged`, `deadline` (required).
+    inner: Box<InnerPolicyTable>,
 }

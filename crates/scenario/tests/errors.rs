@@ -7,6 +7,7 @@ use retrylab_scenario::{parse, ErrorKind, ScenarioError};
 
 const FULL: &str = include_str!("data/full.toml");
 const LAFS: &str = include_str!("data/lafs.toml");
+const POLICIES: &str = include_str!("data/policies.toml");
 const FILE: &str = "sim-scenarios/x.toml";
 
 /// `fixture` with the first `from` replaced by `to`, which must fail.
@@ -262,6 +263,87 @@ const LAFS_CASES: &[Case] = &[
         "28:15: lafs.design.chunk_bytes: must be > 0 bytes, got 0"),
 ];
 
+/// Mistakes in `data/policies.toml`: every policy kind, wrappers and their `inner` policies.
+#[rustfmt::skip]
+const POLICY_CASES: &[Case] = &[
+    // Fields that do not belong to the kind, at any depth.
+    case("kind = \"object-store\"", "kind = \"object-store\"\nretry_cost = 3", Invalid, 33, "policies[5].retry_cost",
+        "33:1: policies[5].retry_cost: not a field of an \"object-store\" policy (it takes init_backoff_ms, max_backoff_ms, base, max_retries, retry_timeout_ms)"),
+    case("name = \"none\"\nkind = \"none\"", "name = \"none\"\nkind = \"none\"\ninner = { kind = \"none\" }", Invalid, 13, "policies[0].inner",
+        "13:1: policies[0].inner: not a field of a \"none\" policy (it takes no parameters)"),
+    case("return_first_error = false", "return_first_error = false\nbase_ms = 3", Invalid, 58, "policies[10].base_ms",
+        "58:1: policies[10].base_ms: not a field of a \"tahoe-cloud\" policy (it takes delays_ms, return_first_error)"),
+    case("kind = \"aws-standard\"\n", "kind = \"aws-standard\"\nretries = 1\n", Invalid, 21, "policies[2].retries",
+        "21:1: policies[2].retries: not a field of an \"aws-standard\" policy (it takes attempts_max, initial_backoff_ms, non_throttling_initial_backoff_ms, max_backoff_ms, quota_capacity, retry_cost, timeout_retry_cost, throttling_retry_cost, first_try_reward)"),
+    case("inner = { kind = \"aws-standard\", attempts_max = 4 }", "inner = { kind = \"aws-standard\", base_ms = 4 }", Invalid, 104, "policies[16].inner.base_ms",
+        "104:34: policies[16].inner.base_ms: not a field of an \"aws-standard\" policy (it takes attempts_max, initial_backoff_ms, non_throttling_initial_backoff_ms, max_backoff_ms, quota_capacity, retry_cost, timeout_retry_cost, throttling_retry_cost, first_try_reward)"),
+    case("inner = { kind = \"immediate\", retries = 2 }", "inner = { kind = \"immediate\", retries = 2, delays_ms = [] }", Invalid, 124, "policies[18].inner.inner.inner.delays_ms",
+        "124:44: policies[18].inner.inner.inner.delays_ms: not a field of an \"immediate\" policy (it takes retries)"),
+    case("inner = { kind = \"aws-standard-2.1\" }", "inner = { kind = \"aws-standard-2.1\", name = \"x\" }", UnknownField, 110, "policies[17].inner.name",
+        "110:38: policies[17].inner.name: unknown field `name`, expected one of `kind`, `retries`, `delays_ms`, `base_ms`, `cap_ms`, `attempts_max`, `jitter`, `initial_backoff_ms`, `non_throttling_initial_backoff_ms`, `max_backoff_ms`, `quota_capacity`, `retry_cost`, `timeout_retry_cost`, `throttling_retry_cost`, `first_try_reward`, `init_backoff_ms`, `base`, `max_retries`, `retry_timeout_ms`, `max_tokens`, `token_ratio`, `ttl_ms`, `min_retries_per_sec`, `percent_can_retry`, `delay_ms`, `return_first_error`, `deadline_ms`, `inner`"),
+    // Required fields missing, at any depth.
+    case("delay_ms = 1200\n", "", MissingField, 42, "policies[8].delay_ms",
+        "42:1: policies[8].delay_ms: required for a \"hedged\" policy (it takes delay_ms, inner)"),
+    case("deadline_ms = 5000\n", "", MissingField, 47, "policies[9].deadline_ms",
+        "47:1: policies[9].deadline_ms: required for a \"deadline\" policy (it takes deadline_ms, inner)"),
+    case("inner = { kind = \"aws-standard\" }\n", "", MissingField, 47, "policies[9].inner",
+        "47:1: policies[9].inner: required for a \"deadline\" policy (it takes deadline_ms, inner)"),
+    case("inner = { kind = \"immediate\", retries = 2 }", "inner = { kind = \"immediate\" }", MissingField, 124, "policies[18].inner.inner.inner.retries",
+        "124:9: policies[18].inner.inner.inner.retries: required for an \"immediate\" policy (it takes retries)"),
+    case("delay_ms = 300\n", "", MissingField, 121, "policies[18].inner.inner.delay_ms",
+        "121:1: policies[18].inner.inner.delay_ms: required for a \"hedged\" policy (it takes delay_ms, inner)"),
+    case("deadline_ms = 5000\ninner = { kind = \"aws-standard\" }", "deadline_ms = 5000\ninner = { kind = \"deadline\" }", MissingField, 51, "policies[9].inner.deadline_ms",
+        "51:9: policies[9].inner.deadline_ms: required for a \"deadline\" policy (it takes deadline_ms, inner)"),
+    case("deadline_ms = 5000\ninner = { kind = \"aws-standard\" }", "deadline_ms = 5000\ninner = { kind = \"deadline\", deadline_ms = 1 }", MissingField, 51, "policies[9].inner.inner",
+        "51:9: policies[9].inner.inner: required for a \"deadline\" policy (it takes deadline_ms, inner)"),
+    case("inner = { kind = \"aws-standard-2.1\" }", "inner = { attempts_max = 2 }", MissingField, 110, "policies[17].inner.kind",
+        "110:9: policies[17].inner.kind: missing field `kind`"),
+    // Wrong types and names.
+    case("kind = \"aws-standard-2.1\"", "kind = \"aws-standard-v2.1\"", Type, 24, "policies[3].kind",
+        "24:8: policies[3].kind: unknown variant `aws-standard-v2.1`, expected one of `none`, `immediate`, `schedule`, `exponential`, `aws-standard`, `aws-standard-2.1`, `aws-adaptive`, `object-store`, `grpc-throttled`, `retry-budget`, `hedged`, `tahoe-cloud`, `deadline`"),
+    case("inner = { kind = \"aws-standard-2.1\" }", "inner = { kind = \"aws-2.1\" }", Type, 110, "policies[17].inner.kind",
+        "110:18: policies[17].inner.kind: unknown variant `aws-2.1`, expected one of `none`, `immediate`, `schedule`, `exponential`, `aws-standard`, `aws-standard-2.1`, `aws-adaptive`, `object-store`, `grpc-throttled`, `retry-budget`, `hedged`, `tahoe-cloud`, `deadline`"),
+    case("inner = { kind = \"aws-standard-2.1\" }", "inner = \"aws-standard-2.1\"", Type, 110, "policies[17].inner",
+        "110:9: policies[17].inner: invalid type: string \"aws-standard-2.1\", expected an inner policy table such as { kind = \"aws-standard\" }"),
+    case("quota_capacity = 50", "quota_capacity = -50", Type, 80, "policies[13].quota_capacity",
+        "80:18: policies[13].quota_capacity: invalid value: integer `-50`, expected u32"),
+    case("return_first_error = false", "return_first_error = \"no\"", Type, 57, "policies[10].return_first_error",
+        "57:22: policies[10].return_first_error: invalid type: string \"no\", expected a boolean"),
+    case("delay_ms = 1200", "delay_ms = 1.5", Type, 45, "policies[8].delay_ms",
+        "45:12: policies[8].delay_ms: invalid type: floating point `1.5`, expected u64"),
+    case("delays_ms = [0, 500]", "delays_ms = [0, -500]", Type, 56, "policies[10].delays_ms[1]",
+        "56:17: policies[10].delays_ms[1]: invalid value: integer `-500`, expected u64"),
+    // Values the policy refuses (`PolicyConfig::validate`), mapped to the field at its depth.
+    case("base_ms = 50", "base_ms = 0", Invalid, 96, "policies[15].inner.base_ms",
+        "96:43: policies[15].inner.base_ms: must be > 0"),
+    case("cap_ms = 2000", "cap_ms = 20", Invalid, 96, "policies[15].inner.cap_ms",
+        "96:56: policies[15].inner.cap_ms: must be >= base_ms (50 ms), got 20 ms"),
+    case("percent_can_retry = 0.5", "percent_can_retry = 5000", Invalid, 119, "policies[18].inner.percent_can_retry",
+        "119:21: policies[18].inner.percent_can_retry: must be within [0, 1000], got 5000"),
+    case("percent_can_retry = 0.5", "percent_can_retry = 5000\nttl_ms = 0", Invalid, 120, "policies[18].inner.ttl_ms",
+        "120:10: policies[18].inner.ttl_ms: must be within [1 s, 60 s] (Finagle), got 0 ms"),
+    case("ttl_ms = 5000", "ttl_ms = 500", Invalid, 101, "policies[16].ttl_ms",
+        "101:10: policies[16].ttl_ms: must be within [1 s, 60 s] (Finagle), got 500 ms"),
+    case("token_ratio = 0.5", "token_ratio = 0", Invalid, 95, "policies[15].token_ratio",
+        "95:15: policies[15].token_ratio: must be > 0 with at most 3 decimals (gRFC A6), got 0"),
+    case("max_tokens = 20", "max_tokens = 0", Invalid, 94, "policies[15].max_tokens",
+        "94:14: policies[15].max_tokens: must be > 0 (gRFC A6)"),
+    case("deadline_ms = 30000", "deadline_ms = 0", Invalid, 115, "policies[18].deadline_ms",
+        "115:15: policies[18].deadline_ms: must be > 0"),
+    case("init_backoff_ms = 50", "init_backoff_ms = 0", Invalid, 85, "policies[14].init_backoff_ms",
+        "85:19: policies[14].init_backoff_ms: must be > 0"),
+    case("init_backoff_ms = 50\nmax_backoff_ms = 5000", "init_backoff_ms = 50000", Invalid, 82, "policies[14].max_backoff_ms",
+        "82:1: policies[14].max_backoff_ms: must be >= init_backoff_ms (50000 ms) (not given: the default of an \"object-store\" policy)"),
+    case("base = 3.0", "base = 0.5", Invalid, 87, "policies[14].base",
+        "87:8: policies[14].base: must be a finite number >= 1, got 0.5"),
+    case("max_backoff_ms = 10000", "max_backoff_ms = 0", Invalid, 65, "policies[11].max_backoff_ms",
+        "65:18: policies[11].max_backoff_ms: must be > 0"),
+    case("attempts_max = 5", "attempts_max = 0", Invalid, 62, "policies[11].attempts_max",
+        "62:16: policies[11].attempts_max: must be at least 1 (the first try counts)"),
+    case("deadline_ms = 5000\ninner = { kind = \"aws-standard\" }", "deadline_ms = 5000\ninner = { kind = \"deadline\", deadline_ms = 1, inner = { kind = \"aws-adaptive\", attempts_max = 0 } }", Invalid, 51, "policies[9].inner.inner.attempts_max",
+        "51:95: policies[9].inner.inner.attempts_max: must be at least 1 (the first try counts)"),
+];
+
 /// Runs `cases` against `fixture`, reporting every wrong one at once.
 fn check_cases(fixture: &str, cases: &[Case]) {
     let mut failures = Vec::new();
@@ -300,6 +382,11 @@ fn each_mistake_has_its_line_field_and_message() {
 #[test]
 fn each_lafs_mistake_has_its_line_field_and_message() {
     check_cases(LAFS, LAFS_CASES);
+}
+
+#[test]
+fn each_policy_mistake_has_its_line_field_and_message() {
+    check_cases(POLICIES, POLICY_CASES);
 }
 
 #[test]

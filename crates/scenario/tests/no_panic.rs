@@ -8,6 +8,7 @@ use retrylab_scenario::parse;
 
 const FULL: &str = include_str!("data/full.toml");
 const LAFS: &str = include_str!("data/lafs.toml");
+const POLICIES: &str = include_str!("data/policies.toml");
 
 /// Replacement text that tends to reach validation code: odd numbers,
 /// wrong types, stray keys and brackets.
@@ -70,6 +71,19 @@ const TOKENS: &[&str] = &[
     "ms",
     "files",
     "chunk_bytes",
+    "\"aws-standard\"",
+    "\"object-store\"",
+    "\"grpc-throttled\"",
+    "\"retry-budget\"",
+    "\"hedged\"",
+    "\"tahoe-cloud\"",
+    "\"deadline\"",
+    "inner",
+    "name",
+    "{ kind = \"deadline\", deadline_ms = 0, inner = { kind = \"none\" } }",
+    "{ kind = \"hedged\" }",
+    "\n[policies.inner]\n",
+    "\n[policies.inner.inner]\n",
 ];
 
 #[derive(Debug, Clone)]
@@ -180,6 +194,15 @@ proptest! {
     #[test]
     fn mutated_valid_files_do_not_panic(mutations in proptest::collection::vec(mutation(), 1..6)) {
         let mut source = FULL.to_owned();
+        for mutation in &mutations {
+            source = apply(&source, mutation);
+        }
+        check(&source)?;
+    }
+
+    #[test]
+    fn mutated_policy_files_do_not_panic(mutations in proptest::collection::vec(mutation(), 1..6)) {
+        let mut source = POLICIES.to_owned();
         for mutation in &mutations {
             source = apply(&source, mutation);
         }

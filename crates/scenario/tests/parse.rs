@@ -6,7 +6,7 @@ use std::time::Duration;
 use retrylab_faults::{
     BurstParams, FaultKind, FaultMix, FaultModel, FaultProcess, LatencyDist, MixtureComponent, Outage,
 };
-use retrylab_retry::{Jitter, PolicyConfig};
+use retrylab_retry::{AwsRetryConfig, Jitter, ObjectStoreConfig, PolicyConfig};
 use retrylab_scenario::{
     load, parse, Consistency, Design, ErrorKind, LafsSpec, Limits, Listing, ModifyRetry, NamedPolicy, NetworkSpec,
     S3Operation, S3Spec, Scenario, ShareLayout, Workload, WriteCheck,
@@ -405,4 +405,164 @@ fn s3_requests_have_no_grid() {
     let scenario = parse(FULL, Path::new("full.toml")).unwrap();
     assert_eq!(scenario.lafs, None);
     assert!(!scenario.workload.needs_lafs());
+}
+
+// ---------------------------------------------------------------------------
+// Policy kinds
+
+const POLICIES: &str = include_str!("data/policies.toml");
+
+/// `data/policies.toml`'s policies, in order.
+fn expected_policies() -> Vec<NamedPolicy> {
+    let ms = Duration::from_millis;
+    let aws_standard = PolicyConfig::aws_standard();
+    let named = |name: &str, config: PolicyConfig| NamedPolicy { name: name.into(), config };
+    vec![
+        named("none", PolicyConfig::None),
+        named("tahoe", PolicyConfig::tahoe_cloud()),
+        named("aws-standard", aws_standard.clone()),
+        named("aws-standard-2.1", PolicyConfig::aws_standard_v2_1()),
+        named("aws-adaptive", PolicyConfig::aws_adaptive()),
+        named("object-store", PolicyConfig::object_store()),
+        named("grpc", PolicyConfig::grpc()),
+        named("finagle", PolicyConfig::finagle()),
+        named("hedged", PolicyConfig::hedged(PolicyConfig::None, ms(1200))),
+        named("aws-with-deadline", PolicyConfig::deadline(aws_standard.clone(), ms(5000))),
+        named("tahoe-last-error", PolicyConfig::Tahoe { delays: vec![ms(0), ms(500)], return_first_error: false }),
+        named(
+            "aws-tuned",
+            PolicyConfig::AwsStandard(AwsRetryConfig {
+                attempts_max: 5,
+                initial_backoff: ms(2000),
+                non_throttling_initial_backoff: ms(100),
+                max_backoff: ms(10_000),
+                quota_capacity: 100,
+                retry_cost: 7,
+                timeout_retry_cost: 12,
+                throttling_retry_cost: 3,
+                first_try_reward: 2,
+            }),
+        ),
+        named(
+            "aws-2.1-more-attempts",
+            PolicyConfig::AwsStandard(AwsRetryConfig { attempts_max: 4, ..AwsRetryConfig::v2_1() }),
+        ),
+        named(
+            "adaptive-small-quota",
+            PolicyConfig::AwsAdaptive(AwsRetryConfig { quota_capacity: 50, ..AwsRetryConfig::v2_0() }),
+        ),
+        named(
+            "object-store-tuned",
+            PolicyConfig::ObjectStore(ObjectStoreConfig {
+                init_backoff: ms(50),
+                max_backoff: ms(5000),
+                base: 3.0,
+                max_retries: 4,
+                retry_timeout: ms(60_000),
+            }),
+        ),
+        named(
+            "grpc-tuned",
+            PolicyConfig::GrpcThrottled {
+                inner: Box::new(PolicyConfig::Exponential {
+                    base: ms(50),
+                    cap: ms(2000),
+                    attempts_max: 4,
+                    jitter: Jitter::Equal,
+                }),
+                max_tokens: 20,
+                token_ratio: 0.5,
+            },
+        ),
+        named(
+            "budget-around-aws",
+            PolicyConfig::RetryBudget {
+                inner: Box::new(PolicyConfig::AwsStandard(AwsRetryConfig {
+                    attempts_max: 4,
+                    ..AwsRetryConfig::v2_0()
+                })),
+                ttl: ms(5000),
+                min_retries_per_sec: 2,
+                percent_can_retry: 0.1,
+            },
+        ),
+        named("hedged-aws", PolicyConfig::hedged(PolicyConfig::aws_standard_v2_1(), ms(800))),
+        named(
+            "nested",
+            PolicyConfig::deadline(
+                match PolicyConfig::retry_budget(PolicyConfig::hedged(PolicyConfig::Immediate { retries: 2 }, ms(300)))
+                {
+                    PolicyConfig::RetryBudget { inner, ttl, min_retries_per_sec, .. } => {
+                        PolicyConfig::RetryBudget { inner, ttl, min_retries_per_sec, percent_can_retry: 0.5 }
+                    }
+                    other => panic!("retry_budget gave {other:?}"),
+                },
+                ms(30_000),
+            ),
+        ),
+        named(
+            "deadline-schedule",
+            PolicyConfig::deadline(PolicyConfig::Schedule { delays: vec![ms(100), ms(1000), ms(2000)] }, ms(2500)),
+        ),
+    ]
+}
+
+#[test]
+fn every_policy_kind_parses_with_its_published_defaults_and_overrides() {
+    let scenario = parse(POLICIES, Path::new("policies.toml")).unwrap_or_else(|err| panic!("{err}"));
+    let expected = expected_policies();
+    assert_eq!(scenario.policies.len(), expected.len());
+    for (got, want) in scenario.policies.iter().zip(&expected) {
+        assert_eq!(got, want);
+    }
+    // Every kind the format knows appears in the fixture.
+    for kind in [
+        "none",
+        "immediate",
+        "schedule",
+        "exponential",
+        "aws-standard",
+        "aws-standard-2.1",
+        "aws-adaptive",
+        "object-store",
+        "grpc-throttled",
+        "retry-budget",
+        "hedged",
+        "tahoe-cloud",
+        "deadline",
+    ] {
+        assert!(POLICIES.contains(&format!("kind = \"{kind}\"")), "{kind} is not in data/policies.toml");
+    }
+}
+
+#[test]
+fn inner_policies_may_be_inline_dotted_or_subtables() {
+    let expected = PolicyConfig::deadline(PolicyConfig::aws_standard_v2_1(), Duration::from_millis(900));
+    for text in [
+        "inner = { kind = \"aws-standard-2.1\" }",
+        "inner.kind = \"aws-standard-2.1\"",
+        "[policies.inner]\nkind = \"aws-standard-2.1\"",
+    ] {
+        let scenario = with(&format!("[[policies]]\nname = \"d\"\nkind = \"deadline\"\ndeadline_ms = 900\n{text}\n"));
+        assert_eq!(scenario.policy("d").unwrap().config, expected, "{text}");
+    }
+}
+
+#[test]
+fn wrappers_nest_in_any_order() {
+    let scenario = with(
+        "[[policies]]\nname = \"w\"\nkind = \"hedged\"\ndelay_ms = 5\n\
+         inner = { kind = \"grpc-throttled\", inner = { kind = \"deadline\", deadline_ms = 7, inner = { kind = \"tahoe-cloud\" } } }\n",
+    );
+    let PolicyConfig::GrpcThrottled { max_tokens, token_ratio, .. } = PolicyConfig::grpc() else { unreachable!() };
+    let expected = PolicyConfig::hedged(
+        PolicyConfig::GrpcThrottled {
+            inner: Box::new(PolicyConfig::deadline(PolicyConfig::tahoe_cloud(), Duration::from_millis(7))),
+            max_tokens,
+            token_ratio,
+        },
+        Duration::from_millis(5),
+    );
+    assert_eq!(scenario.policy("w").unwrap().config, expected);
+    assert_eq!(scenario.policy("w").unwrap().config.layers().count(), 4);
 }
