@@ -265,13 +265,13 @@ pub fn compare_human(scenario: &Scenario, comparison: &Comparison) -> String {
     );
     let _ = writeln!(
         out,
-        "{:<18} {:>8} {:>10} {:>21} {:>11} {:>9} {:>9} {:>9} {:>9} {:>7}",
+        "{:<24} {:>8} {:>10} {:>21} {:>11} {:>9} {:>9} {:>9} {:>9} {:>7}",
         "policy", "failed", "fail rate", "95% CI (Clopper-P.)", "attempts/op", "p50 ms", "p99 ms", "p99.9 ms", "max ms", "quota"
     );
     for p in &comparison.policies {
         let _ = writeln!(
             out,
-            "{:<18} {:>8} {:>10} {:>21} {:>11.4} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>7}",
+            "{:<24} {:>8} {:>10} {:>21} {:>11.4} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>7}",
             p.policy,
             p.failures,
             percent(p.failure_rate),
@@ -293,7 +293,7 @@ pub fn compare_human(scenario: &Scenario, comparison: &Comparison) -> String {
         };
         let _ = writeln!(
             out,
-            "  {:<18} vs {:<18} {:>7} / {:<7} p = {:<10.3e} {verdict}",
+            "  {:<24} vs {:<24} {:>7} / {:<7} p = {:<10.3e} {verdict}",
             pair.a, pair.b, pair.a_failed_b_succeeded, pair.a_succeeded_b_failed, pair.p_value
         );
     }
