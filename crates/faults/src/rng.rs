@@ -30,6 +30,13 @@ pub fn stream(seed: u64, label: &str) -> SimRng {
     SimRng::seed_from_u64(sub_seed(seed, label))
 }
 
+/// A fresh stream for request slot `slot` of a component whose base seed is
+/// `base`. Drawing each slot from its own stream keeps slot n's luck the same
+/// however many draws earlier slots consumed (common random numbers).
+pub fn slot_rng(base: u64, slot: u64) -> SimRng {
+    SimRng::seed_from_u64(base ^ slot.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -45,11 +52,4 @@ mod tests {
         let mut b = stream(7, "x");
         assert_eq!(a.next_u64(), b.next_u64());
     }
-}
-
-/// A fresh stream for request slot `slot` of a component whose base seed is
-/// `base`. Drawing each slot from its own stream keeps slot n's luck the same
-/// however many draws earlier slots consumed (common random numbers).
-pub fn slot_rng(base: u64, slot: u64) -> SimRng {
-    SimRng::seed_from_u64(base ^ slot.wrapping_mul(0x9e37_79b9_7f4a_7c15))
 }

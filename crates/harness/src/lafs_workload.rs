@@ -284,6 +284,9 @@ async fn mutable_appends(run: &Run<'_>, appends: u64, report: &mut RunReport) {
     books.report.violations.extend(check_mutable_appends(&history, &final_read, &at_rest));
 }
 
+/// One backup's outcome, its snapshot (when it completed) and its files.
+type BackupDone = (Outcome, Option<Cap>, Vec<(String, Bytes)>);
+
 /// File `f` of a backup: `f * step` bytes, different in every backup so
 /// that no upload is deduplicated by convergent encryption's storage index.
 fn backup_file(backup: usize, f: u64, step: u64) -> Bytes {
@@ -312,8 +315,7 @@ fn digest(bytes: &[u8]) -> [u8; 32] {
 async fn backups(run: &Run<'_>, files: &[u64], step: u64, report: &mut RunReport) {
     let Run { world, grid, node, consistency } = *run;
     let mut root: Option<BackupRoot> = None;
-    // Per backup: its outcome, its snapshot (when it completed) and its files.
-    let mut done: Vec<(Outcome, Option<Cap>, Vec<(String, Bytes)>)> = Vec::new();
+    let mut done: Vec<BackupDone> = Vec::new();
     let mut history = Vec::new();
     let mut books = Books { world, node, report };
     for (j, &count) in files.iter().enumerate() {
@@ -369,7 +371,7 @@ async fn backups(run: &Run<'_>, files: &[u64], step: u64, report: &mut RunReport
     violations.extend(check_immutable(&uploads));
     // `Latest` points at the newest acknowledged snapshot (or a later indeterminate one).
     if let Some(root) = &root {
-        let final_read = match gateway.list_directory(&Cap::MutableDir(root.root.clone())).await {
+        let final_read = match gateway.list_directory(&Cap::MutableDir(root.root)).await {
             Ok(children) => match children.get("Latest") {
                 Some(latest) => match snapshot_number(gateway, latest).await {
                     Ok(number) => FinalRead::Value(ReadValue { seqnum: 0, values: vec![number] }),
