@@ -61,10 +61,7 @@ fn gilbert_elliott_long_run_failure_rate_is_its_stationary_value() {
     let sd = (rates.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
     // Student t, 39 degrees of freedom, two-sided 99%: 2.708.
     let half_width = 2.708 * sd / n.sqrt();
-    assert!(
-        (mean - expected).abs() <= half_width,
-        "mean {mean} expected {expected} +- {half_width}"
-    );
+    assert!((mean - expected).abs() <= half_width, "mean {mean} expected {expected} +- {half_width}");
 }
 
 #[test]

@@ -21,11 +21,7 @@ fn findings(scenario: &Scenario, seeds: u64) -> (std::collections::BTreeSet<Stri
     let exploration = explore(scenario, &options(seeds), &|| {}).unwrap();
     let seeds_with: std::collections::BTreeSet<u64> = exploration.violations.iter().map(|v| v.seed).collect();
     for violation in &exploration.violations {
-        assert!(
-            violation.reproduce.contains(&format!("--seed {}", violation.seed)),
-            "{}",
-            violation.reproduce
-        );
+        assert!(violation.reproduce.contains(&format!("--seed {}", violation.seed)), "{}", violation.reproduce);
     }
     (exploration.violations.iter().map(|v| v.invariant.clone()).collect(), seeds_with.len())
 }

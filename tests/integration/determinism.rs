@@ -56,7 +56,11 @@ fn grid_workloads_replay_exactly() {
     // Gateway, storage servers, buckets, checkers: the same seed gives the
     // same trace hash and the same findings, for every kind of grid workload.
     let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sim-scenarios");
-    for file in ["lab-notebook/expt01-backup-101-files.toml", "known-bad/replayed-append.toml", "known-bad/blind-overwrite.toml"] {
+    for file in [
+        "lab-notebook/expt01-backup-101-files.toml",
+        "known-bad/replayed-append.toml",
+        "known-bad/blind-overwrite.toml",
+    ] {
         let scenario = retrylab_scenario::load(&root.join(file)).unwrap();
         let policy = &scenario.policies[0];
         let first = run_seed(&scenario, policy, 4, TraceMode::HashOnly).unwrap();

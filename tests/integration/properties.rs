@@ -31,7 +31,11 @@ fn fault_model() -> impl Strategy<Value = FaultModel> {
     let outages = proptest::collection::vec((0u64..20_000, 1u64..5_000), 0..2).prop_map(|spans| {
         spans
             .into_iter()
-            .map(|(start_ms, length_ms)| Outage { start_ms, end_ms: start_ms + length_ms, kind: FaultKind::InternalError })
+            .map(|(start_ms, length_ms)| Outage {
+                start_ms,
+                end_ms: start_ms + length_ms,
+                kind: FaultKind::InternalError,
+            })
             .collect()
     });
     (process, mix, outages, 0.0f64..1.0).prop_map(|(process, mix, outages, ambiguous_fraction)| FaultModel {

@@ -5,9 +5,7 @@ use std::time::Duration;
 
 use retrylab_faults::{FaultModel, LatencyDist};
 use retrylab_retry::PolicyConfig;
-use retrylab_scenario::{
-    Consistency, Limits, NamedPolicy, NetworkSpec, S3Operation, S3Spec, Scenario, Workload,
-};
+use retrylab_scenario::{Consistency, Limits, NamedPolicy, NetworkSpec, S3Operation, S3Spec, Scenario, Workload};
 
 /// The shipped 2012 scenario.
 pub fn lab_notebook_10k() -> PathBuf {
@@ -32,10 +30,7 @@ pub fn put_scenario(faults: FaultModel, policies: Vec<(&str, PolicyConfig)>, ope
         },
         faults,
         workload: Workload::S3Requests { operations, operation: S3Operation::Put, object_bytes: 64, keys: 4 },
-        policies: policies
-            .into_iter()
-            .map(|(name, config)| NamedPolicy { name: name.to_owned(), config })
-            .collect(),
+        policies: policies.into_iter().map(|(name, config)| NamedPolicy { name: name.to_owned(), config }).collect(),
         lafs: None,
     }
 }

@@ -3,9 +3,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::mutable::{
-    check_at_rest, check_failed_visible, check_seqnum_order, check_seqnum_reuse, check_unwritten,
-    check_well_formed, in_invocation_order, mutations, observations, FinalRead, MutableOp,
-    MutableOpKind, Mutation, Observation, SharesAtRest,
+    check_at_rest, check_failed_visible, check_seqnum_order, check_seqnum_reuse, check_unwritten, check_well_formed,
+    in_invocation_order, mutations, observations, FinalRead, MutableOp, MutableOpKind, Mutation, Observation,
+    SharesAtRest,
 };
 use crate::{invariant, Outcome, Violation};
 
@@ -20,19 +20,10 @@ use crate::{invariant, Outcome, Violation};
 /// Duplication and order are checked in every observed contents, not only the
 /// final ones: an append-only file that ever showed a duplicate or a reordering
 /// was wrong then, whatever it shows at the end. Each anomaly is reported once.
-pub fn check_mutable_appends(
-    history: &[MutableOp],
-    final_read: &FinalRead,
-    at_rest: &SharesAtRest,
-) -> Vec<Violation> {
+pub fn check_mutable_appends(history: &[MutableOp], final_read: &FinalRead, at_rest: &SharesAtRest) -> Vec<Violation> {
     let mut out = Vec::new();
     let ops = in_invocation_order(history);
-    check_well_formed(
-        &ops,
-        "an overwrite",
-        |k| matches!(k, MutableOpKind::Write { .. }),
-        &mut out,
-    );
+    check_well_formed(&ops, "an overwrite", |k| matches!(k, MutableOpKind::Write { .. }), &mut out);
     let appends = mutations(&ops, |k| match k {
         MutableOpKind::Append { value } => Some(*value),
         _ => None,
@@ -41,13 +32,7 @@ pub fn check_mutable_appends(
 
     check_duplicated(&obs, &mut out);
     check_acknowledged_append_lost(&appends, final_read, &mut out);
-    check_failed_visible(
-        invariant::FAILED_APPEND_VISIBLE,
-        "append",
-        &appends,
-        &obs,
-        &mut out,
-    );
+    check_failed_visible(invariant::FAILED_APPEND_VISIBLE, "append", &appends, &obs, &mut out);
     check_out_of_order(&appends, &obs, &mut out);
     check_unwritten(&appends, &obs, &mut out);
     check_seqnum_order(&appends, &obs, &mut out);
@@ -69,10 +54,7 @@ fn check_duplicated(obs: &[Observation<'_>], out: &mut Vec<Violation>) {
             if n > 1 && reported.insert(line) {
                 out.push(Violation::new(
                     invariant::APPEND_DUPLICATED,
-                    format!(
-                        "{} (seqnum {}) holds line {line} {n} times",
-                        o.source, o.read.seqnum
-                    ),
+                    format!("{} (seqnum {}) holds line {line} {n} times", o.source, o.read.seqnum),
                 ));
             }
         }
@@ -81,24 +63,15 @@ fn check_duplicated(obs: &[Observation<'_>], out: &mut Vec<Violation>) {
 
 /// Every acknowledged line is in the final contents; a final read that fails
 /// while any append was acknowledged lost them all.
-fn check_acknowledged_append_lost(
-    appends: &[Mutation<'_>],
-    final_read: &FinalRead,
-    out: &mut Vec<Violation>,
-) {
-    let acked: Vec<&Mutation<'_>> = appends
-        .iter()
-        .filter(|a| a.op.outcome == Outcome::Ok)
-        .collect();
+fn check_acknowledged_append_lost(appends: &[Mutation<'_>], final_read: &FinalRead, out: &mut Vec<Violation>) {
+    let acked: Vec<&Mutation<'_>> = appends.iter().filter(|a| a.op.outcome == Outcome::Ok).collect();
     match final_read {
         FinalRead::Error { status, error } => {
             if !acked.is_empty() {
                 let lines: Vec<u64> = acked.iter().map(|a| a.value).collect();
                 out.push(Violation::new(
                     invariant::ACKNOWLEDGED_APPEND_LOST,
-                    format!(
-                        "the final read failed with {status} {error}; acknowledged lines {lines:?} are unreadable"
-                    ),
+                    format!("the final read failed with {status} {error}; acknowledged lines {lines:?} are unreadable"),
                 ));
             }
         }

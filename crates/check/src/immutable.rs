@@ -30,19 +30,11 @@ pub fn check_immutable(uploads: &[ImmutableUpload]) -> Vec<Violation> {
             )),
             Some(Err(error)) => out.push(Violation::new(
                 invariant::ACKNOWLEDGED_UPLOAD_UNREADABLE,
-                format!(
-                    "upload {} was acknowledged but its download failed: {error}",
-                    u.id
-                ),
+                format!("upload {} was acknowledged but its download failed: {error}", u.id),
             )),
             Some(Ok(digest)) if *digest != u.expected_digest => out.push(Violation::new(
                 invariant::ACKNOWLEDGED_UPLOAD_CORRUPT,
-                format!(
-                    "upload {} downloads with digest {}, expected {}",
-                    u.id,
-                    hex(digest),
-                    hex(&u.expected_digest)
-                ),
+                format!("upload {} downloads with digest {}, expected {}", u.id, hex(digest), hex(&u.expected_digest)),
             )),
             Some(Ok(_)) => {}
         }

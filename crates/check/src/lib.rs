@@ -61,10 +61,7 @@ pub struct Violation {
 
 impl Violation {
     pub(crate) fn new(invariant: &'static str, detail: impl Into<String>) -> Self {
-        Violation {
-            invariant,
-            detail: detail.into(),
-        }
+        Violation { invariant, detail: detail.into() }
     }
 }
 
@@ -157,10 +154,7 @@ mod tests {
         assert_eq!(set.len(), invariant::ALL.len());
         for name in invariant::ALL {
             assert!(!name.is_empty());
-            assert!(
-                name.chars().all(|c| c.is_ascii_lowercase() || c == '-'),
-                "{name}"
-            );
+            assert!(name.chars().all(|c| c.is_ascii_lowercase() || c == '-'), "{name}");
             assert!(!name.starts_with('-') && !name.ends_with('-'), "{name}");
         }
     }

@@ -61,17 +61,9 @@ pub enum FinalRead {
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum ShareCheck {
     /// Hash tree, root hash and signature all verified.
-    Valid {
-        server: u32,
-        share: u32,
-        seqnum: u64,
-    },
+    Valid { server: u32, share: u32, seqnum: u64 },
     /// The share failed verification; `reason` says which check.
-    Corrupt {
-        server: u32,
-        share: u32,
-        reason: String,
-    },
+    Corrupt { server: u32, share: u32, reason: String },
 }
 
 /// Every stored mutable share of the file, each verified independently of the gateway.
@@ -122,37 +114,21 @@ pub(crate) fn in_invocation_order(history: &[MutableOp]) -> Vec<&MutableOp> {
 ///
 /// Only Ok reads count: a failed or indeterminate read returned nothing the
 /// client could trust, so whatever the harness attached to it is ignored.
-pub(crate) fn observations<'a>(
-    ops: &[&'a MutableOp],
-    final_read: &'a FinalRead,
-) -> Vec<Observation<'a>> {
+pub(crate) fn observations<'a>(ops: &[&'a MutableOp], final_read: &'a FinalRead) -> Vec<Observation<'a>> {
     let mut reads: Vec<(&'a MutableOp, &'a ReadValue)> = ops
         .iter()
         .filter_map(|op| match (&op.kind, op.outcome) {
-            (
-                MutableOpKind::Read {
-                    observed: Some(read),
-                },
-                Outcome::Ok,
-            ) => Some((*op, read)),
+            (MutableOpKind::Read { observed: Some(read) }, Outcome::Ok) => Some((*op, read)),
             _ => None,
         })
         .collect();
     // One process, sequential operations: completion order is the order the
     // client saw the versions in. Ties fall back to invocation order.
     reads.sort_by_key(|(op, _)| (op.completed_ms, op.invoked_ms, op.id));
-    let mut out: Vec<Observation<'a>> = reads
-        .into_iter()
-        .map(|(op, read)| Observation {
-            source: Source::Read(op.id),
-            read,
-        })
-        .collect();
+    let mut out: Vec<Observation<'a>> =
+        reads.into_iter().map(|(op, read)| Observation { source: Source::Read(op.id), read }).collect();
     if let FinalRead::Value(read) = final_read {
-        out.push(Observation {
-            source: Source::Final,
-            read,
-        });
+        out.push(Observation { source: Source::Final, read });
     }
     out
 }
@@ -169,10 +145,7 @@ pub(crate) fn check_well_formed(
         if is_foreign(&op.kind) {
             out.push(Violation::new(
                 invariant::MALFORMED_HISTORY,
-                format!(
-                    "op {} is {foreign_kind} in this history; it was not checked",
-                    op.id
-                ),
+                format!("op {} is {foreign_kind} in this history; it was not checked", op.id),
             ));
         }
         if let (MutableOpKind::Read { observed: None }, Outcome::Ok) = (&op.kind, op.outcome) {
@@ -204,11 +177,8 @@ pub(crate) fn check_failed_visible(
     obs: &[Observation<'_>],
     out: &mut Vec<Violation>,
 ) {
-    let maybe_landed: BTreeSet<u64> = mutations
-        .iter()
-        .filter(|m| m.op.outcome != Outcome::Fail)
-        .map(|m| m.value)
-        .collect();
+    let maybe_landed: BTreeSet<u64> =
+        mutations.iter().filter(|m| m.op.outcome != Outcome::Fail).map(|m| m.value).collect();
     let mut failed: BTreeMap<u64, u64> = BTreeMap::new();
     for m in mutations {
         if m.op.outcome == Outcome::Fail && !maybe_landed.contains(&m.value) {
@@ -237,11 +207,7 @@ pub(crate) fn check_failed_visible(
 
 /// Every observed value must come from some write or append of the history:
 /// anything else is contents that decoded but were never written.
-pub(crate) fn check_unwritten(
-    mutations: &[Mutation<'_>],
-    obs: &[Observation<'_>],
-    out: &mut Vec<Violation>,
-) {
+pub(crate) fn check_unwritten(mutations: &[Mutation<'_>], obs: &[Observation<'_>], out: &mut Vec<Violation>) {
     let written: BTreeSet<u64> = mutations.iter().map(|m| m.value).collect();
     let mut reported = BTreeSet::new();
     for o in obs {
@@ -249,10 +215,7 @@ pub(crate) fn check_unwritten(
             if !written.contains(v) && reported.insert(*v) {
                 out.push(Violation::new(
                     invariant::UNWRITTEN_VALUE_VISIBLE,
-                    format!(
-                        "{} (seqnum {}) observed value {v}, which no operation wrote",
-                        o.source, o.read.seqnum
-                    ),
+                    format!("{} (seqnum {}) observed value {v}, which no operation wrote", o.source, o.read.seqnum),
                 ));
             }
         }
@@ -261,11 +224,7 @@ pub(crate) fn check_unwritten(
 
 /// Seqnums seen by successive reads never decrease, and the final read is at
 /// or past every acknowledged mutation whose seqnum is known.
-pub(crate) fn check_seqnum_order(
-    mutations: &[Mutation<'_>],
-    obs: &[Observation<'_>],
-    out: &mut Vec<Violation>,
-) {
+pub(crate) fn check_seqnum_order(mutations: &[Mutation<'_>], obs: &[Observation<'_>], out: &mut Vec<Violation>) {
     for pair in obs.windows(2) {
         if let [before, after] = pair {
             if after.read.seqnum < before.read.seqnum {
@@ -309,13 +268,7 @@ pub(crate) fn check_seqnum_reuse(
     obs: &[Observation<'_>],
     out: &mut Vec<Violation>,
 ) {
-    let observed = obs.iter().map(|o| {
-        (
-            o.read.seqnum,
-            o.read.values.clone(),
-            format!("{}", o.source),
-        )
-    });
+    let observed = obs.iter().map(|o| (o.read.seqnum, o.read.values.clone(), format!("{}", o.source)));
     let mut first: BTreeMap<u64, (Vec<u64>, String)> = BTreeMap::new();
     let mut reported: BTreeSet<(u64, Vec<u64>)> = BTreeSet::new();
     for (seqnum, values, source) in known.into_iter().chain(observed) {
@@ -327,9 +280,7 @@ pub(crate) fn check_seqnum_reuse(
                 if *earlier != values && reported.insert((seqnum, values.clone())) {
                     out.push(Violation::new(
                         invariant::SEQNUM_REUSED,
-                        format!(
-                            "seqnum {seqnum} names {earlier:?} ({earlier_source}) and {values:?} ({source})"
-                        ),
+                        format!("seqnum {seqnum} names {earlier:?} ({earlier_source}) and {values:?} ({source})"),
                     ));
                 }
             }
@@ -341,12 +292,7 @@ pub(crate) fn check_seqnum_reuse(
 /// not violations; only corruption that is still at rest at quiescence is.
 pub(crate) fn check_at_rest(at_rest: &SharesAtRest, out: &mut Vec<Violation>) {
     for share in &at_rest.shares {
-        if let ShareCheck::Corrupt {
-            server,
-            share,
-            reason,
-        } = share
-        {
+        if let ShareCheck::Corrupt { server, share, reason } = share {
             out.push(Violation::new(
                 invariant::CORRUPT_SHARE_AT_REST,
                 format!("server {server} share {share}: {reason}"),
@@ -360,7 +306,5 @@ pub(crate) fn mutations<'a>(
     ops: &[&'a MutableOp],
     value_of: impl Fn(&MutableOpKind) -> Option<u64>,
 ) -> Vec<Mutation<'a>> {
-    ops.iter()
-        .filter_map(|op| value_of(&op.kind).map(|value| Mutation { op, value }))
-        .collect()
+    ops.iter().filter_map(|op| value_of(&op.kind).map(|value| Mutation { op, value })).collect()
 }

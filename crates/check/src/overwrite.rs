@@ -1,9 +1,8 @@
 //! The checker for whole-file overwrites of one mutable file by one writer.
 
 use crate::mutable::{
-    check_at_rest, check_failed_visible, check_seqnum_order, check_seqnum_reuse, check_unwritten,
-    check_well_formed, in_invocation_order, mutations, observations, FinalRead, MutableOp,
-    MutableOpKind, Mutation, SharesAtRest,
+    check_at_rest, check_failed_visible, check_seqnum_order, check_seqnum_reuse, check_unwritten, check_well_formed,
+    in_invocation_order, mutations, observations, FinalRead, MutableOp, MutableOpKind, Mutation, SharesAtRest,
 };
 use crate::{invariant, Outcome, Violation};
 
@@ -22,12 +21,7 @@ pub fn check_mutable_overwrites(
 ) -> Vec<Violation> {
     let mut out = Vec::new();
     let ops = in_invocation_order(history);
-    check_well_formed(
-        &ops,
-        "an append",
-        |k| matches!(k, MutableOpKind::Append { .. }),
-        &mut out,
-    );
+    check_well_formed(&ops, "an append", |k| matches!(k, MutableOpKind::Append { .. }), &mut out);
     let writes = mutations(&ops, |k| match k {
         MutableOpKind::Write { value } => Some(*value),
         _ => None,
@@ -35,23 +29,14 @@ pub fn check_mutable_overwrites(
     let obs = observations(&ops, final_read);
 
     check_acknowledged_write_lost(&writes, final_read, &mut out);
-    check_failed_visible(
-        invariant::FAILED_WRITE_VISIBLE,
-        "write",
-        &writes,
-        &obs,
-        &mut out,
-    );
+    check_failed_visible(invariant::FAILED_WRITE_VISIBLE, "write", &writes, &obs, &mut out);
     check_unwritten(&writes, &obs, &mut out);
     check_seqnum_order(&writes, &obs, &mut out);
     // An acknowledged overwrite with a known seqnum names its whole contents.
     let known = writes
         .iter()
         .filter(|w| w.op.outcome == Outcome::Ok)
-        .filter_map(|w| {
-            w.op.seqnum
-                .map(|s| (s, vec![w.value], format!("write {}", w.op.id)))
-        })
+        .filter_map(|w| w.op.seqnum.map(|s| (s, vec![w.value], format!("write {}", w.op.id))))
         .collect();
     check_seqnum_reuse(known, &obs, &mut out);
     check_at_rest(at_rest, &mut out);
@@ -61,11 +46,7 @@ pub fn check_mutable_overwrites(
 /// At quiescence the file holds the newest acknowledged write, or a later
 /// indeterminate one (which may have landed after it). Earlier Info writes are
 /// not acceptable: landing late they carry a lower seqnum and must lose.
-fn check_acknowledged_write_lost(
-    writes: &[Mutation<'_>],
-    final_read: &FinalRead,
-    out: &mut Vec<Violation>,
-) {
+fn check_acknowledged_write_lost(writes: &[Mutation<'_>], final_read: &FinalRead, out: &mut Vec<Violation>) {
     let Some(newest_ok) = writes.iter().rposition(|w| w.op.outcome == Outcome::Ok) else {
         // Nothing was acknowledged, so nothing can be lost: an error (no
         // shares, or none recoverable) or an Info write's value are both
@@ -102,10 +83,7 @@ fn check_acknowledged_write_lost(
             if !fine {
                 out.push(Violation::new(
                     invariant::ACKNOWLEDGED_WRITE_LOST,
-                    format!(
-                        "the final read returned {:?} at seqnum {}; expected {expected}",
-                        read.values, read.seqnum
-                    ),
+                    format!("the final read returned {:?} at seqnum {}; expected {expected}", read.values, read.seqnum),
                 ));
             }
         }

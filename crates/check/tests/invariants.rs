@@ -5,9 +5,8 @@
 //! starts crying wolf fails here.
 
 use retrylab_check::{
-    check_immutable, check_mutable_appends, check_mutable_overwrites, invariant, summarize,
-    FinalRead, ImmutableUpload, MutableOp, MutableOpKind, Outcome, ReadValue, ShareCheck,
-    SharesAtRest, Violation,
+    check_immutable, check_mutable_appends, check_mutable_overwrites, invariant, summarize, FinalRead, ImmutableUpload,
+    MutableOp, MutableOpKind, Outcome, ReadValue, ShareCheck, SharesAtRest, Violation,
 };
 
 use Outcome::{Fail, Info, Ok};
@@ -22,14 +21,7 @@ struct History {
 impl History {
     fn push(&mut self, kind: MutableOpKind, outcome: Outcome, seqnum: Option<u64>) -> &mut Self {
         let id = self.ops.len() as u64 + 1;
-        self.ops.push(MutableOp {
-            id,
-            kind,
-            outcome,
-            invoked_ms: id * 10,
-            completed_ms: id * 10 + 5,
-            seqnum,
-        });
+        self.ops.push(MutableOp { id, kind, outcome, invoked_ms: id * 10, completed_ms: id * 10 + 5, seqnum });
         self
     }
     fn write(&mut self, value: u64, outcome: Outcome, seqnum: Option<u64>) -> &mut Self {
@@ -39,10 +31,7 @@ impl History {
         self.push(MutableOpKind::Append { value }, outcome, seqnum)
     }
     fn read(&mut self, seqnum: u64, values: &[u64]) -> &mut Self {
-        let observed = Some(ReadValue {
-            seqnum,
-            values: values.to_vec(),
-        });
+        let observed = Some(ReadValue { seqnum, values: values.to_vec() });
         self.push(MutableOpKind::Read { observed }, Ok, None)
     }
     fn failed_read(&mut self, outcome: Outcome) -> &mut Self {
@@ -51,30 +40,16 @@ impl History {
 }
 
 fn value(seqnum: u64, values: &[u64]) -> FinalRead {
-    FinalRead::Value(ReadValue {
-        seqnum,
-        values: values.to_vec(),
-    })
+    FinalRead::Value(ReadValue { seqnum, values: values.to_vec() })
 }
 
 fn error(status: u16, name: &str) -> FinalRead {
-    FinalRead::Error {
-        status,
-        error: name.to_string(),
-    }
+    FinalRead::Error { status, error: name.to_string() }
 }
 
 /// Ten verified shares at one seqnum: a healthy file at rest.
 fn healthy(seqnum: u64) -> SharesAtRest {
-    SharesAtRest {
-        shares: (0..10)
-            .map(|i| ShareCheck::Valid {
-                server: i,
-                share: i,
-                seqnum,
-            })
-            .collect(),
-    }
+    SharesAtRest { shares: (0..10).map(|i| ShareCheck::Valid { server: i, share: i, seqnum }).collect() }
 }
 
 fn names(vs: &[Violation]) -> Vec<&'static str> {
@@ -110,33 +85,21 @@ fn final_read_of_an_older_acknowledged_write_loses_the_newer_one() {
 fn final_read_of_the_newest_acknowledged_write_is_fine() {
     let mut h = History::default();
     h.write(1, Ok, Some(1)).write(2, Ok, None);
-    assert_clean(&check_mutable_overwrites(
-        &h.ops,
-        &value(2, &[2]),
-        &healthy(2),
-    ));
+    assert_clean(&check_mutable_overwrites(&h.ops, &value(2, &[2]), &healthy(2)));
 }
 
 #[test]
 fn a_later_info_write_that_landed_is_fine() {
     let mut h = History::default();
     h.write(1, Ok, Some(1)).write(2, Info, None);
-    assert_clean(&check_mutable_overwrites(
-        &h.ops,
-        &value(2, &[2]),
-        &healthy(2),
-    ));
+    assert_clean(&check_mutable_overwrites(&h.ops, &value(2, &[2]), &healthy(2)));
 }
 
 #[test]
 fn a_later_info_write_that_did_not_land_is_fine() {
     let mut h = History::default();
     h.write(1, Ok, Some(1)).write(2, Info, None);
-    assert_clean(&check_mutable_overwrites(
-        &h.ops,
-        &value(1, &[1]),
-        &healthy(1),
-    ));
+    assert_clean(&check_mutable_overwrites(&h.ops, &value(1, &[1]), &healthy(1)));
 }
 
 #[test]
@@ -153,11 +116,7 @@ fn an_unreadable_file_after_an_acknowledged_write_is_a_lost_write_naming_the_err
     h.write(1, Ok, Some(1));
     let vs = check_mutable_overwrites(&h.ops, &error(410, "NotEnoughSharesError"), &healthy(1));
     assert_exactly(&vs, &[invariant::ACKNOWLEDGED_WRITE_LOST]);
-    assert!(
-        vs[0].detail.contains("410 NotEnoughSharesError"),
-        "{}",
-        vs[0].detail
-    );
+    assert!(vs[0].detail.contains("410 NotEnoughSharesError"), "{}", vs[0].detail);
 }
 
 #[test]
@@ -165,27 +124,15 @@ fn no_shares_after_only_failed_writes_is_fine() {
     let mut h = History::default();
     h.write(1, Fail, None).write(2, Fail, None);
     let none = SharesAtRest::default();
-    assert_clean(&check_mutable_overwrites(
-        &h.ops,
-        &error(410, "NoSharesError"),
-        &none,
-    ));
-    assert_clean(&check_mutable_overwrites(
-        &[],
-        &error(410, "NoSharesError"),
-        &none,
-    ));
+    assert_clean(&check_mutable_overwrites(&h.ops, &error(410, "NoSharesError"), &none));
+    assert_clean(&check_mutable_overwrites(&[], &error(410, "NoSharesError"), &none));
 }
 
 #[test]
 fn no_shares_after_only_an_info_write_is_fine() {
     let mut h = History::default();
     h.write(1, Info, None);
-    let vs = check_mutable_overwrites(
-        &h.ops,
-        &error(410, "NoSharesError"),
-        &SharesAtRest::default(),
-    );
+    let vs = check_mutable_overwrites(&h.ops, &error(410, "NoSharesError"), &SharesAtRest::default());
     assert_clean(&vs);
 }
 
@@ -211,11 +158,7 @@ fn a_failed_write_seen_by_the_final_read_is_a_violation() {
 fn a_failed_write_that_stayed_invisible_is_fine() {
     let mut h = History::default();
     h.write(1, Ok, Some(1)).write(2, Fail, None).read(1, &[1]);
-    assert_clean(&check_mutable_overwrites(
-        &h.ops,
-        &value(1, &[1]),
-        &healthy(1),
-    ));
+    assert_clean(&check_mutable_overwrites(&h.ops, &value(1, &[1]), &healthy(1)));
 }
 
 #[test]
@@ -223,11 +166,7 @@ fn a_failed_attempt_at_a_value_another_write_carried_proves_nothing() {
     // The harness retried value 1 as a fresh op after a definite failure.
     let mut h = History::default();
     h.write(1, Fail, None).write(1, Ok, Some(1));
-    assert_clean(&check_mutable_overwrites(
-        &h.ops,
-        &value(1, &[1]),
-        &healthy(1),
-    ));
+    assert_clean(&check_mutable_overwrites(&h.ops, &value(1, &[1]), &healthy(1)));
 }
 
 // ---- overwrites: seqnum-decreased ----
@@ -235,10 +174,7 @@ fn a_failed_attempt_at_a_value_another_write_carried_proves_nothing() {
 #[test]
 fn reads_going_back_in_seqnum_is_a_violation() {
     let mut h = History::default();
-    h.write(1, Ok, None)
-        .write(2, Ok, None)
-        .read(2, &[2])
-        .read(1, &[1]);
+    h.write(1, Ok, None).write(2, Ok, None).read(2, &[2]).read(1, &[1]);
     let vs = check_mutable_overwrites(&h.ops, &value(2, &[2]), &healthy(2));
     assert_exactly(&vs, &[invariant::SEQNUM_DECREASED]);
 }
@@ -246,35 +182,20 @@ fn reads_going_back_in_seqnum_is_a_violation() {
 #[test]
 fn reads_with_steady_or_rising_seqnums_are_fine() {
     let mut h = History::default();
-    h.write(1, Ok, None)
-        .read(1, &[1])
-        .read(1, &[1])
-        .write(2, Ok, None)
-        .read(2, &[2]);
-    assert_clean(&check_mutable_overwrites(
-        &h.ops,
-        &value(2, &[2]),
-        &healthy(2),
-    ));
+    h.write(1, Ok, None).read(1, &[1]).read(1, &[1]).write(2, Ok, None).read(2, &[2]);
+    assert_clean(&check_mutable_overwrites(&h.ops, &value(2, &[2]), &healthy(2)));
 }
 
 #[test]
 fn reads_are_ordered_by_completion_not_by_id() {
     // Read 3 completes after read 4: in completion order the seqnums are 1, 2.
     let mut h = History::default();
-    h.write(1, Ok, None)
-        .write(2, Ok, None)
-        .read(2, &[2])
-        .read(1, &[1]);
+    h.write(1, Ok, None).write(2, Ok, None).read(2, &[2]).read(1, &[1]);
     h.ops[2].completed_ms = 100;
     h.ops[3].completed_ms = 50;
     h.ops[2].invoked_ms = 35;
     h.ops[3].invoked_ms = 40;
-    assert_clean(&check_mutable_overwrites(
-        &h.ops,
-        &value(2, &[2]),
-        &healthy(2),
-    ));
+    assert_clean(&check_mutable_overwrites(&h.ops, &value(2, &[2]), &healthy(2)));
 }
 
 #[test]
@@ -289,11 +210,7 @@ fn a_final_read_behind_an_acknowledged_seqnum_is_a_violation() {
 fn a_final_read_at_the_acknowledged_seqnum_is_fine() {
     let mut h = History::default();
     h.write(1, Ok, Some(5));
-    assert_clean(&check_mutable_overwrites(
-        &h.ops,
-        &value(5, &[1]),
-        &healthy(5),
-    ));
+    assert_clean(&check_mutable_overwrites(&h.ops, &value(5, &[1]), &healthy(5)));
 }
 
 #[test]
@@ -325,15 +242,8 @@ fn two_reads_seeing_different_values_at_one_seqnum_is_a_violation() {
 #[test]
 fn a_write_and_reads_agreeing_on_a_seqnum_is_fine() {
     let mut h = History::default();
-    h.write(1, Ok, Some(1))
-        .read(1, &[1])
-        .write(2, Ok, Some(2))
-        .read(2, &[2]);
-    assert_clean(&check_mutable_overwrites(
-        &h.ops,
-        &value(2, &[2]),
-        &healthy(2),
-    ));
+    h.write(1, Ok, Some(1)).read(1, &[1]).write(2, Ok, Some(2)).read(2, &[2]);
+    assert_clean(&check_mutable_overwrites(&h.ops, &value(2, &[2]), &healthy(2)));
 }
 
 // ---- corrupt-share-at-rest ----
@@ -343,34 +253,20 @@ fn a_corrupt_share_at_rest_is_a_violation_naming_server_share_and_reason() {
     let mut h = History::default();
     h.write(1, Ok, Some(1));
     let mut rest = healthy(1);
-    rest.shares.push(ShareCheck::Corrupt {
-        server: 7,
-        share: 3,
-        reason: "block hash tree mismatch".to_string(),
-    });
+    rest.shares.push(ShareCheck::Corrupt { server: 7, share: 3, reason: "block hash tree mismatch".to_string() });
     let vs = check_mutable_overwrites(&h.ops, &value(1, &[1]), &rest);
     assert_exactly(&vs, &[invariant::CORRUPT_SHARE_AT_REST]);
     let d = &vs[0].detail;
-    assert!(
-        d.contains("server 7") && d.contains("share 3") && d.contains("block hash tree"),
-        "{d}"
-    );
+    assert!(d.contains("server 7") && d.contains("share 3") && d.contains("block hash tree"), "{d}");
 }
 
 #[test]
 fn transient_read_errors_with_clean_shares_at_rest_are_fine() {
     let mut h = History::default();
-    h.write(1, Ok, Some(1))
-        .failed_read(Fail)
-        .failed_read(Info)
-        .read(1, &[1]);
+    h.write(1, Ok, Some(1)).failed_read(Fail).failed_read(Info).read(1, &[1]);
     // Stale but valid shares from an older version are not corruption either.
     let mut rest = healthy(1);
-    rest.shares.push(ShareCheck::Valid {
-        server: 11,
-        share: 0,
-        seqnum: 0,
-    });
+    rest.shares.push(ShareCheck::Valid { server: 11, share: 0, seqnum: 0 });
     assert_clean(&check_mutable_overwrites(&h.ops, &value(1, &[1]), &rest));
 }
 
@@ -378,13 +274,8 @@ fn transient_read_errors_with_clean_shares_at_rest_are_fine() {
 fn corrupt_shares_are_checked_for_appends_too() {
     let mut h = History::default();
     h.append(1, Ok, Some(2));
-    let rest = SharesAtRest {
-        shares: vec![ShareCheck::Corrupt {
-            server: 0,
-            share: 0,
-            reason: "bad signature".to_string(),
-        }],
-    };
+    let rest =
+        SharesAtRest { shares: vec![ShareCheck::Corrupt { server: 0, share: 0, reason: "bad signature".to_string() }] };
     let vs = check_mutable_appends(&h.ops, &value(2, &[1]), &rest);
     assert_exactly(&vs, &[invariant::CORRUPT_SHARE_AT_REST]);
     assert_clean(&check_mutable_appends(&h.ops, &value(2, &[1]), &healthy(2)));
@@ -398,11 +289,7 @@ fn a_value_no_write_carried_is_a_violation() {
     h.write(1, Info, None).read(1, &[99]);
     let vs = check_mutable_overwrites(&h.ops, &value(1, &[99]), &healthy(1));
     assert_exactly(&vs, &[invariant::UNWRITTEN_VALUE_VISIBLE]);
-    assert_clean(&check_mutable_overwrites(
-        &h.ops[..1],
-        &value(1, &[1]),
-        &healthy(1),
-    ));
+    assert_clean(&check_mutable_overwrites(&h.ops[..1], &value(1, &[1]), &healthy(1)));
 }
 
 #[test]
@@ -420,14 +307,7 @@ fn malformed_histories_are_reported_not_trusted() {
     h.push(MutableOpKind::Read { observed: None }, Ok, None);
     h.ops[0].completed_ms = 0;
     let vs = check_mutable_overwrites(&h.ops, &value(1, &[1]), &healthy(1));
-    assert_exactly(
-        &vs,
-        &[
-            invariant::MALFORMED_HISTORY,
-            invariant::MALFORMED_HISTORY,
-            invariant::MALFORMED_HISTORY,
-        ],
-    );
+    assert_exactly(&vs, &[invariant::MALFORMED_HISTORY, invariant::MALFORMED_HISTORY, invariant::MALFORMED_HISTORY]);
     let mut a = History::default();
     a.append(1, Ok, None).write(2, Ok, None);
     let vs = check_mutable_appends(&a.ops, &value(1, &[1]), &healthy(1));
@@ -439,9 +319,7 @@ fn malformed_histories_are_reported_not_trusted() {
 #[test]
 fn a_duplicated_line_is_reported_once_and_only_as_duplication() {
     let mut h = History::default();
-    h.append(1, Ok, None)
-        .append(2, Info, None)
-        .read(3, &[1, 2, 2]);
+    h.append(1, Ok, None).append(2, Info, None).read(3, &[1, 2, 2]);
     let vs = check_mutable_appends(&h.ops, &value(3, &[1, 2, 2]), &healthy(3));
     assert_exactly(&vs, &[invariant::APPEND_DUPLICATED]);
 }
@@ -450,11 +328,7 @@ fn a_duplicated_line_is_reported_once_and_only_as_duplication() {
 fn distinct_lines_are_fine() {
     let mut h = History::default();
     h.append(1, Ok, None).append(2, Info, None).read(3, &[1, 2]);
-    assert_clean(&check_mutable_appends(
-        &h.ops,
-        &value(3, &[1, 2]),
-        &healthy(3),
-    ));
+    assert_clean(&check_mutable_appends(&h.ops, &value(3, &[1, 2]), &healthy(3)));
 }
 
 #[test]
@@ -472,38 +346,21 @@ fn an_unreadable_file_after_an_acknowledged_append_is_lost() {
     h.append(1, Ok, None);
     let vs = check_mutable_appends(&h.ops, &error(500, "UnrecoverableFileError"), &healthy(2));
     assert_exactly(&vs, &[invariant::ACKNOWLEDGED_APPEND_LOST]);
-    assert!(
-        vs[0].detail.contains("UnrecoverableFileError"),
-        "{}",
-        vs[0].detail
-    );
+    assert!(vs[0].detail.contains("UnrecoverableFileError"), "{}", vs[0].detail);
 }
 
 #[test]
 fn info_appends_may_land_or_not() {
     let mut h = History::default();
-    h.append(1, Ok, Some(2))
-        .append(2, Info, None)
-        .append(3, Ok, None);
-    assert_clean(&check_mutable_appends(
-        &h.ops,
-        &value(3, &[1, 3]),
-        &healthy(3),
-    ));
-    assert_clean(&check_mutable_appends(
-        &h.ops,
-        &value(4, &[1, 2, 3]),
-        &healthy(4),
-    ));
+    h.append(1, Ok, Some(2)).append(2, Info, None).append(3, Ok, None);
+    assert_clean(&check_mutable_appends(&h.ops, &value(3, &[1, 3]), &healthy(3)));
+    assert_clean(&check_mutable_appends(&h.ops, &value(4, &[1, 2, 3]), &healthy(4)));
 }
 
 #[test]
 fn a_failed_append_seen_by_any_read_is_a_violation() {
     let mut h = History::default();
-    h.append(1, Ok, None)
-        .append(2, Fail, None)
-        .read(3, &[1, 2])
-        .append(3, Ok, None);
+    h.append(1, Ok, None).append(2, Fail, None).read(3, &[1, 2]).append(3, Ok, None);
     let vs = check_mutable_appends(&h.ops, &value(4, &[1, 2, 3]), &healthy(4));
     assert_exactly(&vs, &[invariant::FAILED_APPEND_VISIBLE]);
 }
@@ -511,15 +368,8 @@ fn a_failed_append_seen_by_any_read_is_a_violation() {
 #[test]
 fn a_failed_append_that_stayed_invisible_is_fine() {
     let mut h = History::default();
-    h.append(1, Ok, None)
-        .append(2, Fail, None)
-        .read(2, &[1])
-        .append(3, Ok, None);
-    assert_clean(&check_mutable_appends(
-        &h.ops,
-        &value(3, &[1, 3]),
-        &healthy(3),
-    ));
+    h.append(1, Ok, None).append(2, Fail, None).read(2, &[1]).append(3, Ok, None);
+    assert_clean(&check_mutable_appends(&h.ops, &value(3, &[1, 3]), &healthy(3)));
 }
 
 #[test]
@@ -528,11 +378,7 @@ fn lines_in_the_wrong_order_are_a_violation() {
     h.append(1, Ok, None).append(2, Ok, None);
     let vs = check_mutable_appends(&h.ops, &value(3, &[2, 1]), &healthy(3));
     assert_exactly(&vs, &[invariant::APPENDS_OUT_OF_ORDER]);
-    assert_clean(&check_mutable_appends(
-        &h.ops,
-        &value(3, &[1, 2]),
-        &healthy(3),
-    ));
+    assert_clean(&check_mutable_appends(&h.ops, &value(3, &[1, 2]), &healthy(3)));
 }
 
 #[test]
@@ -540,11 +386,7 @@ fn append_order_is_invocation_order() {
     // Line ids need not be numeric order if the harness numbers them otherwise.
     let mut h = History::default();
     h.append(5, Ok, None).append(3, Ok, None);
-    assert_clean(&check_mutable_appends(
-        &h.ops,
-        &value(3, &[5, 3]),
-        &healthy(3),
-    ));
+    assert_clean(&check_mutable_appends(&h.ops, &value(3, &[5, 3]), &healthy(3)));
     let vs = check_mutable_appends(&h.ops, &value(3, &[3, 5]), &healthy(3));
     assert_exactly(&vs, &[invariant::APPENDS_OUT_OF_ORDER]);
 }
@@ -552,16 +394,10 @@ fn append_order_is_invocation_order() {
 #[test]
 fn append_seqnums_must_not_go_back() {
     let mut h = History::default();
-    h.append(1, Ok, Some(2))
-        .read(2, &[1])
-        .append(2, Ok, Some(3));
+    h.append(1, Ok, Some(2)).read(2, &[1]).append(2, Ok, Some(3));
     let vs = check_mutable_appends(&h.ops, &value(2, &[1, 2]), &healthy(2));
     assert_reports(&vs, invariant::SEQNUM_DECREASED);
-    assert_clean(&check_mutable_appends(
-        &h.ops,
-        &value(3, &[1, 2]),
-        &healthy(3),
-    ));
+    assert_clean(&check_mutable_appends(&h.ops, &value(3, &[1, 2]), &healthy(3)));
 }
 
 #[test]
@@ -570,26 +406,13 @@ fn append_reads_disagreeing_at_one_seqnum_reuse_it() {
     h.append(1, Ok, None).append(2, Info, None).read(2, &[1]);
     let vs = check_mutable_appends(&h.ops, &value(2, &[1, 2]), &healthy(2));
     assert_exactly(&vs, &[invariant::SEQNUM_REUSED]);
-    assert_clean(&check_mutable_appends(
-        &h.ops,
-        &value(3, &[1, 2]),
-        &healthy(3),
-    ));
+    assert_clean(&check_mutable_appends(&h.ops, &value(3, &[1, 2]), &healthy(3)));
 }
 
 // ---- immutable ----
 
-fn upload(
-    id: u64,
-    outcome: Outcome,
-    downloaded: Option<Result<[u8; 32], String>>,
-) -> ImmutableUpload {
-    ImmutableUpload {
-        id,
-        outcome,
-        expected_digest: [id as u8; 32],
-        downloaded,
-    }
+fn upload(id: u64, outcome: Outcome, downloaded: Option<Result<[u8; 32], String>>) -> ImmutableUpload {
+    ImmutableUpload { id, outcome, expected_digest: [id as u8; 32], downloaded }
 }
 
 #[test]
@@ -625,9 +448,7 @@ fn an_acknowledged_upload_never_downloaded_is_malformed() {
 #[test]
 fn summaries_count_what_the_checkers_found() {
     let mut h = History::default();
-    h.append(1, Ok, None)
-        .append(2, Ok, None)
-        .append(3, Ok, None);
+    h.append(1, Ok, None).append(2, Ok, None).append(3, Ok, None);
     let vs = check_mutable_appends(&h.ops, &value(1, &[]), &healthy(1));
     let s = summarize(&vs);
     assert_eq!(s.get(invariant::ACKNOWLEDGED_APPEND_LOST), Some(&3));

@@ -9,9 +9,8 @@
 
 use proptest::prelude::*;
 use retrylab_check::{
-    check_immutable, check_mutable_appends, check_mutable_overwrites, invariant, summarize,
-    FinalRead, ImmutableUpload, MutableOp, MutableOpKind, Outcome, ReadValue, ShareCheck,
-    SharesAtRest, Violation,
+    check_immutable, check_mutable_appends, check_mutable_overwrites, invariant, summarize, FinalRead, ImmutableUpload,
+    MutableOp, MutableOpKind, Outcome, ReadValue, ShareCheck, SharesAtRest, Violation,
 };
 
 /// One step of the single writer.
@@ -19,11 +18,7 @@ use retrylab_check::{
 enum Step {
     /// A write or append: whether it landed, whether the client learned the
     /// outcome (else Info), and whether an Ok reports its seqnum.
-    Mutate {
-        landed: bool,
-        indeterminate: bool,
-        report_seqnum: bool,
-    },
+    Mutate { landed: bool, indeterminate: bool, report_seqnum: bool },
     /// A read: Ok (when there is something to read) or a transient failure.
     Read { transient_failure: bool },
 }
@@ -78,15 +73,7 @@ fn outcome_of(landed: bool, indeterminate: bool) -> Outcome {
 }
 
 fn shares(seqnum: u64) -> SharesAtRest {
-    SharesAtRest {
-        shares: (0..10)
-            .map(|i| ShareCheck::Valid {
-                server: i % 4,
-                share: i,
-                seqnum,
-            })
-            .collect(),
-    }
+    SharesAtRest { shares: (0..10).map(|i| ShareCheck::Valid { server: i % 4, share: i, seqnum }).collect() }
 }
 
 /// An ideal register: starts with no file (no shares); each landed write
@@ -94,28 +81,18 @@ fn shares(seqnum: u64) -> SharesAtRest {
 fn overwrite_run(steps: &[Step]) -> Run {
     let mut run = Run {
         history: Vec::new(),
-        final_read: FinalRead::Error {
-            status: 410,
-            error: "NoSharesError".to_string(),
-        },
+        final_read: FinalRead::Error { status: 410, error: "NoSharesError".to_string() },
         at_rest: SharesAtRest::default(),
     };
     let mut current: Option<ReadValue> = None;
     for s in steps {
         match *s {
-            Step::Mutate {
-                landed,
-                indeterminate,
-                report_seqnum,
-            } => {
+            Step::Mutate { landed, indeterminate, report_seqnum } => {
                 let value = run.next_id();
                 let mut seqnum = None;
                 if landed {
                     let next = current.as_ref().map_or(1, |c| c.seqnum + 1);
-                    current = Some(ReadValue {
-                        seqnum: next,
-                        values: vec![value],
-                    });
+                    current = Some(ReadValue { seqnum: next, values: vec![value] });
                     seqnum = Some(next);
                 }
                 let outcome = outcome_of(landed, indeterminate);
@@ -123,17 +100,9 @@ fn overwrite_run(steps: &[Step]) -> Run {
                 run.push(MutableOpKind::Write { value }, outcome, reported);
             }
             Step::Read { transient_failure } => match (&current, transient_failure) {
-                (Some(c), false) => run.push(
-                    MutableOpKind::Read {
-                        observed: Some(c.clone()),
-                    },
-                    Outcome::Ok,
-                    None,
-                ),
+                (Some(c), false) => run.push(MutableOpKind::Read { observed: Some(c.clone()) }, Outcome::Ok, None),
                 // Nothing to read yet is a definite NoShares failure.
-                (None, false) => {
-                    run.push(MutableOpKind::Read { observed: None }, Outcome::Fail, None)
-                }
+                (None, false) => run.push(MutableOpKind::Read { observed: None }, Outcome::Fail, None),
                 (_, true) => run.push(MutableOpKind::Read { observed: None }, Outcome::Info, None),
             },
         }
@@ -151,24 +120,14 @@ fn overwrite_run(steps: &[Step]) -> Run {
 fn append_run(steps: &[Step]) -> Run {
     let mut run = Run {
         history: Vec::new(),
-        final_read: FinalRead::Error {
-            status: 500,
-            error: "unset".to_string(),
-        },
+        final_read: FinalRead::Error { status: 500, error: "unset".to_string() },
         at_rest: SharesAtRest::default(),
     };
-    let mut current = ReadValue {
-        seqnum: 1,
-        values: Vec::new(),
-    };
+    let mut current = ReadValue { seqnum: 1, values: Vec::new() };
     let mut next_line = 1;
     for s in steps {
         match *s {
-            Step::Mutate {
-                landed,
-                indeterminate,
-                report_seqnum,
-            } => {
+            Step::Mutate { landed, indeterminate, report_seqnum } => {
                 let value = next_line;
                 next_line += 1;
                 let mut seqnum = None;
@@ -199,11 +158,7 @@ fn append_run(steps: &[Step]) -> Run {
 /// A run guaranteed to have acknowledged mutations to break: two landed Ok
 /// mutations with known seqnums first, then the random steps.
 fn with_acked_prefix(steps: &[Step]) -> Vec<Step> {
-    let acked = Step::Mutate {
-        landed: true,
-        indeterminate: false,
-        report_seqnum: true,
-    };
+    let acked = Step::Mutate { landed: true, indeterminate: false, report_seqnum: true };
     let mut all = vec![acked, acked];
     all.extend_from_slice(steps);
     all
@@ -252,22 +207,13 @@ fn append_breakage() -> impl Strategy<Value = Breakage> {
 
 /// A read op appended at the very end of the history (before the final read).
 fn push_read(run: &mut Run, read: ReadValue) {
-    run.push(
-        MutableOpKind::Read {
-            observed: Some(read),
-        },
-        Outcome::Ok,
-        None,
-    );
+    run.push(MutableOpKind::Read { observed: Some(read) }, Outcome::Ok, None);
 }
 
 /// Tampers with a run built from [`with_acked_prefix`]; returns the invariant
 /// that must now be reported.
 fn break_overwrites(run: &mut Run, how: Breakage) -> &'static str {
-    let last = run.final_value().cloned().unwrap_or(ReadValue {
-        seqnum: 0,
-        values: vec![],
-    });
+    let last = run.final_value().cloned().unwrap_or(ReadValue { seqnum: 0, values: vec![] });
     match how {
         // Claim one more write was acknowledged though the file never got it.
         Breakage::LoseAcknowledged => {
@@ -279,36 +225,18 @@ fn break_overwrites(run: &mut Run, how: Breakage) -> &'static str {
         Breakage::FailedVisible => {
             let value = run.next_id();
             run.push(MutableOpKind::Write { value }, Outcome::Fail, None);
-            push_read(
-                run,
-                ReadValue {
-                    seqnum: last.seqnum + 1,
-                    values: vec![value],
-                },
-            );
+            push_read(run, ReadValue { seqnum: last.seqnum + 1, values: vec![value] });
             invariant::FAILED_WRITE_VISIBLE
         }
         // A read that saw a newer version than the final read does.
         Breakage::SeqnumDecreased => {
-            push_read(
-                run,
-                ReadValue {
-                    seqnum: last.seqnum + 1,
-                    values: last.values,
-                },
-            );
+            push_read(run, ReadValue { seqnum: last.seqnum + 1, values: last.values });
             invariant::SEQNUM_DECREASED
         }
         // The final read's seqnum, seen earlier with the first write's value.
         Breakage::SeqnumReused => {
             let other = if last.values == [1] { 2 } else { 1 };
-            push_read(
-                run,
-                ReadValue {
-                    seqnum: last.seqnum,
-                    values: vec![other],
-                },
-            );
+            push_read(run, ReadValue { seqnum: last.seqnum, values: vec![other] });
             invariant::SEQNUM_REUSED
         }
         Breakage::CorruptShare => {
@@ -320,10 +248,7 @@ fn break_overwrites(run: &mut Run, how: Breakage) -> &'static str {
             invariant::CORRUPT_SHARE_AT_REST
         }
         Breakage::UnreadableAtEnd => {
-            run.final_read = FinalRead::Error {
-                status: 410,
-                error: "NotEnoughSharesError".to_string(),
-            };
+            run.final_read = FinalRead::Error { status: 410, error: "NotEnoughSharesError".to_string() };
             invariant::ACKNOWLEDGED_WRITE_LOST
         }
         Breakage::Duplicate | Breakage::OutOfOrder => unreachable!("not an overwrite breakage"),
@@ -334,58 +259,29 @@ fn break_overwrites(run: &mut Run, how: Breakage) -> &'static str {
 /// and 2 are acknowledged and in the final contents); returns the invariant
 /// that must now be reported.
 fn break_appends(run: &mut Run, how: Breakage) -> &'static str {
-    let Some(last) = run.final_value().cloned() else {
-        unreachable!("append runs always end readable")
-    };
-    let next_line = run
-        .history
-        .iter()
-        .filter(|op| matches!(op.kind, MutableOpKind::Append { .. }))
-        .count() as u64
-        + 1;
+    let Some(last) = run.final_value().cloned() else { unreachable!("append runs always end readable") };
+    let next_line = run.history.iter().filter(|op| matches!(op.kind, MutableOpKind::Append { .. })).count() as u64 + 1;
     let set_final = |run: &mut Run, values: Vec<u64>| {
-        run.final_read = FinalRead::Value(ReadValue {
-            seqnum: last.seqnum,
-            values,
-        });
+        run.final_read = FinalRead::Value(ReadValue { seqnum: last.seqnum, values });
     };
     match how {
         Breakage::LoseAcknowledged => {
-            set_final(
-                run,
-                last.values.iter().copied().filter(|v| *v != 1).collect(),
-            );
+            set_final(run, last.values.iter().copied().filter(|v| *v != 1).collect());
             invariant::ACKNOWLEDGED_APPEND_LOST
         }
         Breakage::FailedVisible => {
-            run.push(
-                MutableOpKind::Append { value: next_line },
-                Outcome::Fail,
-                None,
-            );
+            run.push(MutableOpKind::Append { value: next_line }, Outcome::Fail, None);
             let mut values = last.values.clone();
             values.push(next_line);
             set_final(run, values);
             invariant::FAILED_APPEND_VISIBLE
         }
         Breakage::SeqnumDecreased => {
-            push_read(
-                run,
-                ReadValue {
-                    seqnum: last.seqnum + 1,
-                    values: last.values,
-                },
-            );
+            push_read(run, ReadValue { seqnum: last.seqnum + 1, values: last.values });
             invariant::SEQNUM_DECREASED
         }
         Breakage::SeqnumReused => {
-            push_read(
-                run,
-                ReadValue {
-                    seqnum: last.seqnum,
-                    values: vec![1],
-                },
-            );
+            push_read(run, ReadValue { seqnum: last.seqnum, values: vec![1] });
             invariant::SEQNUM_REUSED
         }
         Breakage::CorruptShare => {
@@ -409,10 +305,7 @@ fn break_appends(run: &mut Run, how: Breakage) -> &'static str {
             invariant::APPENDS_OUT_OF_ORDER
         }
         Breakage::UnreadableAtEnd => {
-            run.final_read = FinalRead::Error {
-                status: 500,
-                error: "UnrecoverableFileError".to_string(),
-            };
+            run.final_read = FinalRead::Error { status: 500, error: "UnrecoverableFileError".to_string() };
             invariant::ACKNOWLEDGED_APPEND_LOST
         }
     }
@@ -498,9 +391,7 @@ proptest! {
 fn long_steps() -> Vec<Step> {
     (0..600_u32)
         .map(|i| match i % 11 {
-            0 | 4 | 8 => Step::Read {
-                transient_failure: i % 3 == 0,
-            },
+            0 | 4 | 8 => Step::Read { transient_failure: i % 3 == 0 },
             k => Step::Mutate {
                 landed: (i / 11) % 2 == 0 || k % 2 == 0,
                 indeterminate: k % 3 == 0,
@@ -532,15 +423,10 @@ fn the_model_is_not_trivially_clean() {
     // long run must acknowledge, fail and leave indeterminate both kinds.
     let run = append_run(&long_steps());
     let count = |o: Outcome| {
-        run.history
-            .iter()
-            .filter(|op| op.outcome == o && matches!(op.kind, MutableOpKind::Append { .. }))
-            .count()
+        run.history.iter().filter(|op| op.outcome == o && matches!(op.kind, MutableOpKind::Append { .. })).count()
     };
     assert!(count(Outcome::Ok) > 50 && count(Outcome::Fail) > 10 && count(Outcome::Info) > 50);
-    let Some(v) = run.final_value() else {
-        panic!("append runs end readable")
-    };
+    let Some(v) = run.final_value() else { panic!("append runs end readable") };
     assert!(v.values.len() > 100);
 }
 
@@ -548,31 +434,20 @@ fn arbitrary_op() -> impl Strategy<Value = MutableOp> {
     let kind = prop_oneof![
         (0_u64..8).prop_map(|value| MutableOpKind::Write { value }),
         (0_u64..8).prop_map(|value| MutableOpKind::Append { value }),
-        prop::option::of((0_u64..5, prop::collection::vec(0_u64..8, 0..5))).prop_map(|o| {
-            MutableOpKind::Read {
-                observed: o.map(|(seqnum, values)| ReadValue { seqnum, values }),
-            }
-        }),
+        prop::option::of((0_u64..5, prop::collection::vec(0_u64..8, 0..5)))
+            .prop_map(|o| { MutableOpKind::Read { observed: o.map(|(seqnum, values)| ReadValue { seqnum, values }) } }),
     ];
     let outcome = prop_oneof![Just(Outcome::Ok), Just(Outcome::Fail), Just(Outcome::Info)];
-    (
-        0_u64..10,
-        kind,
-        outcome,
-        any::<u64>(),
-        any::<u64>(),
-        prop::option::of(0_u64..5),
+    (0_u64..10, kind, outcome, any::<u64>(), any::<u64>(), prop::option::of(0_u64..5)).prop_map(
+        |(id, kind, outcome, invoked_ms, completed_ms, seqnum)| MutableOp {
+            id,
+            kind,
+            outcome,
+            invoked_ms,
+            completed_ms,
+            seqnum,
+        },
     )
-        .prop_map(
-            |(id, kind, outcome, invoked_ms, completed_ms, seqnum)| MutableOp {
-                id,
-                kind,
-                outcome,
-                invoked_ms,
-                completed_ms,
-                seqnum,
-            },
-        )
 }
 
 proptest! {

@@ -11,7 +11,9 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
-use retrylab_harness::{compare, estimate, explore, run_seed, swarm_scenario, select_policies, EstimateOptions, ExploreOptions, TraceMode};
+use retrylab_harness::{
+    compare, estimate, explore, run_seed, select_policies, swarm_scenario, EstimateOptions, ExploreOptions, TraceMode,
+};
 use retrylab_scenario::Scenario;
 
 use crate::args::{Cli, Command, RunArgs, SeedsArgs};
@@ -94,8 +96,10 @@ fn run(args: &RunArgs) -> Result<(), Failure> {
 fn progress_bar(total: u64) -> indicatif::ProgressBar {
     // indicatif draws only when stderr is a terminal, so pipes and CI stay clean.
     indicatif::ProgressBar::new(total).with_style(
-        indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} runs ({eta} left)")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        indicatif::ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} runs ({eta} left)",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     )
 }
 

@@ -174,7 +174,15 @@ pub fn estimate_human(scenario: &Scenario, estimate: &Estimate) -> String {
     let _ = writeln!(
         out,
         "{:<16} {:>11} {:>8} {:>10} {:>21} {:>11} {:>9} {:>9} {:>9}",
-        "policy", "operations", "failed", "fail rate", "95% CI (Clopper-P.)", "attempts/op", "p50 ms", "p99 ms", "max ms"
+        "policy",
+        "operations",
+        "failed",
+        "fail rate",
+        "95% CI (Clopper-P.)",
+        "attempts/op",
+        "p50 ms",
+        "p99 ms",
+        "max ms"
     );
     for p in &estimate.policies {
         let _ = writeln!(
@@ -238,11 +246,13 @@ pub fn explore_human(exploration: &Exploration) -> String {
     }
     let _ = writeln!(out);
     for finding in exploration.violations.iter().take(VIOLATIONS_LISTED_MAX) {
-        let _ = writeln!(out, "seed {} policy {}: {}: {}", finding.seed, finding.policy, finding.invariant, finding.detail);
+        let _ =
+            writeln!(out, "seed {} policy {}: {}: {}", finding.seed, finding.policy, finding.invariant, finding.detail);
         let _ = writeln!(out, "  reproduce: {}", finding.reproduce);
     }
     if exploration.violations.len() > VIOLATIONS_LISTED_MAX {
-        let _ = writeln!(out, "... and {} more (--json lists all)", exploration.violations.len() - VIOLATIONS_LISTED_MAX);
+        let _ =
+            writeln!(out, "... and {} more (--json lists all)", exploration.violations.len() - VIOLATIONS_LISTED_MAX);
     }
     out
 }
@@ -266,7 +276,16 @@ pub fn compare_human(scenario: &Scenario, comparison: &Comparison) -> String {
     let _ = writeln!(
         out,
         "{:<24} {:>8} {:>10} {:>21} {:>11} {:>9} {:>9} {:>9} {:>9} {:>7}",
-        "policy", "failed", "fail rate", "95% CI (Clopper-P.)", "attempts/op", "p50 ms", "p99 ms", "p99.9 ms", "max ms", "quota"
+        "policy",
+        "failed",
+        "fail rate",
+        "95% CI (Clopper-P.)",
+        "attempts/op",
+        "p50 ms",
+        "p99 ms",
+        "p99.9 ms",
+        "max ms",
+        "quota"
     );
     for p in &comparison.policies {
         let _ = writeln!(

@@ -17,12 +17,25 @@ use crate::rng::{slot_rng, SimRng};
 /// below 0.5 ms becomes zero and costs no simulated time at all.
 #[derive(Clone, Debug, PartialEq)]
 pub enum LatencyDist {
-    Constant { ms: f64 },
-    Uniform { low_ms: f64, high_ms: f64 },
+    Constant {
+        ms: f64,
+    },
+    Uniform {
+        low_ms: f64,
+        high_ms: f64,
+    },
     /// Truncated at zero: a negative draw counts as 0 ms.
-    Normal { mean_ms: f64, std_dev_ms: f64 },
-    LogNormal { median_ms: f64, sigma: f64 },
-    Exponential { mean_ms: f64 },
+    Normal {
+        mean_ms: f64,
+        std_dev_ms: f64,
+    },
+    LogNormal {
+        median_ms: f64,
+        sigma: f64,
+    },
+    Exponential {
+        mean_ms: f64,
+    },
     Mixture(Vec<MixtureComponent>),
 }
 
@@ -146,12 +159,12 @@ impl LatencyDist {
                     rng.gen_range(*low_ms..*high_ms)
                 }
             }
-            LatencyDist::Normal { mean_ms, std_dev_ms } => Normal::new(*mean_ms, *std_dev_ms)
-                .map(|normal| normal.sample(rng))
-                .unwrap_or(*mean_ms),
-            LatencyDist::LogNormal { median_ms, sigma } => LogNormal::new(median_ms.ln(), *sigma)
-                .map(|log_normal| log_normal.sample(rng))
-                .unwrap_or(*median_ms),
+            LatencyDist::Normal { mean_ms, std_dev_ms } => {
+                Normal::new(*mean_ms, *std_dev_ms).map(|normal| normal.sample(rng)).unwrap_or(*mean_ms)
+            }
+            LatencyDist::LogNormal { median_ms, sigma } => {
+                LogNormal::new(median_ms.ln(), *sigma).map(|log_normal| log_normal.sample(rng)).unwrap_or(*median_ms)
+            }
             LatencyDist::Exponential { mean_ms } => {
                 if *mean_ms <= 0.0 {
                     0.0
@@ -254,8 +267,7 @@ mod tests {
 
     #[test]
     fn sampler_is_a_function_of_the_slot() {
-        let sampler =
-            LatencySampler::new(LatencyDist::Exponential { mean_ms: 50.0 }, 99);
+        let sampler = LatencySampler::new(LatencyDist::Exponential { mean_ms: 50.0 }, 99);
         let forward: Vec<_> = (0..100).map(|slot| sampler.sample(slot)).collect();
         let backward: Vec<_> = (0..100).rev().map(|slot| sampler.sample(slot)).collect();
         assert!(forward.iter().eq(backward.iter().rev()));

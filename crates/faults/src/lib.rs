@@ -16,7 +16,6 @@ mod rng;
 
 pub use latency::{LatencyDist, LatencyError, LatencySampler, MixtureComponent};
 pub use model::{
-    BurstParams, FaultDecision, FaultKind, FaultMix, FaultModel, FaultProcess, FaultSchedule,
-    ModelError, Outage,
+    BurstParams, FaultDecision, FaultKind, FaultMix, FaultModel, FaultProcess, FaultSchedule, ModelError, Outage,
 };
 pub use rng::{slot_rng, stream, sub_seed, SimRng};

@@ -131,10 +131,9 @@ impl BurstParams {
         let stay_bad = bad + (1.0 - bad) * decay;
         let become_bad = bad * (1.0 - decay);
         let p_fail = self.stationary_failure_rate();
-        let fail_then_fail = (1.0 - bad)
-            * self.good_failure
-            * ((1.0 - become_bad) * self.good_failure + become_bad * self.bad_failure)
-            + bad * self.bad_failure * ((1.0 - stay_bad) * self.good_failure + stay_bad * self.bad_failure);
+        let fail_then_fail =
+            (1.0 - bad) * self.good_failure * ((1.0 - become_bad) * self.good_failure + become_bad * self.bad_failure)
+                + bad * self.bad_failure * ((1.0 - stay_bad) * self.good_failure + stay_bad * self.bad_failure);
         if p_fail > 0.0 {
             fail_then_fail / p_fail
         } else {
@@ -148,7 +147,9 @@ impl BurstParams {
 pub enum FaultProcess {
     Never,
     /// Each request fails with probability `failure_probability`.
-    Independent { failure_probability: f64 },
+    Independent {
+        failure_probability: f64,
+    },
     /// Bursty faults (see [`BurstParams`]).
     GilbertElliott(BurstParams),
 }
@@ -229,10 +230,7 @@ fn positive(field: &'static str, value: f64) -> Result<(), ModelError> {
 impl FaultModel {
     /// Independent faults with probability `p`, all 500 InternalError.
     pub fn independent(p: f64) -> Self {
-        FaultModel {
-            process: FaultProcess::Independent { failure_probability: p },
-            ..FaultModel::default()
-        }
+        FaultModel { process: FaultProcess::Independent { failure_probability: p }, ..FaultModel::default() }
     }
 
     pub fn validate(&self) -> Result<(), ModelError> {
@@ -268,10 +266,7 @@ impl FaultModel {
             }
         }
         if self.mix.weights().iter().all(|(_, w)| *w == 0.0) {
-            return Err(ModelError {
-                field: "mix",
-                message: "at least one fault kind needs a weight > 0".into(),
-            });
+            return Err(ModelError { field: "mix", message: "at least one fault kind needs a weight > 0".into() });
         }
         probability("ambiguous_fraction", self.ambiguous_fraction)
     }
@@ -337,9 +332,7 @@ impl FaultSchedule {
     /// get streams of their own derived from it.
     pub fn new(model: FaultModel, seed: u64) -> Self {
         let chain = match &model.process {
-            FaultProcess::GilbertElliott(params) => {
-                Some(Chain::new(params.clone(), stream(seed, "chain")))
-            }
+            FaultProcess::GilbertElliott(params) => Some(Chain::new(params.clone(), stream(seed, "chain"))),
             _ => None,
         };
         FaultSchedule { slot_seed: sub_seed(seed, "slots"), model, chain }
@@ -361,11 +354,7 @@ impl FaultSchedule {
             (FaultProcess::GilbertElliott(_), None) => 0.0,
         };
         let now_whole_ms = now.as_millis() as u64;
-        let outage = self
-            .model
-            .outages
-            .iter()
-            .find(|o| o.start_ms <= now_whole_ms && now_whole_ms < o.end_ms);
+        let outage = self.model.outages.iter().find(|o| o.start_ms <= now_whole_ms && now_whole_ms < o.end_ms);
         if outage.is_none() && p_fail <= 0.0 {
             return None;
         }
@@ -395,9 +384,8 @@ mod tests {
     fn independent_rate_matches_p() {
         let mut schedule = FaultSchedule::new(FaultModel::independent(0.013), 1);
         let n = 200_000u64;
-        let failures = (0..n)
-            .filter(|&slot| schedule.decide(slot, Duration::from_millis(slot)).is_some())
-            .count() as f64;
+        let failures =
+            (0..n).filter(|&slot| schedule.decide(slot, Duration::from_millis(slot)).is_some()).count() as f64;
         // sd = sqrt(n p (1-p)) ~ 50.6; allow 5 sd.
         assert!((failures - 2600.0).abs() < 253.0, "{failures}");
     }
@@ -443,8 +431,7 @@ mod tests {
             ..FaultModel::default()
         };
         let mut schedule = FaultSchedule::new(model, 5);
-        let decisions: Vec<_> =
-            (0..10_000).map(|slot| schedule.decide(slot, Duration::ZERO).unwrap()).collect();
+        let decisions: Vec<_> = (0..10_000).map(|slot| schedule.decide(slot, Duration::ZERO).unwrap()).collect();
         let slow = decisions.iter().filter(|d| d.kind == FaultKind::SlowDown).count();
         assert!((4_700..5_300).contains(&slow), "{slow}");
         assert!(decisions.iter().filter(|d| d.kind == FaultKind::SlowDown).all(|d| !d.applied));

@@ -188,8 +188,8 @@ impl Check {
         let mut next = self.first_seed;
         while next < end {
             let batch_end = (next + BATCH_SEEDS).min(end);
-            let reports = run_many(scenario, &policy, next..batch_end, self.jobs, false, &|| {})
-                .map_err(CheckError::Estimate)?;
+            let reports =
+                run_many(scenario, &policy, next..batch_end, self.jobs, false, &|| {}).map_err(CheckError::Estimate)?;
             let (mut batch_ops, mut batch_failures) = (0, 0);
             for report in reports {
                 let report = report.map_err(|error| CheckError::Estimate(EstimateError::Run(error)))?;

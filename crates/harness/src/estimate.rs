@@ -91,8 +91,7 @@ pub fn estimate(
     let policies = policies
         .iter()
         .map(|policy| {
-            let runs: Result<Vec<RunReport>, RunError> =
-                reports.by_ref().take(options.seeds as usize).collect();
+            let runs: Result<Vec<RunReport>, RunError> = reports.by_ref().take(options.seeds as usize).collect();
             runs.map(|runs| summarise(&policy.name, &runs, options.confidence)).map_err(EstimateError::Run)
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -115,8 +114,7 @@ pub(crate) fn run_many(
     swarm: bool,
     progress: &(dyn Fn() + Sync),
 ) -> Result<Vec<Result<RunReport, RunError>>, EstimateError> {
-    let runs: Vec<(usize, u64)> =
-        (0..policies.len()).flat_map(|p| seeds.clone().map(move |seed| (p, seed))).collect();
+    let runs: Vec<(usize, u64)> = (0..policies.len()).flat_map(|p| seeds.clone().map(move |seed| (p, seed))).collect();
     let run_all = || -> Vec<Result<RunReport, RunError>> {
         runs.par_iter()
             .map(|&(p, seed)| {
@@ -143,7 +141,10 @@ pub(crate) fn run_many(
 /// Why an estimate could not be made.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum EstimateError {
-    UnknownPolicy { name: String, known: Vec<String> },
+    UnknownPolicy {
+        name: String,
+        known: Vec<String>,
+    },
     Run(RunError),
     /// The worker thread pool could not be started.
     Threads(String),

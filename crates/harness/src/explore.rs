@@ -75,8 +75,7 @@ pub fn explore(
             },
         };
         match report {
-            Ok(report) => violations
-                .extend(report.violations.iter().map(|v| finding(v.invariant, v.detail.clone()))),
+            Ok(report) => violations.extend(report.violations.iter().map(|v| finding(v.invariant, v.detail.clone()))),
             // A run that loops, stalls or panics is itself a finding.
             Err(error @ (RunError::TimeLimit { .. } | RunError::EventLimit { .. } | RunError::Panicked { .. })) => {
                 violations.push(finding("run-did-not-finish", error.to_string()));

@@ -365,7 +365,12 @@ async fn backups(run: &Run<'_>, files: &[u64], step: u64, report: &mut RunReport
                     None => Err(format!("{name} missing from the snapshot")),
                 }),
             };
-            uploads.push(ImmutableUpload { id: id as u64, outcome: *outcome, expected_digest: digest(contents), downloaded });
+            uploads.push(ImmutableUpload {
+                id: id as u64,
+                outcome: *outcome,
+                expected_digest: digest(contents),
+                downloaded,
+            });
         }
     }
     violations.extend(check_immutable(&uploads));

@@ -24,7 +24,7 @@ pub use compare::{compare, Best, Comparison, PairComparison, SIGNIFICANCE};
 pub use estimate::{estimate, select_policies, Estimate, EstimateError, EstimateOptions, PolicyEstimate};
 pub use explore::{explore, reproduce_command, Exploration, ExploreOptions, Finding};
 pub use report::RunReport;
-pub use swarm::{swarm_faults, swarm_scenario};
 pub use retrylab_check::Violation;
 pub use retrylab_sim::{RunError, TraceMode};
+pub use swarm::{swarm_faults, swarm_scenario};
 pub use workload::run_seed;

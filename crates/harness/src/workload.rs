@@ -5,18 +5,23 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use bytes::Bytes;
+use retrylab_lafs::Grid;
 use retrylab_retry::Policy;
 use retrylab_s3::{
     service::S3Config, Consistency, ObjectStore, PutCondition, RetryingStore, S3Request, S3Service, SimS3Client,
 };
-use retrylab_lafs::Grid;
 use retrylab_scenario::{LafsSpec, NamedPolicy, S3Operation, Scenario, Workload};
 use retrylab_sim::{EventKind, LinkSpec, RunError, RunLimits, SimClock, TraceMode, World, WorldConfig};
 
 use crate::report::RunReport;
 
 /// Runs `scenario` under `policy` on `seed`.
-pub fn run_seed(scenario: &Scenario, policy: &NamedPolicy, seed: u64, trace_mode: TraceMode) -> Result<RunReport, RunError> {
+pub fn run_seed(
+    scenario: &Scenario,
+    policy: &NamedPolicy,
+    seed: u64,
+    trace_mode: TraceMode,
+) -> Result<RunReport, RunError> {
     let config = WorldConfig {
         seed,
         limits: RunLimits {
@@ -83,7 +88,13 @@ fn empty_report(world: &World, policy: &NamedPolicy) -> RunReport {
 /// A Tahoe-LAFS workload: gateway, storage servers and their S3 buckets.
 async fn drive_grid(world: World, scenario: &Scenario, policy: &NamedPolicy, spec: &LafsSpec) -> RunReport {
     let mut report = empty_report(&world, policy);
-    match Grid::new(&world, crate::lafs_workload::lafs_config(spec), s3_config(scenario), scenario.s3.request_timeout, &policy.config) {
+    match Grid::new(
+        &world,
+        crate::lafs_workload::lafs_config(spec),
+        s3_config(scenario),
+        scenario.s3.request_timeout,
+        &policy.config,
+    ) {
         Ok(grid) => crate::lafs_workload::drive(&world, scenario, &grid, &mut report).await,
         // The scenario loader validates the grid; this is a bug if it happens.
         Err(error) => report.violations.push(retrylab_check::Violation {
@@ -139,7 +150,9 @@ async fn drive_s3_requests(world: World, scenario: &Scenario, policy: &NamedPoli
                     },
                     S3Operation::Get => S3Request::Get { key: key_of(i) },
                 };
-                world.trace().record(server, EventKind::OperationStart { operation: i, what: request.operation_name() });
+                world
+                    .trace()
+                    .record(server, EventKind::OperationStart { operation: i, what: request.operation_name() });
                 let start = world.now();
                 let result = store.send(request).await;
                 let latency = world.now().saturating_sub(start);

@@ -248,7 +248,8 @@ mod tests {
     fn cubic_throttle_and_success_match_smithy_rs() {
         // smithy-rs `should_match_beta_decrease` / `test_calculated_rate_with_successes`
         // (ported there from aws-sdk-go-v2 adaptive_ratelimit_test.go).
-        let limiter = ClientRateLimiter { last_max_rate: 10.0, time_of_last_throttle: 5.0, ..ClientRateLimiter::zeroed() };
+        let limiter =
+            ClientRateLimiter { last_max_rate: 10.0, time_of_last_throttle: 5.0, ..ClientRateLimiter::zeroed() };
         let expected = [
             (5.0, 7.0),
             (6.0, 9.64893600966),

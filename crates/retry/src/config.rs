@@ -381,7 +381,10 @@ impl PolicyConfig {
             }
             PolicyConfig::RetryBudget { inner, ttl, percent_can_retry, .. } => {
                 if *ttl < Duration::from_secs(1) || *ttl > Duration::from_secs(60) {
-                    return error("ttl_ms", format!("must be within [1 s, 60 s] (Finagle), got {} ms", ttl.as_millis()));
+                    return error(
+                        "ttl_ms",
+                        format!("must be within [1 s, 60 s] (Finagle), got {} ms", ttl.as_millis()),
+                    );
                 }
                 if !(percent_can_retry.is_finite() && (0.0..=1000.0).contains(percent_can_retry)) {
                     return error("percent_can_retry", format!("must be within [0, 1000], got {percent_can_retry}"));

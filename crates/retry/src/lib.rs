@@ -174,10 +174,7 @@ mod tests {
     #[test]
     fn none_never_retries() {
         let mut policy = Policy::new(PolicyConfig::None, 1);
-        assert_eq!(
-            policy.decide(&failure(1, ErrorClass::ServerError)),
-            Decision::GiveUp(GiveUp::AttemptsExhausted)
-        );
+        assert_eq!(policy.decide(&failure(1, ErrorClass::ServerError)), Decision::GiveUp(GiveUp::AttemptsExhausted));
     }
 
     #[test]
@@ -185,10 +182,7 @@ mod tests {
         let mut policy = Policy::new(PolicyConfig::Immediate { retries: 2 }, 1);
         assert_eq!(policy.decide(&failure(1, ErrorClass::ServerError)), Decision::RetryAfter(Duration::ZERO));
         assert_eq!(policy.decide(&failure(2, ErrorClass::Timeout)), Decision::RetryAfter(Duration::ZERO));
-        assert_eq!(
-            policy.decide(&failure(3, ErrorClass::ServerError)),
-            Decision::GiveUp(GiveUp::AttemptsExhausted)
-        );
+        assert_eq!(policy.decide(&failure(3, ErrorClass::ServerError)), Decision::GiveUp(GiveUp::AttemptsExhausted));
     }
 
     #[test]
@@ -235,13 +229,13 @@ mod tests {
     }
 
     fn any_config() -> impl Strategy<Value = PolicyConfig> {
-        let jitter = prop_oneof![Just(Jitter::None), Just(Jitter::Full), Just(Jitter::Equal), Just(Jitter::Decorrelated)];
+        let jitter =
+            prop_oneof![Just(Jitter::None), Just(Jitter::Full), Just(Jitter::Equal), Just(Jitter::Decorrelated)];
         prop_oneof![
             Just(PolicyConfig::None),
             (0u32..5).prop_map(|retries| PolicyConfig::Immediate { retries }),
-            proptest::collection::vec(0u64..20_000, 0..5).prop_map(|ms| PolicyConfig::Schedule {
-                delays: ms.into_iter().map(Duration::from_millis).collect()
-            }),
+            proptest::collection::vec(0u64..20_000, 0..5)
+                .prop_map(|ms| PolicyConfig::Schedule { delays: ms.into_iter().map(Duration::from_millis).collect() }),
             (1u64..1000, 1u64..100, 1u32..12, jitter).prop_map(|(base, factor, attempts_max, jitter)| {
                 PolicyConfig::Exponential {
                     base: Duration::from_millis(base),

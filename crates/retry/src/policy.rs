@@ -118,14 +118,15 @@ impl Policy {
         for layer in self.config.layers() {
             match layer {
                 PolicyConfig::AwsAdaptive(_) => {
-                    let seconds =
-                        self.shared.with(|b| limiter(b, now).acquire(now, RequestReason::InitialRequest));
+                    let seconds = self.shared.with(|b| limiter(b, now).acquire(now, RequestReason::InitialRequest));
                     wait = wait.saturating_add(backoff::ceil_ms_from_secs(seconds));
                 }
                 PolicyConfig::RetryBudget { ttl, min_retries_per_sec, percent_can_retry, .. } => {
                     self.shared.with(|b| {
                         b.budget
-                            .get_or_insert_with(|| TokenRetryBudget::new(*ttl, *min_retries_per_sec, *percent_can_retry))
+                            .get_or_insert_with(|| {
+                                TokenRetryBudget::new(*ttl, *min_retries_per_sec, *percent_can_retry)
+                            })
                             .deposit(now)
                     });
                 }
@@ -234,7 +235,14 @@ fn decide_in(config: &PolicyConfig, context: &mut Context<'_>, failure: &Failure
             if attempt >= *attempts_max {
                 exhausted
             } else {
-                Decision::RetryAfter(backoff::jittered(*base, *cap, *jitter, attempt, failure.previous_delay, context.rng))
+                Decision::RetryAfter(backoff::jittered(
+                    *base,
+                    *cap,
+                    *jitter,
+                    attempt,
+                    failure.previous_delay,
+                    context.rng,
+                ))
             }
         }
         PolicyConfig::AwsStandard(c) => aws(c, false, context, failure, now),
@@ -254,7 +262,9 @@ fn decide_in(config: &PolicyConfig, context: &mut Context<'_>, failure: &Failure
                 Decision::RetryAfter(delay) => {
                     let allowed = context.shared.with(|b| {
                         b.budget
-                            .get_or_insert_with(|| TokenRetryBudget::new(*ttl, *min_retries_per_sec, *percent_can_retry))
+                            .get_or_insert_with(|| {
+                                TokenRetryBudget::new(*ttl, *min_retries_per_sec, *percent_can_retry)
+                            })
                             .try_withdraw(now)
                     });
                     if allowed {

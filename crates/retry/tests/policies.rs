@@ -105,7 +105,10 @@ fn a_successful_retry_refunds_its_cost() {
     // A failed operation's retry is not refunded.
     delay(first_failure(&mut policy, ms(30), ErrorClass::ServerError));
     delay(policy.decide_at(ms(40), &failure(2, ErrorClass::ServerError)));
-    assert_eq!(policy.decide_at(ms(50), &failure(3, ErrorClass::ServerError)), Decision::GiveUp(GiveUp::AttemptsExhausted));
+    assert_eq!(
+        policy.decide_at(ms(50), &failure(3, ErrorClass::ServerError)),
+        Decision::GiveUp(GiveUp::AttemptsExhausted)
+    );
     assert_eq!(policy.shared().aws_quota_available(), Some(440));
     // The next first-try success earns 1, not the dropped retry's cost.
     policy.on_success(ms(60), 1);
@@ -219,11 +222,19 @@ fn object_store_backoff_is_decorrelated_from_100ms_to_15s() {
         let mut previous = Duration::ZERO;
         let mut elapsed = Duration::ZERO;
         for attempt in 1..=10 {
-            let d = delay(policy.decide(&Failure { attempt, class: ErrorClass::ServerError, elapsed, previous_delay: previous }));
+            let d = delay(policy.decide(&Failure {
+                attempt,
+                class: ErrorClass::ServerError,
+                elapsed,
+                previous_delay: previous,
+            }));
             if attempt == 1 {
                 assert_eq!(d, ms(100), "object_store's first backoff is init_backoff");
             } else {
-                assert!(d >= ms(100) && d <= secs(15) && d < previous * 2, "attempt {attempt}: {d:?} after {previous:?}");
+                assert!(
+                    d >= ms(100) && d <= secs(15) && d < previous * 2,
+                    "attempt {attempt}: {d:?} after {previous:?}"
+                );
             }
             longest = longest.max(d);
             previous = d;
@@ -239,7 +250,14 @@ fn object_store_backoff_is_decorrelated_from_100ms_to_15s() {
     // With a large previous delay the cap binds.
     let mut policy = Policy::new(PolicyConfig::object_store(), 7);
     let capped = (0..200)
-        .map(|_| delay(policy.decide(&Failure { attempt: 5, class: ErrorClass::Timeout, elapsed: secs(1), previous_delay: secs(15) })))
+        .map(|_| {
+            delay(policy.decide(&Failure {
+                attempt: 5,
+                class: ErrorClass::Timeout,
+                elapsed: secs(1),
+                previous_delay: secs(15),
+            }))
+        })
         .filter(|d| *d == secs(15))
         .count();
     // uniform [0.1 s, 30 s) is above 15 s about half the time.
@@ -252,7 +270,8 @@ fn object_store_stops_once_180s_have_passed() {
     let at = |elapsed| Failure { attempt: 3, class: ErrorClass::ServerError, elapsed, previous_delay: ms(150) };
     assert!(matches!(policy.decide(&at(secs(180))), Decision::RetryAfter(_)));
     assert_eq!(policy.decide(&at(secs(180) + ms(1))), Decision::GiveUp(GiveUp::DeadlineExceeded));
-    let config = PolicyConfig::ObjectStore(ObjectStoreConfig { retry_timeout: secs(1), ..ObjectStoreConfig::default() });
+    let config =
+        PolicyConfig::ObjectStore(ObjectStoreConfig { retry_timeout: secs(1), ..ObjectStoreConfig::default() });
     assert_eq!(Policy::new(config, 1).decide(&at(secs(2))), Decision::GiveUp(GiveUp::DeadlineExceeded));
 }
 
@@ -305,7 +324,9 @@ fn grpc_backoff_is_full_jitter_from_100ms_capped_at_1s() {
 
 /// Retries the budget grants at `now` to first failures, up to `limit`.
 fn retries_granted(policy: &mut Policy, now: Duration, limit: usize) -> usize {
-    (0..limit).take_while(|_| matches!(first_failure(policy, now, ErrorClass::ServerError), Decision::RetryAfter(_))).count()
+    (0..limit)
+        .take_while(|_| matches!(first_failure(policy, now, ErrorClass::ServerError), Decision::RetryAfter(_)))
+        .count()
 }
 
 #[test]
@@ -344,7 +365,8 @@ fn finagle_inner_policy_is_decorrelated_5_to_200ms_three_tries() {
 fn deadline_gives_up_before_passing_the_deadline() {
     let inner = PolicyConfig::Exponential { base: secs(1), cap: secs(60), attempts_max: 10, jitter: Jitter::None };
     let mut policy = Policy::new(PolicyConfig::deadline(inner, secs(5)), 1);
-    let at = |attempt, elapsed| Failure { attempt, class: ErrorClass::ServerError, elapsed, previous_delay: Duration::ZERO };
+    let at =
+        |attempt, elapsed| Failure { attempt, class: ErrorClass::ServerError, elapsed, previous_delay: Duration::ZERO };
     // The delay after attempt 2 is 2 s: 3 s + 2 s reaches the deadline exactly.
     assert_eq!(policy.decide(&at(2, secs(3))), Decision::RetryAfter(secs(2)));
     assert_eq!(policy.decide(&at(2, secs(3) + ms(1))), Decision::GiveUp(GiveUp::DeadlineExceeded));
@@ -397,7 +419,8 @@ fn hedging_exposes_its_delay_and_retries_as_its_inner_policy() {
     let mut policy = Policy::new(alone.clone(), 1);
     assert_eq!(policy.hedge_after(), Some(ms(50)));
     assert_eq!(policy.decide(&failure(1, ErrorClass::ServerError)), Decision::GiveUp(GiveUp::AttemptsExhausted));
-    let with_retries = PolicyConfig::deadline(PolicyConfig::hedged(PolicyConfig::Immediate { retries: 2 }, ms(80)), secs(1));
+    let with_retries =
+        PolicyConfig::deadline(PolicyConfig::hedged(PolicyConfig::Immediate { retries: 2 }, ms(80)), secs(1));
     let mut policy = Policy::new(with_retries, 1);
     assert_eq!(policy.hedge_after(), Some(ms(80)));
     assert_eq!(policy.decide(&failure(2, ErrorClass::Timeout)), Decision::RetryAfter(Duration::ZERO));
@@ -410,13 +433,22 @@ fn hedging_exposes_its_delay_and_retries_as_its_inner_policy() {
     };
     let mut policy = Policy::new(throttled, 1);
     assert_eq!(policy.hedge_after(), Some(ms(20)));
-    assert_eq!(first_failure(&mut policy, Duration::ZERO, ErrorClass::ServerError), Decision::RetryAfter(Duration::ZERO));
-    assert_eq!(first_failure(&mut policy, Duration::ZERO, ErrorClass::ServerError), Decision::GiveUp(GiveUp::Throttled));
+    assert_eq!(
+        first_failure(&mut policy, Duration::ZERO, ErrorClass::ServerError),
+        Decision::RetryAfter(Duration::ZERO)
+    );
+    assert_eq!(
+        first_failure(&mut policy, Duration::ZERO, ErrorClass::ServerError),
+        Decision::GiveUp(GiveUp::Throttled)
+    );
     assert_eq!(policy.hedge_after(), None);
     policy.on_success(ms(1), 1);
     assert_eq!(policy.hedge_after(), Some(ms(20)), "2.5 tokens of 4: above half again");
     assert_eq!(alone.validate(), Ok(()));
-    assert_eq!(PolicyConfig::hedged(PolicyConfig::None, Duration::from_micros(1500)).validate().unwrap_err().field, "delay_ms");
+    assert_eq!(
+        PolicyConfig::hedged(PolicyConfig::None, Duration::from_micros(1500)).validate().unwrap_err().field,
+        "delay_ms"
+    );
 }
 
 // ------------------------------------------------------------------ shared state
@@ -430,7 +462,10 @@ fn one_quota_shared_by_a_hundred_clients() {
         delay(first_failure(gateway, Duration::ZERO, ErrorClass::ServerError));
     }
     assert_eq!(shared.aws_quota_available(), Some(0));
-    assert_eq!(first_failure(&mut gateways[100], Duration::ZERO, ErrorClass::ServerError), Decision::GiveUp(GiveUp::QuotaExhausted));
+    assert_eq!(
+        first_failure(&mut gateways[100], Duration::ZERO, ErrorClass::ServerError),
+        Decision::GiveUp(GiveUp::QuotaExhausted)
+    );
     assert_eq!(shared.quota_exhausted(), 1);
     assert_eq!(gateways[100].quota_exhausted_count(), 1);
     assert_eq!(gateways[0].quota_exhausted_count(), 0);
@@ -447,7 +482,10 @@ fn one_quota_shared_by_a_hundred_clients() {
 #[test]
 fn validation_names_the_bad_field() {
     let bad = |config: PolicyConfig| config.validate().unwrap_err().field;
-    assert_eq!(bad(PolicyConfig::AwsStandard(AwsRetryConfig { attempts_max: 0, ..AwsRetryConfig::v2_0() })), "attempts_max");
+    assert_eq!(
+        bad(PolicyConfig::AwsStandard(AwsRetryConfig { attempts_max: 0, ..AwsRetryConfig::v2_0() })),
+        "attempts_max"
+    );
     assert_eq!(bad(PolicyConfig::ObjectStore(ObjectStoreConfig { base: 0.5, ..ObjectStoreConfig::default() })), "base");
     assert_eq!(
         bad(PolicyConfig::GrpcThrottled { inner: Box::new(PolicyConfig::None), max_tokens: 10, token_ratio: 0.0 }),
@@ -519,15 +557,17 @@ fn base_config() -> impl Strategy<Value = PolicyConfig> {
             ..AwsRetryConfig::v2_1()
         })),
         Just(PolicyConfig::object_store()),
-        (1u64..500, 1u64..50, 1.0..4.0f64, 0u32..12, 0u64..10_000).prop_map(|(init, factor, base, retries, timeout)| {
-            PolicyConfig::ObjectStore(ObjectStoreConfig {
-                init_backoff: ms(init),
-                max_backoff: ms(init * factor),
-                base,
-                max_retries: retries,
-                retry_timeout: ms(timeout),
-            })
-        }),
+        (1u64..500, 1u64..50, 1.0..4.0f64, 0u32..12, 0u64..10_000).prop_map(
+            |(init, factor, base, retries, timeout)| {
+                PolicyConfig::ObjectStore(ObjectStoreConfig {
+                    init_backoff: ms(init),
+                    max_backoff: ms(init * factor),
+                    base,
+                    max_retries: retries,
+                    retry_timeout: ms(timeout),
+                })
+            }
+        ),
         Just(PolicyConfig::tahoe_cloud()),
     ]
 }
@@ -556,7 +596,11 @@ fn any_config() -> impl Strategy<Value = PolicyConfig> {
 
 /// Runs one operation that fails every attempt with `class`, calling every
 /// hook as a retry layer does; checks each delay and returns the attempts made.
-fn failing_operation(policy: &mut Policy, start: Duration, class: ErrorClass) -> Result<(u32, Duration), TestCaseError> {
+fn failing_operation(
+    policy: &mut Policy,
+    start: Duration,
+    class: ErrorClass,
+) -> Result<(u32, Duration), TestCaseError> {
     let attempts_max = policy.config().attempts_max();
     let cap = policy.config().max_delay();
     let mut now = start;

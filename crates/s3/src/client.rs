@@ -51,7 +51,8 @@ impl ObjectStore for SimS3Client {
                 let now = self.world.now();
                 let (reply, handled) = service.borrow_mut().handle(&request, slot, now);
                 if let Some(fault) = handled.fault {
-                    trace.record(s3, EventKind::FaultInjected { slot, kind: fault.kind.name(), applied: fault.applied });
+                    trace
+                        .record(s3, EventKind::FaultInjected { slot, kind: fault.kind.name(), applied: fault.applied });
                 }
                 reply
             })

@@ -85,7 +85,13 @@ struct Outcome {
 
 impl<S: ObjectStore, C: Clock> RetryingStore<S, C> {
     pub fn new(inner: S, clock: C, policy: Policy) -> Self {
-        RetryingStore { inner, clock, policy: RefCell::new(policy), counters: Cell::new(RetryCounters::default()), trace: None }
+        RetryingStore {
+            inner,
+            clock,
+            policy: RefCell::new(policy),
+            counters: Cell::new(RetryCounters::default()),
+            trace: None,
+        }
     }
 
     /// Records every retry decision in `trace` as an event of `node`.

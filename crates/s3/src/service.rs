@@ -7,10 +7,14 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use rand::Rng;
-use retrylab_faults::{slot_rng, sub_seed, FaultDecision, FaultKind, FaultModel, FaultSchedule, LatencyDist, LatencySampler};
+use retrylab_faults::{
+    slot_rng, sub_seed, FaultDecision, FaultKind, FaultModel, FaultSchedule, LatencyDist, LatencySampler,
+};
 use retrylab_sim::Reply;
 
-use crate::types::{quoted_md5_hex, ETag, ListPage, ObjectSummary, PutCondition, S3ErrorCode, S3Request, S3Response, LIST_PAGE_KEYS_MAX};
+use crate::types::{
+    quoted_md5_hex, ETag, ListPage, ObjectSummary, PutCondition, S3ErrorCode, S3Request, S3Response, LIST_PAGE_KEYS_MAX,
+};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Consistency {
@@ -109,8 +113,10 @@ impl S3Service {
                 Ok(_) => self.latency.sample(slot),
                 Err(_) => self.error_latency.sample(slot),
             };
-            if let (Ok(_), S3Request::Put { key, condition: PutCondition::IfMatch(_) | PutCondition::IfNoneMatch, .. }) =
-                (&result, request)
+            if let (
+                Ok(_),
+                S3Request::Put { key, condition: PutCondition::IfMatch(_) | PutCondition::IfNoneMatch, .. },
+            ) = (&result, request)
             {
                 // Exclusive until the answer leaves S3: a second conditional
                 // write arriving before then conflicts (409).
@@ -219,7 +225,8 @@ impl S3Service {
         let versions = self.objects.get(key)?;
         let latest = versions.last()?;
         if let Consistency::Eventual { window } = self.consistency {
-            if versions.len() >= 2 && now < latest.written_at + window && slot_rng(self.stale_seed, slot).gen::<bool>() {
+            if versions.len() >= 2 && now < latest.written_at + window && slot_rng(self.stale_seed, slot).gen::<bool>()
+            {
                 return versions.get(versions.len() - 2);
             }
         }

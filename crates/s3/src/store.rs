@@ -17,12 +17,7 @@ pub trait ObjectStore {
 /// Typed helpers over [`ObjectStore::send`].
 pub trait ObjectStoreExt: ObjectStore {
     /// PUT; returns the new ETag.
-    fn put(
-        &self,
-        key: &str,
-        body: Bytes,
-        condition: PutCondition,
-    ) -> impl Future<Output = Result<String, StoreError>> {
+    fn put(&self, key: &str, body: Bytes, condition: PutCondition) -> impl Future<Output = Result<String, StoreError>> {
         let request = S3Request::Put { key: key.to_owned(), body, condition };
         async move {
             match self.send(request).await? {

@@ -22,12 +22,26 @@ pub enum PutCondition {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum S3Request {
-    Put { key: String, body: Bytes, condition: PutCondition },
-    Get { key: String },
-    Head { key: String },
-    Delete { key: String },
+    Put {
+        key: String,
+        body: Bytes,
+        condition: PutCondition,
+    },
+    Get {
+        key: String,
+    },
+    Head {
+        key: String,
+    },
+    Delete {
+        key: String,
+    },
     /// ListObjectsV2. `keys_max` above 1,000 is treated as 1,000, as S3 does.
-    List { prefix: String, continuation_token: Option<String>, keys_max: usize },
+    List {
+        prefix: String,
+        continuation_token: Option<String>,
+        keys_max: usize,
+    },
 }
 
 impl S3Request {
@@ -142,9 +156,17 @@ pub struct ListPage {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum S3Response {
-    Put { etag: ETag },
-    Get { body: Bytes, etag: ETag },
-    Head { etag: ETag, size: u64 },
+    Put {
+        etag: ETag,
+    },
+    Get {
+        body: Bytes,
+        etag: ETag,
+    },
+    Head {
+        etag: ETag,
+        size: u64,
+    },
     /// S3 answers 204 whether or not the key existed.
     Delete,
     List(ListPage),

@@ -302,11 +302,8 @@ fn in_a_mix_exactly_the_non_throttled_writes_land() {
     });
     let (outcomes, snapshot) = run.output;
     let landed: Vec<&str> = snapshot.iter().map(|(k, _)| k.as_str()).collect();
-    let expected: Vec<&str> = outcomes
-        .iter()
-        .filter(|(_, result)| *result == Err(INTERNAL_ERROR))
-        .map(|(key, _)| key.as_str())
-        .collect();
+    let expected: Vec<&str> =
+        outcomes.iter().filter(|(_, result)| *result == Err(INTERNAL_ERROR)).map(|(key, _)| key.as_str()).collect();
     assert_eq!(landed, expected);
     let throttled = outcomes.iter().filter(|(_, r)| *r == Err(StoreError::Service(S3ErrorCode::SlowDown))).count();
     assert_eq!(throttled + expected.len(), 200);

@@ -27,7 +27,12 @@ const INTERNAL_ERROR: StoreError = StoreError::Service(S3ErrorCode::InternalErro
 type Store = RetryingStore<SimS3Client, SimClock>;
 
 /// S3 answering in `latency_ms` (errors too), behind the retry layer with `policy`.
-fn connect(world: &World, latency_ms: f64, faults: FaultModel, policy: PolicyConfig) -> (Store, Rc<RefCell<S3Service>>) {
+fn connect(
+    world: &World,
+    latency_ms: f64,
+    faults: FaultModel,
+    policy: PolicyConfig,
+) -> (Store, Rc<RefCell<S3Service>>) {
     let client_node = world.net().add_node("client");
     let s3_node = world.net().add_node("s3");
     let config = S3Config {
@@ -82,9 +87,8 @@ fn assert_virtual(elapsed: Duration, expected: Duration) {
 fn immediate_retries_carry_a_put_through_an_outage() {
     // 10 ms per attempt: attempts arrive at 0, 10 and 20 ms; the outage ends at 15 ms.
     let run = sim(WorldConfig::new(1), |world| async move {
-        let (store, service) = connect(&world, 10.0, outage(15, FaultKind::InternalError), PolicyConfig::Immediate {
-            retries: 2,
-        });
+        let (store, service) =
+            connect(&world, 10.0, outage(15, FaultKind::InternalError), PolicyConfig::Immediate { retries: 2 });
         let put = store.put("k", body("v"), PutCondition::None).await;
         let counters = store.counters();
         let snapshot = service.borrow().snapshot();
@@ -156,13 +160,8 @@ fn schedule_delays_are_slept_exactly() {
     assert_virtual(elapsed, ms(3 * 26 + 100 + 250));
     assert_eq!(decisions(run.trace.as_ref().unwrap()), vec![(1, Ok(ms(100))), (2, Ok(ms(250)))]);
     // The retries were sent when the delays ran out.
-    let sent: Vec<Duration> = run
-        .trace
-        .unwrap()
-        .iter()
-        .filter(|e| matches!(e.kind, EventKind::RequestSent { .. }))
-        .map(|e| e.at)
-        .collect();
+    let sent: Vec<Duration> =
+        run.trace.unwrap().iter().filter(|e| matches!(e.kind, EventKind::RequestSent { .. })).map(|e| e.at).collect();
     assert_eq!(sent.len(), 3);
     assert_virtual(sent[0], Duration::ZERO);
     assert_virtual(sent[1], ms(26 + 100));
@@ -182,10 +181,7 @@ fn exponential_backoff_without_jitter_doubles_exactly() {
     assert!(ok);
     assert_eq!(counters_after, counters(4, 3, 0));
     assert_virtual(elapsed, ms(4 * 10 + 100 + 200 + 300));
-    assert_eq!(
-        decisions(run.trace.as_ref().unwrap()),
-        vec![(1, Ok(ms(100))), (2, Ok(ms(200))), (3, Ok(ms(300)))]
-    );
+    assert_eq!(decisions(run.trace.as_ref().unwrap()), vec![(1, Ok(ms(100))), (2, Ok(ms(200))), (3, Ok(ms(300)))]);
 }
 
 #[test]

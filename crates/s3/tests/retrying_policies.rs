@@ -193,7 +193,8 @@ fn errors_of_a_hedged_pair_go_through_the_retry_policy() {
 /// turns at 60 PUTs against an S3 that always answers 500.
 fn two_stores_in_an_outage(share: bool) -> (RetryCounters, RetryCounters, u64, Option<u32>) {
     let run = sim(7, |world| async move {
-        let service = service(&world, LatencyDist::constant_ms(10.0), outages(&[(0, u64::MAX, FaultKind::InternalError)]));
+        let service =
+            service(&world, LatencyDist::constant_ms(10.0), outages(&[(0, u64::MAX, FaultKind::InternalError)]));
         let shared = SharedBudgets::new();
         let policy = |label: &str| {
             let seed = world.sub_seed(label);
@@ -207,7 +208,10 @@ fn two_stores_in_an_outage(share: bool) -> (RetryCounters, RetryCounters, u64, O
         let b = store(&world, &service, "b", policy("policy.b"));
         for i in 0..60 {
             let store = if i % 2 == 0 { &a } else { &b };
-            assert_eq!(store.put("k", body("v"), PutCondition::None).await, Err(StoreError::Service(S3ErrorCode::InternalError)));
+            assert_eq!(
+                store.put("k", body("v"), PutCondition::None).await,
+                Err(StoreError::Service(S3ErrorCode::InternalError))
+            );
         }
         let exhausted = a.with_policy(|p| p.quota_exhausted_count()) + b.with_policy(|p| p.quota_exhausted_count());
         assert_eq!(exhausted, a.counters().quota_exhausted + b.counters().quota_exhausted);
@@ -330,7 +334,8 @@ fn tahoe_returns_the_first_error() {
 #[test]
 fn a_deadline_stops_retries_before_it_would_be_passed() {
     let run = sim(4, |world| async move {
-        let inner = PolicyConfig::Exponential { base: ms(100), cap: ms(10_000), attempts_max: 10, jitter: Jitter::None };
+        let inner =
+            PolicyConfig::Exponential { base: ms(100), cap: ms(10_000), attempts_max: 10, jitter: Jitter::None };
         let faults = outages(&[(0, u64::MAX, FaultKind::InternalError)]);
         let store = connect(&world, LatencyDist::constant_ms(10.0), faults, PolicyConfig::deadline(inner, ms(350)));
         (store.put("k", body("v"), PutCondition::None).await, world.now())

@@ -9,12 +9,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use retrylab_faults::{FaultModel, LatencyDist};
+use retrylab_retry::ErrorClass;
 use retrylab_s3::service::etag_of;
 use retrylab_s3::{
     Consistency, ObjectStore, ObjectStoreExt, PutCondition, S3Config, S3ErrorCode, S3Request, S3Response, S3Service,
     SimS3Client, StoreError, LIST_PAGE_KEYS_MAX,
 };
-use retrylab_retry::ErrorClass;
 use retrylab_sim::{run, EventKind, TraceMode, World, WorldConfig, WorldRun};
 
 fn ms(n: u64) -> Duration {
@@ -88,10 +88,7 @@ fn put_then_get_round_trips_the_body_and_etag() {
 fn etag_is_the_quoted_hex_md5() {
     assert_eq!(etag_of(b""), "\"d41d8cd98f00b204e9800998ecf8427e\"");
     assert_eq!(etag_of(b"hello"), "\"5d41402abc4b2a76b9719d911017c592\"");
-    assert_eq!(
-        etag_of(b"The quick brown fox jumps over the lazy dog"),
-        "\"9e107d9d372bb6826bd81d3542a419d6\""
-    );
+    assert_eq!(etag_of(b"The quick brown fox jumps over the lazy dog"), "\"9e107d9d372bb6826bd81d3542a419d6\"");
     // Binary bodies too, and the digest's high nibbles (0xf.) are lower-case hex.
     let etag = etag_of(&[0xff; 1024]);
     assert_eq!(etag.len(), 34);

@@ -9,6 +9,6 @@ mod schema;
 pub use error::{ErrorKind, ScenarioError};
 pub use load::{load, parse};
 pub use model::{
-    Consistency, Design, LafsSpec, Limits, Listing, ModifyRetry, NamedPolicy, NetworkSpec, S3Operation, S3Spec, Scenario,
-    ShareLayout, Workload, WriteCheck,
+    Consistency, Design, LafsSpec, Limits, Listing, ModifyRetry, NamedPolicy, NetworkSpec, S3Operation, S3Spec,
+    Scenario, ShareLayout, Workload, WriteCheck,
 };

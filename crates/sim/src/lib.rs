@@ -12,6 +12,6 @@ mod trace;
 mod world;
 
 pub use clock::SimClock;
-pub use net::{LinkSpec, Network, NetError, NodeId, Reply};
+pub use net::{LinkSpec, NetError, Network, NodeId, Reply};
 pub use trace::{Event, EventKind, Trace, TraceMode};
 pub use world::{run, RunError, RunLimits, World, WorldConfig, WorldRun};

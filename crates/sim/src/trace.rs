@@ -16,25 +16,54 @@ use crate::net::NodeId;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EventKind {
     /// An operation of the workload started.
-    OperationStart { operation: u64, what: &'static str },
+    OperationStart {
+        operation: u64,
+        what: &'static str,
+    },
     /// An operation ended; `status` is its outcome (200 or an error status, 0 for none).
-    OperationEnd { operation: u64, status: u16 },
+    OperationEnd {
+        operation: u64,
+        status: u16,
+    },
     /// A request left `node` for `to`.
-    RequestSent { to: NodeId, what: &'static str, slot: u64 },
+    RequestSent {
+        to: NodeId,
+        what: &'static str,
+        slot: u64,
+    },
     /// A fault was injected into request `slot`; `applied` when the request took effect anyway.
-    FaultInjected { slot: u64, kind: &'static str, applied: bool },
+    FaultInjected {
+        slot: u64,
+        kind: &'static str,
+        applied: bool,
+    },
     /// A message was lost on the network.
-    MessageLost { to: NodeId },
+    MessageLost {
+        to: NodeId,
+    },
     /// A response arrived at `node`: HTTP status, or 0 with `error` naming a transport error.
-    Response { slot: u64, status: u16, error: &'static str },
+    Response {
+        slot: u64,
+        status: u16,
+        error: &'static str,
+    },
     /// The retry policy chose to retry after `delay`.
-    RetryDecided { attempt: u32, delay: Duration },
+    RetryDecided {
+        attempt: u32,
+        delay: Duration,
+    },
     /// The retry policy gave up.
-    GaveUp { attempt: u32, reason: &'static str },
+    GaveUp {
+        attempt: u32,
+        reason: &'static str,
+    },
     NodeCrashed,
     NodeRestarted,
     /// Anything else a component wants in the trace and the hash.
-    Note { what: &'static str, value: u64 },
+    Note {
+        what: &'static str,
+        value: u64,
+    },
 }
 
 /// One event at a virtual time, at a node.

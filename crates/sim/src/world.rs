@@ -39,7 +39,12 @@ pub struct WorldConfig {
 
 impl WorldConfig {
     pub fn new(seed: u64) -> Self {
-        WorldConfig { seed, limits: RunLimits::default(), trace_mode: TraceMode::HashOnly, network: LinkSpec::default() }
+        WorldConfig {
+            seed,
+            limits: RunLimits::default(),
+            trace_mode: TraceMode::HashOnly,
+            network: LinkSpec::default(),
+        }
     }
 }
 

@@ -76,7 +76,10 @@ fn the_event_limit_stops_a_loop_that_only_yields() {
         }
     });
     let error = result.expect_err("an endless loop cannot finish");
-    assert!(matches!(error, RunError::EventLimit { seed: 8, limit: 500, at } if at < Duration::from_millis(1)), "{error:?}");
+    assert!(
+        matches!(error, RunError::EventLimit { seed: 8, limit: 500, at } if at < Duration::from_millis(1)),
+        "{error:?}"
+    );
 }
 
 #[test]

@@ -21,7 +21,10 @@ fn config(latency_ms: f64) -> WorldConfig {
     WorldConfig { trace_mode: TraceMode::Full, network: link(latency_ms), ..WorldConfig::new(1) }
 }
 
-fn sim<T, Fut: std::future::Future<Output = T>>(config: &WorldConfig, workload: impl FnOnce(World) -> Fut) -> WorldRun<T> {
+fn sim<T, Fut: std::future::Future<Output = T>>(
+    config: &WorldConfig,
+    workload: impl FnOnce(World) -> Fut,
+) -> WorldRun<T> {
     run(config, workload).unwrap_or_else(|e| panic!("{e}"))
 }
 

@@ -25,10 +25,7 @@ pub struct Interval {
 
 impl Interval {
     /// The interval that claims nothing about a rate; what invalid input gets.
-    pub const VACUOUS: Interval = Interval {
-        low: 0.0,
-        high: 1.0,
-    };
+    pub const VACUOUS: Interval = Interval { low: 0.0, high: 1.0 };
 
     /// `high - low`: how much the data still leaves open.
     #[must_use]
@@ -83,9 +80,7 @@ const STATRS_BETA_MAX_TRIALS: u64 = 100_000;
 fn ln_choose(n: u64, k: u64) -> f64 {
     let short_side = k.min(n - k);
     if short_side <= 64 {
-        (0..short_side)
-            .map(|i| ((n - i) as f64 / (i + 1) as f64).ln())
-            .sum()
+        (0..short_side).map(|i| ((n - i) as f64 / (i + 1) as f64).ln()).sum()
     } else {
         ln_binomial(n, k)
     }
@@ -227,10 +222,7 @@ pub fn clopper_pearson(successes_or_events: u64, trials: u64, confidence: f64) -
         return Interval::VACUOUS;
     }
     let tail = (1.0 - confidence) / 2.0;
-    Interval {
-        low: cp_low(k, n, tail),
-        high: cp_high(k, n, tail),
-    }
+    Interval { low: cp_low(k, n, tail), high: cp_high(k, n, tail) }
 }
 
 /// One-sided lower Clopper-Pearson bound: the true rate is at least this with
@@ -284,16 +276,8 @@ pub fn wilson(k: u64, n: u64, confidence: f64) -> Interval {
     let half = z / denom * (p * (1.0 - p) / n_f + z2 / (4.0 * n_f * n_f)).sqrt();
     // Exact endpoints at the boundaries: rounding must not leave a tiny
     // positive low bound when no event was seen.
-    let low = if k == 0 {
-        0.0
-    } else {
-        (centre - half).max(0.0)
-    };
-    let high = if k == n {
-        1.0
-    } else {
-        (centre + half).min(1.0)
-    };
+    let low = if k == 0 { 0.0 } else { (centre - half).max(0.0) };
+    let high = if k == n { 1.0 } else { (centre + half).min(1.0) };
     Interval { low, high }
 }
 
@@ -303,10 +287,7 @@ mod tests {
     use statrs::distribution::{Binomial, DiscreteCDF};
 
     fn close(actual: f64, expected: f64, tol: f64) {
-        assert!(
-            (actual - expected).abs() <= tol,
-            "expected {expected}, got {actual} (tolerance {tol})"
-        );
+        assert!((actual - expected).abs() <= tol, "expected {expected}, got {actual} (tolerance {tol})");
     }
 
     #[test]
@@ -369,10 +350,7 @@ mod tests {
                 let (lower, upper) = binomial_tails(k, n, p);
                 let reference = binomial.cdf(k);
                 let scale = reference.min(1.0 - reference).max(1e-300);
-                assert!(
-                    (lower - reference).abs() <= 1e-9 * scale,
-                    "n={n} p={p} k={k}: {lower} vs statrs {reference}"
-                );
+                assert!((lower - reference).abs() <= 1e-9 * scale, "n={n} p={p} k={k}: {lower} vs statrs {reference}");
                 assert!((lower + upper - 1.0).abs() <= 1e-15);
             }
         }
@@ -456,31 +434,15 @@ mod tests {
     fn one_sided_equals_two_sided_at_doubled_tail() {
         // A one-sided 97.5% bound is the matching end of a two-sided 95% one.
         let iv = clopper_pearson(37, 200, 0.95);
-        close(
-            clopper_pearson_lower_one_sided(37, 200, 0.975),
-            iv.low,
-            1e-12,
-        );
-        close(
-            clopper_pearson_upper_one_sided(37, 200, 0.975),
-            iv.high,
-            1e-12,
-        );
+        close(clopper_pearson_lower_one_sided(37, 200, 0.975), iv.low, 1e-12);
+        close(clopper_pearson_upper_one_sided(37, 200, 0.975), iv.high, 1e-12);
     }
 
     #[test]
     fn one_sided_published_values() {
         // mpmath references: 990 of 1000, one-sided 99%.
-        close(
-            clopper_pearson_lower_one_sided(990, 1000, 0.99),
-            0.979_957_394_099,
-            1e-10,
-        );
-        close(
-            clopper_pearson_upper_one_sided(990, 1000, 0.99),
-            0.995_859_701_935,
-            1e-10,
-        );
+        close(clopper_pearson_lower_one_sided(990, 1000, 0.99), 0.979_957_394_099, 1e-10);
+        close(clopper_pearson_upper_one_sided(990, 1000, 0.99), 0.995_859_701_935, 1e-10);
     }
 
     #[test]
@@ -521,10 +483,7 @@ mod tests {
 
     #[test]
     fn interval_helpers() {
-        let iv = Interval {
-            low: 0.25,
-            high: 0.75,
-        };
+        let iv = Interval { low: 0.25, high: 0.75 };
         assert_eq!(iv.width(), 0.5);
         assert!(iv.contains(0.25) && iv.contains(0.75) && !iv.contains(0.8));
         assert!(!iv.contains(f64::NAN));

@@ -22,8 +22,7 @@ pub mod proportion;
 pub mod sprt;
 
 pub use interval::{
-    clopper_pearson, clopper_pearson_lower_one_sided, clopper_pearson_upper_one_sided, rate,
-    wilson, Interval,
+    clopper_pearson, clopper_pearson_lower_one_sided, clopper_pearson_upper_one_sided, rate, wilson, Interval,
 };
 pub use mcnemar::{discordant_pairs, mcnemar, McNemar, McNemarMethod, MCNEMAR_EXACT_BELOW};
 pub use percentile::{percentile_nearest_rank, LatencySummary};

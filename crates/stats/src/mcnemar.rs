@@ -52,13 +52,7 @@ pub struct McNemar {
 #[must_use]
 pub fn mcnemar(b: u64, c: u64) -> McNemar {
     let n = b.saturating_add(c);
-    let no_evidence = McNemar {
-        b,
-        c,
-        statistic: 0.0,
-        p_value: 1.0,
-        method: McNemarMethod::NoDiscordantPairs,
-    };
+    let no_evidence = McNemar { b, c, statistic: 0.0, p_value: 1.0, method: McNemarMethod::NoDiscordantPairs };
     if n == 0 {
         return no_evidence;
     }
@@ -73,24 +67,12 @@ pub fn mcnemar(b: u64, c: u64) -> McNemar {
             // but keeps this total.
             Binomial::new(0.5, n).map_or(1.0, |binomial| (2.0 * binomial.cdf(smaller)).min(1.0))
         };
-        return McNemar {
-            b,
-            c,
-            statistic: smaller as f64,
-            p_value,
-            method: McNemarMethod::ExactBinomial,
-        };
+        return McNemar { b, c, statistic: smaller as f64, p_value, method: McNemarMethod::ExactBinomial };
     }
     let corrected = (b.abs_diff(c) as f64 - 1.0).max(0.0);
     let statistic = corrected * corrected / n as f64;
     let p_value = ChiSquared::new(1.0).map_or(1.0, |chi2| chi2.sf(statistic).clamp(0.0, 1.0));
-    McNemar {
-        b,
-        c,
-        statistic,
-        p_value,
-        method: McNemarMethod::ChiSquareCorrected,
-    }
+    McNemar { b, c, statistic, p_value, method: McNemarMethod::ChiSquareCorrected }
 }
 
 /// Count the discordant pairs `(b, c)` from per-operation outcomes of two
@@ -120,10 +102,7 @@ mod tests {
     use super::*;
 
     fn close(actual: f64, expected: f64, tol: f64) {
-        assert!(
-            (actual - expected).abs() <= tol,
-            "expected {expected}, got {actual}"
-        );
+        assert!((actual - expected).abs() <= tol, "expected {expected}, got {actual}");
     }
 
     #[test]

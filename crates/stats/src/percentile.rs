@@ -17,11 +17,8 @@ use serde::{Deserialize, Serialize};
 fn nearest_rank(len: usize, q: f64) -> usize {
     let product = q * len as f64;
     let nearest = product.round();
-    let rank = if (product - nearest).abs() <= 4.0 * f64::EPSILON * product.max(1.0) {
-        nearest
-    } else {
-        product.ceil()
-    };
+    let rank =
+        if (product - nearest).abs() <= 4.0 * f64::EPSILON * product.max(1.0) { nearest } else { product.ceil() };
     // `as usize` saturates, and the clamp keeps the rank inside the data.
     (rank as usize).clamp(1, len)
 }
@@ -155,18 +152,7 @@ mod tests {
         let mut v = vec![900, 100, 300, 200, 5_000, 400, 700, 600, 800, 500];
         let s = LatencySummary::from_unsorted(&mut v);
         assert_eq!(v, [100, 200, 300, 400, 500, 600, 700, 800, 900, 5_000]);
-        assert_eq!(
-            s,
-            LatencySummary {
-                count: 10,
-                min: 100,
-                p50: 500,
-                p90: 900,
-                p99: 5_000,
-                p999: 5_000,
-                max: 5_000,
-            }
-        );
+        assert_eq!(s, LatencySummary { count: 10, min: 100, p50: 500, p90: 900, p99: 5_000, p999: 5_000, max: 5_000 });
     }
 
     #[test]

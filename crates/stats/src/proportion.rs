@@ -48,13 +48,7 @@ pub fn two_proportion_z_test(k_a: u64, n_a: u64, k_b: u64, n_b: u64) -> Option<T
     } else {
         (0.0, 1.0)
     };
-    Some(TwoProportion {
-        rate_a,
-        rate_b,
-        difference,
-        z,
-        p_value,
-    })
+    Some(TwoProportion { rate_a, rate_b, difference, z, p_value })
 }
 
 #[cfg(test)]
@@ -62,10 +56,7 @@ mod tests {
     use super::*;
 
     fn close(actual: f64, expected: f64, tol: f64) {
-        assert!(
-            (actual - expected).abs() <= tol,
-            "expected {expected}, got {actual}"
-        );
+        assert!((actual - expected).abs() <= tol, "expected {expected}, got {actual}");
     }
 
     #[test]

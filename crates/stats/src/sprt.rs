@@ -66,12 +66,8 @@ pub enum SprtError {
 impl fmt::Display for SprtError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            SprtError::ProbabilityOutOfRange { name, value }
-            | SprtError::ErrorRateOutOfRange { name, value } => {
-                write!(
-                    f,
-                    "SPRT {name} must be strictly between 0 and 1, got {value}"
-                )
+            SprtError::ProbabilityOutOfRange { name, value } | SprtError::ErrorRateOutOfRange { name, value } => {
+                write!(f, "SPRT {name} must be strictly between 0 and 1, got {value}")
             }
             SprtError::IdenticalHypotheses { p } => {
                 write!(f, "SPRT p0 and p1 must differ, both are {p}")
@@ -80,10 +76,7 @@ impl fmt::Display for SprtError {
                 write!(f, "SPRT needs alpha + beta < 1, got {alpha} + {beta}")
             }
             SprtError::SuccessesExceedTrials { successes, trials } => {
-                write!(
-                    f,
-                    "SPRT observation has {successes} successes in only {trials} trials"
-                )
+                write!(f, "SPRT observation has {successes} successes in only {trials} trials")
             }
         }
     }
@@ -198,8 +191,7 @@ impl Sprt {
         let failures = trials - successes;
         self.successes = self.successes.saturating_add(successes);
         self.trials = self.trials.saturating_add(trials);
-        self.llr +=
-            successes as f64 * self.llr_per_success + failures as f64 * self.llr_per_failure;
+        self.llr += successes as f64 * self.llr_per_success + failures as f64 * self.llr_per_failure;
         if self.verdict == SprtVerdict::Continue {
             if self.llr >= self.llr_accept_h1 {
                 self.verdict = SprtVerdict::AcceptH1;
@@ -262,10 +254,7 @@ mod tests {
     use super::*;
 
     fn close(actual: f64, expected: f64, tol: f64) {
-        assert!(
-            (actual - expected).abs() <= tol,
-            "expected {expected}, got {actual}"
-        );
+        assert!((actual - expected).abs() <= tol, "expected {expected}, got {actual}");
     }
 
     #[test]
@@ -326,11 +315,7 @@ mod tests {
         // keeps the LLR near zero.
         let mut t = Sprt::new(0.5, 0.9, 0.01, 0.01).unwrap();
         assert_eq!(t.observe(11, 15).unwrap(), SprtVerdict::Continue);
-        close(
-            t.log_likelihood_ratio(),
-            11.0 * 1.8_f64.ln() + 4.0 * 0.2_f64.ln(),
-            1e-12,
-        );
+        close(t.log_likelihood_ratio(), 11.0 * 1.8_f64.ln() + 4.0 * 0.2_f64.ln(), 1e-12);
         assert_eq!((t.successes(), t.trials()), (11, 15));
         assert_eq!(t.decided_at_trials(), None);
     }
@@ -350,63 +335,30 @@ mod tests {
         let mut t = Sprt::new(0.5, 0.9, 0.01, 0.01).unwrap();
         t.observe(1, 2).unwrap();
         let before = t.clone();
-        assert_eq!(
-            t.observe(3, 2),
-            Err(SprtError::SuccessesExceedTrials {
-                successes: 3,
-                trials: 2
-            })
-        );
+        assert_eq!(t.observe(3, 2), Err(SprtError::SuccessesExceedTrials { successes: 3, trials: 2 }));
         assert_eq!(t, before);
     }
 
     #[test]
     fn constructor_validates() {
-        assert!(matches!(
-            Sprt::new(0.0, 0.5, 0.05, 0.05),
-            Err(SprtError::ProbabilityOutOfRange { name: "p0", .. })
-        ));
+        assert!(matches!(Sprt::new(0.0, 0.5, 0.05, 0.05), Err(SprtError::ProbabilityOutOfRange { name: "p0", .. })));
         assert!(matches!(
             Sprt::new(0.5, f64::NAN, 0.05, 0.05),
             Err(SprtError::ProbabilityOutOfRange { name: "p1", .. })
         ));
-        assert!(matches!(
-            Sprt::new(0.5, 1.0, 0.05, 0.05),
-            Err(SprtError::ProbabilityOutOfRange { name: "p1", .. })
-        ));
-        assert_eq!(
-            Sprt::new(0.5, 0.5, 0.05, 0.05),
-            Err(SprtError::IdenticalHypotheses { p: 0.5 })
-        );
-        assert!(matches!(
-            Sprt::new(0.5, 0.6, 0.0, 0.05),
-            Err(SprtError::ErrorRateOutOfRange { name: "alpha", .. })
-        ));
-        assert!(matches!(
-            Sprt::new(0.5, 0.6, 0.05, 1.5),
-            Err(SprtError::ErrorRateOutOfRange { name: "beta", .. })
-        ));
-        assert_eq!(
-            Sprt::new(0.5, 0.6, 0.5, 0.5),
-            Err(SprtError::ErrorRatesTooLarge {
-                alpha: 0.5,
-                beta: 0.5
-            })
-        );
+        assert!(matches!(Sprt::new(0.5, 1.0, 0.05, 0.05), Err(SprtError::ProbabilityOutOfRange { name: "p1", .. })));
+        assert_eq!(Sprt::new(0.5, 0.5, 0.05, 0.05), Err(SprtError::IdenticalHypotheses { p: 0.5 }));
+        assert!(matches!(Sprt::new(0.5, 0.6, 0.0, 0.05), Err(SprtError::ErrorRateOutOfRange { name: "alpha", .. })));
+        assert!(matches!(Sprt::new(0.5, 0.6, 0.05, 1.5), Err(SprtError::ErrorRateOutOfRange { name: "beta", .. })));
+        assert_eq!(Sprt::new(0.5, 0.6, 0.5, 0.5), Err(SprtError::ErrorRatesTooLarge { alpha: 0.5, beta: 0.5 }));
     }
 
     #[test]
     fn errors_display() {
         let e = Sprt::new(0.5, 0.5, 0.05, 0.05).unwrap_err();
         assert_eq!(e.to_string(), "SPRT p0 and p1 must differ, both are 0.5");
-        let e = SprtError::SuccessesExceedTrials {
-            successes: 3,
-            trials: 2,
-        };
-        assert_eq!(
-            e.to_string(),
-            "SPRT observation has 3 successes in only 2 trials"
-        );
+        let e = SprtError::SuccessesExceedTrials { successes: 3, trials: 2 };
+        assert_eq!(e.to_string(), "SPRT observation has 3 successes in only 2 trials");
         let boxed: Box<dyn std::error::Error> = Box::new(e);
         assert!(boxed.to_string().contains("3 successes"));
     }
