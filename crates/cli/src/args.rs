@@ -18,9 +18,11 @@ retry policies to compare.",
     after_help = "Examples:\n  \
 retrylab estimate sim-scenarios/lab-notebook/s3-10k-requests.toml --seeds 200\n  \
 retrylab run sim-scenarios/lab-notebook/s3-10k-requests.toml --seed 7 --policy retry-once\n  \
-retrylab run sim-scenarios/lab-notebook/s3-10k-requests.toml --seed 7 --trace | less\n\n\
-Exit status: 0 success, 1 a run failed (it hit a limit; the message names the seed), \
-2 bad usage or a bad scenario file."
+retrylab run sim-scenarios/lab-notebook/s3-10k-requests.toml --seed 7 --trace | less\n  \
+retrylab explore sim-scenarios/known-bad/replayed-append.toml --seeds 200\n  \
+retrylab compare sim-scenarios/policies/s3-bursty-1.3pct.toml --seeds 500 --json\n\n\
+Exit status: 0 success, 1 a run failed (it hit a limit; the message names the seed) or the \
+checkers found a violation, 2 bad usage or a bad scenario file."
 )]
 pub struct Cli {
     #[command(subcommand)]
