@@ -218,6 +218,30 @@ struct Run<'a> {
     consistency: Consistency,
 }
 
+/// The history entry of a write or append that started at `started` and
+/// ended now with `result` (its seqnum, or the error).
+fn write_op(
+    world: &World,
+    id: u64,
+    kind: MutableOpKind,
+    started: Duration,
+    result: Result<u64, &WriteError>,
+) -> MutableOp {
+    let (outcome, seqnum) = match result {
+        Ok(seqnum) => (Outcome::Ok, Some(seqnum)),
+        Err(error) => (outcome_of(error), None),
+    };
+    MutableOp { id, kind, outcome, invoked_ms: ms(started), completed_ms: ms(world.now()), seqnum }
+}
+
+/// The read at quiescence through the gateway, its contents decoded into value ids.
+async fn final_read(grid: &Grid, cap: &MutableCap, decode: impl Fn(&[u8]) -> Vec<u64>) -> FinalRead {
+    match grid.gateway().get(cap).await {
+        Ok(read) => FinalRead::Value(ReadValue { seqnum: read.seqnum, values: decode(&read.contents) }),
+        Err(error) => FinalRead::Error { status: error.web_status(), error: error.name().to_owned() },
+    }
+}
+
 async fn mutable_puts(run: &Run<'_>, puts: u64, line_bytes: u64, report: &mut RunReport) {
     let Run { world, grid, node, consistency } = *run;
     let (cap, created) = create(grid, Bytes::new()).await;
@@ -229,26 +253,10 @@ async fn mutable_puts(run: &Run<'_>, puts: u64, line_bytes: u64, report: &mut Ru
         let started = books.start(i, "put");
         let result = grid.gateway().put(&cap, Bytes::copy_from_slice(&contents)).await;
         books.end(i, started, result.as_ref().err().map(|e| &e.error));
-        let (outcome, seqnum) = match &result {
-            Ok(seqnum) => (Outcome::Ok, Some(*seqnum)),
-            Err(error) => (outcome_of(error), None),
-        };
-        history.push(MutableOp {
-            id: i,
-            kind: MutableOpKind::Write { value: i },
-            outcome,
-            invoked_ms: ms(started),
-            completed_ms: ms(world.now()),
-            seqnum,
-        });
+        history.push(write_op(world, i, MutableOpKind::Write { value: i }, started, result.as_ref().copied()));
     }
     quiesce(world, grid, consistency).await;
-    let final_read = match grid.gateway().get(&cap).await {
-        Ok(read) => {
-            FinalRead::Value(ReadValue { seqnum: read.seqnum, values: vec![decode_puts(&read.contents, line_bytes)] })
-        }
-        Err(error) => FinalRead::Error { status: error.web_status(), error: error.name().to_owned() },
-    };
+    let final_read = final_read(grid, &cap, |contents| vec![decode_puts(contents, line_bytes)]).await;
     let at_rest = shares_at_rest(grid, &cap);
     books.report.violations.extend(check_mutable_overwrites(&history, &final_read, &at_rest));
 }
@@ -262,24 +270,11 @@ async fn mutable_appends(run: &Run<'_>, appends: u64, report: &mut RunReport) {
         let started = books.start(i, "append");
         let result = grid.gateway().modify(&cap, &AppendLine::numbered(i)).await;
         books.end(i, started, result.as_ref().err().map(|e| &e.error));
-        let (outcome, seqnum) = match &result {
-            Ok(modified) => (Outcome::Ok, Some(modified.seqnum)),
-            Err(error) => (outcome_of(error), None),
-        };
-        history.push(MutableOp {
-            id: i,
-            kind: MutableOpKind::Append { value: i },
-            outcome,
-            invoked_ms: ms(started),
-            completed_ms: ms(world.now()),
-            seqnum,
-        });
+        let result = result.as_ref().map(|modified| modified.seqnum);
+        history.push(write_op(world, i, MutableOpKind::Append { value: i }, started, result));
     }
     quiesce(world, grid, consistency).await;
-    let final_read = match grid.gateway().get(&cap).await {
-        Ok(read) => FinalRead::Value(ReadValue { seqnum: read.seqnum, values: decode_appends(&read.contents) }),
-        Err(error) => FinalRead::Error { status: error.web_status(), error: error.name().to_owned() },
-    };
+    let final_read = final_read(grid, &cap, decode_appends).await;
     let at_rest = shares_at_rest(grid, &cap);
     books.report.violations.extend(check_mutable_appends(&history, &final_read, &at_rest));
 }
