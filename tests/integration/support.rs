@@ -29,8 +29,17 @@ pub fn put_scenario(faults: FaultModel, policies: Vec<(&str, PolicyConfig)>, ope
             request_timeout: Duration::from_secs(30),
         },
         faults,
-        workload: Workload::S3Requests { operations, operation: S3Operation::Put, object_bytes: 64, keys: 4 },
-        policies: policies.into_iter().map(|(name, config)| NamedPolicy { name: name.to_owned(), config }).collect(),
+        workload: Workload::S3Requests {
+            operations,
+            operation: S3Operation::Put,
+            object_bytes: 64,
+            keys: 4,
+            clients: 1,
+        },
+        policies: policies
+            .into_iter()
+            .map(|(name, config)| NamedPolicy { name: name.to_owned(), config, gateway: None })
+            .collect(),
         lafs: None,
     }
 }

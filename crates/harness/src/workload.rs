@@ -119,7 +119,7 @@ async fn drive_s3_requests(world: World, scenario: &Scenario, policy: &NamedPoli
     let mut report = empty_report(&world, policy);
 
     match &scenario.workload {
-        Workload::S3Requests { operations, operation, object_bytes, keys } => {
+        Workload::S3Requests { operations, operation, object_bytes, keys, .. } => {
             let keys = (*keys).max(1);
             // Keys are formatted once: formatting per request costs more than
             // the simulated request itself.

@@ -7,8 +7,8 @@ mod model;
 mod schema;
 
 pub use error::{ErrorKind, ScenarioError};
-pub use load::{load, parse};
+pub use load::{load, parse, CLIENTS_MAX, GATEWAYS_MAX};
 pub use model::{
-    Consistency, Design, LafsSpec, Limits, Listing, ModifyRetry, NamedPolicy, NetworkSpec, S3Operation, S3Spec,
-    Scenario, ShareLayout, Workload, WriteCheck,
+    BudgetScope, Consistency, Design, LafsSpec, Limits, Listing, ModifyRetry, NamedPolicy, NetworkSpec, S3Operation,
+    S3Spec, Scenario, ShareLayout, Workload, WriteCheck,
 };

@@ -20,13 +20,14 @@ use toml_edit::{Array, ArrayOfTables, ImDocument, InlineTable, Item, Table, Valu
 
 use crate::error::{line_column, ErrorKind, ScenarioError};
 use crate::model::{
-    Consistency, Design, LafsSpec, Limits, Listing, ModifyRetry, NamedPolicy, NetworkSpec, S3Operation, S3Spec,
-    Scenario, ShareLayout, Workload, WriteCheck,
+    BudgetScope, Consistency, Design, LafsSpec, Limits, Listing, ModifyRetry, NamedPolicy, NetworkSpec, S3Operation,
+    S3Spec, Scenario, ShareLayout, Workload, WriteCheck,
 };
 use crate::schema::{
-    ComponentTable, ConsistencyName, DesignTable, FaultKindName, FaultsKind, FaultsTable, InnerPolicyTable, JitterName,
-    LafsTable, LatencyKind, LatencyTable, LimitsTable, ListingName, ModifyRetryName, NetworkTable, OperationName,
-    PolicyKind, PolicyTable, S3Table, ScenarioFile, ShareLayoutName, WorkloadKind, WorkloadTable, WriteCheckName,
+    BudgetScopeName, ComponentTable, ConsistencyName, DesignTable, FaultKindName, FaultsKind, FaultsTable,
+    InnerPolicyTable, JitterName, LafsTable, LatencyKind, LatencyTable, LimitsTable, ListingName, ModifyRetryName,
+    NetworkTable, OperationName, PolicyKind, PolicyTable, S3Table, ScenarioFile, ShareLayoutName, WorkloadKind,
+    WorkloadTable, WriteCheckName,
 };
 
 /// `seeds` when the file does not say.
@@ -52,6 +53,11 @@ const SERVERS_DEFAULT: u64 = 10;
 const RPC_TIMEOUT_MS_DEFAULT: u64 = 300_000;
 /// `lafs.design.chunk_bytes` with share_layout = "chunked" when the file does not say (512 KiB).
 const CHUNK_BYTES_DEFAULT: u64 = 512 * 1024;
+/// More gateways than this is a mistake of units, not a load test: each
+/// gateway is a node with its own files.
+pub const GATEWAYS_MAX: u64 = 10_000;
+/// Likewise for `workload.clients`.
+pub const CLIENTS_MAX: u64 = 100_000;
 
 /// Reads and checks the scenario file at `path`.
 pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
@@ -301,7 +307,8 @@ impl Cx<'_> {
         let faults = self.faults(file.faults.as_ref(), &root.key("faults"))?;
         let workload = self.workload(&file.workload, &root.key("workload"))?;
         let lafs = self.lafs(file.lafs.as_ref(), file.workload.kind, &root.key("lafs"))?;
-        let policies = self.policies(file.policies, &root.key("policies"))?;
+        let grid = file.workload.kind != WorkloadKind::S3Requests;
+        let policies = self.policies(file.policies, grid, &root.key("policies"))?;
         Ok(Scenario {
             name: file.name,
             description: file.description,
@@ -624,6 +631,7 @@ impl Cx<'_> {
             ("operation", table.operation.is_some()),
             ("object_bytes", table.object_bytes.is_some()),
             ("keys", table.keys.is_some()),
+            ("clients", table.clients.is_some()),
             ("puts", table.puts.is_some()),
             ("line_bytes", table.line_bytes.is_some()),
             ("appends", table.appends.is_some()),
@@ -654,11 +662,19 @@ impl Cx<'_> {
                 };
                 let keys = table.keys.unwrap_or(1);
                 self.at_least_one(&at.key("keys"), keys)?;
+                let clients = table.clients.unwrap_or(1);
+                self.at_least_one(&at.key("clients"), clients)?;
+                if clients > CLIENTS_MAX {
+                    return Err(
+                        self.invalid(&at.key("clients"), format!("must be at most {CLIENTS_MAX}, got {clients}"))
+                    );
+                }
                 Ok(Workload::S3Requests {
                     operations,
                     operation,
                     object_bytes: table.object_bytes.unwrap_or(OBJECT_BYTES_DEFAULT),
                     keys,
+                    clients,
                 })
             }
             WorkloadKind::MutablePuts => {
@@ -760,6 +776,14 @@ impl Cx<'_> {
         if rpc_timeout_ms == 0 {
             return Err(self.invalid(&at.key("rpc_timeout_ms"), "must be > 0 ms, got 0"));
         }
+        let gateways = table.gateways.unwrap_or(1);
+        if !(1..=GATEWAYS_MAX).contains(&gateways) {
+            return Err(self.invalid(&at.key("gateways"), format!("must be in 1..={GATEWAYS_MAX}, got {gateways}")));
+        }
+        let gateway_budgets = match table.gateway_budgets {
+            None | Some(BudgetScopeName::PerGateway) => BudgetScope::PerGateway,
+            Some(BudgetScopeName::Shared) => BudgetScope::Shared,
+        };
         let design = match &table.design {
             None => Design::default(),
             Some(design) => self.design(design, &at.key("design"))?,
@@ -772,6 +796,9 @@ impl Cx<'_> {
             servers_of_happiness: small(happy.value),
             servers: servers_u32,
             rpc_timeout: Duration::from_millis(rpc_timeout_ms),
+            // In range: checked above.
+            gateways: u32::try_from(gateways).unwrap_or(u32::MAX),
+            gateway_budgets,
             design,
         })
     }
@@ -819,7 +846,14 @@ impl Cx<'_> {
     // -----------------------------------------------------------------------
     // Policies
 
-    fn policies(&self, tables: Vec<PolicyTable>, at: &FieldPath) -> Result<Vec<NamedPolicy>, ScenarioError> {
+    /// `[[policies]]`; `grid`: whether the workload runs on a Tahoe-LAFS
+    /// grid (only then may a policy name a gateway layer).
+    fn policies(
+        &self,
+        tables: Vec<PolicyTable>,
+        grid: bool,
+        at: &FieldPath,
+    ) -> Result<Vec<NamedPolicy>, ScenarioError> {
         if tables.is_empty() {
             return Err(self.invalid(at, "at least one policy is required"));
         }
@@ -827,7 +861,7 @@ impl Cx<'_> {
         let mut policies = Vec::with_capacity(tables.len());
         for (i, table) in tables.into_iter().enumerate() {
             let policy_at = at.index(i);
-            let (name, body) = table.split();
+            let (name, gateway, body) = table.split();
             if name.trim().is_empty() {
                 return Err(self.invalid(&policy_at.key("name"), "must not be blank"));
             }
@@ -838,7 +872,28 @@ impl Cx<'_> {
                 ));
             }
             let config = self.policy(&body, &policy_at)?;
-            policies.push(NamedPolicy { name, config });
+            let gateway_at = policy_at.key("gateway");
+            let gateway = match gateway {
+                None => None,
+                Some(_) if !grid => {
+                    return Err(self.misplaced(
+                        &gateway_at,
+                        "only allowed with a workload on a Tahoe-LAFS grid (an s3-requests workload has no gateway)",
+                    ));
+                }
+                Some(table) => {
+                    let config = self.policy(&table, &gateway_at)?;
+                    if is_hedged(&config) {
+                        return Err(self.invalid(
+                            &gateway_at.key("kind"),
+                            "a gateway does not hedge: hedging sends a request twice at once, and a whole put \
+                             or backup sent twice is two writes racing each other (hedge S3 requests instead)",
+                        ));
+                    }
+                    Some(config)
+                }
+            };
+            policies.push(NamedPolicy { name, config, gateway });
         }
         Ok(policies)
     }
@@ -954,6 +1009,17 @@ impl Cx<'_> {
             self.invalid(&at.key(err.field), message)
         })?;
         Ok(config)
+    }
+}
+
+/// Whether `config` hedges, at any depth of wrapping.
+fn is_hedged(config: &PolicyConfig) -> bool {
+    match config {
+        PolicyConfig::Hedged { .. } => true,
+        PolicyConfig::GrpcThrottled { inner, .. }
+        | PolicyConfig::RetryBudget { inner, .. }
+        | PolicyConfig::Deadline { inner, .. } => is_hedged(inner),
+        _ => false,
     }
 }
 

@@ -80,8 +80,11 @@ pub enum S3Operation {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Workload {
-    /// `operations` sequential S3 requests from one storage server, cycling over `keys` keys.
-    S3Requests { operations: u64, operation: S3Operation, object_bytes: u64, keys: u64 },
+    /// `operations` S3 requests from one storage server, cycling over `keys`
+    /// keys, issued by `clients` concurrent request streams (1: one after
+    /// another, the 2012 experiment) that share the server's one S3 client,
+    /// and so its retry quota: stream c sends operations c, c + clients, ..
+    S3Requests { operations: u64, operation: S3Operation, object_bytes: u64, keys: u64, clients: u64 },
     /// `tahoe put` to one mutable file, `puts` times in a row: put i (1-based)
     /// overwrites the file with lines "1\n" .. "i\n" (the 2012 expt03), then
     /// `line_bytes` pads each line to at least that many bytes (0: no padding;
@@ -127,7 +130,25 @@ pub struct LafsSpec {
     pub servers: u32,
     /// Gateway-to-server RPC timeout.
     pub rpc_timeout: Duration,
+    /// Gateways (client nodes) running the workload at once, each on its
+    /// own files, all sharing the storage servers (and so each server's S3
+    /// client and retry quota). Operations per run: the workload's times this.
+    pub gateways: u32,
+    /// Whether the gateways' own retry policies (`NamedPolicy::gateway`)
+    /// draw on one quota or budget, or each on its own.
+    pub gateway_budgets: BudgetScope,
     pub design: Design,
+}
+
+/// Who shares a retry quota, budget or rate limiter.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum BudgetScope {
+    /// Each gateway its own (separate processes, as separate `tahoe` clients are).
+    #[default]
+    PerGateway,
+    /// One for all gateways (one process serving many users, as one AWS SDK
+    /// client's token bucket is shared by everything that uses it).
+    Shared,
 }
 
 /// Design switches. `Design::default()` is the safe design.
@@ -196,8 +217,15 @@ pub enum ModifyRetry {
     Replay,
 }
 
+/// One entry of `[[policies]]`: the retry layers it names.
 #[derive(Clone, Debug, PartialEq)]
 pub struct NamedPolicy {
     pub name: String,
+    /// How the storage server retries its S3 requests (for `s3-requests`:
+    /// the one client's policy).
     pub config: PolicyConfig,
+    /// How each gateway retries a whole failed operation (put, append,
+    /// backup); `None`: it does not. Two layers that both retry multiply:
+    /// this is where request amplification comes from.
+    pub gateway: Option<PolicyConfig>,
 }

@@ -260,7 +260,7 @@ impl WorkloadKind {
     /// The fields this kind takes (besides `kind`), required or not.
     pub fn fields(self) -> &'static [&'static str] {
         match self {
-            WorkloadKind::S3Requests => &["operations", "operation", "object_bytes", "keys"],
+            WorkloadKind::S3Requests => &["operations", "operation", "object_bytes", "keys", "clients"],
             WorkloadKind::MutablePuts => &["puts", "line_bytes"],
             WorkloadKind::MutableAppends => &["appends"],
             WorkloadKind::Backups => &["files", "file_bytes_step"],
@@ -280,6 +280,7 @@ pub(crate) struct WorkloadTable {
     pub operation: Option<OperationName>,
     pub object_bytes: Option<u64>,
     pub keys: Option<u64>,
+    pub clients: Option<u64>,
     /// `mutable-puts`.
     pub puts: Option<u64>,
     pub line_bytes: Option<u64>,
@@ -301,9 +302,13 @@ pub(crate) struct LafsTable {
     pub servers_of_happiness: Option<u64>,
     pub servers: Option<u64>,
     pub rpc_timeout_ms: Option<u64>,
+    pub gateways: Option<u64>,
+    pub gateway_budgets: Option<BudgetScopeName>,
     /// Absent: the safe design.
     pub design: Option<DesignTable>,
 }
+
+names!(BudgetScopeName { PerGateway = "per-gateway", Shared = "shared" });
 
 names!(ShareLayoutName { Whole = "whole", Chunked = "chunked" });
 
@@ -391,6 +396,8 @@ macro_rules! policy_tables {
             pub name: String,
             pub kind: PolicyKind,
             $($(#[$doc])* pub $field: Option<$ty>,)+
+            /// The gateways' own retry layer (grid workloads only).
+            pub gateway: Option<Box<InnerPolicyTable>>,
         }
 
         /// `inner = { kind = .., .. }`: a policy table without `name`.
@@ -402,9 +409,9 @@ macro_rules! policy_tables {
         }
 
         impl PolicyTable {
-            /// The name and the policy itself.
-            pub fn split(self) -> (String, InnerPolicyTable) {
-                (self.name, InnerPolicyTable { kind: self.kind, $($field: self.$field,)+ })
+            /// The name, the gateway layer and the policy itself.
+            pub fn split(self) -> (String, Option<Box<InnerPolicyTable>>, InnerPolicyTable) {
+                (self.name, self.gateway, InnerPolicyTable { kind: self.kind, $($field: self.$field,)+ })
             }
         }
 

@@ -8,8 +8,8 @@ use retrylab_faults::{
 };
 use retrylab_retry::{AwsRetryConfig, Jitter, ObjectStoreConfig, PolicyConfig};
 use retrylab_scenario::{
-    load, parse, Consistency, Design, ErrorKind, LafsSpec, Limits, Listing, ModifyRetry, NamedPolicy, NetworkSpec,
-    S3Operation, S3Spec, Scenario, ShareLayout, Workload, WriteCheck,
+    load, parse, BudgetScope, Consistency, Design, ErrorKind, LafsSpec, Limits, Listing, ModifyRetry, NamedPolicy,
+    NetworkSpec, S3Operation, S3Spec, Scenario, ShareLayout, Workload, WriteCheck,
 };
 
 const FULL: &str = include_str!("data/full.toml");
@@ -68,11 +68,12 @@ fn expected_full(path: &Path) -> Scenario {
             operation: S3Operation::Get,
             object_bytes: 4096,
             keys: 16,
+            clients: 1,
         },
         policies: vec![
-            NamedPolicy { name: "none".into(), config: PolicyConfig::None },
-            NamedPolicy { name: "retry-once".into(), config: PolicyConfig::Immediate { retries: 1 } },
-            NamedPolicy { name: "multi-retry".into(), config: PolicyConfig::tahoe_cloud_backend() },
+            NamedPolicy { name: "none".into(), config: PolicyConfig::None, gateway: None },
+            NamedPolicy { name: "retry-once".into(), config: PolicyConfig::Immediate { retries: 1 }, gateway: None },
+            NamedPolicy { name: "multi-retry".into(), config: PolicyConfig::tahoe_cloud_backend(), gateway: None },
             NamedPolicy {
                 name: "expo".into(),
                 config: PolicyConfig::Exponential {
@@ -81,6 +82,7 @@ fn expected_full(path: &Path) -> Scenario {
                     attempts_max: 5,
                     jitter: Jitter::Decorrelated,
                 },
+                gateway: None,
             },
         ],
         lafs: None,
@@ -143,8 +145,14 @@ fn minimal_file_gets_the_documented_defaults() {
             request_timeout: Duration::from_secs(30),
         },
         faults: FaultModel::default(),
-        workload: Workload::S3Requests { operations: 1, operation: S3Operation::Put, object_bytes: 1024, keys: 1 },
-        policies: vec![NamedPolicy { name: "none".into(), config: PolicyConfig::None }],
+        workload: Workload::S3Requests {
+            operations: 1,
+            operation: S3Operation::Put,
+            object_bytes: 1024,
+            keys: 1,
+            clients: 1,
+        },
+        policies: vec![NamedPolicy { name: "none".into(), config: PolicyConfig::None, gateway: None }],
         lafs: None,
     };
     assert_eq!(scenario, expected);
@@ -246,13 +254,19 @@ fn lafs_file_parses_into_the_expected_scenario() {
         },
         faults: FaultModel::independent(0.013),
         workload: Workload::MutablePuts { puts: 10_000, line_bytes: 4096 },
-        policies: vec![NamedPolicy { name: "multi-retry".into(), config: PolicyConfig::tahoe_cloud_backend() }],
+        policies: vec![NamedPolicy {
+            name: "multi-retry".into(),
+            config: PolicyConfig::tahoe_cloud_backend(),
+            gateway: None,
+        }],
         lafs: Some(LafsSpec {
             shares_needed: 2,
             shares_total: 4,
             servers_of_happiness: 3,
             servers: 5,
             rpc_timeout: Duration::from_secs(60),
+            gateways: 1,
+            gateway_budgets: BudgetScope::PerGateway,
             design: Design {
                 share_layout: ShareLayout::Chunked { chunk_bytes: 65_536 },
                 per_index_lock: false,
@@ -283,6 +297,8 @@ fn default_lafs() -> LafsSpec {
         servers_of_happiness: 7,
         servers: 10,
         rpc_timeout: Duration::from_secs(300),
+        gateways: 1,
+        gateway_budgets: BudgetScope::PerGateway,
         design: Design::default(),
     }
 }
@@ -416,7 +432,7 @@ const POLICIES: &str = include_str!("data/policies.toml");
 fn expected_policies() -> Vec<NamedPolicy> {
     let ms = Duration::from_millis;
     let aws_standard = PolicyConfig::aws_standard();
-    let named = |name: &str, config: PolicyConfig| NamedPolicy { name: name.into(), config };
+    let named = |name: &str, config: PolicyConfig| NamedPolicy { name: name.into(), config, gateway: None };
     vec![
         named("none", PolicyConfig::None),
         named("tahoe", PolicyConfig::tahoe_cloud()),
