@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use retrylab_harness::{Comparison, Estimate, Exploration, RunReport};
+use retrylab_harness::{Comparison, Estimate, Exploration, PolicyEstimate, RunReport};
 use retrylab_scenario::Scenario;
 use retrylab_stats::LatencySummary;
 use serde::Serialize;
@@ -161,7 +161,7 @@ pub fn estimate_json(estimate: &Estimate) -> String {
 
 pub fn estimate_human(scenario: &Scenario, estimate: &Estimate) -> String {
     let mut out = String::new();
-    let operations_per_seed = scenario.workload.operations();
+    let operations_per_seed = scenario.operations_per_run();
     let _ = writeln!(
         out,
         "{}: {} seeds ({}..={}) x {} operations per policy\n",
@@ -207,7 +207,29 @@ pub fn estimate_human(scenario: &Scenario, estimate: &Estimate) -> String {
         );
         let _ = writeln!(out, "{:<16} {per_run}; {}", p.policy, counts(&p.failures_by_kind));
     }
+    amplification(&mut out, scenario, &estimate.policies);
     out
+}
+
+/// For grid scenarios: what each retry layer sent per operation, and the
+/// quota exhaustions (the table's attempts/op is S3 requests per operation).
+fn amplification(out: &mut String, scenario: &Scenario, policies: &[PolicyEstimate]) {
+    let Some(lafs) = &scenario.lafs else { return };
+    let _ = writeln!(
+        out,
+        "\nretry layers ({} gateway{} sharing {} storage server{}):",
+        lafs.gateways,
+        if lafs.gateways == 1 { "" } else { "s" },
+        lafs.servers,
+        if lafs.servers == 1 { "" } else { "s" },
+    );
+    for p in policies {
+        let _ = writeln!(
+            out,
+            "{:<24} gateway tries/op {:>6.3}  S3 requests/op {:>7.3}  quota exhausted {}",
+            p.policy, p.gateway_attempts_per_op, p.attempts_per_op, p.retry_quota_exhausted
+        );
+    }
 }
 
 /// `explore --json`: field names are a stable interface.
@@ -271,7 +293,7 @@ pub fn compare_human(scenario: &Scenario, comparison: &Comparison) -> String {
         comparison.seeds,
         comparison.first_seed,
         comparison.first_seed + comparison.seeds.saturating_sub(1),
-        scenario.workload.operations()
+        scenario.operations_per_run()
     );
     let _ = writeln!(
         out,
@@ -303,6 +325,7 @@ pub fn compare_human(scenario: &Scenario, comparison: &Comparison) -> String {
             p.retry_quota_exhausted,
         );
     }
+    amplification(&mut out, scenario, &comparison.policies);
     let _ = writeln!(out, "\npaired (McNemar on the same operations; significant at p < 0.05):");
     for pair in &comparison.pairs {
         let verdict = match (&pair.fewer_failures, pair.significant) {

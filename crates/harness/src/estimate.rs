@@ -46,8 +46,13 @@ pub struct PolicyEstimate {
     /// lower bound on the real uncertainty (see `failures_per_seed_*`).
     pub ci_low: f64,
     pub ci_high: f64,
-    /// S3 requests per operation (1.0: no retries; the request amplification).
+    /// S3 requests per operation (the request amplification). 1.0 for
+    /// `s3-requests` without retries; a grid operation takes several S3
+    /// requests even without retries (a put lists, reads and writes).
     pub attempts_per_op: f64,
+    /// Tries of each whole operation by the gateways' own retry layer (1.0:
+    /// it does not retry; 0 for `s3-requests`, which has no gateway).
+    pub gateway_attempts_per_op: f64,
     pub latency_ms_p50: f64,
     pub latency_ms_p99: f64,
     pub latency_ms_p999: f64,
@@ -189,6 +194,8 @@ pub(crate) fn summarise(policy: &str, reports: &[RunReport], confidence: f64) ->
     let operations: u64 = reports.iter().map(|r| r.operations).sum();
     let failures: u64 = reports.iter().map(|r| r.failures).sum();
     let attempts: u64 = reports.iter().map(|r| r.attempts).sum();
+    let gateway_attempts: u64 = reports.iter().map(|r| r.gateway_attempts).sum();
+    let per_op = |count: u64| if operations == 0 { 0.0 } else { count as f64 / operations as f64 };
     let Interval { low, high } = clopper_pearson(failures, operations, confidence);
     let mut latencies: Vec<u64> = reports.iter().flat_map(|r| r.latencies_us.iter().copied()).collect();
     let latency = LatencySummary::from_unsorted(&mut latencies);
@@ -210,7 +217,8 @@ pub(crate) fn summarise(policy: &str, reports: &[RunReport], confidence: f64) ->
         failure_rate: rate(failures, operations),
         ci_low: low,
         ci_high: high,
-        attempts_per_op: if operations == 0 { 0.0 } else { attempts as f64 / operations as f64 },
+        attempts_per_op: per_op(attempts),
+        gateway_attempts_per_op: per_op(gateway_attempts),
         latency_ms_p50: us_to_ms(latency.p50),
         latency_ms_p99: us_to_ms(latency.p99),
         latency_ms_p999: us_to_ms(latency.p999),

@@ -2,18 +2,24 @@
 //! backups through a gateway and storage servers on the simulated S3, with a
 //! history for the checkers and a final read at quiescence.
 
+use std::cell::{Cell, RefCell};
+use std::future::Future;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use futures::future::join_all;
 use retrylab_check::{
     check_immutable, check_mutable_appends, check_mutable_overwrites, FinalRead, ImmutableUpload, MutableOp,
     MutableOpKind, Outcome, ReadValue, ShareCheck, SharesAtRest, Violation,
 };
 use retrylab_lafs::{
-    AppendLine, BackupItem, BackupRoot, Cap, GatewayError, Grid, LafsConfig, MutableCap, ShareVerdict, WriteError,
+    AppendLine, BackupItem, BackupRoot, Cap, Gateway, GatewayError, Grid, LafsConfig, MutableCap, ShareVerdict,
+    WriteError,
 };
-use retrylab_scenario::{Consistency, LafsSpec, Scenario, Workload};
-use retrylab_sim::{EventKind, NodeId, World};
+use retrylab_retry::{Policy, SharedBudgets};
+use retrylab_s3::{Attempted, RetryLayer};
+use retrylab_scenario::{BudgetScope, Consistency, LafsSpec, NamedPolicy, Scenario, Workload};
+use retrylab_sim::{EventKind, NodeId, SimClock, World};
 use sha2::{Digest, Sha256};
 
 use crate::report::RunReport;
@@ -30,6 +36,7 @@ pub(crate) fn lafs_config(spec: &LafsSpec) -> LafsConfig {
         servers_of_happiness: spec.servers_of_happiness,
         servers: spec.servers,
         rpc_timeout: spec.rpc_timeout,
+        gateways: spec.gateways,
         design: retrylab_lafs::Design {
             share_layout: match design.share_layout {
                 retrylab_scenario::ShareLayout::Whole => retrylab_lafs::ShareLayout::Whole,
@@ -54,36 +61,105 @@ pub(crate) fn lafs_config(spec: &LafsSpec) -> LafsConfig {
     }
 }
 
-/// Records one operation's end in the report and the trace.
-struct Books<'a> {
+/// One gateway's part of a run: its node, its retry layer (when the policy
+/// names one), and its own tally, merged into the run's report afterwards
+/// in gateway order (gateways run at once; the merge order does not depend
+/// on which finished first).
+struct Client<'a> {
     world: &'a World,
-    node: NodeId,
-    report: &'a mut RunReport,
+    gateway: &'a Gateway,
+    /// The gateway's own retries of whole operations; `None`: it does not retry.
+    layer: Option<RetryLayer<SimClock>>,
+    /// Added to operation numbers in the trace, so they are unique across gateways.
+    operation_base: u64,
+    tally: RunReport,
 }
 
-impl Books<'_> {
-    fn start(&mut self, operation: u64, what: &'static str) -> Duration {
-        self.world.trace().record(self.node, EventKind::OperationStart { operation, what });
+impl<'a> Client<'a> {
+    fn node(&self) -> NodeId {
+        self.gateway.node()
+    }
+
+    fn start(&self, operation: u64, what: &'static str) -> Duration {
+        let operation = self.operation_base + operation;
+        self.world.trace().record(self.node(), EventKind::OperationStart { operation, what });
         self.world.now()
     }
 
     /// Books an operation that ended with `error` (None: success).
     fn end(&mut self, operation: u64, started: Duration, error: Option<&GatewayError>) {
         let latency = self.world.now().saturating_sub(started);
-        self.report.operations += 1;
-        self.report.latencies_us.push(u64::try_from(latency.as_micros()).unwrap_or(u64::MAX));
-        self.report.outcomes.push(error.is_none());
+        let tally = &mut self.tally;
+        tally.operations += 1;
+        tally.latencies_us.push(u64::try_from(latency.as_micros()).unwrap_or(u64::MAX));
+        tally.outcomes.push(error.is_none());
         let status = match error {
             None => 200,
             Some(error) => {
-                self.report.failures += 1;
-                *self.report.failures_by_kind.entry(error.name().to_owned()).or_default() += 1;
-                *self.report.failures_by_status.entry(error.web_status().to_string()).or_default() += 1;
+                tally.failures += 1;
+                *tally.failures_by_kind.entry(error.name().to_owned()).or_default() += 1;
+                *tally.failures_by_status.entry(error.web_status().to_string()).or_default() += 1;
                 error.web_status()
             }
         };
-        self.world.trace().record(self.node, EventKind::OperationEnd { operation, status });
+        let operation = self.operation_base + operation;
+        self.world.trace().record(self.node(), EventKind::OperationEnd { operation, status });
     }
+
+    /// Runs a write as the gateway's web client would: once, or under the
+    /// gateway's retry layer. `write(maybe_landed)` makes one try, told
+    /// whether an earlier try may have landed. A retried write that fails in
+    /// the end is indeterminate if any try was.
+    async fn write<T, F, Fut>(&self, write: F) -> Result<T, WriteError>
+    where
+        F: Fn(bool) -> Fut,
+        Fut: Future<Output = Result<T, WriteError>>,
+    {
+        let Some(layer) = &self.layer else { return write(false).await };
+        let maybe_landed = Cell::new(false);
+        let result = layer
+            .run(|_attempt, _hedge| {
+                let (write, maybe_landed) = (&write, &maybe_landed);
+                async move {
+                    let result = write(maybe_landed.get()).await;
+                    layer.answered(&result);
+                    if matches!(&result, Err(error) if error.is_indeterminate()) {
+                        maybe_landed.set(true);
+                    }
+                    Attempted::single(result)
+                }
+            })
+            .await;
+        result.map_err(|mut error| {
+            if maybe_landed.get() {
+                error.outcome = retrylab_lafs::Outcome::Indeterminate;
+            }
+            error
+        })
+    }
+}
+
+/// The gateways' retry layers for `policy` (none when it names no gateway layer).
+fn gateway_layers(
+    world: &World,
+    grid: &Grid,
+    spec: &LafsSpec,
+    policy: &NamedPolicy,
+) -> Vec<Option<RetryLayer<SimClock>>> {
+    let shared = SharedBudgets::new();
+    grid.gateways()
+        .iter()
+        .enumerate()
+        .map(|(g, gateway)| {
+            let config = policy.gateway.as_ref()?;
+            let seed = world.sub_seed(&format!("gateway-policy.{g}"));
+            let policy = match spec.gateway_budgets {
+                BudgetScope::PerGateway => Policy::new(config.clone(), seed),
+                BudgetScope::Shared => Policy::with_shared(config.clone(), seed, &shared),
+            };
+            Some(RetryLayer::new(SimClock, policy).with_trace(world.trace().clone(), gateway.node()))
+        })
+        .collect()
 }
 
 fn ms(duration: Duration) -> u64 {
@@ -162,10 +238,9 @@ async fn quiesce(world: &World, grid: &Grid, consistency: Consistency) {
     }
 }
 
-/// Creates the workload's mutable file, retrying a few times (it is set-up,
+/// Creates a workload's mutable file, retrying a few times (it is set-up,
 /// not one of the measured operations).
-async fn create(grid: &Grid, contents: Bytes) -> (MutableCap, Option<MutableOp>) {
-    let gateway = grid.gateway();
+async fn create(gateway: &Gateway, contents: Bytes) -> (MutableCap, Option<MutableOp>) {
     let cap = gateway.generate_mutable_cap();
     let mut last = None;
     for _ in 0..CREATE_TRIES_MAX {
@@ -194,28 +269,85 @@ async fn create(grid: &Grid, contents: Bytes) -> (MutableCap, Option<MutableOp>)
     (cap, op)
 }
 
-pub(crate) async fn drive(world: &World, scenario: &Scenario, grid: &Grid, report: &mut RunReport) {
-    let run = Run { world, grid, node: grid.gateway().node(), consistency: scenario.s3.consistency };
-    match &scenario.workload {
-        Workload::MutablePuts { puts, line_bytes } => mutable_puts(&run, *puts, *line_bytes, report).await,
-        Workload::MutableAppends { appends } => mutable_appends(&run, *appends, report).await,
-        Workload::Backups { files, file_bytes_step } => backups(&run, files, *file_bytes_step, report).await,
-        // Handled by the S3 workload driver.
-        Workload::S3Requests { .. } => {}
+/// What a gateway's workload leaves for the checks at quiescence.
+enum Written {
+    Overwrites {
+        cap: MutableCap,
+        history: Vec<MutableOp>,
+        line_bytes: u64,
+    },
+    Appends {
+        cap: MutableCap,
+        history: Vec<MutableOp>,
+    },
+    Backups {
+        root: Option<BackupRoot>,
+        done: Vec<BackupDone>,
+        history: Vec<MutableOp>,
+    },
+    /// `s3-requests` runs without a grid.
+    Nothing,
+}
+
+/// Runs the workload on every gateway at once (each on its own files),
+/// then, at quiescence, checks what each wrote.
+pub(crate) async fn drive(
+    world: &World,
+    scenario: &Scenario,
+    spec: &LafsSpec,
+    policy: &NamedPolicy,
+    grid: &Grid,
+    report: &mut RunReport,
+) {
+    let layers = gateway_layers(world, grid, spec, policy);
+    let per_gateway = scenario.workload.operations();
+    let mut clients: Vec<Client> = (0u64..)
+        .zip(grid.gateways().iter().zip(layers))
+        .map(|(g, (gateway, layer))| Client {
+            world,
+            gateway,
+            layer,
+            operation_base: g * per_gateway,
+            tally: RunReport::empty(world.seed(), &policy.name),
+        })
+        .collect();
+    let written = join_all(clients.iter_mut().map(|client| run_workload(client, &scenario.workload))).await;
+    quiesce(world, grid, scenario.s3.consistency).await;
+    let several = clients.len() > 1;
+    for (client, written) in clients.into_iter().zip(written) {
+        let mut violations = check_written(grid, client.gateway, written).await;
+        if several {
+            // Which gateway's files: the seed alone does not say.
+            let name = Gateway::name(client.gateway.index());
+            for violation in &mut violations {
+                violation.detail = format!("{name}: {}", violation.detail);
+            }
+        }
+        if let Some(layer) = &client.layer {
+            let counters = layer.counters();
+            report.gateway_attempts += counters.attempts;
+            report.quota_exhausted += counters.quota_exhausted;
+        } else {
+            report.gateway_attempts += client.tally.operations;
+        }
+        report.absorb(client.tally);
+        report.violations.extend(violations);
     }
     let counters = grid.retry_counters();
     report.attempts = counters.attempts;
     report.retries = counters.retries;
-    report.quota_exhausted = counters.quota_exhausted;
+    report.quota_exhausted += counters.quota_exhausted;
     report.faults_injected = grid.faults_injected();
 }
 
-/// What every workload needs.
-struct Run<'a> {
-    world: &'a World,
-    grid: &'a Grid,
-    node: NodeId,
-    consistency: Consistency,
+async fn run_workload(client: &mut Client<'_>, workload: &Workload) -> Written {
+    match workload {
+        Workload::MutablePuts { puts, line_bytes } => mutable_puts(client, *puts, *line_bytes).await,
+        Workload::MutableAppends { appends } => mutable_appends(client, *appends).await,
+        Workload::Backups { files, file_bytes_step } => backups(client, files, *file_bytes_step).await,
+        // Handled by the S3 workload driver.
+        Workload::S3Requests { .. } => Written::Nothing,
+    }
 }
 
 /// The history entry of a write or append that started at `started` and
@@ -235,48 +367,42 @@ fn write_op(
 }
 
 /// The read at quiescence through the gateway, its contents decoded into value ids.
-async fn final_read(grid: &Grid, cap: &MutableCap, decode: impl Fn(&[u8]) -> Vec<u64>) -> FinalRead {
-    match grid.gateway().get(cap).await {
+async fn final_read(gateway: &Gateway, cap: &MutableCap, decode: impl Fn(&[u8]) -> Vec<u64>) -> FinalRead {
+    match gateway.get(cap).await {
         Ok(read) => FinalRead::Value(ReadValue { seqnum: read.seqnum, values: decode(&read.contents) }),
         Err(error) => FinalRead::Error { status: error.web_status(), error: error.name().to_owned() },
     }
 }
 
-async fn mutable_puts(run: &Run<'_>, puts: u64, line_bytes: u64, report: &mut RunReport) {
-    let Run { world, grid, node, consistency } = *run;
-    let (cap, created) = create(grid, Bytes::new()).await;
+async fn mutable_puts(client: &mut Client<'_>, puts: u64, line_bytes: u64) -> Written {
+    let gateway = client.gateway;
+    let (cap, created) = create(gateway, Bytes::new()).await;
     let mut history: Vec<MutableOp> = created.into_iter().collect();
     let mut contents = BytesMut::new();
-    let mut books = Books { world, node, report };
     for i in 1..=puts {
         append_line(&mut contents, i, line_bytes);
-        let started = books.start(i, "put");
-        let result = grid.gateway().put(&cap, Bytes::copy_from_slice(&contents)).await;
-        books.end(i, started, result.as_ref().err().map(|e| &e.error));
-        history.push(write_op(world, i, MutableOpKind::Write { value: i }, started, result.as_ref().copied()));
+        let contents = contents.clone().freeze();
+        let started = client.start(i, "put");
+        let result = client.write(|_maybe_landed| gateway.put(&cap, contents.clone())).await;
+        client.end(i, started, result.as_ref().err().map(|e| &e.error));
+        history.push(write_op(client.world, i, MutableOpKind::Write { value: i }, started, result.as_ref().copied()));
     }
-    quiesce(world, grid, consistency).await;
-    let final_read = final_read(grid, &cap, |contents| vec![decode_puts(contents, line_bytes)]).await;
-    let at_rest = shares_at_rest(grid, &cap);
-    books.report.violations.extend(check_mutable_overwrites(&history, &final_read, &at_rest));
+    Written::Overwrites { cap, history, line_bytes }
 }
 
-async fn mutable_appends(run: &Run<'_>, appends: u64, report: &mut RunReport) {
-    let Run { world, grid, node, consistency } = *run;
-    let (cap, _created_empty) = create(grid, Bytes::new()).await;
+async fn mutable_appends(client: &mut Client<'_>, appends: u64) -> Written {
+    let gateway = client.gateway;
+    let (cap, _created_empty) = create(gateway, Bytes::new()).await;
     let mut history = Vec::new();
-    let mut books = Books { world, node, report };
     for i in 1..=appends {
-        let started = books.start(i, "append");
-        let result = grid.gateway().modify(&cap, &AppendLine::numbered(i)).await;
-        books.end(i, started, result.as_ref().err().map(|e| &e.error));
+        let started = client.start(i, "append");
+        let line = AppendLine::numbered(i);
+        let result = client.write(|maybe_landed| gateway.modify_again(&cap, &line, maybe_landed)).await;
+        client.end(i, started, result.as_ref().err().map(|e| &e.error));
         let result = result.as_ref().map(|modified| modified.seqnum);
-        history.push(write_op(world, i, MutableOpKind::Append { value: i }, started, result));
+        history.push(write_op(client.world, i, MutableOpKind::Append { value: i }, started, result));
     }
-    quiesce(world, grid, consistency).await;
-    let final_read = final_read(grid, &cap, decode_appends).await;
-    let at_rest = shares_at_rest(grid, &cap);
-    books.report.violations.extend(check_mutable_appends(&history, &final_read, &at_rest));
+    Written::Appends { cap, history }
 }
 
 /// One backup's outcome, its snapshot (when it completed) and its files.
@@ -292,7 +418,7 @@ fn backup_file(backup: usize, f: u64, step: u64) -> Bytes {
 
 /// Which backup (1-based) a snapshot directory belongs to, from its
 /// children's names (`u64::MAX`: a snapshot no backup wrote).
-async fn snapshot_number(gateway: &retrylab_lafs::Gateway, snapshot: &Cap) -> Result<u64, GatewayError> {
+async fn snapshot_number(gateway: &Gateway, snapshot: &Cap) -> Result<u64, GatewayError> {
     let children = gateway.list_directory(snapshot).await?;
     Ok(children
         .keys()
@@ -307,12 +433,12 @@ fn digest(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
 }
 
-async fn backups(run: &Run<'_>, files: &[u64], step: u64, report: &mut RunReport) {
-    let Run { world, grid, node, consistency } = *run;
-    let mut root: Option<BackupRoot> = None;
+async fn backups(client: &mut Client<'_>, files: &[u64], step: u64) -> Written {
+    let gateway = client.gateway;
+    // A retried backup picks up the root its earlier tries set up.
+    let root: RefCell<Option<BackupRoot>> = RefCell::new(None);
     let mut done: Vec<BackupDone> = Vec::new();
     let mut history = Vec::new();
-    let mut books = Books { world, node, report };
     for (j, &count) in files.iter().enumerate() {
         // Names carry the backup's number, so the final read can tell which
         // snapshot `Latest` names even for a backup that failed after setting it.
@@ -323,9 +449,22 @@ async fn backups(run: &Run<'_>, files: &[u64], step: u64, report: &mut RunReport
             .map(|(name, contents)| BackupItem::File { name: name.clone(), contents: contents.clone() })
             .collect();
         let operation = j as u64 + 1;
-        let started = books.start(operation, "backup");
-        let result = grid.gateway().backup(&mut root, &tree, &format!("2012-05-08T{:02}:00:00Z", j % 24)).await;
-        books.end(operation, started, result.as_ref().err().map(|e| &e.error));
+        let timestamp = format!("2012-05-08T{:02}:00:00Z", j % 24);
+        let started = client.start(operation, "backup");
+        let result = client
+            .write(|_maybe_landed| {
+                let (root, tree, timestamp) = (&root, &tree, &timestamp);
+                async move {
+                    // Taken out for the await and put back whatever happens:
+                    // no borrow is held across it.
+                    let mut current = root.take();
+                    let result = gateway.backup(&mut current, tree, timestamp).await;
+                    *root.borrow_mut() = current;
+                    result
+                }
+            })
+            .await;
+        client.end(operation, started, result.as_ref().err().map(|e| &e.error));
         let (outcome, snapshot) = match result {
             Ok(backup) => (Outcome::Ok, Some(backup.snapshot)),
             Err(error) => (outcome_of(&error), None),
@@ -336,17 +475,41 @@ async fn backups(run: &Run<'_>, files: &[u64], step: u64, report: &mut RunReport
             kind: MutableOpKind::Write { value: operation },
             outcome,
             invoked_ms: ms(started),
-            completed_ms: ms(world.now()),
+            completed_ms: ms(client.world.now()),
             seqnum: None,
         });
         done.push((outcome, snapshot, items));
     }
-    quiesce(world, grid, consistency).await;
-    let gateway = grid.gateway();
+    Written::Backups { root: root.into_inner(), done, history }
+}
+
+/// The checks at quiescence of what one gateway wrote.
+async fn check_written(grid: &Grid, gateway: &Gateway, written: Written) -> Vec<Violation> {
+    match written {
+        Written::Overwrites { cap, history, line_bytes } => {
+            let final_read = final_read(gateway, &cap, |contents| vec![decode_puts(contents, line_bytes)]).await;
+            check_mutable_overwrites(&history, &final_read, &shares_at_rest(grid, &cap))
+        }
+        Written::Appends { cap, history } => {
+            let final_read = final_read(gateway, &cap, decode_appends).await;
+            check_mutable_appends(&history, &final_read, &shares_at_rest(grid, &cap))
+        }
+        Written::Backups { root, done, history } => check_backups(grid, gateway, root, &done, &history).await,
+        Written::Nothing => Vec::new(),
+    }
+}
+
+async fn check_backups(
+    grid: &Grid,
+    gateway: &Gateway,
+    root: Option<BackupRoot>,
+    done: &[BackupDone],
+    history: &[MutableOp],
+) -> Vec<Violation> {
     let mut violations: Vec<Violation> = Vec::new();
     // Every file of every completed backup downloads byte-identical.
     let mut uploads = Vec::new();
-    for (outcome, snapshot, items) in &done {
+    for (outcome, snapshot, items) in done {
         let Some(snapshot) = snapshot else { continue };
         let listing = gateway.list_directory(snapshot).await;
         for (id, (name, contents)) in items.iter().enumerate() {
@@ -385,7 +548,7 @@ async fn backups(run: &Run<'_>, files: &[u64], step: u64, report: &mut RunReport
             Err(error) => FinalRead::Error { status: error.web_status(), error: error.name().to_owned() },
         };
         let at_rest = shares_at_rest(grid, &root.root);
-        violations.extend(check_mutable_overwrites(&history, &final_read, &at_rest));
+        violations.extend(check_mutable_overwrites(history, &final_read, &at_rest));
     }
-    books.report.violations.extend(violations);
+    violations
 }

@@ -19,10 +19,16 @@ pub struct RunReport {
     pub failures_by_kind: BTreeMap<String, u64>,
     /// Failed operations per HTTP status (`"none"` when no status line came).
     pub failures_by_status: BTreeMap<String, u64>,
-    /// S3 requests sent, first tries and retries.
+    /// S3 requests sent, first tries, retries and hedges (summed over the
+    /// storage servers' retry layers): S3 requests / operations is the
+    /// request amplification.
     pub attempts: u64,
+    /// Tries of whole operations by the gateways' own retry layers
+    /// (`operations` when they do not retry; 0 for `s3-requests`).
+    pub gateway_attempts: u64,
     pub retries: u64,
-    /// Operations given up because a retry quota, throttle or budget ran dry.
+    /// Give-ups because a retry quota, throttle or budget ran dry, in every
+    /// retry layer (server and gateway).
     pub quota_exhausted: u64,
     /// Faults the S3 model injected (whether or not a retry hid them).
     pub faults_injected: u64,
@@ -37,4 +43,46 @@ pub struct RunReport {
     pub trace: Option<Vec<Event>>,
     /// Invariants the checkers found broken (Tahoe-LAFS workloads).
     pub violations: Vec<Violation>,
+}
+
+impl RunReport {
+    /// A report with nothing in it yet.
+    pub fn empty(seed: u64, policy: &str) -> Self {
+        RunReport {
+            seed,
+            policy: policy.to_owned(),
+            operations: 0,
+            failures: 0,
+            failures_by_kind: BTreeMap::new(),
+            failures_by_status: BTreeMap::new(),
+            attempts: 0,
+            gateway_attempts: 0,
+            retries: 0,
+            quota_exhausted: 0,
+            faults_injected: 0,
+            latencies_us: Vec::new(),
+            outcomes: Vec::new(),
+            trace_hash: 0,
+            events: 0,
+            simulated_time: Duration::ZERO,
+            trace: None,
+            violations: Vec::new(),
+        }
+    }
+
+    /// Appends `part`'s operations (counts, latencies, outcomes in order)
+    /// and violations to this report's.
+    pub(crate) fn absorb(&mut self, part: RunReport) {
+        self.operations += part.operations;
+        self.failures += part.failures;
+        for (kind, count) in part.failures_by_kind {
+            *self.failures_by_kind.entry(kind).or_default() += count;
+        }
+        for (status, count) in part.failures_by_status {
+            *self.failures_by_status.entry(status).or_default() += count;
+        }
+        self.latencies_us.extend(part.latencies_us);
+        self.outcomes.extend(part.outcomes);
+        self.violations.extend(part.violations);
+    }
 }

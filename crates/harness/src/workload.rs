@@ -1,10 +1,10 @@
 //! Builds one world from a scenario and drives its workload.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use bytes::Bytes;
+use futures::future::join_all;
 use retrylab_lafs::Grid;
 use retrylab_retry::Policy;
 use retrylab_s3::{
@@ -63,31 +63,9 @@ async fn drive(world: World, scenario: &Scenario, policy: &NamedPolicy) -> RunRe
     }
 }
 
-fn empty_report(world: &World, policy: &NamedPolicy) -> RunReport {
-    RunReport {
-        seed: world.seed(),
-        policy: policy.name.clone(),
-        operations: 0,
-        failures: 0,
-        failures_by_kind: BTreeMap::new(),
-        failures_by_status: BTreeMap::new(),
-        attempts: 0,
-        retries: 0,
-        quota_exhausted: 0,
-        faults_injected: 0,
-        latencies_us: Vec::new(),
-        outcomes: Vec::new(),
-        trace_hash: 0,
-        events: 0,
-        simulated_time: std::time::Duration::ZERO,
-        trace: None,
-        violations: Vec::new(),
-    }
-}
-
 /// A Tahoe-LAFS workload: gateway, storage servers and their S3 buckets.
 async fn drive_grid(world: World, scenario: &Scenario, policy: &NamedPolicy, spec: &LafsSpec) -> RunReport {
-    let mut report = empty_report(&world, policy);
+    let mut report = RunReport::empty(world.seed(), &policy.name);
     match Grid::new(
         &world,
         crate::lafs_workload::lafs_config(spec),
@@ -95,7 +73,7 @@ async fn drive_grid(world: World, scenario: &Scenario, policy: &NamedPolicy, spe
         scenario.s3.request_timeout,
         &policy.config,
     ) {
-        Ok(grid) => crate::lafs_workload::drive(&world, scenario, &grid, &mut report).await,
+        Ok(grid) => crate::lafs_workload::drive(&world, scenario, spec, policy, &grid, &mut report).await,
         // The scenario loader validates the grid; this is a bug if it happens.
         Err(error) => report.violations.push(retrylab_check::Violation {
             invariant: "invalid-grid",
@@ -116,10 +94,10 @@ async fn drive_s3_requests(world: World, scenario: &Scenario, policy: &NamedPoli
     let store = RetryingStore::new(client, SimClock, Policy::new(policy.config.clone(), world.sub_seed("policy")))
         .with_trace(world.trace().clone(), server);
 
-    let mut report = empty_report(&world, policy);
+    let mut report = RunReport::empty(world.seed(), &policy.name);
 
     match &scenario.workload {
-        Workload::S3Requests { operations, operation, object_bytes, keys, .. } => {
+        Workload::S3Requests { operations, operation, object_bytes, keys, clients } => {
             let keys = (*keys).max(1);
             // Keys are formatted once: formatting per request costs more than
             // the simulated request itself.
@@ -139,36 +117,60 @@ async fn drive_s3_requests(world: World, scenario: &Scenario, policy: &NamedPoli
             // differ (a stale read is visible), and no request pays for
             // building a body.
             let bodies = [body(0, *object_bytes), body(1, *object_bytes)];
+            // Stream c sends operations c, c + clients, ..; each operation's
+            // result lands at its own index, so outcomes are in operation
+            // order (paired comparisons need that) whatever the interleaving.
+            let clients = (*clients).clamp(1, *operations);
+            let (store, world) = (&store, &world);
+            let stream = |c: u64| {
+                let (key_of, bodies) = (&key_of, &bodies);
+                async move {
+                    let mut results = Vec::new();
+                    let mut i = c;
+                    while i < *operations {
+                        let request = match operation {
+                            S3Operation::Put => S3Request::Put {
+                                key: key_of(i),
+                                body: bodies[(i % 2) as usize].clone(),
+                                condition: PutCondition::None,
+                            },
+                            S3Operation::Get => S3Request::Get { key: key_of(i) },
+                        };
+                        world
+                            .trace()
+                            .record(server, EventKind::OperationStart { operation: i, what: request.operation_name() });
+                        let start = world.now();
+                        let result = store.send(request).await.map(drop);
+                        let latency = world.now().saturating_sub(start);
+                        let status = match &result {
+                            Ok(()) => 200,
+                            Err(error) => error.status().unwrap_or(0),
+                        };
+                        world.trace().record(server, EventKind::OperationEnd { operation: i, status });
+                        results.push((u64::try_from(latency.as_micros()).unwrap_or(u64::MAX), result));
+                        i += clients;
+                    }
+                    results
+                }
+            };
+            let mut streams: Vec<_> = if clients == 1 {
+                // The 2012 experiment: one request after another, no join.
+                vec![stream(0).await.into_iter()]
+            } else {
+                join_all((0..clients).map(stream)).await.into_iter().map(Vec::into_iter).collect()
+            };
             report.latencies_us.reserve(*operations as usize);
             report.outcomes.reserve(*operations as usize);
             for i in 0..*operations {
-                let request = match operation {
-                    S3Operation::Put => S3Request::Put {
-                        key: key_of(i),
-                        body: bodies[(i % 2) as usize].clone(),
-                        condition: PutCondition::None,
-                    },
-                    S3Operation::Get => S3Request::Get { key: key_of(i) },
-                };
-                world
-                    .trace()
-                    .record(server, EventKind::OperationStart { operation: i, what: request.operation_name() });
-                let start = world.now();
-                let result = store.send(request).await;
-                let latency = world.now().saturating_sub(start);
-                report.latencies_us.push(u64::try_from(latency.as_micros()).unwrap_or(u64::MAX));
+                let Some((latency_us, result)) = streams[(i % clients) as usize].next() else { break };
+                report.latencies_us.push(latency_us);
                 report.outcomes.push(result.is_ok());
-                let status = match &result {
-                    Ok(_) => 200,
-                    Err(error) => {
-                        report.failures += 1;
-                        *report.failures_by_kind.entry(error.name().to_owned()).or_default() += 1;
-                        let status = error.status().map_or_else(|| "none".to_owned(), |s| s.to_string());
-                        *report.failures_by_status.entry(status).or_default() += 1;
-                        error.status().unwrap_or(0)
-                    }
-                };
-                world.trace().record(server, EventKind::OperationEnd { operation: i, status });
+                if let Err(error) = result {
+                    report.failures += 1;
+                    *report.failures_by_kind.entry(error.name().to_owned()).or_default() += 1;
+                    let status = error.status().map_or_else(|| "none".to_owned(), |s| s.to_string());
+                    *report.failures_by_status.entry(status).or_default() += 1;
+                }
             }
             report.operations = *operations;
         }

@@ -21,6 +21,8 @@ pub struct LafsConfig {
     pub servers: u32,
     /// Gateway-to-server RPC timeout.
     pub rpc_timeout: Duration,
+    /// Gateways (client nodes) sharing the storage servers.
+    pub gateways: u32,
     pub design: Design,
 }
 
@@ -33,6 +35,7 @@ impl LafsConfig {
             servers_of_happiness: 1,
             servers: 1,
             rpc_timeout: Duration::from_secs(60),
+            gateways: 1,
             design: Design::default(),
         }
     }
@@ -61,6 +64,9 @@ impl LafsConfig {
         if self.servers == 0 || self.servers > SERVERS_MAX {
             return Err(ConfigError::new("servers", format!("must be in 1..={SERVERS_MAX}, got {}", self.servers)));
         }
+        if self.gateways == 0 || self.gateways > GATEWAYS_MAX {
+            return Err(ConfigError::new("gateways", format!("must be in 1..={GATEWAYS_MAX}, got {}", self.gateways)));
+        }
         if self.rpc_timeout.is_zero() {
             return Err(ConfigError::new("rpc_timeout", "must be > 0"));
         }
@@ -76,6 +82,10 @@ impl LafsConfig {
 /// More servers than shares could ever use is a configuration mistake, and
 /// each server costs a node, a bucket and a retry layer.
 pub const SERVERS_MAX: u32 = 256;
+
+/// Each gateway is a node with its own caps and secrets; more than this is a
+/// mistake of units (the scenario loader has the same bound).
+pub const GATEWAYS_MAX: u32 = 10_000;
 
 /// Design switches. `Design::default()` is the safe design.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -5,7 +5,8 @@
 
 use std::fmt;
 
-use retrylab_s3::StoreError;
+use retrylab_retry::ErrorClass;
+use retrylab_s3::{Retryable, StoreError};
 use retrylab_sim::NetError;
 
 /// A storage server's answer when a request fails. The 2012 server leaked a
@@ -215,6 +216,26 @@ impl fmt::Display for GatewayError {
 
 impl std::error::Error for GatewayError {}
 
+/// How a web client retrying whole operations classifies a gateway error:
+/// every error a server or S3 fault can cause is transient (`ServerError`),
+/// including the 410s (`NotEnoughSharesError` and the like, which in this
+/// grid mean "too many shares unreadable just now", not "deleted"); a 404 or
+/// 409 from a directory is an answer about the data, never retried.
+impl Retryable for GatewayError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            GatewayError::ExistingChild { .. } | GatewayError::NoSuchChild { .. } => ErrorClass::ClientError,
+            GatewayError::NotEnoughShares { .. }
+            | GatewayError::NoShares { .. }
+            | GatewayError::Unrecoverable { .. }
+            | GatewayError::NotEnoughServers { .. }
+            | GatewayError::UncoordinatedWrite { .. }
+            | GatewayError::UploadUnhappiness { .. }
+            | GatewayError::Unexpected { .. } => ErrorClass::ServerError,
+        }
+    }
+}
+
 /// Jepsen's three fates of a write, as far as the gateway can tell.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Outcome {
@@ -260,6 +281,12 @@ impl fmt::Display for WriteError {
 }
 
 impl std::error::Error for WriteError {}
+
+impl Retryable for WriteError {
+    fn class(&self) -> ErrorClass {
+        self.error.class()
+    }
+}
 
 impl From<WriteError> for GatewayError {
     fn from(error: WriteError) -> Self {

@@ -1,4 +1,4 @@
-//! Building a grid inside a world (one gateway, N storage servers, one S3
+//! Building a grid inside a world (G gateways, N storage servers, one S3
 //! node and bucket per server), and reading what is stored at rest, without
 //! the network or faults, for the checks at quiescence.
 
@@ -37,17 +37,19 @@ pub enum ShareVerdict {
 /// One grid. Each storage server has its own S3 node and its own
 /// `S3Service` (its bucket), seeded `s3.<i>`, and its own retry layer,
 /// seeded `policy.<i>`: servers do not share S3's fault slots, as two
-/// buckets of a real deployment would not.
+/// buckets of a real deployment would not. Every gateway talks to every
+/// server, so the gateways share each server's one S3 client and retry
+/// quota.
 pub struct Grid {
-    gateway: Gateway,
+    gateways: Vec<Gateway>,
     servers: Vec<Rc<StorageServer>>,
     services: Vec<Rc<RefCell<S3Service>>>,
     s3_nodes: Vec<NodeId>,
 }
 
 impl Grid {
-    /// Builds the grid's nodes in `world`: `gateway`, `storage-server.<i>`
-    /// and `s3.<i>` for each server i.
+    /// Builds the grid's nodes in `world`: `storage-server.<i>` and `s3.<i>`
+    /// for each server i, then the gateways (see [`Gateway::name`]).
     pub fn new(
         world: &World,
         config: LafsConfig,
@@ -61,10 +63,13 @@ impl Grid {
         }
         policy.validate().map_err(|e| ConfigError::new(e.field, e.message))?;
         s3.faults.validate().map_err(|e| ConfigError::new(e.field, e.message))?;
-        let codec =
-            Codec::new(config.shares_needed, config.shares_total).map_err(|e| ConfigError::new("shares_total", e))?;
+        let codec = Rc::new(
+            Codec::new(config.shares_needed, config.shares_total).map_err(|e| ConfigError::new("shares_total", e))?,
+        );
         let net = world.net();
-        let gateway_node = net.add_node("gateway");
+        // Gateway nodes first: with one gateway, the node ids are those of
+        // the one-gateway grid.
+        let gateway_nodes: Vec<NodeId> = (0..config.gateways).map(|g| net.add_node(&Gateway::name(g))).collect();
         let mut servers = Vec::new();
         let mut services = Vec::new();
         let mut s3_nodes = Vec::new();
@@ -86,12 +91,21 @@ impl Grid {
             services.push(service);
             s3_nodes.push(s3_node);
         }
-        let gateway = Gateway::new(world, gateway_node, handles, config, codec);
-        Ok(Grid { gateway, servers, services, s3_nodes })
+        let handles = Rc::new(handles);
+        let gateways = (0u32..)
+            .zip(gateway_nodes)
+            .map(|(g, node)| Gateway::new(world, g, node, handles.clone(), config.clone(), codec.clone()))
+            .collect();
+        Ok(Grid { gateways, servers, services, s3_nodes })
     }
 
+    /// The first gateway (the only one, unless the config says otherwise).
     pub fn gateway(&self) -> &Gateway {
-        &self.gateway
+        &self.gateways[0]
+    }
+
+    pub fn gateways(&self) -> &[Gateway] {
+        &self.gateways
     }
 
     pub fn servers(&self) -> &[Rc<StorageServer>] {
@@ -161,7 +175,7 @@ impl Grid {
     /// Verifies every stored share of the mutable file `cap`, straight from
     /// the buckets (no network, no faults, no consistency delay).
     pub fn verify_mutable_at_rest(&self, cap: &MutableCap) -> Vec<ShareVerdict> {
-        let k = self.gateway.config().shares_needed;
+        let k = self.gateway().config().shares_needed;
         self.containers_at_rest(&cap.storage_index)
             .into_iter()
             .map(|(server, share, container)| {
@@ -204,7 +218,7 @@ impl Grid {
         }
         // Whole shares are in the map, so retrieve never needs to fetch.
         let fetch = |_, _, _, _| async { Ok(None) };
-        retrieve(&mut map, self.gateway.codec(), fetch)
+        retrieve(&mut map, self.gateway().codec(), fetch)
             .now_or_never()
             .unwrap_or_else(|| Err(GatewayError::unexpected("at-rest retrieve waited")))
     }
@@ -228,7 +242,7 @@ impl Grid {
             stored.get(&(server, share)).cloned().ok_or_else(|| "share missing".to_owned())
         };
         let mut last_failure = None;
-        crate::gateway::decode_immutable(&cap, self.gateway.codec(), &candidates, &mut last_failure, read)
+        crate::gateway::decode_immutable(&cap, self.gateway().codec(), &candidates, &mut last_failure, read)
             .now_or_never()
             .unwrap_or_else(|| Err(GatewayError::unexpected("at-rest download waited")))
     }

@@ -19,7 +19,7 @@ mod store;
 pub mod types;
 
 pub use client::SimS3Client;
-pub use retrying::{Clock, RetryCounters, RetryingStore};
+pub use retrying::{Attempted, Clock, RetryCounters, RetryLayer, Retryable, RetryingStore};
 pub use service::{Consistency, S3Config, S3Service};
 pub use store::{ObjectStore, ObjectStoreExt};
 pub use types::{

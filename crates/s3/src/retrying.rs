@@ -1,8 +1,9 @@
-//! `RetryingStore`: a retry policy applied at the `ObjectStore` interface,
-//! with the clock and sleeper as a parameter so the same code runs in
-//! virtual time (madsim) and real time (tokio).
+//! Retry layers: [`RetryLayer`], the loop that applies a retry policy to any
+//! operation, and [`RetryingStore`], that loop at the `ObjectStore`
+//! interface (with hedging). The clock and sleeper are a parameter, so the
+//! same code runs in virtual time (madsim) and real time (tokio).
 //!
-//! One operation (`send`) runs the policy's hooks in this order:
+//! One operation (`RetryLayer::run`) runs the policy's hooks in this order:
 //!
 //! 1. `Policy::before_attempt(now, attempt)` before every attempt; a
 //!    non-zero answer (AWS adaptive mode's rate limiter) is slept first and
@@ -65,9 +66,11 @@ pub struct RetryCounters {
     pub hedges: u64,
 }
 
-/// Wraps a store: every request is retried as the policy decides.
-pub struct RetryingStore<S, C> {
-    inner: S,
+/// A retry policy with its clock, counters and trace: the loop every retry
+/// layer runs, whatever it retries (an S3 request in [`RetryingStore`], a
+/// whole gateway operation in the harness). Layers stack: each has its own
+/// `RetryLayer`, so a gateway layer over a server layer multiplies attempts.
+pub struct RetryLayer<C> {
     clock: C,
     policy: RefCell<Policy>,
     counters: Cell<RetryCounters>,
@@ -75,23 +78,36 @@ pub struct RetryingStore<S, C> {
     trace: Option<(Trace, NodeId)>,
 }
 
-/// What one attempt (possibly a hedged pair) came to.
-struct Outcome {
-    result: Result<S3Response, StoreError>,
-    /// The error of the copy that failed first, when a hedged pair both failed.
-    earlier_error: Option<StoreError>,
-    hedged: bool,
+/// An error a retry layer can classify.
+pub trait Retryable {
+    fn class(&self) -> ErrorClass;
 }
 
-impl<S: ObjectStore, C: Clock> RetryingStore<S, C> {
-    pub fn new(inner: S, clock: C, policy: Policy) -> Self {
-        RetryingStore {
-            inner,
-            clock,
-            policy: RefCell::new(policy),
-            counters: Cell::new(RetryCounters::default()),
-            trace: None,
-        }
+impl Retryable for StoreError {
+    fn class(&self) -> ErrorClass {
+        StoreError::class(*self)
+    }
+}
+
+/// What one attempt (possibly a hedged pair) came to.
+pub struct Attempted<T, E> {
+    pub result: Result<T, E>,
+    /// The error of the copy that failed first, when a hedged pair both failed.
+    pub earlier_error: Option<E>,
+    /// Whether a hedge was sent.
+    pub hedged: bool,
+}
+
+impl<T, E> Attempted<T, E> {
+    /// An attempt sent once.
+    pub fn single(result: Result<T, E>) -> Self {
+        Attempted { result, earlier_error: None, hedged: false }
+    }
+}
+
+impl<C: Clock> RetryLayer<C> {
+    pub fn new(clock: C, policy: Policy) -> Self {
+        RetryLayer { clock, policy: RefCell::new(policy), counters: Cell::new(RetryCounters::default()), trace: None }
     }
 
     /// Records every retry decision in `trace` as an event of `node`.
@@ -104,8 +120,8 @@ impl<S: ObjectStore, C: Clock> RetryingStore<S, C> {
         self.counters.get()
     }
 
-    pub fn inner(&self) -> &S {
-        &self.inner
+    pub fn clock(&self) -> &C {
+        &self.clock
     }
 
     /// Reads the policy (e.g. `quota_exhausted_count`, or its shared state).
@@ -113,10 +129,24 @@ impl<S: ObjectStore, C: Clock> RetryingStore<S, C> {
         f(&self.policy.borrow())
     }
 
+    /// The policy's hedge delay, for an operation that has not hedged yet.
+    pub fn hedge_after(&self) -> Option<Duration> {
+        self.policy.borrow().hedge_after()
+    }
+
     fn count(&self, update: impl FnOnce(&mut RetryCounters)) {
         let mut counters = self.counters.get();
         update(&mut counters);
         self.counters.set(counters);
+    }
+
+    /// Counts a hedge sent by an attempt (it is a request of its own).
+    pub fn count_hedge(&self, attempt: u32) {
+        self.record(EventKind::Note { what: "hedge", value: u64::from(attempt) });
+        self.count(|c| {
+            c.attempts += 1;
+            c.hedges += 1;
+        });
     }
 
     fn record(&self, kind: EventKind) {
@@ -126,66 +156,28 @@ impl<S: ObjectStore, C: Clock> RetryingStore<S, C> {
     }
 
     /// Tells the policy an answer arrived.
-    fn answered(&self, result: &Result<S3Response, StoreError>) {
+    pub fn answered<T, E: Retryable>(&self, result: &Result<T, E>) {
         let throttled = matches!(result, Err(error) if error.class() == ErrorClass::Throttling);
         self.policy.borrow_mut().on_response(self.clock.now(), throttled);
     }
 
-    /// Sends one attempt, with a hedge after `hedge` if it is slow.
-    async fn attempt(&self, request: &S3Request, hedge: Option<Duration>, attempt: u32) -> Outcome {
-        let Some(hedge_delay) = hedge else {
-            let result = self.inner.send(request.clone()).await;
-            self.answered(&result);
-            return Outcome { result, earlier_error: None, hedged: false };
-        };
-        let first = pin!(self.inner.send(request.clone()));
-        let timer = pin!(self.clock.sleep(hedge_delay));
-        let first = match select(first, timer).await {
-            Either::Left((result, _timer)) => {
-                self.answered(&result);
-                return Outcome { result, earlier_error: None, hedged: false };
-            }
-            Either::Right(((), first)) => first,
-        };
-        self.record(EventKind::Note { what: "hedge", value: u64::from(attempt) });
-        self.count(|c| {
-            c.attempts += 1;
-            c.hedges += 1;
-        });
-        let second = pin!(self.inner.send(request.clone()));
-        // The first answer that settles the question wins: a success or a
-        // 4xx. A retryable error waits for the other copy.
-        let (result, other) = match select(first, second).await {
-            Either::Left((result, second)) => (result, Either::Left(second)),
-            Either::Right((result, first)) => (result, Either::Right(first)),
-        };
-        self.answered(&result);
-        let settled = match &result {
-            Ok(_) => true,
-            Err(error) => !error.class().is_retryable(),
-        };
-        if settled {
-            // Dropping `other` here cancels the slower copy.
-            return Outcome { result, earlier_error: None, hedged: true };
-        }
-        let later = match other {
-            Either::Left(second) => second.await,
-            Either::Right(first) => first.await,
-        };
-        self.answered(&later);
-        Outcome { result: later, earlier_error: result.err(), hedged: true }
-    }
-}
-
-impl<S: ObjectStore, C: Clock> ObjectStore for RetryingStore<S, C> {
-    async fn send(&self, request: S3Request) -> Result<S3Response, StoreError> {
+    /// Runs one operation: `attempt(n, hedge)` sends attempt n (1-based),
+    /// hedged after `hedge` when the policy hedges and the operation has
+    /// not hedged yet; the attempt calls [`RetryLayer::answered`] for every
+    /// answer and [`RetryLayer::count_hedge`] for a hedge it sends.
+    pub async fn run<T, E, F, Fut>(&self, mut attempt: F) -> Result<T, E>
+    where
+        E: Retryable + Clone,
+        F: FnMut(u32, Option<Duration>) -> Fut,
+        Fut: Future<Output = Attempted<T, E>>,
+    {
         let start = self.clock.now();
-        let mut attempt = 1;
+        let mut attempt_number = 1;
         let mut previous_delay = Duration::ZERO;
-        let mut first_error: Option<StoreError> = None;
+        let mut first_error: Option<E> = None;
         let mut hedged = false;
         loop {
-            let wait = self.policy.borrow_mut().before_attempt(self.clock.now(), attempt);
+            let wait = self.policy.borrow_mut().before_attempt(self.clock.now(), attempt_number);
             if !wait.is_zero() {
                 self.record(EventKind::Note {
                     what: "rate_limit_wait_ms",
@@ -194,32 +186,40 @@ impl<S: ObjectStore, C: Clock> ObjectStore for RetryingStore<S, C> {
                 self.clock.sleep(wait).await;
             }
             self.count(|c| c.attempts += 1);
-            let hedge = if hedged { None } else { self.policy.borrow().hedge_after() };
-            let outcome = self.attempt(&request, hedge, attempt).await;
+            let hedge = if hedged { None } else { self.hedge_after() };
+            let outcome = attempt(attempt_number, hedge).await;
             hedged |= outcome.hedged;
             let error = match outcome.result {
-                Ok(response) => {
-                    self.policy.borrow_mut().on_success(self.clock.now(), attempt);
-                    return Ok(response);
+                Ok(value) => {
+                    self.policy.borrow_mut().on_success(self.clock.now(), attempt_number);
+                    return Ok(value);
                 }
                 Err(error) => error,
             };
             if first_error.is_none() {
-                first_error = Some(outcome.earlier_error.unwrap_or(error));
+                // Kept for policies that report the operation's first error
+                // (Tahoe's cloud backend); a hedged pair's first is the copy
+                // that failed first.
+                first_error = Some(outcome.earlier_error.unwrap_or_else(|| error.clone()));
             }
             let now = self.clock.now();
-            let failure = Failure { attempt, class: error.class(), elapsed: now.saturating_sub(start), previous_delay };
+            let failure = Failure {
+                attempt: attempt_number,
+                class: error.class(),
+                elapsed: now.saturating_sub(start),
+                previous_delay,
+            };
             let decision = self.policy.borrow_mut().decide_at(now, &failure);
             match decision {
                 Decision::RetryAfter(delay) => {
-                    self.record(EventKind::RetryDecided { attempt, delay });
+                    self.record(EventKind::RetryDecided { attempt: attempt_number, delay });
                     self.count(|c| c.retries += 1);
                     self.clock.sleep(delay).await;
                     previous_delay = delay;
-                    attempt += 1;
+                    attempt_number += 1;
                 }
                 Decision::GiveUp(reason) => {
-                    self.record(EventKind::GaveUp { attempt, reason: reason.name() });
+                    self.record(EventKind::GaveUp { attempt: attempt_number, reason: reason.name() });
                     self.count(|c| {
                         c.gave_up += 1;
                         if reason.is_quota_exhausted() {
@@ -231,5 +231,89 @@ impl<S: ObjectStore, C: Clock> ObjectStore for RetryingStore<S, C> {
                 }
             }
         }
+    }
+}
+
+/// Wraps a store: every request is retried as the policy decides.
+pub struct RetryingStore<S, C> {
+    inner: S,
+    layer: RetryLayer<C>,
+}
+
+impl<S: ObjectStore, C: Clock> RetryingStore<S, C> {
+    pub fn new(inner: S, clock: C, policy: Policy) -> Self {
+        RetryingStore { inner, layer: RetryLayer::new(clock, policy) }
+    }
+
+    /// Records every retry decision in `trace` as an event of `node`.
+    pub fn with_trace(mut self, trace: Trace, node: NodeId) -> Self {
+        self.layer = self.layer.with_trace(trace, node);
+        self
+    }
+
+    pub fn counters(&self) -> RetryCounters {
+        self.layer.counters()
+    }
+
+    pub fn inner(&self) -> &S {
+        &self.inner
+    }
+
+    /// Reads the policy (e.g. `quota_exhausted_count`, or its shared state).
+    pub fn with_policy<R>(&self, f: impl FnOnce(&Policy) -> R) -> R {
+        self.layer.with_policy(f)
+    }
+
+    /// Sends one attempt, with a hedge after `hedge` if it is slow.
+    async fn attempt(
+        &self,
+        request: &S3Request,
+        hedge: Option<Duration>,
+        attempt: u32,
+    ) -> Attempted<S3Response, StoreError> {
+        let layer = &self.layer;
+        let Some(hedge_delay) = hedge else {
+            let result = self.inner.send(request.clone()).await;
+            layer.answered(&result);
+            return Attempted::single(result);
+        };
+        let first = pin!(self.inner.send(request.clone()));
+        let timer = pin!(layer.clock().sleep(hedge_delay));
+        let first = match select(first, timer).await {
+            Either::Left((result, _timer)) => {
+                layer.answered(&result);
+                return Attempted::single(result);
+            }
+            Either::Right(((), first)) => first,
+        };
+        layer.count_hedge(attempt);
+        let second = pin!(self.inner.send(request.clone()));
+        // The first answer that settles the question wins: a success or a
+        // 4xx. A retryable error waits for the other copy.
+        let (result, other) = match select(first, second).await {
+            Either::Left((result, second)) => (result, Either::Left(second)),
+            Either::Right((result, first)) => (result, Either::Right(first)),
+        };
+        layer.answered(&result);
+        let settled = match &result {
+            Ok(_) => true,
+            Err(error) => !error.class().is_retryable(),
+        };
+        if settled {
+            // Dropping `other` here cancels the slower copy.
+            return Attempted { result, earlier_error: None, hedged: true };
+        }
+        let later = match other {
+            Either::Left(second) => second.await,
+            Either::Right(first) => first.await,
+        };
+        layer.answered(&later);
+        Attempted { result: later, earlier_error: result.err(), hedged: true }
+    }
+}
+
+impl<S: ObjectStore, C: Clock> ObjectStore for RetryingStore<S, C> {
+    async fn send(&self, request: S3Request) -> Result<S3Response, StoreError> {
+        self.layer.run(|attempt, hedge| self.attempt(&request, hedge, attempt)).await
     }
 }

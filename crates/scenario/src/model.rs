@@ -34,6 +34,12 @@ impl Scenario {
     pub fn policy(&self, name: &str) -> Option<&NamedPolicy> {
         self.policies.iter().find(|p| p.name == name)
     }
+
+    /// User-level operations in one run: the workload's, once per gateway.
+    pub fn operations_per_run(&self) -> u64 {
+        let gateways = self.lafs.as_ref().map_or(1, |lafs| u64::from(lafs.gateways));
+        self.workload.operations().saturating_mul(gateways)
+    }
 }
 
 /// When a run is stopped as looping or stalled.

@@ -43,10 +43,13 @@ pub(crate) struct ServerHandle {
 /// One Tahoe-LAFS gateway (client node).
 pub struct Gateway {
     world: World,
+    /// Which of the grid's gateways this is (0-based).
+    index: u32,
     node: NodeId,
-    servers: Vec<ServerHandle>,
+    servers: Rc<Vec<ServerHandle>>,
     config: LafsConfig,
-    codec: Codec,
+    /// Shared by the grid's gateways: building one is costly.
+    codec: Rc<Codec>,
     /// Caps and salts.
     rng: RefCell<SimRng>,
     /// Jitter of modify's backoff (its own stream, so retries do not shift caps or salts).
@@ -56,25 +59,45 @@ pub struct Gateway {
 }
 
 impl Gateway {
+    /// Gateway `index` of a grid, on `node`: its random streams are named
+    /// after it, so adding gateways does not change what the first one draws.
     pub(crate) fn new(
         world: &World,
+        index: u32,
         node: NodeId,
-        servers: Vec<ServerHandle>,
+        servers: Rc<Vec<ServerHandle>>,
         config: LafsConfig,
-        codec: Codec,
+        codec: Rc<Codec>,
     ) -> Self {
+        // Gateway 0 keeps the names of the one-gateway grid (and so its
+        // draws, and the results recorded in docs/).
+        let suffix = if index == 0 { String::new() } else { format!(".{index}") };
         let mut convergence = [0u8; 32];
-        world.rng("lafs.convergence").fill_bytes(&mut convergence);
+        world.rng(&format!("lafs.convergence{suffix}")).fill_bytes(&mut convergence);
         Gateway {
             world: world.clone(),
+            index,
             node,
             servers,
             config,
             codec,
-            rng: RefCell::new(world.rng("lafs.gateway")),
-            backoff_rng: RefCell::new(world.rng("lafs.gateway.backoff")),
+            rng: RefCell::new(world.rng(&format!("lafs.gateway{suffix}"))),
+            backoff_rng: RefCell::new(world.rng(&format!("lafs.gateway{suffix}.backoff"))),
             convergence,
         }
+    }
+
+    /// The node name of gateway `index`: `gateway`, then `gateway.1`, ...
+    pub fn name(index: u32) -> String {
+        if index == 0 {
+            "gateway".to_owned()
+        } else {
+            format!("gateway.{index}")
+        }
+    }
+
+    pub fn index(&self) -> u32 {
+        self.index
     }
 
     pub fn node(&self) -> NodeId {

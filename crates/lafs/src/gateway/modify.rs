@@ -82,7 +82,20 @@ impl Gateway {
     /// landed, first checks whether the re-read contents already carry the
     /// change and, if so, stops there.
     pub async fn modify(&self, cap: &MutableCap, modifier: &dyn Modifier) -> Result<Modified, WriteError> {
-        let mut maybe_landed = false;
+        self.modify_again(cap, modifier, false).await
+    }
+
+    /// [`Gateway::modify`] for a client retrying a modify of its own that
+    /// failed: `maybe_landed` says whether the earlier try may have landed
+    /// (its outcome was indeterminate), which `Reconcile` then checks first,
+    /// exactly as it does between its own tries.
+    pub async fn modify_again(
+        &self,
+        cap: &MutableCap,
+        modifier: &dyn Modifier,
+        maybe_landed: bool,
+    ) -> Result<Modified, WriteError> {
+        let mut maybe_landed = maybe_landed;
         let mut delay_s = BACKOFF_INITIAL_S;
         let mut attempt = 0;
         loop {
