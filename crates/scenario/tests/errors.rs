@@ -50,6 +50,11 @@ use ErrorKind::{Invalid, MissingField, Syntax, Type, UnknownField};
 
 #[rustfmt::skip]
 const CASES: &[Case] = &[
+    // A gateway layer needs a grid.
+    case("retries = 1", "retries = 1\ngateway = { kind = \"none\" }", Invalid, 63, "policies[1].gateway",
+        "63:1: policies[1].gateway: only allowed with a workload on a Tahoe-LAFS grid (an s3-requests workload has no gateway)"),
+    case("keys = 16", "keys = 16\nclients = 0", Invalid, 54, "workload.clients",
+        "54:11: workload.clients: must be at least 1, got 0"),
     // TOML syntax.
     case("bad_failure = 0.6", "bad_failure = 0.6.", Syntax, 30, "faults.bad_failure",
         "30:18: faults.bad_failure: expected newline, `#`"),
@@ -166,6 +171,22 @@ const CASES: &[Case] = &[
 /// Mistakes in `data/lafs.toml`: the new workload kinds, `[lafs]` and `[lafs.design]`.
 #[rustfmt::skip]
 const LAFS_CASES: &[Case] = &[
+    // Many gateways and a gateway retry layer.
+    case("servers = 5", "servers = 5\ngateways = 0", Invalid, 24, "lafs.gateways",
+        "24:12: lafs.gateways: must be in 1..=10000, got 0"),
+    case("servers = 5", "servers = 5\ngateways = 10001", Invalid, 24, "lafs.gateways",
+        "24:12: lafs.gateways: must be in 1..=10000, got 10001"),
+    case("servers = 5", "servers = 5\ngateway_budgets = \"all\"", Type, 24, "lafs.gateway_budgets",
+        "24:19: lafs.gateway_budgets: unknown variant `all`, expected `per-gateway` or `shared`"),
+    case("delays_ms = [0, 2000, 10000]", "delays_ms = [0, 2000, 10000]\ngateway = { kind = \"hedged\", delay_ms = 100 }",
+        Invalid, 38, "policies[0].gateway.kind",
+        "38:20: policies[0].gateway.kind: a gateway does not hedge: hedging sends a request twice at once, and a whole put or backup sent twice is two writes racing each other (hedge S3 requests instead)"),
+    case("delays_ms = [0, 2000, 10000]", "delays_ms = [0, 2000, 10000]\ngateway = { kind = \"deadline\", deadline_ms = 1000, inner = { kind = \"hedged\", delay_ms = 100 } }",
+        Invalid, 38, "policies[0].gateway.kind",
+        "38:20: policies[0].gateway.kind: a gateway does not hedge: hedging sends a request twice at once, and a whole put or backup sent twice is two writes racing each other (hedge S3 requests instead)"),
+    case("delays_ms = [0, 2000, 10000]", "delays_ms = [0, 2000, 10000]\ngateway = { kind = \"exponential\", base_ms = 100 }",
+        MissingField, 38, "policies[0].gateway.cap_ms",
+        "38:11: policies[0].gateway.cap_ms: required for an \"exponential\" policy (it takes base_ms, cap_ms, attempts_max, jitter)"),
     // Unknown fields and wrong types.
     case("servers = 5", "server = 5", UnknownField, 23, "lafs.server",
         "23:1: lafs.server: unknown field `server`, expected one of `shares_needed`, `shares_total`, `servers_of_happiness`, `servers`, `rpc_timeout_ms`, `gateways`, `gateway_budgets`, `design`"),
