@@ -5,6 +5,7 @@ mod error;
 mod load;
 mod model;
 mod schema;
+mod write;
 
 pub use error::{ErrorKind, ScenarioError};
 pub use load::{load, parse, CLIENTS_MAX, GATEWAYS_MAX};
@@ -12,3 +13,4 @@ pub use model::{
     BudgetScope, Consistency, Design, LafsSpec, Limits, Listing, ModifyRetry, NamedPolicy, NetworkSpec, S3Operation,
     S3Spec, Scenario, ShareLayout, Workload, WriteCheck,
 };
+pub use write::{to_toml, to_toml_with_comment};
