@@ -9,4 +9,5 @@ mod determinism;
 mod layered;
 mod policies;
 mod properties;
+mod shrinking;
 mod support;

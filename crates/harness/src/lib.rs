@@ -9,13 +9,18 @@
 //! - [`compare`]: every policy on the same seeds, with paired significance tests.
 //! - [`explore`]: many seeds through the invariant checkers; each violation
 //!   comes back with its seed and the command that replays it.
+//! - [`Property`] and [`strategies`]: proptest over fault models, workload
+//!   sizes, policy parameters and seeds; a broken invariant is shrunk to a
+//!   minimal case and written as a scenario file `retrylab run` replays.
 
 mod check;
 mod compare;
 mod estimate;
 mod explore;
 mod lafs_workload;
+mod property;
 mod report;
+pub mod strategies;
 mod swarm;
 mod workload;
 
@@ -23,7 +28,9 @@ pub use check::{Check, CheckError, Verdict};
 pub use compare::{compare, Best, Comparison, PairComparison, SIGNIFICANCE};
 pub use estimate::{estimate, select_policies, Estimate, EstimateError, EstimateOptions, PolicyEstimate};
 pub use explore::{explore, reproduce_command, Exploration, ExploreOptions, Finding};
+pub use property::{check_case, Property, PropertyError, PropertyFailure};
 pub use report::RunReport;
+pub use strategies::{Case, Variation};
 pub use retrylab_check::Violation;
 pub use retrylab_sim::{RunError, TraceMode};
 pub use swarm::{swarm_faults, swarm_scenario};
