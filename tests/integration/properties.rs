@@ -65,7 +65,7 @@ fn policy() -> impl Strategy<Value = PolicyConfig> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 48, failure_persistence: Some(Box::new(proptest::test_runner::FileFailurePersistence::Direct(concat!(env!("CARGO_MANIFEST_DIR"), "/proptest-regressions/integration-properties.txt")))), ..ProptestConfig::default() })]
 
     #[test]
     fn every_run_keeps_its_books(faults in fault_model(), config in policy(), seed in 0u64..1_000_000) {

@@ -312,7 +312,7 @@ fn break_appends(run: &mut Run, how: Breakage) -> &'static str {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
+    #![proptest_config(ProptestConfig { cases: 512, failure_persistence: Some(Box::new(proptest::test_runner::FileFailurePersistence::Direct(concat!(env!("CARGO_MANIFEST_DIR"), "/../../proptest-regressions/check-properties.txt")))), ..ProptestConfig::default() })]
 
     #[test]
     fn ideal_overwrite_histories_are_clean(steps in prop::collection::vec(step(), 0..60)) {

@@ -30,8 +30,8 @@ pub use estimate::{estimate, select_policies, Estimate, EstimateError, EstimateO
 pub use explore::{explore, reproduce_command, Exploration, ExploreOptions, Finding};
 pub use property::{check_case, Property, PropertyError, PropertyFailure};
 pub use report::RunReport;
-pub use strategies::{Case, Variation};
 pub use retrylab_check::Violation;
 pub use retrylab_sim::{RunError, TraceMode};
+pub use strategies::{Case, Variation};
 pub use swarm::{swarm_faults, swarm_scenario};
 pub use workload::run_seed;

@@ -161,9 +161,7 @@ impl Property {
             cases: self.cases,
             max_shrink_iters: self.shrink_iterations_max,
             rng_seed: RngSeed::Fixed(self.proptest_seed),
-            failure_persistence: self
-                .regressions
-                .map(|file| Box::new(FileFailurePersistence::Direct(file)) as Box<_>),
+            failure_persistence: self.regressions.map(|file| Box::new(FileFailurePersistence::Direct(file)) as Box<_>),
             ..Config::default()
         };
         let mut runner = TestRunner::new(config);
@@ -188,8 +186,7 @@ impl Property {
     /// Writes the shrunk case and builds the report.
     fn failure(&self, mut case: Case, reason: String) -> PropertyFailure {
         // The base's description no longer fits the shrunk case.
-        case.scenario.description =
-            format!("A minimal case shrunk by proptest from {}.", case.scenario.path.display());
+        case.scenario.description = format!("A minimal case shrunk by proptest from {}.", case.scenario.path.display());
         let policy = case.policy().name.clone();
         let stem = format!("{}-{}-seed-{}", file_safe(&case.scenario.name), file_safe(&policy), case.seed);
         let file = self.failures_dir.join(format!("{stem}.toml"));

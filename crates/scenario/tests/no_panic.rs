@@ -179,7 +179,7 @@ fn check(source: &str) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 2000, failure_persistence: Some(Box::new(proptest::test_runner::FileFailurePersistence::Direct(concat!(env!("CARGO_MANIFEST_DIR"), "/../../proptest-regressions/scenario-no-panic.txt")))), ..ProptestConfig::default() })]
 
     #[test]
     fn arbitrary_strings_do_not_panic(source in any::<String>()) {

@@ -20,6 +20,10 @@ fn confidence() -> impl Strategy<Value = f64> {
 }
 
 proptest! {
+
+    // Failing cases are kept in the workspace's proptest-regressions/ (committed).
+
+    #![proptest_config(ProptestConfig { failure_persistence: Some(Box::new(proptest::test_runner::FileFailurePersistence::Direct(concat!(env!("CARGO_MANIFEST_DIR"), "/../../proptest-regressions/stats-properties.txt")))), ..ProptestConfig::default() })]
     #[test]
     fn clopper_pearson_brackets_the_point_estimate((k, n) in k_and_n(100_000), c in confidence()) {
         let iv = clopper_pearson(k, n, c);
