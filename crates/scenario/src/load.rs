@@ -332,8 +332,13 @@ impl Cx<'_> {
                 if !(seconds.is_finite() && seconds > 0.0) {
                     return Err(self.invalid(&field, format!("must be a finite number of seconds > 0, got {seconds}")));
                 }
-                Duration::try_from_secs_f64(seconds)
-                    .map_err(|_| self.invalid(&field, format!("is too large, got {seconds:?}")))?
+                let limit = Duration::try_from_secs_f64(seconds)
+                    .map_err(|_| self.invalid(&field, format!("is too large, got {seconds:?}")))?;
+                // A positive number too small for a nanosecond would stop every run at once.
+                if limit.is_zero() {
+                    return Err(self.invalid(&field, format!("must be at least 1 ns, got {seconds:?} s")));
+                }
+                limit
             }
         };
         let events_max = table.and_then(|t| t.events_max).unwrap_or(EVENTS_MAX_DEFAULT);

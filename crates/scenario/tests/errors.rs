@@ -156,6 +156,8 @@ const CASES: &[Case] = &[
         "9:14: limits.events_max: must be at least 1, got 0"),
     case("simulated_time_s_max = 200000", "simulated_time_s_max = 1e300", Invalid, 8, "limits.simulated_time_s_max",
         "8:24: limits.simulated_time_s_max: is too large, got 1e300"),
+    case("simulated_time_s_max = 200000", "simulated_time_s_max = 1e-10", Invalid, 8, "limits.simulated_time_s_max",
+        "8:24: limits.simulated_time_s_max: must be at least 1 ns, got 1e-10 s"),
     case("request_timeout_ms = 15000", "request_timeout_ms = 0", Invalid, 18, "s3.request_timeout_ms",
         "18:22: s3.request_timeout_ms: must be > 0 ms, got 0"),
     case("name = \"s3-10k-requests\"", "name = \"  \"", Invalid, 2, "name", "2:8: name: must not be blank"),
