@@ -121,8 +121,9 @@ impl<'a> Client<'a> {
             .run(|_attempt, _hedge| {
                 let (write, maybe_landed) = (&write, &maybe_landed);
                 async move {
+                    let sent_at = layer.clock().now();
                     let result = write(maybe_landed.get()).await;
-                    layer.answered(&result);
+                    layer.answered(&result, sent_at);
                     if matches!(&result, Err(error) if error.is_indeterminate()) {
                         maybe_landed.set(true);
                     }

@@ -56,13 +56,16 @@ pub enum PolicyConfig {
     /// if an attempt has not answered after `delay`, a second copy is sent;
     /// the first answer that is a success or a 4xx wins and the other copy
     /// is cancelled (a retryable error waits for the other copy). The paper
-    /// hedges after the 95th-percentile latency; the delay is given here in
-    /// whole milliseconds. At most one hedge per operation; the pair counts
-    /// as one attempt and its failure goes to `inner` (use `None` for
-    /// hedging alone). Hedges draw on no quota or budget, but a gRPC
-    /// throttle at or below half suppresses them (A6).
-    /// Constructor [`PolicyConfig::hedged`].
-    Hedged { inner: Box<PolicyConfig>, delay: Duration },
+    /// hedges after the 95th-percentile latency: with `quantile` (e.g.
+    /// 0.95) the delay is that quantile of the latencies this client has
+    /// observed (its last 1,000 answers), and `delay` only until it has seen
+    /// 20; without, the delay is fixed (gRPC's `hedgingDelay`). Whole
+    /// milliseconds. At most one hedge per operation; the pair counts as one
+    /// attempt and its failure goes to `inner` (use `None` for hedging
+    /// alone). Hedges draw on no quota or budget, but a gRPC throttle at or
+    /// below half suppresses them (A6).
+    /// Constructors [`PolicyConfig::hedged`], [`PolicyConfig::hedged_at_quantile`].
+    Hedged { inner: Box<PolicyConfig>, delay: Duration, quantile: Option<f64> },
     /// Tahoe-LAFS's cloud backend (2013, `cloud_common.py`): a retry after
     /// each of `delays` (0 s, 2 s, 10 s), for 5xx (503 included) and for
     /// errors without an HTTP status, never for 4xx; when the retries are
@@ -257,9 +260,15 @@ impl PolicyConfig {
         }
     }
 
-    /// `inner` with one hedge after `delay` (the p95 latency, per "The Tail at Scale").
+    /// `inner` with one hedge after a fixed `delay` (set it to the p95 latency, per "The Tail at Scale").
     pub fn hedged(inner: PolicyConfig, delay: Duration) -> Self {
-        PolicyConfig::Hedged { inner: Box::new(inner), delay }
+        PolicyConfig::Hedged { inner: Box::new(inner), delay, quantile: None }
+    }
+
+    /// `inner` with one hedge after the observed `quantile` of latency
+    /// (0.95 in "The Tail at Scale"), `initial_delay` until enough answers are seen.
+    pub fn hedged_at_quantile(inner: PolicyConfig, quantile: f64, initial_delay: Duration) -> Self {
+        PolicyConfig::Hedged { inner: Box::new(inner), delay: initial_delay, quantile: Some(quantile) }
     }
 
     /// `inner` bounded by `deadline` on the whole operation.
@@ -391,9 +400,14 @@ impl PolicyConfig {
                 }
                 inner.validate()
             }
-            PolicyConfig::Hedged { inner, delay } => {
+            PolicyConfig::Hedged { inner, delay, quantile } => {
                 if delay.subsec_nanos() % 1_000_000 != 0 {
                     return error("delay_ms", "must be whole milliseconds (madsim sleeps at least 1 ms)".into());
+                }
+                if let Some(q) = quantile {
+                    if !(q.is_finite() && *q > 0.0 && *q < 1.0) {
+                        return error("quantile", format!("must be within (0, 1), e.g. 0.95, got {q}"));
+                    }
                 }
                 inner.validate()
             }

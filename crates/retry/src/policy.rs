@@ -8,7 +8,9 @@
 //!    for every other policy). A Finagle budget counts the request here.
 //! 2. [`Policy::hedge_after`]: whether to send a hedge if the attempt is slow.
 //! 3. [`Policy::on_response`]`(now, throttled)` for every answer (adaptive
-//!    mode measures the send rate and reacts to throttling).
+//!    mode measures the send rate and reacts to throttling), and
+//!    [`Policy::observe_latency`] with how long it took (a hedge at an
+//!    observed quantile learns from it).
 //! 4. On success, [`Policy::on_success`]`(now, attempt)` (refunds, rewards);
 //!    on failure, [`Policy::decide_at`]`(now, failure)`: retry after a
 //!    delay, or give up.
@@ -45,6 +47,51 @@ pub struct Policy {
     quota_exhausted: u64,
     /// The latest `now` any hook was given (used by [`Policy::decide`]).
     last_now: Duration,
+    /// Recent answer latencies, for a hedge at an observed quantile.
+    latencies: Option<LatencyWindow>,
+}
+
+/// The last [`LatencyWindow::SIZE`] latencies in whole milliseconds, and
+/// their quantile, recomputed every [`LatencyWindow::RECOMPUTE_EVERY`]
+/// answers (sorting on every request would cost more than the request).
+#[derive(Clone, Debug)]
+struct LatencyWindow {
+    quantile: f64,
+    ring: Vec<u64>,
+    next: usize,
+    since_recompute: u32,
+    current: Option<Duration>,
+}
+
+impl LatencyWindow {
+    const SIZE: usize = 1000;
+    /// Answers seen before the observed quantile replaces the initial delay.
+    const WARMUP: usize = 20;
+    const RECOMPUTE_EVERY: u32 = 20;
+
+    fn new(quantile: f64) -> Self {
+        LatencyWindow { quantile, ring: Vec::new(), next: 0, since_recompute: 0, current: None }
+    }
+
+    fn observe(&mut self, latency: Duration) {
+        let ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
+        if self.ring.len() < Self::SIZE {
+            self.ring.push(ms);
+        } else {
+            self.ring[self.next] = ms;
+        }
+        self.next = (self.next + 1) % Self::SIZE;
+        self.since_recompute += 1;
+        if self.ring.len() >= Self::WARMUP && (self.current.is_none() || self.since_recompute >= Self::RECOMPUTE_EVERY)
+        {
+            let mut sorted = self.ring.clone();
+            sorted.sort_unstable();
+            // Nearest rank, at least 1 ms (madsim's resolution).
+            let rank = ((self.quantile * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+            self.current = Some(Duration::from_millis(sorted[rank - 1].max(1)));
+            self.since_recompute = 0;
+        }
+    }
 }
 
 impl Policy {
@@ -65,6 +112,7 @@ impl Policy {
             held_permit: None,
             quota_exhausted: 0,
             last_now: Duration::ZERO,
+            latencies: None,
         }
     }
 
@@ -89,7 +137,10 @@ impl Policy {
     /// sent"). Hedges draw on no quota or budget.
     pub fn hedge_after(&self) -> Option<Duration> {
         let delay = self.config.layers().find_map(|layer| match layer {
-            PolicyConfig::Hedged { delay, .. } => Some(*delay),
+            PolicyConfig::Hedged { delay, quantile, .. } => {
+                let observed = quantile.and(self.latencies.as_ref().and_then(|window| window.current));
+                Some(observed.unwrap_or(*delay))
+            }
             _ => None,
         })?;
         let throttled = self.config.layers().any(|layer| matches!(layer, PolicyConfig::GrpcThrottled { .. }))
@@ -145,6 +196,18 @@ impl Policy {
             if let PolicyConfig::AwsAdaptive(_) = layer {
                 self.shared.with(|b| limiter(b, now).update(now, throttled));
             }
+        }
+    }
+
+    /// Called with the latency of every answer (each copy of a hedged pair
+    /// from its own send). Only a hedge at an observed quantile keeps them.
+    pub fn observe_latency(&mut self, latency: Duration) {
+        let quantile = self.config.layers().find_map(|layer| match layer {
+            PolicyConfig::Hedged { quantile: Some(q), .. } => Some(*q),
+            _ => None,
+        });
+        if let Some(quantile) = quantile {
+            self.latencies.get_or_insert_with(|| LatencyWindow::new(quantile)).observe(latency);
         }
     }
 

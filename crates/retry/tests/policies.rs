@@ -413,6 +413,40 @@ fn tahoe_waits_0_2_10_seconds_retries_5xx_and_returns_the_first_error() {
 }
 
 #[test]
+fn hedging_at_an_observed_quantile_learns_the_latency_after_twenty_answers() {
+    let config = PolicyConfig::hedged_at_quantile(PolicyConfig::None, 0.95, ms(700));
+    config.validate().unwrap();
+    let mut policy = Policy::new(config, 1);
+    // Latencies 1..=100 ms: the p95 (nearest rank) of the first 20 is 19 ms.
+    for latency in 1..=19 {
+        policy.observe_latency(ms(latency));
+        assert_eq!(policy.hedge_after(), Some(ms(700)), "still the initial delay after {latency}");
+    }
+    policy.observe_latency(ms(20));
+    assert_eq!(policy.hedge_after(), Some(ms(19)));
+    for latency in 21..=100 {
+        policy.observe_latency(ms(latency));
+    }
+    assert_eq!(policy.hedge_after(), Some(ms(95)));
+    // A slow spell raises it, within the next recomputation.
+    for _ in 0..1000 {
+        policy.observe_latency(ms(3000));
+    }
+    assert_eq!(policy.hedge_after(), Some(ms(3000)));
+    // A fixed hedge ignores what it observes.
+    let mut fixed = Policy::new(PolicyConfig::hedged(PolicyConfig::None, ms(50)), 1);
+    for _ in 0..100 {
+        fixed.observe_latency(ms(5));
+    }
+    assert_eq!(fixed.hedge_after(), Some(ms(50)));
+    // Quantiles outside (0, 1) are refused, naming the field.
+    for bad in [0.0, 1.0, -0.5, f64::NAN] {
+        let error = PolicyConfig::hedged_at_quantile(PolicyConfig::None, bad, ms(1)).validate().unwrap_err();
+        assert_eq!(error.field, "quantile");
+    }
+}
+
+#[test]
 fn hedging_exposes_its_delay_and_retries_as_its_inner_policy() {
     assert_eq!(Policy::new(PolicyConfig::aws_standard(), 1).hedge_after(), None);
     let alone = PolicyConfig::hedged(PolicyConfig::None, ms(50));

@@ -155,10 +155,13 @@ impl<C: Clock> RetryLayer<C> {
         }
     }
 
-    /// Tells the policy an answer arrived.
-    pub fn answered<T, E: Retryable>(&self, result: &Result<T, E>) {
+    /// Tells the policy an answer arrived, for a request sent at `sent_at`.
+    pub fn answered<T, E: Retryable>(&self, result: &Result<T, E>, sent_at: Duration) {
         let throttled = matches!(result, Err(error) if error.class() == ErrorClass::Throttling);
-        self.policy.borrow_mut().on_response(self.clock.now(), throttled);
+        let now = self.clock.now();
+        let mut policy = self.policy.borrow_mut();
+        policy.on_response(now, throttled);
+        policy.observe_latency(now.saturating_sub(sent_at));
     }
 
     /// Runs one operation: `attempt(n, hedge)` sends attempt n (1-based),
@@ -272,29 +275,31 @@ impl<S: ObjectStore, C: Clock> RetryingStore<S, C> {
         attempt: u32,
     ) -> Attempted<S3Response, StoreError> {
         let layer = &self.layer;
+        let first_sent_at = layer.clock().now();
         let Some(hedge_delay) = hedge else {
             let result = self.inner.send(request.clone()).await;
-            layer.answered(&result);
+            layer.answered(&result, first_sent_at);
             return Attempted::single(result);
         };
         let first = pin!(self.inner.send(request.clone()));
         let timer = pin!(layer.clock().sleep(hedge_delay));
         let first = match select(first, timer).await {
             Either::Left((result, _timer)) => {
-                layer.answered(&result);
+                layer.answered(&result, first_sent_at);
                 return Attempted::single(result);
             }
             Either::Right(((), first)) => first,
         };
         layer.count_hedge(attempt);
+        let second_sent_at = layer.clock().now();
         let second = pin!(self.inner.send(request.clone()));
         // The first answer that settles the question wins: a success or a
         // 4xx. A retryable error waits for the other copy.
-        let (result, other) = match select(first, second).await {
-            Either::Left((result, second)) => (result, Either::Left(second)),
-            Either::Right((result, first)) => (result, Either::Right(first)),
+        let (result, other, sent_at, other_sent_at) = match select(first, second).await {
+            Either::Left((result, second)) => (result, Either::Left(second), first_sent_at, second_sent_at),
+            Either::Right((result, first)) => (result, Either::Right(first), second_sent_at, first_sent_at),
         };
-        layer.answered(&result);
+        layer.answered(&result, sent_at);
         let settled = match &result {
             Ok(_) => true,
             Err(error) => !error.class().is_retryable(),
@@ -307,7 +312,7 @@ impl<S: ObjectStore, C: Clock> RetryingStore<S, C> {
             Either::Left(second) => second.await,
             Either::Right(first) => first.await,
         };
-        layer.answered(&later);
+        layer.answered(&later, other_sent_at);
         Attempted { result: later, earlier_error: result.err(), hedged: true }
     }
 }

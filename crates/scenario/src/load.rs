@@ -990,7 +990,7 @@ impl Cx<'_> {
             },
             PolicyKind::Hedged => {
                 let delay = Duration::from_millis(table.delay_ms.ok_or_else(|| missing("delay_ms"))?);
-                PolicyConfig::Hedged { inner: inner(Some(PolicyConfig::None))?, delay }
+                PolicyConfig::Hedged { inner: inner(Some(PolicyConfig::None))?, delay, quantile: table.quantile }
             }
             PolicyKind::TahoeCloud => match PolicyConfig::tahoe_cloud() {
                 PolicyConfig::Tahoe { delays: default_delays, return_first_error } => PolicyConfig::Tahoe {

@@ -374,7 +374,7 @@ impl PolicyKind {
             }
             PolicyKind::GrpcThrottled => &["max_tokens", "token_ratio", "inner"],
             PolicyKind::RetryBudget => &["ttl_ms", "min_retries_per_sec", "percent_can_retry", "inner"],
-            PolicyKind::Hedged => &["delay_ms", "inner"],
+            PolicyKind::Hedged => &["delay_ms", "quantile", "inner"],
             PolicyKind::TahoeCloud => &["delays_ms", "return_first_error"],
             PolicyKind::Deadline => &["deadline_ms", "inner"],
         }
@@ -459,8 +459,11 @@ policy_tables! {
     ttl_ms: u64,
     min_retries_per_sec: u32,
     percent_can_retry: f64,
-    /// `hedged` (required).
+    /// `hedged` (required): the hedge delay, or with `quantile` the delay
+    /// until enough latencies have been observed.
     delay_ms: u64,
+    /// `hedged`: hedge after this quantile of observed latency (e.g. 0.95).
+    quantile: f64,
     /// `tahoe-cloud`.
     return_first_error: bool,
     /// `deadline` (required).

@@ -299,9 +299,12 @@ fn policy_fields<'c>(out: &mut Toml, config: &'c PolicyConfig) -> Option<&'c Pol
             out.field("min_retries_per_sec", Written::exact(min_retries_per_sec.to_string()));
             out.field("percent_can_retry", Written::exact(float(*percent_can_retry)));
         }
-        PolicyConfig::Hedged { delay, .. } => {
+        PolicyConfig::Hedged { delay, quantile, .. } => {
             kind(out, PolicyKind::Hedged);
             out.field("delay_ms", millis(*delay));
+            if let Some(quantile) = quantile {
+                out.field("quantile", Written::exact(float(*quantile)));
+            }
         }
         PolicyConfig::Tahoe { delays, return_first_error } => {
             kind(out, PolicyKind::TahoeCloud);

@@ -604,8 +604,8 @@ fn policy(hedging: bool) -> impl Strategy<Value = PolicyConfig> {
         );
         let deadline = (inner.clone(), positive_millis())
             .prop_map(|(inner, deadline)| PolicyConfig::Deadline { inner: Box::new(inner), deadline });
-        let hedged =
-            (inner, millis()).prop_map(|(inner, delay)| PolicyConfig::Hedged { inner: Box::new(inner), delay });
+        let hedged = (inner, millis(), proptest::option::of(0.01..0.999f64))
+            .prop_map(|(inner, delay, quantile)| PolicyConfig::Hedged { inner: Box::new(inner), delay, quantile });
         if hedging {
             prop_oneof![grpc, budget, deadline, hedged].boxed()
         } else {
