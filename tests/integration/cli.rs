@@ -121,3 +121,37 @@ fn help_teaches() {
     assert!(help.contains("Clopper-Pearson"));
     assert!(help.contains("--seeds"));
 }
+
+#[test]
+fn shrink_writes_a_minimal_failing_case_and_exits_1() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let bad = root.join("sim-scenarios/known-bad/replayed-append.toml");
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-shrink");
+    let output = retrylab(&[
+        "shrink",
+        &bad.to_string_lossy(),
+        "--operations-max",
+        "100",
+        "--out",
+        &out.to_string_lossy(),
+        "--json",
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let value: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(value["found"], true);
+    let file = value["file"].as_str().unwrap();
+    assert!(Path::new(file).starts_with(&out), "{file}");
+    // The written case is a scenario `run` replays to the same violation.
+    let seed = value["seed"].as_u64().unwrap().to_string();
+    let replay = retrylab(&["run", file, "--seed", &seed]);
+    assert_eq!(replay.status.code(), Some(1), "{}", stderr(&replay));
+    assert!(stdout(&replay).contains("append-duplicated"), "{}", stdout(&replay));
+    // The safe design holds; a policy the scenario lacks is a usage error.
+    let safe = root.join("sim-scenarios/policies/mutable-bursty.toml");
+    let held = retrylab(&["shrink", &safe.to_string_lossy(), "--cases", "8", "--operations-max", "10"]);
+    assert!(held.status.success(), "{}", stderr(&held));
+    assert!(stdout(&held).contains("no invariant broken"), "{}", stdout(&held));
+    let unknown = retrylab(&["shrink", &safe.to_string_lossy(), "--policy", "nope"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(stderr(&unknown).contains("nope"), "{}", stderr(&unknown));
+}

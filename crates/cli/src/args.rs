@@ -20,7 +20,8 @@ retrylab estimate sim-scenarios/lab-notebook/s3-10k-requests.toml --seeds 200\n 
 retrylab run sim-scenarios/lab-notebook/s3-10k-requests.toml --seed 7 --policy retry-once\n  \
 retrylab run sim-scenarios/lab-notebook/s3-10k-requests.toml --seed 7 --trace | less\n  \
 retrylab explore sim-scenarios/known-bad/replayed-append.toml --seeds 200\n  \
-retrylab compare sim-scenarios/policies/s3-bursty-1.3pct.toml --seeds 500 --json\n\n\
+retrylab compare sim-scenarios/policies/s3-bursty-1.3pct.toml --seeds 500 --json\n  \
+retrylab shrink sim-scenarios/known-bad/replayed-append.toml --operations-max 100 --out failures/\n\n\
 Exit status: 0 success, 1 a run failed (it hit a limit; the message names the seed) or the \
 checkers found a violation, 2 bad usage or a bad scenario file."
 )]
@@ -64,6 +65,42 @@ pub enum Command {
     /// operation (request amplification), latency p50 / p99 / p99.9 / max and retry-quota
     /// exhaustions, the p-value of every pair, and the best policy on each measure.
     Compare(SeedsArgs),
+    /// Search variations of a scenario for a broken invariant and shrink it to a minimal scenario file.
+    ///
+    /// A property test (proptest) of one policy: each case draws the fault model (rate 0-5%,
+    /// independent or bursty, fault mix, up to half of failed writes applied), optionally the
+    /// workload size and the policy's parameters, and a seed, and runs the invariant checkers.
+    /// The first case that breaks an invariant (or hits a run limit) is shrunk (lower rates,
+    /// simpler faults, fewer operations, fewer retries) and written to OUT as a scenario file,
+    /// with the `retrylab run` command that replays it. Exit status 1 when one is found.
+    Shrink(ShrinkArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ShrinkArgs {
+    /// The scenario file (TOML) to vary.
+    pub scenario: PathBuf,
+    /// The policy to test [default: the scenario's first policy].
+    #[arg(long)]
+    pub policy: Option<String>,
+    /// Cases to generate before concluding none breaks an invariant.
+    #[arg(long, default_value_t = 64)]
+    pub cases: u32,
+    /// Vary the workload size (operations per gateway) from 1 to this [default: keep the scenario's].
+    #[arg(long)]
+    pub operations_max: Option<u64>,
+    /// Vary the policy's parameters (retries, delays, attempts, quota) as well.
+    #[arg(long)]
+    pub vary_policy: bool,
+    /// The seed of proptest's own generator: the same seed searches the same cases.
+    #[arg(long, default_value_t = 0)]
+    pub proptest_seed: u64,
+    /// Where to write the shrunk case [default: retrylab-failures in the temporary directory].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Print one JSON object instead of the human summary.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]

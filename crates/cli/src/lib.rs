@@ -12,11 +12,12 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use retrylab_harness::{
-    compare, estimate, explore, run_seed, select_policies, swarm_scenario, EstimateOptions, ExploreOptions, TraceMode,
+    compare, estimate, explore, run_seed, select_policies, swarm_scenario, EstimateOptions, ExploreOptions, Property,
+    PropertyError, TraceMode, Variation,
 };
 use retrylab_scenario::Scenario;
 
-use crate::args::{Cli, Command, RunArgs, SeedsArgs};
+use crate::args::{Cli, Command, RunArgs, SeedsArgs, ShrinkArgs};
 
 /// Exit status for a failed run or check.
 const EXIT_FAILED: u8 = 1;
@@ -30,6 +31,7 @@ pub fn main() -> ExitCode {
         Command::Estimate(args) => run_estimate(&args),
         Command::Explore(args) => run_explore(&args),
         Command::Compare(args) => run_compare(&args),
+        Command::Shrink(args) => run_shrink(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -178,5 +180,45 @@ fn run_estimate(args: &SeedsArgs) -> Result<(), Failure> {
         print(&output::estimate_json(&estimate))
     } else {
         print(&output::estimate_human(&scenario, &estimate))
+    }
+}
+
+fn run_shrink(args: &ShrinkArgs) -> Result<(), Failure> {
+    let scenario = load(&args.scenario)?;
+    if args.cases == 0 {
+        return Err(Failure::usage("--cases must be at least 1"));
+    }
+    if args.operations_max == Some(0) {
+        return Err(Failure::usage("--operations-max must be at least 1"));
+    }
+    let variation = Variation {
+        operations: args.operations_max.map(|max| 1..=max),
+        policy_parameters: args.vary_policy,
+        ..Variation::default()
+    };
+    let mut property =
+        Property::from_scenario(scenario.clone()).vary(variation).cases(args.cases).proptest_seed(args.proptest_seed);
+    if let Some(name) = &args.policy {
+        property = property.policy(name);
+    }
+    if let Some(out) = &args.out {
+        property = property.write_failures_to(out);
+    }
+    let found = property.evaluate().map_err(|error| match error {
+        PropertyError::Scenario(_) | PropertyError::UnknownPolicy(_) => Failure::usage(error),
+        PropertyError::Aborted(_) => Failure::failed(error),
+    })?;
+    let policy = args.policy.clone().or_else(|| scenario.policies.first().map(|p| p.name.clone())).unwrap_or_default();
+    if args.json {
+        print(&output::shrink_json(&scenario, &policy, args.cases, found.as_ref()))?;
+    } else {
+        print(&output::shrink_human(&scenario, &policy, args.cases, found.as_ref()))?;
+    }
+    match found {
+        None => Ok(()),
+        Some(failure) => Err(Failure::failed(match &failure.file {
+            Some(file) => format!("invariant broken; shrunk case written to {}", file.display()),
+            None => "invariant broken; the shrunk case could not be written (see above)".to_owned(),
+        })),
     }
 }

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use retrylab_harness::{Comparison, Estimate, Exploration, PolicyEstimate, RunReport};
+use retrylab_harness::{Comparison, Estimate, Exploration, PolicyEstimate, PropertyFailure, RunReport};
 use retrylab_scenario::Scenario;
 use retrylab_stats::LatencySummary;
 use serde::Serialize;
@@ -349,4 +349,37 @@ pub fn compare_human(scenario: &Scenario, comparison: &Comparison) -> String {
         let _ = writeln!(out, "  {:<16} {} ({}){significance}", best.measure, best.policy, best.value);
     }
     out
+}
+
+/// `shrink --json`: field names are a stable interface.
+#[derive(Serialize)]
+struct ShrinkJson<'a> {
+    scenario: &'a str,
+    policy: &'a str,
+    cases: u32,
+    found: bool,
+    seed: Option<u64>,
+    reason: Option<&'a str>,
+    file: Option<String>,
+    reproduce: Option<&'a str>,
+}
+
+pub fn shrink_json(scenario: &Scenario, policy: &str, cases: u32, found: Option<&PropertyFailure>) -> String {
+    json(&ShrinkJson {
+        scenario: &scenario.name,
+        policy,
+        cases,
+        found: found.is_some(),
+        seed: found.map(|f| f.case.seed),
+        reason: found.map(|f| f.reason.as_str()),
+        file: found.and_then(|f| f.file.as_ref()).map(|file| file.display().to_string()),
+        reproduce: found.map(|f| f.reproduce.as_str()),
+    })
+}
+
+pub fn shrink_human(scenario: &Scenario, policy: &str, cases: u32, found: Option<&PropertyFailure>) -> String {
+    match found {
+        None => format!("{}: policy {policy}: {cases} generated cases, no invariant broken\n", scenario.name),
+        Some(failure) => format!("{}: policy {policy}: {failure}\n", scenario.name),
+    }
 }
