@@ -4,7 +4,8 @@
 use std::path::PathBuf;
 
 use retrylab_harness::{explore, Check, ExploreOptions};
-use retrylab_scenario::Workload;
+use retrylab_retry::PolicyConfig;
+use retrylab_scenario::{NamedPolicy, Workload};
 
 fn scenario(path: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(path)
@@ -49,13 +50,23 @@ fn a_target_above_what_a_policy_achieves_fails_with_a_replay_command() {
 }
 
 #[test]
-fn multi_retry_and_aws_standard_meet_99_9_percent_per_gateway_put() {
-    // Experiment three's grid and faults, 500 puts a seed.
+fn multi_retry_and_the_aws_policies_meet_99_9_percent_per_gateway_put() {
+    // Experiment three's grid and faults, 500 puts a seed, with the AWS
+    // policies added to the notebook's three.
     let path = scenario("sim-scenarios/lab-notebook/expt03-mutable-put-10k.toml");
     let mut expt03 = retrylab_scenario::load(&path).unwrap();
     expt03.workload = Workload::MutablePuts { puts: 500, line_bytes: 0 };
-    let verdict = Check::from_scenario(expt03.clone()).policy("multi-retry").seeds(400).target_success(0.999).run();
-    assert!(verdict.operations >= 100 * 500);
+    for (name, config) in [
+        ("aws-standard", PolicyConfig::aws_standard()),
+        ("aws-standard-2.1", PolicyConfig::aws_standard_v2_1()),
+        ("aws-adaptive", PolicyConfig::aws_adaptive()),
+    ] {
+        expt03.policies.push(NamedPolicy { name: name.to_owned(), config, gateway: None });
+    }
+    for policy in ["multi-retry", "aws-standard", "aws-standard-2.1", "aws-adaptive"] {
+        let verdict = Check::from_scenario(expt03.clone()).policy(policy).seeds(400).target_success(0.999).run();
+        assert!(verdict.operations >= 100 * 500, "{verdict}");
+    }
     let none = Check::from_scenario(expt03).policy("none").seeds(400).target_success(0.999).evaluate().unwrap();
     assert!(!none.passed, "{none}");
 }
