@@ -2,6 +2,8 @@
 //! scenario, generated valid scenarios of every shape, and the documented values the file format
 //! cannot hold exactly (written as the nearest value, with a `# not exact` comment).
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -22,20 +24,8 @@ use retrylab_scenario::{
 /// does not carry, so each comparison sets it to this on both sides.
 const WRITTEN_PATH: &str = "written.toml";
 
-fn shipped_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sim-scenarios")
-}
-
-fn toml_files(dir: &Path, found: &mut Vec<PathBuf>) {
-    let entries = std::fs::read_dir(dir).unwrap_or_else(|err| panic!("cannot list {}: {err}", dir.display()));
-    for entry in entries {
-        let path = entry.unwrap_or_else(|err| panic!("cannot list {}: {err}", dir.display())).path();
-        if path.is_dir() {
-            toml_files(&path, found);
-        } else if path.extension().is_some_and(|ext| ext == "toml") {
-            found.push(path);
-        }
-    }
+fn shipped(file: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sim-scenarios").join(file)
 }
 
 /// `text` parsed, or a panic showing the error and the text.
@@ -52,9 +42,7 @@ fn with_written_path(scenario: &Scenario) -> Scenario {
 
 #[test]
 fn every_shipped_scenario_round_trips() {
-    let mut files = Vec::new();
-    toml_files(&shipped_root(), &mut files);
-    files.sort();
+    let files = common::shipped_scenarios();
     assert!(files.len() >= 10, "expected the shipped scenarios, found {files:?}");
     for file in &files {
         let scenario = load(file).unwrap_or_else(|err| panic!("{err}"));
@@ -68,7 +56,7 @@ fn every_shipped_scenario_round_trips() {
 
 #[test]
 fn written_blind_overwrite_scenario() {
-    let scenario = load(&shipped_root().join("known-bad/blind-overwrite.toml")).unwrap_or_else(|err| panic!("{err}"));
+    let scenario = load(&shipped("known-bad/blind-overwrite.toml")).unwrap_or_else(|err| panic!("{err}"));
     let text = to_toml_with_comment(
         &scenario,
         "found by proptest, replay with:\nretrylab run sim-scenarios/known-bad/blind-overwrite.toml --seed 7",
@@ -78,7 +66,7 @@ fn written_blind_overwrite_scenario() {
 
 #[test]
 fn a_policy_catalogue_writes_every_kind_with_nested_layers() {
-    let scenario = load(&shipped_root().join("policies/s3-bursty-1.3pct.toml")).unwrap_or_else(|err| panic!("{err}"));
+    let scenario = load(&shipped("policies/s3-bursty-1.3pct.toml")).unwrap_or_else(|err| panic!("{err}"));
     let text = to_toml(&scenario);
     let kinds = [
         "none",
@@ -106,7 +94,7 @@ fn a_policy_catalogue_writes_every_kind_with_nested_layers() {
 
 #[test]
 fn a_comment_becomes_comment_lines_at_the_top() {
-    let scenario = load(&shipped_root().join("known-bad/blind-overwrite.toml")).unwrap_or_else(|err| panic!("{err}"));
+    let scenario = load(&shipped("known-bad/blind-overwrite.toml")).unwrap_or_else(|err| panic!("{err}"));
     let text = to_toml_with_comment(&scenario, "line one\n\nline\u{7} three\r\n");
     assert!(text.starts_with("# line one\n#\n# line\\u{7} three\n\nname = "), "{text}");
     assert_eq!(reparse(&text), with_written_path(&scenario));
