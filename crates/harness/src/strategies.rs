@@ -171,10 +171,10 @@ pub fn policy_parameters(base: &PolicyConfig) -> BoxedStrategy<PolicyConfig> {
         }
         PolicyConfig::AwsStandard(config) | PolicyConfig::AwsAdaptive(config) => {
             let adaptive = matches!(base, PolicyConfig::AwsAdaptive(_));
-            let config = config.clone();
+            let config = *config;
             (1u32..=5, 0u32..=1_000)
                 .prop_map(move |(attempts_max, quota_capacity)| {
-                    let config = AwsRetryConfig { attempts_max, quota_capacity, ..config.clone() };
+                    let config = AwsRetryConfig { attempts_max, quota_capacity, ..config };
                     if adaptive {
                         PolicyConfig::AwsAdaptive(config)
                     } else {
@@ -184,10 +184,10 @@ pub fn policy_parameters(base: &PolicyConfig) -> BoxedStrategy<PolicyConfig> {
                 .boxed()
         }
         PolicyConfig::ObjectStore(config) => {
-            let config = config.clone();
+            let config = *config;
             (0u32..=10, ms(1_000..=180_000))
                 .prop_map(move |(max_retries, retry_timeout)| {
-                    PolicyConfig::ObjectStore(ObjectStoreConfig { max_retries, retry_timeout, ..config.clone() })
+                    PolicyConfig::ObjectStore(ObjectStoreConfig { max_retries, retry_timeout, ..config })
                 })
                 .boxed()
         }
