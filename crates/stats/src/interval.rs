@@ -56,7 +56,7 @@ pub fn rate(k: u64, n: u64) -> f64 {
 
 /// Whether `confidence` is a usable confidence level: finite and strictly
 /// between 0 and 1.
-fn valid_confidence(confidence: f64) -> bool {
+pub(crate) fn valid_confidence(confidence: f64) -> bool {
     confidence > 0.0 && confidence < 1.0
 }
 
@@ -99,7 +99,7 @@ fn ln_binomial_pmf(j: u64, n: u64, p: f64) -> f64 {
 /// that the sum gets slow (an interval at 1e19 trials would take minutes),
 /// while the approximation's error, of order skewness / 6 < 4e-6 of a tail,
 /// moves a confidence bound by under 1e-5 standard deviations.
-const NORMAL_TAIL_MIN_VARIANCE: f64 = 2.5e9;
+pub(crate) const NORMAL_TAIL_MIN_VARIANCE: f64 = 2.5e9;
 
 /// `(P(X <= k), P(X > k))` for X ~ Binomial(n, p), for any trial count.
 ///
@@ -157,7 +157,7 @@ fn binomial_tails(k: u64, n: u64, p: f64) -> (f64, f64) {
 /// (`too_high(p)` false below the root, true above), run until the bracket
 /// stops shrinking in `f64`. Monotonicity makes this converge unconditionally,
 /// in at most ~1100 steps (about 60 for ordinary rates).
-fn bisect_rate(too_high: impl Fn(f64) -> bool) -> f64 {
+pub(crate) fn bisect_rate(too_high: impl Fn(f64) -> bool) -> f64 {
     let mut lo = 0.0_f64;
     let mut hi = 1.0_f64;
     loop {

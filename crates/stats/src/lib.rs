@@ -7,6 +7,9 @@
 //!
 //! - [`interval`]: exact (Clopper-Pearson) and Wilson confidence intervals for a
 //!   success or event rate, and the one-sided bounds used in acceptance checks.
+//! - [`cluster`]: the design effect of operations that fail together within a
+//!   seed, and Clopper-Pearson bounds on the effective number of trials it
+//!   leaves, for rates pooled over correlated operations.
 //! - [`percentile`]: nearest-rank percentiles and a latency summary.
 //! - [`sprt`]: Wald's sequential probability ratio test, to stop simulating as
 //!   soon as the evidence decides between two success rates.
@@ -15,12 +18,18 @@
 //! - [`proportion`]: an unpaired two-proportion z-test, for when the runs are
 //!   not paired.
 
+pub mod cluster;
+mod incomplete_beta;
 pub mod interval;
 pub mod mcnemar;
 pub mod percentile;
 pub mod proportion;
 pub mod sprt;
 
+pub use cluster::{
+    clopper_pearson_clustered, clopper_pearson_clustered_lower_one_sided, clopper_pearson_clustered_upper_one_sided,
+    design_effect, effective_trials, ClusterError, DesignEffect, MIN_CLUSTERS_FOR_DESIGN_EFFECT,
+};
 pub use interval::{
     clopper_pearson, clopper_pearson_lower_one_sided, clopper_pearson_upper_one_sided, rate, wilson, Interval,
 };
