@@ -105,3 +105,24 @@ fn the_2012_experiment_comes_back_out() {
     // Every retried request is an extra S3 request: amplification is visible.
     assert!(once.attempts_per_op > 1.0 && multi.attempts_per_op > once.attempts_per_op - 0.001);
 }
+
+#[test]
+fn bursty_failures_widen_the_interval_and_independent_ones_do_not() {
+    // The 2012 burst model: failures cluster within a seed, so the interval
+    // over operations is widened by the design effect over seeds.
+    let bursty = retrylab_scenario::load(&lab_notebook_10k()).unwrap();
+    let mut options = options(60, 0.95);
+    options.policies = vec!["none".into(), "retry-once".into()];
+    let estimate_bursty = estimate(&bursty, &options, &|| {}).unwrap();
+    for policy in &estimate_bursty.policies {
+        assert!(policy.design_effect > 1.5, "{policy:?}");
+        assert!(policy.ci_low < policy.ci_low_independent && policy.ci_high > policy.ci_high_independent, "{policy:?}");
+    }
+    // Independent faults at the same rate: no clustering to speak of, and
+    // the interval is (nearly) the plain one.
+    let independent = put_scenario(FaultModel::independent(0.013), vec![("none", PolicyConfig::None)], 10_000);
+    let plain = &estimate(&independent, &self::options(60, 0.95), &|| {}).unwrap().policies[0];
+    assert!(plain.design_effect < 1.3, "{plain:?}");
+    let widening = (plain.ci_high - plain.ci_low) / (plain.ci_high_independent - plain.ci_low_independent);
+    assert!(widening < 1.15, "{widening} {plain:?}");
+}

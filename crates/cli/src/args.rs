@@ -43,7 +43,9 @@ pub enum Command {
     ///
     /// Runs SEEDS seeds per policy (seeds FIRST_SEED, FIRST_SEED+1, ...), spread over all
     /// cores, and prints a table per policy: operations, failed operations, the failure rate
-    /// with its 95% Clopper-Pearson interval, S3 attempts per operation, and latency
+    /// with its 95% Clopper-Pearson interval on the effective number of operations (operations
+    /// divided by the design effect, deff: failures cluster within a seed under bursty faults),
+    /// S3 attempts per operation, and latency
     /// p50 / p99 / max. Every policy meets the same simulated S3 on the same seed (faults and
     /// latencies are drawn independently of the policy), so the policies are compared fairly.
     Estimate(SeedsArgs),

@@ -159,6 +159,10 @@ pub fn estimate_json(estimate: &Estimate) -> String {
     })
 }
 
+/// What the interval and deff columns mean, under every table that has them.
+const DEFF_NOTE: &str = "(the interval is Clopper-Pearson on operations / deff; deff, the design effect, is how much \
+failures cluster within seeds: 1 as if every operation were independent)";
+
 pub fn estimate_human(scenario: &Scenario, estimate: &Estimate) -> String {
     let mut out = String::new();
     let operations_per_seed = scenario.operations_per_run();
@@ -173,12 +177,13 @@ pub fn estimate_human(scenario: &Scenario, estimate: &Estimate) -> String {
     );
     let _ = writeln!(
         out,
-        "{:<16} {:>11} {:>8} {:>10} {:>21} {:>11} {:>9} {:>9} {:>9}",
+        "{:<16} {:>11} {:>8} {:>10} {:>21} {:>5} {:>11} {:>9} {:>9} {:>9}",
         "policy",
         "operations",
         "failed",
         "fail rate",
         "95% CI (Clopper-P.)",
+        "deff",
         "attempts/op",
         "p50 ms",
         "p99 ms",
@@ -187,18 +192,20 @@ pub fn estimate_human(scenario: &Scenario, estimate: &Estimate) -> String {
     for p in &estimate.policies {
         let _ = writeln!(
             out,
-            "{:<16} {:>11} {:>8} {:>10} {:>21} {:>11.4} {:>9.1} {:>9.1} {:>9.1}",
+            "{:<16} {:>11} {:>8} {:>10} {:>21} {:>5.1} {:>11.4} {:>9.1} {:>9.1} {:>9.1}",
             p.policy,
             p.operations,
             p.failures,
             percent(p.failure_rate),
             format!("[{}, {}]", percent(p.ci_low), percent(p.ci_high)),
+            p.design_effect,
             p.attempts_per_op,
             p.latency_ms_p50,
             p.latency_ms_p99,
             p.latency_ms_max,
         );
     }
+    let _ = writeln!(out, "{DEFF_NOTE}");
     let _ = writeln!(out);
     for p in &estimate.policies {
         let per_run = format!(
@@ -297,11 +304,12 @@ pub fn compare_human(scenario: &Scenario, comparison: &Comparison) -> String {
     );
     let _ = writeln!(
         out,
-        "{:<24} {:>8} {:>10} {:>21} {:>11} {:>9} {:>9} {:>9} {:>9} {:>7}",
+        "{:<24} {:>8} {:>10} {:>21} {:>5} {:>11} {:>9} {:>9} {:>9} {:>9} {:>7}",
         "policy",
         "failed",
         "fail rate",
         "95% CI (Clopper-P.)",
+        "deff",
         "attempts/op",
         "p50 ms",
         "p99 ms",
@@ -312,11 +320,12 @@ pub fn compare_human(scenario: &Scenario, comparison: &Comparison) -> String {
     for p in &comparison.policies {
         let _ = writeln!(
             out,
-            "{:<24} {:>8} {:>10} {:>21} {:>11.4} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>7}",
+            "{:<24} {:>8} {:>10} {:>21} {:>5.1} {:>11.4} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>7}",
             p.policy,
             p.failures,
             percent(p.failure_rate),
             format!("[{}, {}]", percent(p.ci_low), percent(p.ci_high)),
+            p.design_effect,
             p.attempts_per_op,
             p.latency_ms_p50,
             p.latency_ms_p99,
@@ -325,6 +334,7 @@ pub fn compare_human(scenario: &Scenario, comparison: &Comparison) -> String {
             p.retry_quota_exhausted,
         );
     }
+    let _ = writeln!(out, "{DEFF_NOTE}");
     amplification(&mut out, scenario, &comparison.policies);
     let _ = writeln!(out, "\npaired (McNemar on the same operations; significant at p < 0.05):");
     for pair in &comparison.pairs {

@@ -15,13 +15,16 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use retrylab_scenario::Scenario;
-use retrylab_stats::{clopper_pearson_lower_one_sided, Sprt, SprtVerdict};
+use retrylab_stats::{clopper_pearson_lower_one_sided, design_effect, Sprt, SprtVerdict};
 
 use crate::estimate::{run_many, select_policies, EstimateError};
 use crate::explore::reproduce_command;
 
 /// Seeds run between two looks at the evidence.
 const BATCH_SEEDS: u64 = 100;
+
+/// Seeds with a failure below which the design effect is a rough estimate.
+const MIN_SEEDS_WITH_A_FAILURE: u64 = retrylab_stats::MIN_CLUSTERS_FOR_DESIGN_EFFECT;
 
 /// A success-rate check of one policy on one scenario.
 #[derive(Clone, Debug)]
@@ -45,8 +48,20 @@ pub struct Verdict {
     pub operations: u64,
     pub failures: u64,
     pub target_success: f64,
-    /// One-sided lower confidence bound (Clopper-Pearson) of the success rate.
+    /// One-sided lower confidence bound of the success rate: Clopper-Pearson
+    /// on the effective number of operations (`operations / design_effect`),
+    /// since operations of one seed fail together under bursty faults.
+    /// The verdict rests on this bound.
     pub success_lower_bound: f64,
+    /// The same bound treating every operation as independent (plain
+    /// Clopper-Pearson): optimistic when failures cluster within seeds.
+    pub success_lower_bound_independent: f64,
+    /// How much the seeds' clustering of failures inflates the variance
+    /// (Kish's design effect, at least 1), estimated from per-seed counts.
+    pub design_effect: f64,
+    /// Whether enough seeds (10) saw a failure for the design effect to be
+    /// trusted; with fewer it is a rough estimate, and the message says so.
+    pub design_effect_reliable: bool,
     pub confidence: f64,
     /// Whether the sequential test stopped the check before `seeds`.
     pub stopped_early: bool,
@@ -61,7 +76,7 @@ impl fmt::Display for Verdict {
         write!(
             f,
             "policy {:?} on {}: success rate {:.5} ({} of {} operations failed over {} seeds{}); \
-             the one-sided {:.0}% lower bound {:.5} is {} the target {}",
+             the one-sided {:.0}% lower bound {:.5} (design effect {:.2} over seeds{}) is {} the target {}",
             self.policy,
             self.scenario,
             rate,
@@ -71,6 +86,8 @@ impl fmt::Display for Verdict {
             if self.stopped_early { ", stopped early by the sequential test" } else { "" },
             self.confidence * 100.0,
             self.success_lower_bound,
+            self.design_effect,
+            if self.design_effect_reliable { "" } else { ", from fewer than 10 seeds with a failure" },
             if self.passed { "at or above" } else { "below" },
             self.target_success,
         )?;
@@ -87,6 +104,14 @@ pub enum CheckError {
     Scenario(String),
     Estimate(EstimateError),
     BadTarget(f64),
+    /// The statistics refused the counts (a bug: reports never give such counts).
+    Stats(String),
+}
+
+impl CheckError {
+    fn stats(error: impl fmt::Display) -> Self {
+        CheckError::Stats(error.to_string())
+    }
 }
 
 impl fmt::Display for CheckError {
@@ -95,6 +120,7 @@ impl fmt::Display for CheckError {
             CheckError::Scenario(message) => f.write_str(message),
             CheckError::Estimate(error) => error.fmt(f),
             CheckError::BadTarget(target) => write!(f, "target_success must be in (0, 1), got {target}"),
+            CheckError::Stats(message) => write!(f, "statistics: {message}"),
         }
     }
 }
@@ -182,6 +208,8 @@ impl Check {
         )
         .ok();
         let (mut operations, mut failures, mut seeds_used) = (0u64, 0u64, 0u64);
+        // (successes, operations) per seed: the clusters of the design effect.
+        let mut per_seed: Vec<(u64, u64)> = Vec::new();
         let mut failed_example = None;
         let mut stopped_early = false;
         let end = self.first_seed + self.seeds_max;
@@ -200,12 +228,13 @@ impl Check {
                 }
                 batch_ops += report.operations;
                 batch_failures += report.failures;
+                per_seed.push((report.operations - report.failures, report.operations));
             }
             operations += batch_ops;
             failures += batch_failures;
             seeds_used += batch_end - next;
             next = batch_end;
-            let lower = clopper_pearson_lower_one_sided(operations - failures, operations, self.confidence);
+            let lower = design_effect(&per_seed).map_err(CheckError::stats)?.lower_one_sided(self.confidence);
             let decided = sprt
                 .as_mut()
                 .and_then(|sprt| sprt.observe(batch_ops - batch_failures, batch_ops).ok())
@@ -220,7 +249,8 @@ impl Check {
                 break;
             }
         }
-        let success_lower_bound = clopper_pearson_lower_one_sided(operations - failures, operations, self.confidence);
+        let clusters = design_effect(&per_seed).map_err(CheckError::stats)?;
+        let success_lower_bound = clusters.lower_one_sided(self.confidence);
         let passed = success_lower_bound >= target;
         Ok(Verdict {
             passed,
@@ -231,6 +261,13 @@ impl Check {
             failures,
             target_success: target,
             success_lower_bound,
+            success_lower_bound_independent: clopper_pearson_lower_one_sided(
+                operations - failures,
+                operations,
+                self.confidence,
+            ),
+            design_effect: clusters.design_effect,
+            design_effect_reliable: clusters.clusters_with_failures >= MIN_SEEDS_WITH_A_FAILURE,
             confidence: self.confidence,
             stopped_early,
             reproduce: failed_example.map(|(seed, _)| reproduce_command(scenario, &policy[0].name, seed)),

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use rayon::prelude::*;
 use retrylab_scenario::{NamedPolicy, Scenario};
 use retrylab_sim::{RunError, TraceMode};
-use retrylab_stats::{clopper_pearson, rate, Interval, LatencySummary};
+use retrylab_stats::{clopper_pearson, design_effect, rate, Interval, LatencySummary};
 use serde::Serialize;
 
 use crate::report::RunReport;
@@ -41,11 +41,19 @@ pub struct PolicyEstimate {
     pub operations: u64,
     pub failures: u64,
     pub failure_rate: f64,
-    /// Clopper-Pearson interval of the failure rate. It treats operations as
-    /// independent trials; with bursty faults they are not, so read it as a
-    /// lower bound on the real uncertainty (see `failures_per_seed_*`).
+    /// Confidence interval of the failure rate: Clopper-Pearson on the
+    /// effective number of operations, `operations / design_effect`, since
+    /// under bursty faults the operations of one seed fail together (seeds
+    /// are independent, operations within one are not).
     pub ci_low: f64,
     pub ci_high: f64,
+    /// Kish's design effect of failures over seeds (at least 1; 1 when
+    /// failures are spread as independent trials would spread them).
+    pub design_effect: f64,
+    /// The plain Clopper-Pearson interval, as if every operation were an
+    /// independent trial: narrower than the truth when `design_effect` > 1.
+    pub ci_low_independent: f64,
+    pub ci_high_independent: f64,
     /// S3 requests per operation (the request amplification). 1.0 for
     /// `s3-requests` without retries; a grid operation takes several S3
     /// requests even without retries (a put lists, reads and writes).
@@ -196,7 +204,14 @@ pub(crate) fn summarise(policy: &str, reports: &[RunReport], confidence: f64) ->
     let attempts: u64 = reports.iter().map(|r| r.attempts).sum();
     let gateway_attempts: u64 = reports.iter().map(|r| r.gateway_attempts).sum();
     let per_op = |count: u64| if operations == 0 { 0.0 } else { count as f64 / operations as f64 };
-    let Interval { low, high } = clopper_pearson(failures, operations, confidence);
+    let independent = clopper_pearson(failures, operations, confidence);
+    let per_seed: Vec<(u64, u64)> = reports.iter().map(|r| (r.failures.min(r.operations), r.operations)).collect();
+    // Counts from reports are consistent (failures <= operations), so this
+    // only falls back to the independent interval if the totals overflow.
+    let (Interval { low, high }, deff) = match design_effect(&per_seed) {
+        Ok(deff) => (deff.clopper_pearson(confidence), deff.design_effect),
+        Err(_) => (independent, 1.0),
+    };
     let mut latencies: Vec<u64> = reports.iter().flat_map(|r| r.latencies_us.iter().copied()).collect();
     let latency = LatencySummary::from_unsorted(&mut latencies);
     let mut failures_by_kind = BTreeMap::new();
@@ -217,6 +232,9 @@ pub(crate) fn summarise(policy: &str, reports: &[RunReport], confidence: f64) ->
         failure_rate: rate(failures, operations),
         ci_low: low,
         ci_high: high,
+        design_effect: deff,
+        ci_low_independent: independent.low,
+        ci_high_independent: independent.high,
         attempts_per_op: per_op(attempts),
         gateway_attempts_per_op: per_op(gateway_attempts),
         latency_ms_p50: us_to_ms(latency.p50),
