@@ -20,6 +20,8 @@ struct RunJson<'a> {
     failures_by_status: &'a BTreeMap<String, u64>,
     attempts: u64,
     retries: u64,
+    gateway_attempts: u64,
+    quota_exhausted: u64,
     faults_injected: u64,
     latency_ms_p50: f64,
     latency_ms_p99: f64,
@@ -59,6 +61,8 @@ pub fn run_json(scenario: &Scenario, report: &RunReport) -> String {
         failures_by_status: &report.failures_by_status,
         attempts: report.attempts,
         retries: report.retries,
+        gateway_attempts: report.gateway_attempts,
+        quota_exhausted: report.quota_exhausted,
         faults_injected: report.faults_injected,
         latency_ms_p50: ms(latency.p50),
         latency_ms_p99: ms(latency.p99),
@@ -116,6 +120,15 @@ pub fn run_human(scenario: &Scenario, report: &RunReport) -> String {
         report.retries,
         report.faults_injected
     );
+    if report.gateway_attempts > 0 || report.quota_exhausted > 0 {
+        let _ = writeln!(
+            out,
+            "            gateways tried whole operations {} times ({:.4} per operation); {} give-ups for want of quota",
+            report.gateway_attempts,
+            report.gateway_attempts as f64 / operations,
+            report.quota_exhausted
+        );
+    }
     let _ = writeln!(
         out,
         "latency     p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
