@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use retrylab_faults::{FaultKind, FaultModel, Outage};
 use retrylab_harness::{estimate, explore, run_seed, EstimateOptions, ExploreOptions, PolicyEstimate, TraceMode};
 use retrylab_retry::PolicyConfig;
-use retrylab_scenario::{Scenario, Workload};
+use retrylab_scenario::{BudgetScope, Scenario, Workload};
 
 use crate::support::put_scenario;
 
@@ -112,4 +112,22 @@ fn concurrent_s3_clients_share_one_client_quota() {
     let together = &estimates(&scenario, &[], 3)[0];
     assert!(together.retry_quota_exhausted > 0, "{together:?}");
     assert_eq!(together.operations, 3 * 5000);
+}
+
+#[test]
+fn gateways_sharing_one_budget_drain_it_where_their_own_would_not() {
+    // The outage, with only the gateways retrying (AWS standard): 100
+    // separate quotas of 500 tokens last through it; one quota for all 100
+    // gateways (one process serving them) empties, and puts fail for want of it.
+    let per_gateway = load(LAYERED_OUTAGE);
+    let mut shared = per_gateway.clone();
+    if let Some(lafs) = &mut shared.lafs {
+        lafs.gateway_budgets = BudgetScope::Shared;
+    }
+    let own = &estimates(&per_gateway, &["gateway-aws-standard"], 4)[0];
+    let one = &estimates(&shared, &["gateway-aws-standard"], 4)[0];
+    assert_eq!(own.retry_quota_exhausted, 0, "{own:?}");
+    assert!(one.retry_quota_exhausted > 0, "{one:?}");
+    assert!(one.gateway_attempts_per_op < own.gateway_attempts_per_op, "{one:?}\n{own:?}");
+    assert!(one.ci_low > own.ci_high, "{one:?}\n{own:?}");
 }
