@@ -126,3 +126,21 @@ fn bursty_failures_widen_the_interval_and_independent_ones_do_not() {
     let widening = (plain.ci_high - plain.ci_low) / (plain.ci_high_independent - plain.ci_low_independent);
     assert!(widening < 1.15, "{widening} {plain:?}");
 }
+
+#[test]
+fn paired_tests_count_a_seed_s_bunched_disagreements_once_per_seed() {
+    // Under the 2012 bursts, the operations where retry-once and multi-retry
+    // disagree come in bunches (one bad spell, several operations): the
+    // clustered test weighs them as fewer independent observations.
+    let bursty = retrylab_scenario::load(&lab_notebook_10k()).unwrap();
+    let mut options = options(60, 0.95);
+    options.policies = vec!["none".into(), "retry-once".into(), "multi-retry".into()];
+    let comparison = retrylab_harness::compare(&bursty, &options, &|| {}).unwrap();
+    for pair in &comparison.pairs {
+        assert_eq!(pair.p_value, pair.p_value_independent.max(pair.p_value_clustered), "{pair:?}");
+        assert!(pair.p_value_clustered > pair.p_value_independent, "{pair:?}");
+        // The differences are real all the same.
+        assert!(pair.significant, "{pair:?}");
+        assert!(pair.seeds_discordant >= 10, "{pair:?}");
+    }
+}

@@ -349,7 +349,7 @@ pub fn compare_human(scenario: &Scenario, comparison: &Comparison) -> String {
     }
     let _ = writeln!(out, "{DEFF_NOTE}");
     amplification(&mut out, scenario, &comparison.policies);
-    let _ = writeln!(out, "\npaired (McNemar on the same operations; significant at p < 0.05):");
+    let _ = writeln!(out, "\npaired (McNemar on the same operations, and clustered by seed (Durkalski 2003); p is the larger of the two; significant at p < 0.05):");
     for pair in &comparison.pairs {
         let verdict = match (&pair.fewer_failures, pair.significant) {
             (Some(better), true) => format!("{better} fails less (significant)"),

@@ -1,10 +1,10 @@
 //! Comparing policies fairly: every policy on the same seeds (so on the same
 //! simulated S3), summarised side by side, with McNemar's paired test on
-//! per-operation outcomes for every pair.
+//! per-operation outcomes for every pair, plain and clustered by seed.
 
 use retrylab_scenario::Scenario;
 use retrylab_sim::RunError;
-use retrylab_stats::{discordant_pairs, mcnemar};
+use retrylab_stats::{discordant_pairs, mcnemar, mcnemar_clustered};
 use serde::Serialize;
 
 use crate::estimate::{run_many, select_policies, summarise, EstimateError, EstimateOptions, PolicyEstimate};
@@ -22,8 +22,20 @@ pub struct PairComparison {
     pub a_failed_b_succeeded: u64,
     /// Operations A succeeded and B failed.
     pub a_succeeded_b_failed: u64,
-    /// McNemar's two-sided p-value (exact binomial below 25 discordant pairs).
+    /// The p-value the verdict rests on: the larger of the two below, so a
+    /// difference is significant only if it is with operations counted one
+    /// by one and with seeds as clusters.
     pub p_value: f64,
+    /// McNemar's two-sided p-value over operations as independent pairs
+    /// (exact binomial below 25 discordant pairs).
+    pub p_value_independent: f64,
+    /// McNemar's test for clustered pairs (Durkalski et al. 2003), a seed a
+    /// cluster: under bursty faults discordances come in bunches within a
+    /// seed, which the plain test counts as independent evidence.
+    pub p_value_clustered: f64,
+    /// Seeds with at least one discordant operation (fewer than 10: the
+    /// clustered test is a rough approximation).
+    pub seeds_discordant: u64,
     /// The policy with fewer failures on the paired operations, if they differ.
     pub fewer_failures: Option<String>,
     pub significant: bool,
@@ -92,15 +104,18 @@ fn pair(a: &str, a_runs: &[RunReport], b: &str, b_runs: &[RunReport]) -> PairCom
     // Pair operation k of seed s under A with operation k of seed s under B.
     // Workloads issue the same operations in the same order whatever the
     // policy, so the pairs are the same user request.
-    let (mut a_only_failed, mut b_only_failed) = (0, 0);
-    for (run_a, run_b) in a_runs.iter().zip(b_runs) {
-        let len = run_a.outcomes.len().min(run_b.outcomes.len());
-        if let Some((x, y)) = discordant_pairs(&run_a.outcomes[..len], &run_b.outcomes[..len]) {
-            a_only_failed += x;
-            b_only_failed += y;
-        }
-    }
+    let per_seed: Vec<(u64, u64)> = a_runs
+        .iter()
+        .zip(b_runs)
+        .map(|(run_a, run_b)| {
+            let len = run_a.outcomes.len().min(run_b.outcomes.len());
+            discordant_pairs(&run_a.outcomes[..len], &run_b.outcomes[..len]).unwrap_or((0, 0))
+        })
+        .collect();
+    let clustered = mcnemar_clustered(&per_seed);
+    let (a_only_failed, b_only_failed) = (clustered.b, clustered.c);
     let test = mcnemar(a_only_failed, b_only_failed);
+    let p_value = test.p_value.max(clustered.p_value);
     let fewer_failures = match a_only_failed.cmp(&b_only_failed) {
         std::cmp::Ordering::Greater => Some(b.to_owned()),
         std::cmp::Ordering::Less => Some(a.to_owned()),
@@ -111,8 +126,11 @@ fn pair(a: &str, a_runs: &[RunReport], b: &str, b_runs: &[RunReport]) -> PairCom
         b: b.to_owned(),
         a_failed_b_succeeded: a_only_failed,
         a_succeeded_b_failed: b_only_failed,
-        p_value: test.p_value,
-        significant: test.p_value < SIGNIFICANCE,
+        p_value,
+        p_value_independent: test.p_value,
+        p_value_clustered: clustered.p_value,
+        seeds_discordant: clustered.clusters_discordant,
+        significant: p_value < SIGNIFICANCE,
         fewer_failures,
     }
 }

@@ -33,7 +33,10 @@ pub use cluster::{
 pub use interval::{
     clopper_pearson, clopper_pearson_lower_one_sided, clopper_pearson_upper_one_sided, rate, wilson, Interval,
 };
-pub use mcnemar::{discordant_pairs, mcnemar, McNemar, McNemarMethod, MCNEMAR_EXACT_BELOW};
+pub use mcnemar::{
+    discordant_pairs, mcnemar, mcnemar_clustered, ClusteredMcNemar, McNemar, McNemarMethod,
+    CLUSTERED_MCNEMAR_CLUSTERS_MIN, MCNEMAR_EXACT_BELOW,
+};
 pub use percentile::{percentile_nearest_rank, LatencySummary};
 pub use proportion::{two_proportion_z_test, TwoProportion};
 pub use sprt::{Sprt, SprtError, SprtVerdict};

@@ -97,9 +97,86 @@ pub fn discordant_pairs(outcomes_a: &[bool], outcomes_b: &[bool]) -> Option<(u64
     Some((b, c))
 }
 
+/// McNemar's test for clustered pairs (Durkalski, Palesch, Lipsitz and
+/// Rust, "Analysis of clustered matched-pair data", Statistics in Medicine
+/// 22 (2003) 2417-2428): the operations of one seed are one cluster, and
+/// under bursty faults their discordances come together, which the plain
+/// test would count as independent evidence.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ClusteredMcNemar {
+    /// Discordant counts summed over the clusters (as in [`McNemar`]).
+    pub b: u64,
+    pub c: u64,
+    /// Clusters with at least one discordant pair: what the variance rests on.
+    pub clusters_discordant: u64,
+    /// `(sum_k (b_k - c_k))^2 / sum_k (b_k - c_k)^2`, chi-square with one
+    /// degree of freedom under "same success probability"; 0 with no
+    /// discordance.
+    pub statistic: f64,
+    /// Two-sided p-value; 1 with no discordance.
+    pub p_value: f64,
+}
+
+/// Clusters below which [`mcnemar_clustered`]'s chi-square is a rough
+/// approximation (the variance has at most that many terms).
+pub const CLUSTERED_MCNEMAR_CLUSTERS_MIN: u64 = 10;
+
+/// [`ClusteredMcNemar`] from each cluster's discordant counts `(b_k, c_k)`.
+#[must_use]
+pub fn mcnemar_clustered(clusters: &[(u64, u64)]) -> ClusteredMcNemar {
+    let (mut b, mut c, mut clusters_discordant) = (0u64, 0u64, 0u64);
+    let (mut sum, mut sum_squares) = (0f64, 0f64);
+    for &(b_k, c_k) in clusters {
+        b = b.saturating_add(b_k);
+        c = c.saturating_add(c_k);
+        if b_k + c_k > 0 {
+            clusters_discordant += 1;
+        }
+        let difference = b_k as f64 - c_k as f64;
+        sum += difference;
+        sum_squares += difference * difference;
+    }
+    // Every cluster balanced (or none discordant): no evidence either way.
+    if sum_squares == 0.0 {
+        return ClusteredMcNemar { b, c, clusters_discordant, statistic: 0.0, p_value: 1.0 };
+    }
+    let statistic = sum * sum / sum_squares;
+    let p_value = ChiSquared::new(1.0).map_or(1.0, |chi2| chi2.sf(statistic).clamp(0.0, 1.0));
+    ClusteredMcNemar { b, c, clusters_discordant, statistic, p_value }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clustered_mcnemar_matches_the_plain_statistic_for_singleton_discordances() {
+        // One discordant pair per cluster: sum (b_k - c_k)^2 = b + c, so the
+        // statistic is (b - c)^2 / (b + c), McNemar's without correction.
+        let mut clusters = vec![(1, 0); 30];
+        clusters.extend(vec![(0, 1); 10]);
+        clusters.extend(vec![(0, 0); 100]);
+        let m = mcnemar_clustered(&clusters);
+        assert_eq!((m.b, m.c, m.clusters_discordant), (30, 10, 40));
+        close(m.statistic, 400.0 / 40.0, 1e-12);
+        close(m.p_value, 0.001_565_402_258_002_549_2, 1e-12);
+    }
+
+    #[test]
+    fn clustered_mcnemar_discounts_discordances_that_come_together() {
+        // The same totals, but A's extra failures came in two bursts of 10:
+        // far weaker evidence than 20 separate ones.
+        let mut clusters = vec![(10, 0), (10, 0)];
+        clusters.extend(vec![(1, 0); 10]);
+        clusters.extend(vec![(0, 1); 10]);
+        let clustered = mcnemar_clustered(&clusters);
+        let plain = mcnemar(30, 10);
+        assert_eq!((clustered.b, clustered.c), (30, 10));
+        assert!(clustered.p_value > 0.05 && plain.p_value < 0.01, "{clustered:?} {plain:?}");
+        // Balanced clusters, and no discordance at all, say nothing.
+        assert_eq!(mcnemar_clustered(&[(3, 3), (0, 0)]).p_value, 1.0);
+        assert_eq!(mcnemar_clustered(&[]).p_value, 1.0);
+    }
 
     fn close(actual: f64, expected: f64, tol: f64) {
         assert!((actual - expected).abs() <= tol, "expected {expected}, got {actual}");
