@@ -81,6 +81,13 @@ fn the_safe_design_holds_across_generated_faults_workloads_and_policy_parameters
             .write_failures_to(failures_dir("safe-design"))
             .run();
     }
+    // Every kind of grid workload, not only the scenario's puts.
+    Property::scenario(shipped("policies/mutable-bursty.toml"))
+        .policy("aws-standard")
+        .vary(Variation { operations: Some(1..=10), workload_kinds: true, ..Variation::default() })
+        .cases(48)
+        .write_failures_to(failures_dir("safe-design-kinds"))
+        .run();
 }
 
 #[test]

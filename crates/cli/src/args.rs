@@ -94,6 +94,9 @@ pub struct ShrinkArgs {
     /// Vary the policy's parameters (retries, delays, attempts, quota) as well.
     #[arg(long)]
     pub vary_policy: bool,
+    /// On a Tahoe-LAFS grid, vary the workload's kind too (puts, appends or backups).
+    #[arg(long)]
+    pub vary_workload_kind: bool,
     /// The seed of proptest's own generator: the same seed searches the same cases.
     #[arg(long, default_value_t = 0)]
     pub proptest_seed: u64,

@@ -194,6 +194,7 @@ fn run_shrink(args: &ShrinkArgs) -> Result<(), Failure> {
     let variation = Variation {
         operations: args.operations_max.map(|max| 1..=max),
         policy_parameters: args.vary_policy,
+        workload_kinds: args.vary_workload_kind,
         ..Variation::default()
     };
     let mut property =

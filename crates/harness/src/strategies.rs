@@ -44,6 +44,9 @@ pub struct Variation {
     pub ambiguous_fraction: Option<RangeInclusive<f64>>,
     /// Operations per gateway (puts, appends; backups' count).
     pub operations: Option<RangeInclusive<u64>>,
+    /// On a grid, whether the workload's kind varies too (puts, appends or
+    /// backups, sized by `operations`, 1..=30 if that is `None`).
+    pub workload_kinds: bool,
     /// Whether the policy's parameters vary (its kind stays the base's).
     pub policy_parameters: bool,
     /// Seeds drawn from.
@@ -60,6 +63,7 @@ impl Default for Variation {
             fault_mix: true,
             ambiguous_fraction: Some(0.0..=0.5),
             operations: None,
+            workload_kinds: false,
             policy_parameters: false,
             seeds: 0..=u64::from(u32::MAX),
         }
@@ -145,6 +149,22 @@ pub fn workload(base: &Workload, operations: RangeInclusive<u64>) -> BoxedStrate
         .boxed()
 }
 
+/// Grid workloads of every kind with `operations` operations: overwrites,
+/// appends (listed first: what a failure shrinks to) or backups of up to 20
+/// small files each.
+pub fn grid_workload(operations: RangeInclusive<u64>) -> BoxedStrategy<Workload> {
+    let operations = (*operations.start()).max(1)..=(*operations.end()).max(1);
+    prop_oneof![
+        operations.clone().prop_map(|puts| Workload::MutablePuts { puts, line_bytes: 0 }),
+        operations.clone().prop_map(|appends| Workload::MutableAppends { appends }),
+        (operations, 1u64..=20, 1u64..=64).prop_map(|(backups, files, file_bytes_step)| Workload::Backups {
+            files: vec![files; backups as usize],
+            file_bytes_step,
+        }),
+    ]
+    .boxed()
+}
+
 fn ms(range: RangeInclusive<u64>) -> impl Strategy<Value = Duration> {
     range.prop_map(Duration::from_millis)
 }
@@ -213,9 +233,10 @@ pub fn jitter() -> impl Strategy<Value = Jitter> {
 /// parameters drawn, and a seed.
 pub fn case(base: &Scenario, policy: &NamedPolicy, variation: &Variation) -> BoxedStrategy<Case> {
     let faults = fault_model(&base.faults, variation);
-    let workload = match &variation.operations {
-        Some(range) => workload(&base.workload, range.clone()),
-        None => Just(base.workload.clone()).boxed(),
+    let workload = match (&variation.operations, variation.workload_kinds && base.workload.needs_lafs()) {
+        (range, true) => grid_workload(range.clone().unwrap_or(1..=30)),
+        (Some(range), false) => workload(&base.workload, range.clone()),
+        (None, false) => Just(base.workload.clone()).boxed(),
     };
     let config = if variation.policy_parameters {
         policy_parameters(&policy.config)
@@ -255,6 +276,25 @@ mod tests {
             let rate = model.process.stationary_failure_rate();
             assert!((0.0..=0.05 + 1e-9).contains(&rate), "{model:?}");
         }
+    }
+
+    #[test]
+    fn grid_workloads_come_in_every_kind_and_size() {
+        let mut runner = runner();
+        let strategy = grid_workload(1..=10);
+        let mut kinds = std::collections::BTreeSet::new();
+        let kind = |workload: &Workload| match workload {
+            Workload::MutablePuts { .. } => "puts",
+            Workload::MutableAppends { .. } => "appends",
+            Workload::Backups { .. } => "backups",
+            Workload::S3Requests { .. } => "s3",
+        };
+        for _ in 0..100 {
+            let workload = strategy.new_tree(&mut runner).unwrap().current();
+            assert!((1..=10).contains(&workload.operations()), "{workload:?}");
+            kinds.insert(kind(&workload));
+        }
+        assert_eq!(kinds.into_iter().collect::<Vec<_>>(), ["appends", "backups", "puts"]);
     }
 
     #[test]
