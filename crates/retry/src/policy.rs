@@ -47,7 +47,8 @@ pub struct Policy {
     quota_exhausted: u64,
     /// The latest `now` any hook was given (used by [`Policy::decide`]).
     last_now: Duration,
-    /// Recent answer latencies, for a hedge at an observed quantile.
+    /// Recent answer latencies, for a hedge at an observed quantile
+    /// (`Some` from the start for such a hedge, so answers need no lookup).
     latencies: Option<LatencyWindow>,
 }
 
@@ -105,6 +106,10 @@ impl Policy {
     /// Like [`Policy::new`], but quotas, budgets, throttles and rate
     /// limiters live in `shared`, common to every policy given it.
     pub fn with_shared(config: PolicyConfig, seed: u64, shared: &SharedBudgets) -> Self {
+        let latencies = config.layers().find_map(|layer| match layer {
+            PolicyConfig::Hedged { quantile: Some(q), .. } => Some(LatencyWindow::new(*q)),
+            _ => None,
+        });
         Policy {
             config,
             rng: SimRng::seed_from_u64(seed),
@@ -112,7 +117,7 @@ impl Policy {
             held_permit: None,
             quota_exhausted: 0,
             last_now: Duration::ZERO,
-            latencies: None,
+            latencies,
         }
     }
 
@@ -202,12 +207,8 @@ impl Policy {
     /// Called with the latency of every answer (each copy of a hedged pair
     /// from its own send). Only a hedge at an observed quantile keeps them.
     pub fn observe_latency(&mut self, latency: Duration) {
-        let quantile = self.config.layers().find_map(|layer| match layer {
-            PolicyConfig::Hedged { quantile: Some(q), .. } => Some(*q),
-            _ => None,
-        });
-        if let Some(quantile) = quantile {
-            self.latencies.get_or_insert_with(|| LatencyWindow::new(quantile)).observe(latency);
+        if let Some(window) = &mut self.latencies {
+            window.observe(latency);
         }
     }
 
