@@ -125,7 +125,7 @@ async fn drive_s3_requests(world: World, scenario: &Scenario, policy: &NamedPoli
             let stream = |c: u64| {
                 let (key_of, bodies) = (&key_of, &bodies);
                 async move {
-                    let mut results = Vec::new();
+                    let mut results = Vec::with_capacity((*operations / clients + 1) as usize);
                     let mut i = c;
                     while i < *operations {
                         let request = match operation {
