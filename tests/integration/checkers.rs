@@ -68,7 +68,7 @@ fn lab_notebook_scenarios_are_clean_under_the_safe_design() {
     // expt03 (the same S3 and faults, fewer puts) and expt01 in full.
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sim-scenarios/lab-notebook");
     let mut expt03 = retrylab_scenario::load(&root.join("expt03-mutable-put-10k.toml")).unwrap();
-    expt03.workload = Workload::MutablePuts { puts: 300, line_bytes: 0 };
+    expt03.workload = Workload::MutablePuts { puts: 300, line_bytes: 0, reads_per_write: 0 };
     let expt01 = retrylab_scenario::load(&root.join("expt01-backup-101-files.toml")).unwrap();
     for (scenario, seeds) in [(expt03, 60), (expt01, 60)] {
         let exploration = explore(&scenario, &options(seeds), &|| {}).unwrap();

@@ -61,7 +61,7 @@ fn a_shared_quota_drains_in_bursts_that_one_client_never_drains() {
     if let Some(lafs) = &mut one.lafs {
         lafs.gateways = 1;
     }
-    one.workload = Workload::MutablePuts { puts: 4000, line_bytes: 0 };
+    one.workload = Workload::MutablePuts { puts: 4000, line_bytes: 0, reads_per_write: 0 };
     let alone = &estimates(&one, &["server-aws-standard"], 20)[0];
     assert_eq!(alone.retry_quota_exhausted, 0, "{alone:?}");
     assert!(alone.failures_per_seed_max > 0 || alone.faults_injected > 0, "the bursts still happen: {alone:?}");

@@ -55,7 +55,7 @@ fn multi_retry_and_the_aws_policies_meet_99_9_percent_per_gateway_put() {
     // policies added to the notebook's three.
     let path = scenario("sim-scenarios/lab-notebook/expt03-mutable-put-10k.toml");
     let mut expt03 = retrylab_scenario::load(&path).unwrap();
-    expt03.workload = Workload::MutablePuts { puts: 500, line_bytes: 0 };
+    expt03.workload = Workload::MutablePuts { puts: 500, line_bytes: 0, reads_per_write: 0 };
     for (name, config) in [
         ("aws-standard", PolicyConfig::aws_standard()),
         ("aws-standard-2.1", PolicyConfig::aws_standard_v2_1()),

@@ -31,7 +31,7 @@ fn a_replayed_append_is_shrunk_and_written_as_a_scenario_retrylab_run_replays() 
     // Shrunk: fewer appends than the shipped 100, and the faults the bug
     // needs (failed writes S3 applied anyway) are still there.
     let scenario = &failure.case.scenario;
-    let Workload::MutableAppends { appends } = scenario.workload else { panic!("{:?}", scenario.workload) };
+    let Workload::MutableAppends { appends, .. } = scenario.workload else { panic!("{:?}", scenario.workload) };
     assert!(appends < 100, "{failure}");
     assert!(scenario.faults.ambiguous_fraction > 0.0, "{failure}");
     assert!(scenario.faults.process.stationary_failure_rate() > 0.0, "{failure}");

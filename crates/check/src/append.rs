@@ -3,16 +3,16 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::mutable::{
-    check_at_rest, check_failed_visible, check_seqnum_order, check_seqnum_reuse, check_unwritten, check_well_formed,
-    in_invocation_order, mutations, observations, FinalRead, MutableOp, MutableOpKind, Mutation, Observation,
-    SharesAtRest,
+    check_at_rest, check_failed_visible, check_reads_fresh, check_seqnum_order, check_seqnum_reuse, check_unwritten,
+    check_well_formed, in_invocation_order, mutations, observations, FinalRead, MutableOp, MutableOpKind, Mutation,
+    Observation, SharesAtRest,
 };
 use crate::{invariant, Outcome, Violation};
 
 /// Checks a single-writer append history against the final read and the shares at rest.
 ///
 /// Invariants: `append-duplicated`, `acknowledged-append-lost`,
-/// `failed-append-visible`, `appends-out-of-order`, `seqnum-decreased`,
+/// `failed-append-visible`, `appends-out-of-order`, `seqnum-decreased`, `stale-read`,
 /// `corrupt-share-at-rest`, plus `seqnum-reused` (two reads at one seqnum
 /// with different contents), `unwritten-value-visible` (a line no append
 /// carried) and `malformed-history`.
@@ -36,6 +36,7 @@ pub fn check_mutable_appends(history: &[MutableOp], final_read: &FinalRead, at_r
     check_out_of_order(&appends, &obs, &mut out);
     check_unwritten(&appends, &obs, &mut out);
     check_seqnum_order(&appends, &obs, &mut out);
+    check_reads_fresh(&appends, &obs, |read, append| read.values.contains(&append.value), &mut out);
     // An append's own record does not say the whole contents it published, so
     // only reads name contents here.
     check_seqnum_reuse(Vec::new(), &obs, &mut out);

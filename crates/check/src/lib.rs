@@ -79,6 +79,9 @@ pub mod invariant {
     pub const FAILED_WRITE_VISIBLE: &str = "failed-write-visible";
     /// Mutable files: reads went back in seqnum, or the final read is behind an acknowledged write.
     pub const SEQNUM_DECREASED: &str = "seqnum-decreased";
+    /// Mutable files: a read during the run returned a version older than a
+    /// mutation acknowledged before the read began (Jepsen's register).
+    pub const STALE_READ: &str = "stale-read";
     /// Mutable files: one seqnum named two different contents.
     pub const SEQNUM_REUSED: &str = "seqnum-reused";
     /// Mutable files: a stored share failed verification at quiescence.
@@ -106,6 +109,7 @@ pub mod invariant {
         ACKNOWLEDGED_WRITE_LOST,
         FAILED_WRITE_VISIBLE,
         SEQNUM_DECREASED,
+        STALE_READ,
         SEQNUM_REUSED,
         CORRUPT_SHARE_AT_REST,
         UNWRITTEN_VALUE_VISIBLE,

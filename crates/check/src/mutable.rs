@@ -2,8 +2,10 @@
 //!
 //! A mutable file here has one writer process whose operations are sequential:
 //! whole-file overwrites ([`MutableOpKind::Write`]) or read-modify-write line
-//! appends ([`MutableOpKind::Append`]), interleaved with reads. Contents are
-//! named by small integer "value ids" so the checker never needs the bytes.
+//! appends ([`MutableOpKind::Append`]). Reads come from any process (the
+//! writer's gateway and others), concurrently with the writes and with each
+//! other; each process's own operations are sequential. Contents are named by
+//! small integer "value ids" so the checker never needs the bytes.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -33,11 +35,15 @@ pub enum MutableOpKind {
     Read { observed: Option<ReadValue> },
 }
 
-/// One operation of the single writer process, as the harness recorded it.
+/// One operation on the file, as the harness recorded it.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct MutableOp {
     /// Increases in invocation order.
     pub id: u64,
+    /// The process (gateway) that made it. Writes all come from one process;
+    /// each process's operations are sequential, different processes' are not.
+    #[serde(default)]
+    pub process: u32,
     pub kind: MutableOpKind,
     pub outcome: Outcome,
     /// Virtual time the client invoked the operation.
@@ -92,6 +98,8 @@ impl fmt::Display for Source {
 pub(crate) struct Observation<'a> {
     pub source: Source,
     pub read: &'a ReadValue,
+    /// The read operation (`None` for the final read at quiescence).
+    pub op: Option<&'a MutableOp>,
 }
 
 /// One write or append together with the value it carries.
@@ -122,13 +130,13 @@ pub(crate) fn observations<'a>(ops: &[&'a MutableOp], final_read: &'a FinalRead)
             _ => None,
         })
         .collect();
-    // One process, sequential operations: completion order is the order the
-    // client saw the versions in. Ties fall back to invocation order.
+    // Completion order; ties fall back to invocation order. Within one
+    // process (sequential operations) this is the order it saw versions in.
     reads.sort_by_key(|(op, _)| (op.completed_ms, op.invoked_ms, op.id));
     let mut out: Vec<Observation<'a>> =
-        reads.into_iter().map(|(op, read)| Observation { source: Source::Read(op.id), read }).collect();
+        reads.into_iter().map(|(op, read)| Observation { source: Source::Read(op.id), read, op: Some(op) }).collect();
     if let FinalRead::Value(read) = final_read {
-        out.push(Observation { source: Source::Final, read });
+        out.push(Observation { source: Source::Final, read, op: None });
     }
     out
 }
@@ -222,17 +230,21 @@ pub(crate) fn check_unwritten(mutations: &[Mutation<'_>], obs: &[Observation<'_>
     }
 }
 
-/// Seqnums seen by successive reads never decrease, and the final read is at
-/// or past every acknowledged mutation whose seqnum is known.
+/// Seqnums seen by one process's successive reads never decrease (reads of
+/// different processes overlap, so only a process's own order is known), and
+/// the final read is at or past every seqnum any read saw and every
+/// acknowledged mutation whose seqnum is known.
 pub(crate) fn check_seqnum_order(mutations: &[Mutation<'_>], obs: &[Observation<'_>], out: &mut Vec<Violation>) {
-    for pair in obs.windows(2) {
-        if let [before, after] = pair {
-            if after.read.seqnum < before.read.seqnum {
+    let mut last_by_process: BTreeMap<u32, &Observation<'_>> = BTreeMap::new();
+    for o in obs {
+        let Some(op) = o.op else { continue };
+        if let Some(before) = last_by_process.insert(op.process, o) {
+            if o.read.seqnum < before.read.seqnum {
                 out.push(Violation::new(
                     invariant::SEQNUM_DECREASED,
                     format!(
-                        "{} saw seqnum {}, then {} saw seqnum {}",
-                        before.source, before.read.seqnum, after.source, after.read.seqnum
+                        "process {}: {} saw seqnum {}, then {} saw seqnum {}",
+                        op.process, before.source, before.read.seqnum, o.source, o.read.seqnum
                     ),
                 ));
             }
@@ -241,6 +253,18 @@ pub(crate) fn check_seqnum_order(mutations: &[Mutation<'_>], obs: &[Observation<
     let Some(final_obs) = obs.iter().find(|o| o.source == Source::Final) else {
         return;
     };
+    // The final read comes after every operation ended: it is behind no read.
+    if let Some(newest_read) = obs.iter().filter(|o| o.op.is_some()).max_by_key(|o| o.read.seqnum) {
+        if final_obs.read.seqnum < newest_read.read.seqnum {
+            out.push(Violation::new(
+                invariant::SEQNUM_DECREASED,
+                format!(
+                    "the final read has seqnum {}, behind seqnum {} that {} saw",
+                    final_obs.read.seqnum, newest_read.read.seqnum, newest_read.source
+                ),
+            ));
+        }
+    }
     // The highest acknowledged seqnum is the tightest bound; report against it
     // once rather than once per acknowledged mutation below the final read.
     let newest_acked = mutations
@@ -255,6 +279,49 @@ pub(crate) fn check_seqnum_order(mutations: &[Mutation<'_>], obs: &[Observation<
                 format!(
                     "the final read has seqnum {}, behind seqnum {acked} published by acknowledged op {op_id}",
                     final_obs.read.seqnum
+                ),
+            ));
+        }
+    }
+}
+
+/// Jepsen's register, for reads during the run: a read returns no older a
+/// version than the newest mutation acknowledged before the read began. The
+/// mutation is found by time (completed strictly before the read was
+/// invoked, in whole virtual milliseconds: within one millisecond the order
+/// is unknown and the read gets the benefit of the doubt).
+///
+/// `covers(read, mutation)` says whether the contents a read returned include
+/// `mutation` (for overwrites: that write or a later one; for appends: its
+/// line). Each read is reported once, against the newest mutation it missed.
+pub(crate) fn check_reads_fresh(
+    mutations: &[Mutation<'_>],
+    obs: &[Observation<'_>],
+    covers: impl Fn(&ReadValue, &Mutation<'_>) -> bool,
+    out: &mut Vec<Violation>,
+) {
+    for o in obs {
+        let Some(read) = o.op else { continue };
+        let missed = mutations
+            .iter()
+            .filter(|m| m.op.outcome == Outcome::Ok && m.op.completed_ms < read.invoked_ms)
+            .filter(|m| !covers(o.read, m) || m.op.seqnum.is_some_and(|s| o.read.seqnum < s))
+            .last();
+        if let Some(m) = missed {
+            let seqnum = m.op.seqnum.map_or_else(|| "unknown".to_owned(), |s| s.to_string());
+            out.push(Violation::new(
+                invariant::STALE_READ,
+                format!(
+                    "{} by process {} began at {} ms, after op {} (value {}, seqnum {seqnum}) was acknowledged at \
+                     {} ms, but returned {:?} at seqnum {}",
+                    o.source,
+                    read.process,
+                    read.invoked_ms,
+                    m.op.id,
+                    m.value,
+                    m.op.completed_ms,
+                    o.read.values,
+                    o.read.seqnum
                 ),
             ));
         }

@@ -1,15 +1,18 @@
 //! The checker for whole-file overwrites of one mutable file by one writer.
 
+use std::collections::BTreeMap;
+
 use crate::mutable::{
-    check_at_rest, check_failed_visible, check_seqnum_order, check_seqnum_reuse, check_unwritten, check_well_formed,
-    in_invocation_order, mutations, observations, FinalRead, MutableOp, MutableOpKind, Mutation, SharesAtRest,
+    check_at_rest, check_failed_visible, check_reads_fresh, check_seqnum_order, check_seqnum_reuse, check_unwritten,
+    check_well_formed, in_invocation_order, mutations, observations, FinalRead, MutableOp, MutableOpKind, Mutation,
+    SharesAtRest,
 };
 use crate::{invariant, Outcome, Violation};
 
 /// Checks a single-writer overwrite history against the final read and the shares at rest.
 ///
 /// Invariants: `acknowledged-write-lost`, `failed-write-visible`,
-/// `seqnum-decreased`, `seqnum-reused`, `corrupt-share-at-rest`, plus
+/// `seqnum-decreased`, `stale-read`, `seqnum-reused`, `corrupt-share-at-rest`, plus
 /// `unwritten-value-visible` (a read decoded a value no write carried) and
 /// `malformed-history`. If the file is created with initial contents, the
 /// harness must record the creation as a write, or reads of those contents are
@@ -32,6 +35,14 @@ pub fn check_mutable_overwrites(
     check_failed_visible(invariant::FAILED_WRITE_VISIBLE, "write", &writes, &obs, &mut out);
     check_unwritten(&writes, &obs, &mut out);
     check_seqnum_order(&writes, &obs, &mut out);
+    // A read covers a write when it returned that write's value or a later
+    // one (the writer's writes are sequential: invocation order is their order).
+    let position: BTreeMap<u64, usize> = writes.iter().enumerate().map(|(i, w)| (w.value, i)).collect();
+    let covers = |read: &crate::ReadValue, write: &Mutation<'_>| match (read.values.as_slice(), position.get(&write.value)) {
+        ([v], Some(&needed)) => position.get(v).is_some_and(|&seen| seen >= needed),
+        _ => false,
+    };
+    check_reads_fresh(&writes, &obs, covers, &mut out);
     // An acknowledged overwrite with a known seqnum names its whole contents.
     let known = writes
         .iter()

@@ -21,7 +21,15 @@ struct History {
 impl History {
     fn push(&mut self, kind: MutableOpKind, outcome: Outcome, seqnum: Option<u64>) -> &mut Self {
         let id = self.ops.len() as u64 + 1;
-        self.ops.push(MutableOp { id, kind, outcome, invoked_ms: id * 10, completed_ms: id * 10 + 5, seqnum });
+        self.ops.push(MutableOp {
+            id,
+            process: 0,
+            kind,
+            outcome,
+            invoked_ms: id * 10,
+            completed_ms: id * 10 + 5,
+            seqnum,
+        });
         self
     }
     fn write(&mut self, value: u64, outcome: Outcome, seqnum: Option<u64>) -> &mut Self {
@@ -176,7 +184,8 @@ fn reads_going_back_in_seqnum_is_a_violation() {
     let mut h = History::default();
     h.write(1, Ok, None).write(2, Ok, None).read(2, &[2]).read(1, &[1]);
     let vs = check_mutable_overwrites(&h.ops, &value(2, &[2]), &healthy(2));
-    assert_exactly(&vs, &[invariant::SEQNUM_DECREASED]);
+    // The second read also missed write 2, acknowledged before it began.
+    assert_exactly(&vs, &[invariant::SEQNUM_DECREASED, invariant::STALE_READ]);
 }
 
 #[test]
@@ -189,8 +198,10 @@ fn reads_with_steady_or_rising_seqnums_are_fine() {
 #[test]
 fn reads_are_ordered_by_completion_not_by_id() {
     // Read 3 completes after read 4: in completion order the seqnums are 1, 2.
+    // Write 2 is acknowledged only after read 4 began, so read 4 may miss it.
     let mut h = History::default();
     h.write(1, Ok, None).write(2, Ok, None).read(2, &[2]).read(1, &[1]);
+    h.ops[1].completed_ms = 45;
     h.ops[2].completed_ms = 100;
     h.ops[3].completed_ms = 50;
     h.ops[2].invoked_ms = 35;
@@ -453,4 +464,64 @@ fn summaries_count_what_the_checkers_found() {
     let s = summarize(&vs);
     assert_eq!(s.get(invariant::ACKNOWLEDGED_APPEND_LOST), Some(&3));
     assert_eq!(s.len(), 1);
+}
+
+// ---- reads during the run: stale-read (Jepsen's register) ----
+
+#[test]
+fn a_read_that_misses_a_write_acknowledged_before_it_began_is_stale() {
+    let mut h = History::default();
+    h.write(1, Ok, Some(1)).write(2, Ok, Some(2)).read(1, &[1]);
+    h.ops[2].process = 3;
+    let vs = check_mutable_overwrites(&h.ops, &value(2, &[2]), &healthy(2));
+    assert_exactly(&vs, &[invariant::STALE_READ]);
+    assert!(vs[0].detail.contains("process 3"), "{}", vs[0].detail);
+}
+
+#[test]
+fn a_read_overlapping_a_write_may_return_either_version() {
+    let mut h = History::default();
+    h.write(1, Ok, Some(1)).write(2, Ok, Some(2)).read(1, &[1]);
+    // Write 2 is acknowledged at 25 ms; the read began at 24 ms, before it.
+    h.ops[2].process = 1;
+    h.ops[2].invoked_ms = 24;
+    assert_clean(&check_mutable_overwrites(&h.ops, &value(2, &[2]), &healthy(2)));
+}
+
+#[test]
+fn concurrent_readers_may_see_versions_out_of_completion_order() {
+    // Two processes: one sees the new version, the other (started earlier,
+    // while the write was in flight) finishes later with the old one.
+    let mut h = History::default();
+    h.write(1, Ok, Some(1)).write(2, Ok, Some(2)).read(2, &[2]).read(1, &[1]);
+    h.ops[1].completed_ms = 60;
+    h.ops[2].process = 1;
+    (h.ops[2].invoked_ms, h.ops[2].completed_ms) = (30, 70);
+    h.ops[3].process = 2;
+    (h.ops[3].invoked_ms, h.ops[3].completed_ms) = (22, 80);
+    assert_clean(&check_mutable_overwrites(&h.ops, &value(2, &[2]), &healthy(2)));
+    // The same two reads by one process are a rollback.
+    h.ops[3].process = 1;
+    (h.ops[3].invoked_ms, h.ops[3].completed_ms) = (71, 80);
+    let vs = check_mutable_overwrites(&h.ops, &value(2, &[2]), &healthy(2));
+    assert!(vs.iter().any(|v| v.invariant == invariant::SEQNUM_DECREASED), "{vs:?}");
+}
+
+#[test]
+fn an_append_read_must_hold_every_line_acknowledged_before_it_began() {
+    let mut h = History::default();
+    h.append(1, Ok, Some(2)).append(2, Ok, Some(3)).read(3, &[1]);
+    let vs = check_mutable_appends(&h.ops, &value(3, &[1, 2]), &healthy(3));
+    assert!(vs.iter().any(|v| v.invariant == invariant::STALE_READ), "{vs:?}");
+    let mut h = History::default();
+    h.append(1, Ok, Some(2)).append(2, Ok, Some(3)).read(3, &[1, 2]);
+    assert_clean(&check_mutable_appends(&h.ops, &value(3, &[1, 2]), &healthy(3)));
+}
+
+#[test]
+fn a_final_read_behind_a_version_some_read_saw_is_a_rollback() {
+    let mut h = History::default();
+    h.write(1, Ok, Some(1)).write(2, Info, None).read(2, &[2]);
+    let vs = check_mutable_overwrites(&h.ops, &value(1, &[1]), &healthy(1));
+    assert!(vs.iter().any(|v| v.invariant == invariant::SEQNUM_DECREASED), "{vs:?}");
 }

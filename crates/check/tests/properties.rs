@@ -48,6 +48,7 @@ impl Run {
         let id = self.next_id();
         self.history.push(MutableOp {
             id,
+            process: 0,
             kind,
             outcome,
             invoked_ms: id * 100,
@@ -441,6 +442,7 @@ fn arbitrary_op() -> impl Strategy<Value = MutableOp> {
     (0_u64..10, kind, outcome, any::<u64>(), any::<u64>(), prop::option::of(0_u64..5)).prop_map(
         |(id, kind, outcome, invoked_ms, completed_ms, seqnum)| MutableOp {
             id,
+            process: 0,
             kind,
             outcome,
             invoked_ms,

@@ -138,8 +138,12 @@ pub fn workload(base: &Workload, operations: RangeInclusive<u64>) -> BoxedStrate
                 keys: *keys,
                 clients: *clients,
             },
-            Workload::MutablePuts { line_bytes, .. } => Workload::MutablePuts { puts: n, line_bytes: *line_bytes },
-            Workload::MutableAppends { .. } => Workload::MutableAppends { appends: n },
+            Workload::MutablePuts { line_bytes, reads_per_write, .. } => {
+                Workload::MutablePuts { puts: n, line_bytes: *line_bytes, reads_per_write: *reads_per_write }
+            }
+            Workload::MutableAppends { reads_per_write, .. } => {
+                Workload::MutableAppends { appends: n, reads_per_write: *reads_per_write }
+            }
             Workload::Backups { files, file_bytes_step } => Workload::Backups {
                 // n backups, cycling over the base's file counts.
                 files: (0..n as usize).map(|i| files[i % files.len().max(1)]).collect(),
@@ -149,14 +153,16 @@ pub fn workload(base: &Workload, operations: RangeInclusive<u64>) -> BoxedStrate
         .boxed()
 }
 
-/// Grid workloads of every kind with `operations` operations: overwrites,
-/// appends (listed first: what a failure shrinks to) or backups of up to 20
+/// Grid workloads of every kind with `operations` writes: overwrites,
+/// appends (each with up to two reads after every write) (listed first: what a failure shrinks to) or backups of up to 20
 /// small files each.
 pub fn grid_workload(operations: RangeInclusive<u64>) -> BoxedStrategy<Workload> {
     let operations = (*operations.start()).max(1)..=(*operations.end()).max(1);
     prop_oneof![
-        operations.clone().prop_map(|puts| Workload::MutablePuts { puts, line_bytes: 0 }),
-        operations.clone().prop_map(|appends| Workload::MutableAppends { appends }),
+        (operations.clone(), 0u64..=2)
+            .prop_map(|(puts, reads_per_write)| Workload::MutablePuts { puts, line_bytes: 0, reads_per_write }),
+        (operations.clone(), 0u64..=2)
+            .prop_map(|(appends, reads_per_write)| Workload::MutableAppends { appends, reads_per_write }),
         (operations, 1u64..=20, 1u64..=64).prop_map(|(backups, files, file_bytes_step)| Workload::Backups {
             files: vec![files; backups as usize],
             file_bytes_step,

@@ -8,7 +8,7 @@ mod schema;
 mod write;
 
 pub use error::{ErrorKind, ScenarioError};
-pub use load::{load, parse, CLIENTS_MAX, GATEWAYS_MAX};
+pub use load::{load, parse, CLIENTS_MAX, GATEWAYS_MAX, READS_PER_WRITE_MAX};
 pub use model::{
     BudgetScope, Consistency, Design, LafsSpec, Limits, Listing, ModifyRetry, NamedPolicy, NetworkSpec, S3Operation,
     S3Spec, Scenario, ShareLayout, Workload, WriteCheck,

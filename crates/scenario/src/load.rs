@@ -58,6 +58,9 @@ const CHUNK_BYTES_DEFAULT: u64 = 512 * 1024;
 pub const GATEWAYS_MAX: u64 = 10_000;
 /// Likewise for `workload.clients`.
 pub const CLIENTS_MAX: u64 = 100_000;
+/// Reads after each write of a grid workload: more than this is a mistake
+/// of units (a read costs a servermap update on every server).
+pub const READS_PER_WRITE_MAX: u64 = 100;
 
 /// Reads and checks the scenario file at `path`.
 pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
@@ -640,6 +643,7 @@ impl Cx<'_> {
             ("puts", table.puts.is_some()),
             ("line_bytes", table.line_bytes.is_some()),
             ("appends", table.appends.is_some()),
+            ("reads_per_write", table.reads_per_write.is_some()),
             ("files", table.files.is_some()),
             ("file_bytes_step", table.file_bytes_step.is_some()),
         ];
@@ -685,12 +689,14 @@ impl Cx<'_> {
             WorkloadKind::MutablePuts => {
                 let puts = required("puts", table.puts)?;
                 self.at_least_one(&at.key("puts"), puts)?;
-                Ok(Workload::MutablePuts { puts, line_bytes: table.line_bytes.unwrap_or(0) })
+                let reads_per_write = self.reads_per_write(table, at)?;
+                Ok(Workload::MutablePuts { puts, line_bytes: table.line_bytes.unwrap_or(0), reads_per_write })
             }
             WorkloadKind::MutableAppends => {
                 let appends = required("appends", table.appends)?;
                 self.at_least_one(&at.key("appends"), appends)?;
-                Ok(Workload::MutableAppends { appends })
+                let reads_per_write = self.reads_per_write(table, at)?;
+                Ok(Workload::MutableAppends { appends, reads_per_write })
             }
             WorkloadKind::Backups => {
                 let files_field = at.key("files");
@@ -709,6 +715,17 @@ impl Cx<'_> {
                 })
             }
         }
+    }
+
+    fn reads_per_write(&self, table: &WorkloadTable, at: &FieldPath) -> Result<u64, ScenarioError> {
+        let reads = table.reads_per_write.unwrap_or(0);
+        if reads > READS_PER_WRITE_MAX {
+            return Err(self.invalid(
+                &at.key("reads_per_write"),
+                format!("must be at most {READS_PER_WRITE_MAX}, got {reads}"),
+            ));
+        }
+        Ok(reads)
     }
 
     fn at_least_one(&self, field: &FieldPath, value: u64) -> Result<(), ScenarioError> {

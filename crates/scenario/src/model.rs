@@ -95,11 +95,13 @@ pub enum Workload {
     /// overwrites the file with lines "1\n" .. "i\n" (the 2012 expt03), then
     /// `line_bytes` pads each line to at least that many bytes (0: no padding;
     /// the write-hole scenario uses it to make shares span several chunks).
-    MutablePuts { puts: u64, line_bytes: u64 },
+    /// After each put the gateway makes `reads_per_write` reads, each of the
+    /// next gateway's file in turn (its own first), recorded and checked.
+    MutablePuts { puts: u64, line_bytes: u64, reads_per_write: u64 },
     /// `appends` read-modify-write appends of one line each to one mutable
     /// file (Tahoe's `modify`), the gateway retrying a whole modify when the
-    /// design says so.
-    MutableAppends { appends: u64 },
+    /// design says so; `reads_per_write` reads after each, as for puts.
+    MutableAppends { appends: u64, reads_per_write: u64 },
     /// `tahoe backup` runs: backup j uploads `files[j]` files of sizes
     /// 0, step, 2*step, .. bytes in one directory (expt01: [101] with step 8;
     /// expt02: [101, 201, .., 1001]).
@@ -107,12 +109,14 @@ pub enum Workload {
 }
 
 impl Workload {
-    /// The number of user-level operations the workload performs.
+    /// The number of user-level operations the workload performs (reads
+    /// during the run count: a user sees a failed read as a failure).
     pub fn operations(&self) -> u64 {
+        let with_reads = |writes: u64, reads_per_write: u64| writes.saturating_mul(reads_per_write.saturating_add(1));
         match self {
             Workload::S3Requests { operations, .. } => *operations,
-            Workload::MutablePuts { puts, .. } => *puts,
-            Workload::MutableAppends { appends } => *appends,
+            Workload::MutablePuts { puts, reads_per_write, .. } => with_reads(*puts, *reads_per_write),
+            Workload::MutableAppends { appends, reads_per_write } => with_reads(*appends, *reads_per_write),
             Workload::Backups { files, .. } => files.len() as u64,
         }
     }

@@ -261,8 +261,8 @@ impl WorkloadKind {
     pub fn fields(self) -> &'static [&'static str] {
         match self {
             WorkloadKind::S3Requests => &["operations", "operation", "object_bytes", "keys", "clients"],
-            WorkloadKind::MutablePuts => &["puts", "line_bytes"],
-            WorkloadKind::MutableAppends => &["appends"],
+            WorkloadKind::MutablePuts => &["puts", "line_bytes", "reads_per_write"],
+            WorkloadKind::MutableAppends => &["appends", "reads_per_write"],
             WorkloadKind::Backups => &["files", "file_bytes_step"],
         }
     }
@@ -286,6 +286,8 @@ pub(crate) struct WorkloadTable {
     pub line_bytes: Option<u64>,
     /// `mutable-appends`.
     pub appends: Option<u64>,
+    /// `mutable-puts` and `mutable-appends`: reads during the run.
+    pub reads_per_write: Option<u64>,
     /// `backups`.
     pub files: Option<Vec<u64>>,
     pub file_bytes_step: Option<u64>,

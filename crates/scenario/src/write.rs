@@ -163,14 +163,16 @@ fn workload(out: &mut Toml, workload: &Workload) {
             out.field("keys", integer(*keys));
             out.field("clients", integer(*clients));
         }
-        Workload::MutablePuts { puts, line_bytes } => {
+        Workload::MutablePuts { puts, line_bytes, reads_per_write } => {
             kind(out, WorkloadKind::MutablePuts);
             out.field("puts", integer(*puts));
             out.field("line_bytes", integer(*line_bytes));
+            out.field("reads_per_write", integer(*reads_per_write));
         }
-        Workload::MutableAppends { appends } => {
+        Workload::MutableAppends { appends, reads_per_write } => {
             kind(out, WorkloadKind::MutableAppends);
             out.field("appends", integer(*appends));
+            out.field("reads_per_write", integer(*reads_per_write));
         }
         Workload::Backups { files, file_bytes_step } => {
             kind(out, WorkloadKind::Backups);

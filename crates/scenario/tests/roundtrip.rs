@@ -132,7 +132,7 @@ fn small_scenario() -> Scenario {
             request_timeout: Duration::from_secs(30),
         },
         faults: FaultModel::default(),
-        workload: Workload::MutablePuts { puts: 3, line_bytes: 0 },
+        workload: Workload::MutablePuts { puts: 3, line_bytes: 0, reads_per_write: 0 },
         policies: vec![NamedPolicy { name: "none".into(), config: PolicyConfig::None, gateway: None }],
         lafs: Some(LafsSpec {
             shares_needed: 1,
@@ -467,8 +467,13 @@ fn workload() -> impl Strategy<Value = Workload> {
                 clients,
             }
         ),
-        (count(), any_count()).prop_map(|(puts, line_bytes)| Workload::MutablePuts { puts, line_bytes }),
-        count().prop_map(|appends| Workload::MutableAppends { appends }),
+        (count(), any_count(), 0u64..=100).prop_map(|(puts, line_bytes, reads_per_write)| Workload::MutablePuts {
+            puts,
+            line_bytes,
+            reads_per_write,
+        }),
+        (count(), 0u64..=100)
+            .prop_map(|(appends, reads_per_write)| Workload::MutableAppends { appends, reads_per_write }),
         (vec(count(), 1..5), any_count())
             .prop_map(|(files, file_bytes_step)| Workload::Backups { files, file_bytes_step }),
     ]
