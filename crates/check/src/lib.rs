@@ -36,7 +36,10 @@ use serde::{Deserialize, Serialize};
 
 pub use append::check_mutable_appends;
 pub use immutable::{check_immutable, ImmutableUpload};
-pub use mutable::{FinalRead, MutableOp, MutableOpKind, ReadValue, ShareCheck, SharesAtRest};
+pub use mutable::{
+    check_final_read_at_rest, check_versions_at_rest, FinalRead, MutableOp, MutableOpKind, ReadValue, ShareCheck,
+    SharesAtRest,
+};
 pub use overwrite::check_mutable_overwrites;
 
 /// Jepsen's three outcomes of an operation.
@@ -82,6 +85,12 @@ pub mod invariant {
     /// Mutable files: a read during the run returned a version older than a
     /// mutation acknowledged before the read began (Jepsen's register).
     pub const STALE_READ: &str = "stale-read";
+    /// Mutable files: at quiescence, with no faults, a read failed although
+    /// the shares at rest make a version recoverable.
+    pub const READ_FAILED_AT_QUIESCENCE: &str = "read-failed-at-quiescence";
+    /// Storage servers: after quiescence a server still runs a request
+    /// handler (it hangs) or holds a per-index lock no handler owns.
+    pub const SERVER_NOT_IDLE: &str = "server-not-idle";
     /// Mutable files: one seqnum named two different contents.
     pub const SEQNUM_REUSED: &str = "seqnum-reused";
     /// Mutable files: a stored share failed verification at quiescence.
@@ -110,6 +119,8 @@ pub mod invariant {
         FAILED_WRITE_VISIBLE,
         SEQNUM_DECREASED,
         STALE_READ,
+        READ_FAILED_AT_QUIESCENCE,
+        SERVER_NOT_IDLE,
         SEQNUM_REUSED,
         CORRUPT_SHARE_AT_REST,
         UNWRITTEN_VALUE_VISIBLE,

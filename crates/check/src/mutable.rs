@@ -46,10 +46,10 @@ pub struct MutableOp {
     pub process: u32,
     pub kind: MutableOpKind,
     pub outcome: Outcome,
-    /// Virtual time the client invoked the operation.
-    pub invoked_ms: u64,
-    /// Virtual time the client saw it complete (or gave up on it).
-    pub completed_ms: u64,
+    /// Virtual time the client invoked the operation, in microseconds.
+    pub invoked_us: u64,
+    /// Virtual time the client saw it complete (or gave up on it), in microseconds.
+    pub completed_us: u64,
     /// For Ok writes/appends: the seqnum the gateway published, if known.
     pub seqnum: Option<u64>,
 }
@@ -66,8 +66,9 @@ pub enum FinalRead {
 /// The verdict on one stored share of the file at quiescence.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum ShareCheck {
-    /// Hash tree, root hash and signature all verified.
-    Valid { server: u32, share: u32, seqnum: u64 },
+    /// Hash tree, root hash and signature all verified. `root_hash` names
+    /// the version's contents (two versions with one seqnum differ in it).
+    Valid { server: u32, share: u32, seqnum: u64, root_hash: [u8; 32] },
     /// The share failed verification; `reason` says which check.
     Corrupt { server: u32, share: u32, reason: String },
 }
@@ -132,7 +133,7 @@ pub(crate) fn observations<'a>(ops: &[&'a MutableOp], final_read: &'a FinalRead)
         .collect();
     // Completion order; ties fall back to invocation order. Within one
     // process (sequential operations) this is the order it saw versions in.
-    reads.sort_by_key(|(op, _)| (op.completed_ms, op.invoked_ms, op.id));
+    reads.sort_by_key(|(op, _)| (op.completed_us, op.invoked_us, op.id));
     let mut out: Vec<Observation<'a>> =
         reads.into_iter().map(|(op, read)| Observation { source: Source::Read(op.id), read, op: Some(op) }).collect();
     if let FinalRead::Value(read) = final_read {
@@ -162,12 +163,12 @@ pub(crate) fn check_well_formed(
                 format!("read {} is Ok but recorded no observed value", op.id),
             ));
         }
-        if op.completed_ms < op.invoked_ms {
+        if op.completed_us < op.invoked_us {
             out.push(Violation::new(
                 invariant::MALFORMED_HISTORY,
                 format!(
-                    "op {} completed at {} ms, before it was invoked at {} ms",
-                    op.id, op.completed_ms, op.invoked_ms
+                    "op {} completed at {} us, before it was invoked at {} us",
+                    op.id, op.completed_us, op.invoked_us
                 ),
             ));
         }
@@ -287,9 +288,10 @@ pub(crate) fn check_seqnum_order(mutations: &[Mutation<'_>], obs: &[Observation<
 
 /// Jepsen's register, for reads during the run: a read returns no older a
 /// version than the newest mutation acknowledged before the read began. The
-/// mutation is found by time (completed strictly before the read was
-/// invoked, in whole virtual milliseconds: within one millisecond the order
-/// is unknown and the read gets the benefit of the doubt).
+/// mutation is found by virtual time: completed strictly before another
+/// process invoked the read (at the same microsecond the order is unknown and
+/// the read gets the benefit of the doubt), or at or before it in the
+/// writer's own process, whose operations are sequential.
 ///
 /// `covers(read, mutation)` says whether the contents a read returned include
 /// `mutation` (for overwrites: that write or a later one; for appends: its
@@ -304,7 +306,7 @@ pub(crate) fn check_reads_fresh(
         let Some(read) = o.op else { continue };
         let missed = mutations
             .iter()
-            .filter(|m| m.op.outcome == Outcome::Ok && m.op.completed_ms < read.invoked_ms)
+            .filter(|m| m.op.outcome == Outcome::Ok && acknowledged_before(m.op, read))
             .filter(|m| !covers(o.read, m) || m.op.seqnum.is_some_and(|s| o.read.seqnum < s))
             .last();
         if let Some(m) = missed {
@@ -312,14 +314,14 @@ pub(crate) fn check_reads_fresh(
             out.push(Violation::new(
                 invariant::STALE_READ,
                 format!(
-                    "{} by process {} began at {} ms, after op {} (value {}, seqnum {seqnum}) was acknowledged at \
-                     {} ms, but returned {:?} at seqnum {}",
+                    "{} by process {} began at {} us, after op {} (value {}, seqnum {seqnum}) was acknowledged at \
+                     {} us, but returned {:?} at seqnum {}",
                     o.source,
                     read.process,
-                    read.invoked_ms,
+                    read.invoked_us,
                     m.op.id,
                     m.value,
-                    m.op.completed_ms,
+                    m.op.completed_us,
                     o.read.values,
                     o.read.seqnum
                 ),
@@ -366,6 +368,74 @@ pub(crate) fn check_at_rest(at_rest: &SharesAtRest, out: &mut Vec<Violation>) {
             ));
         }
     }
+}
+
+/// Whether `mutation` was acknowledged before `read` was invoked.
+fn acknowledged_before(mutation: &MutableOp, read: &MutableOp) -> bool {
+    if mutation.process == read.process {
+        mutation.completed_us <= read.invoked_us
+    } else {
+        mutation.completed_us < read.invoked_us
+    }
+}
+
+/// What the shares at rest hold, checked on their own: one seqnum never
+/// names two versions (two root hashes) among the valid shares. Returns the
+/// newest version that `shares_needed` distinct valid shares make
+/// recoverable, as (seqnum, root hash).
+pub fn check_versions_at_rest(
+    at_rest: &SharesAtRest,
+    shares_needed: u32,
+    out: &mut Vec<Violation>,
+) -> Option<(u64, [u8; 32])> {
+    let mut versions: BTreeMap<(u64, [u8; 32]), BTreeSet<u32>> = BTreeMap::new();
+    for check in &at_rest.shares {
+        if let ShareCheck::Valid { share, seqnum, root_hash, .. } = check {
+            versions.entry((*seqnum, *root_hash)).or_default().insert(*share);
+        }
+    }
+    let mut reported = BTreeSet::new();
+    for pair in versions.keys().collect::<Vec<_>>().windows(2) {
+        if let [(seqnum, a), (next, b)] = pair {
+            if seqnum == next && a != b && reported.insert(*seqnum) {
+                out.push(Violation::new(
+                    invariant::SEQNUM_REUSED,
+                    format!("at rest, seqnum {seqnum} names two versions (root hashes {} and {})", hex8(a), hex8(b)),
+                ));
+            }
+        }
+    }
+    versions
+        .into_iter()
+        .rev()
+        .find(|(_, shares)| shares.len() >= shares_needed.max(1) as usize)
+        .map(|(version, _)| version)
+}
+
+/// At quiescence, with no faults, a read returns the newest version the
+/// shares at rest make recoverable (`newest`, from
+/// [`check_versions_at_rest`]): anything older is a stale read, and an error
+/// while a version is recoverable is a read that should have worked.
+pub fn check_final_read_at_rest(final_read: &FinalRead, newest: Option<(u64, [u8; 32])>, out: &mut Vec<Violation>) {
+    let Some((seqnum, _)) = newest else { return };
+    match final_read {
+        FinalRead::Value(read) if read.seqnum < seqnum => out.push(Violation::new(
+            invariant::STALE_READ,
+            format!(
+                "the final read returned seqnum {}, but seqnum {seqnum} is recoverable from the shares at rest",
+                read.seqnum
+            ),
+        )),
+        FinalRead::Value(_) => {}
+        FinalRead::Error { status, error } => out.push(Violation::new(
+            invariant::READ_FAILED_AT_QUIESCENCE,
+            format!("the final read failed with {status} {error}, but seqnum {seqnum} is recoverable at rest"),
+        )),
+    }
+}
+
+fn hex8(hash: &[u8; 32]) -> String {
+    hash.iter().take(4).map(|b| format!("{b:02x}")).collect()
 }
 
 /// The mutations of the wanted kind, in invocation order.

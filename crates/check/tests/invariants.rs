@@ -26,8 +26,8 @@ impl History {
             process: 0,
             kind,
             outcome,
-            invoked_ms: id * 10,
-            completed_ms: id * 10 + 5,
+            invoked_us: id * 10,
+            completed_us: id * 10 + 5,
             seqnum,
         });
         self
@@ -57,7 +57,7 @@ fn error(status: u16, name: &str) -> FinalRead {
 
 /// Ten verified shares at one seqnum: a healthy file at rest.
 fn healthy(seqnum: u64) -> SharesAtRest {
-    SharesAtRest { shares: (0..10).map(|i| ShareCheck::Valid { server: i, share: i, seqnum }).collect() }
+    SharesAtRest { shares: (0..10).map(|i| ShareCheck::Valid { server: i, share: i, seqnum, root_hash: [0; 32] }).collect() }
 }
 
 fn names(vs: &[Violation]) -> Vec<&'static str> {
@@ -201,11 +201,11 @@ fn reads_are_ordered_by_completion_not_by_id() {
     // Write 2 is acknowledged only after read 4 began, so read 4 may miss it.
     let mut h = History::default();
     h.write(1, Ok, None).write(2, Ok, None).read(2, &[2]).read(1, &[1]);
-    h.ops[1].completed_ms = 45;
-    h.ops[2].completed_ms = 100;
-    h.ops[3].completed_ms = 50;
-    h.ops[2].invoked_ms = 35;
-    h.ops[3].invoked_ms = 40;
+    h.ops[1].completed_us = 45;
+    h.ops[2].completed_us = 100;
+    h.ops[3].completed_us = 50;
+    h.ops[2].invoked_us = 35;
+    h.ops[3].invoked_us = 40;
     assert_clean(&check_mutable_overwrites(&h.ops, &value(2, &[2]), &healthy(2)));
 }
 
@@ -277,7 +277,7 @@ fn transient_read_errors_with_clean_shares_at_rest_are_fine() {
     h.write(1, Ok, Some(1)).failed_read(Fail).failed_read(Info).read(1, &[1]);
     // Stale but valid shares from an older version are not corruption either.
     let mut rest = healthy(1);
-    rest.shares.push(ShareCheck::Valid { server: 11, share: 0, seqnum: 0 });
+    rest.shares.push(ShareCheck::Valid { server: 11, share: 0, seqnum: 0, root_hash: [0; 32] });
     assert_clean(&check_mutable_overwrites(&h.ops, &value(1, &[1]), &rest));
 }
 
@@ -316,7 +316,7 @@ fn malformed_histories_are_reported_not_trusted() {
     let mut h = History::default();
     h.write(1, Ok, None).append(2, Ok, None);
     h.push(MutableOpKind::Read { observed: None }, Ok, None);
-    h.ops[0].completed_ms = 0;
+    h.ops[0].completed_us = 0;
     let vs = check_mutable_overwrites(&h.ops, &value(1, &[1]), &healthy(1));
     assert_exactly(&vs, &[invariant::MALFORMED_HISTORY, invariant::MALFORMED_HISTORY, invariant::MALFORMED_HISTORY]);
     let mut a = History::default();
@@ -484,7 +484,7 @@ fn a_read_overlapping_a_write_may_return_either_version() {
     h.write(1, Ok, Some(1)).write(2, Ok, Some(2)).read(1, &[1]);
     // Write 2 is acknowledged at 25 ms; the read began at 24 ms, before it.
     h.ops[2].process = 1;
-    h.ops[2].invoked_ms = 24;
+    h.ops[2].invoked_us = 24;
     assert_clean(&check_mutable_overwrites(&h.ops, &value(2, &[2]), &healthy(2)));
 }
 
@@ -494,15 +494,15 @@ fn concurrent_readers_may_see_versions_out_of_completion_order() {
     // while the write was in flight) finishes later with the old one.
     let mut h = History::default();
     h.write(1, Ok, Some(1)).write(2, Ok, Some(2)).read(2, &[2]).read(1, &[1]);
-    h.ops[1].completed_ms = 60;
+    h.ops[1].completed_us = 60;
     h.ops[2].process = 1;
-    (h.ops[2].invoked_ms, h.ops[2].completed_ms) = (30, 70);
+    (h.ops[2].invoked_us, h.ops[2].completed_us) = (30, 70);
     h.ops[3].process = 2;
-    (h.ops[3].invoked_ms, h.ops[3].completed_ms) = (22, 80);
+    (h.ops[3].invoked_us, h.ops[3].completed_us) = (22, 80);
     assert_clean(&check_mutable_overwrites(&h.ops, &value(2, &[2]), &healthy(2)));
     // The same two reads by one process are a rollback.
     h.ops[3].process = 1;
-    (h.ops[3].invoked_ms, h.ops[3].completed_ms) = (71, 80);
+    (h.ops[3].invoked_us, h.ops[3].completed_us) = (71, 80);
     let vs = check_mutable_overwrites(&h.ops, &value(2, &[2]), &healthy(2));
     assert!(vs.iter().any(|v| v.invariant == invariant::SEQNUM_DECREASED), "{vs:?}");
 }

@@ -51,9 +51,9 @@ impl Run {
             process: 0,
             kind,
             outcome,
-            invoked_ms: id * 100,
+            invoked_us: id * 100,
             // Varying latency; ops stay sequential since each takes < 100 ms.
-            completed_ms: id * 100 + (id * 37) % 90,
+            completed_us: id * 100 + (id * 37) % 90,
             seqnum,
         });
     }
@@ -74,7 +74,7 @@ fn outcome_of(landed: bool, indeterminate: bool) -> Outcome {
 }
 
 fn shares(seqnum: u64) -> SharesAtRest {
-    SharesAtRest { shares: (0..10).map(|i| ShareCheck::Valid { server: i % 4, share: i, seqnum }).collect() }
+    SharesAtRest { shares: (0..10).map(|i| ShareCheck::Valid { server: i % 4, share: i, seqnum, root_hash: [0; 32] }).collect() }
 }
 
 /// An ideal register: starts with no file (no shares); each landed write
@@ -440,13 +440,13 @@ fn arbitrary_op() -> impl Strategy<Value = MutableOp> {
     ];
     let outcome = prop_oneof![Just(Outcome::Ok), Just(Outcome::Fail), Just(Outcome::Info)];
     (0_u64..10, kind, outcome, any::<u64>(), any::<u64>(), prop::option::of(0_u64..5)).prop_map(
-        |(id, kind, outcome, invoked_ms, completed_ms, seqnum)| MutableOp {
+        |(id, kind, outcome, invoked_us, completed_us, seqnum)| MutableOp {
             id,
             process: 0,
             kind,
             outcome,
-            invoked_ms,
-            completed_ms,
+            invoked_us,
+            completed_us,
             seqnum,
         },
     )
@@ -470,7 +470,7 @@ proptest! {
                 .map(|(server, share, seqnum, bad)| if bad {
                     ShareCheck::Corrupt { server, share, reason: String::new() }
                 } else {
-                    ShareCheck::Valid { server, share, seqnum }
+                    ShareCheck::Valid { server, share, seqnum, root_hash: [0; 32] }
                 })
                 .collect(),
         };

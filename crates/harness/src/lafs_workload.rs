@@ -4,17 +4,18 @@
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
+use std::rc::Rc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use futures::future::join_all;
 use retrylab_check::{
-    check_immutable, check_mutable_appends, check_mutable_overwrites, FinalRead, ImmutableUpload, MutableOp,
-    MutableOpKind, Outcome, ReadValue, ShareCheck, SharesAtRest, Violation,
+    check_final_read_at_rest, check_immutable, check_mutable_appends, check_mutable_overwrites,
+    check_versions_at_rest, invariant, FinalRead, ImmutableUpload, MutableOp, MutableOpKind, Outcome, ReadValue,
+    ShareCheck, SharesAtRest, Violation,
 };
 use retrylab_lafs::{
-    AppendLine, BackupItem, BackupRoot, Cap, Gateway, GatewayError, Grid, LafsConfig, MutableCap, ShareVerdict,
-    WriteError,
+    parse_entries, AppendLine, BackupItem, BackupRoot, Cap, Gateway, GatewayError, Grid, LafsConfig, MutableCap,
+    Retrieved, ShareVerdict, WriteError,
 };
 use retrylab_retry::{Policy, SharedBudgets};
 use retrylab_s3::{Attempted, RetryLayer};
@@ -61,29 +62,46 @@ pub(crate) fn lafs_config(spec: &LafsSpec) -> LafsConfig {
     }
 }
 
-/// One gateway's part of a run: its node, its retry layer (when the policy
-/// names one), and its own tally, merged into the run's report afterwards
-/// in gateway order (gateways run at once; the merge order does not depend
-/// on which finished first).
-struct Client<'a> {
-    world: &'a World,
-    gateway: &'a Gateway,
+/// One gateway's part of a run: its gateway, its retry layer (when the
+/// policy names one), and its own tally, merged into the run's report
+/// afterwards in gateway order. Each client runs as its own madsim task, so
+/// the scheduler (seeded) decides how the gateways interleave; the merge
+/// order does not depend on which finished first.
+struct Client {
+    world: World,
+    grid: Rc<Grid>,
+    /// Which gateway of the grid.
+    index: usize,
     /// The gateway's own retries of whole operations; `None`: it does not retry.
     layer: Option<RetryLayer<SimClock>>,
     /// Added to operation numbers in the trace, so they are unique across gateways.
     operation_base: u64,
+    /// Operations this gateway has started (reads and writes).
+    started: u64,
+    /// Reads made during the run (each of the next gateway's file in turn).
+    reads_made: u64,
     tally: RunReport,
 }
 
-impl<'a> Client<'a> {
-    fn node(&self) -> NodeId {
-        self.gateway.node()
+impl Client {
+    fn gateway(&self) -> &Gateway {
+        &self.grid.gateways()[self.index]
     }
 
-    fn start(&self, operation: u64, what: &'static str) -> Duration {
-        let operation = self.operation_base + operation;
+    fn node(&self) -> NodeId {
+        self.gateway().node()
+    }
+
+    fn process(&self) -> u32 {
+        u32::try_from(self.index).unwrap_or(u32::MAX)
+    }
+
+    /// Starts the gateway's next operation: its number and start time.
+    fn start(&mut self, what: &'static str) -> (u64, Duration) {
+        self.started += 1;
+        let operation = self.operation_base + self.started;
         self.world.trace().record(self.node(), EventKind::OperationStart { operation, what });
-        self.world.now()
+        (operation, self.world.now())
     }
 
     /// Books an operation that ended with `error` (None: success).
@@ -102,7 +120,6 @@ impl<'a> Client<'a> {
                 error.web_status()
             }
         };
-        let operation = self.operation_base + operation;
         self.world.trace().record(self.node(), EventKind::OperationEnd { operation, status });
     }
 
@@ -138,6 +155,73 @@ impl<'a> Client<'a> {
             error
         })
     }
+
+    /// Reads the mutable file `cap`, once or under the gateway's retry layer
+    /// (a read changes nothing, so retrying it is always safe).
+    async fn read(&self, cap: &MutableCap) -> Result<Retrieved, GatewayError> {
+        let gateway = self.gateway();
+        let Some(layer) = &self.layer else { return gateway.get(cap).await };
+        layer
+            .run(|_attempt, _hedge| async move {
+                let sent_at = layer.clock().now();
+                let result = gateway.get(cap).await;
+                layer.answered(&result, sent_at);
+                Attempted::single(result)
+            })
+            .await
+    }
+}
+
+/// The run's mutable files, one per gateway (`mutable-puts`,
+/// `mutable-appends`), and every operation on them: each file's history
+/// holds its gateway's writes and the reads any gateway made of it.
+struct Files {
+    caps: Vec<MutableCap>,
+    histories: RefCell<Vec<Vec<MutableOp>>>,
+    /// Each file's next operation id: ids are taken at invocation, so they
+    /// increase in invocation order across the processes.
+    next_ids: RefCell<Vec<u64>>,
+}
+
+impl Files {
+    fn new(caps: Vec<MutableCap>) -> Self {
+        let count = caps.len();
+        Files { caps, histories: RefCell::new(vec![Vec::new(); count]), next_ids: RefCell::new(vec![1; count]) }
+    }
+
+    /// The id of an operation on `file` invoked now.
+    fn invoke(&self, file: usize) -> u64 {
+        let mut ids = self.next_ids.borrow_mut();
+        let id = ids[file];
+        ids[file] += 1;
+        id
+    }
+
+    fn record(&self, file: usize, op: MutableOp) {
+        self.histories.borrow_mut()[file].push(op);
+    }
+
+    fn take_history(&self, file: usize) -> Vec<MutableOp> {
+        std::mem::take(&mut self.histories.borrow_mut()[file])
+    }
+}
+
+/// How a workload's file contents decode into value ids.
+#[derive(Clone, Copy)]
+enum Decode {
+    /// Overwrites: one value id, the number of lines.
+    Puts { line_bytes: u64 },
+    /// Appends: the line ids in file order.
+    Appends,
+}
+
+impl Decode {
+    fn values(self, contents: &[u8]) -> Vec<u64> {
+        match self {
+            Decode::Puts { line_bytes } => vec![decode_puts(contents, line_bytes)],
+            Decode::Appends => decode_appends(contents),
+        }
+    }
 }
 
 /// The gateways' retry layers for `policy` (none when it names no gateway layer).
@@ -163,8 +247,8 @@ fn gateway_layers(
         .collect()
 }
 
-fn ms(duration: Duration) -> u64 {
-    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+fn us(duration: Duration) -> u64 {
+    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
 }
 
 fn outcome_of(error: &WriteError) -> Outcome {
@@ -215,8 +299,8 @@ fn shares_at_rest(grid: &Grid, cap: &MutableCap) -> SharesAtRest {
             .verify_mutable_at_rest(cap)
             .into_iter()
             .map(|verdict| match verdict {
-                ShareVerdict::Valid { server, share, seqnum, .. } => {
-                    ShareCheck::Valid { server, share: u32::from(share), seqnum }
+                ShareVerdict::Valid { server, share, seqnum, root_hash, .. } => {
+                    ShareCheck::Valid { server, share: u32::from(share), seqnum, root_hash }
                 }
                 ShareVerdict::Corrupt { server, share, reason } => {
                     ShareCheck::Corrupt { server, share: u32::from(share), reason }
@@ -226,26 +310,72 @@ fn shares_at_rest(grid: &Grid, cap: &MutableCap) -> SharesAtRest {
     }
 }
 
-/// Quiescence: no more faults, and (under 2012 eventual consistency) the
-/// last writes have had time to become visible; checks then read through
-/// the normal code paths. Reading sooner would blame the design for a stale
-/// read that any client could see.
+/// How long quiescence waits for the servers' last request handlers (a
+/// handler goes on after its caller gave up, and may sit in its retry
+/// layer's backoff) before a server that is still busy is reported.
+const DRAIN_MAX: Duration = Duration::from_secs(3600);
+const DRAIN_POLL: Duration = Duration::from_millis(100);
+
+/// Quiescence: no more faults, every server's request handlers have
+/// finished, and (under 2012 eventual consistency) the last writes have had
+/// time to become visible; checks then read through the normal code paths.
+/// Reading sooner would blame the design for a stale read that any client
+/// could see, or miss a write a late handler makes.
 async fn quiesce(world: &World, grid: &Grid, consistency: Consistency) {
     for service in grid.s3_services() {
         service.borrow_mut().heal();
+    }
+    let busy = || grid.servers().iter().any(|server| world.net().handlers_running(server.node()) > 0);
+    let mut waited = Duration::ZERO;
+    while busy() && waited < DRAIN_MAX {
+        world.clock().sleep(DRAIN_POLL).await;
+        waited += DRAIN_POLL;
     }
     if let Consistency::Eventual { window } = consistency {
         world.clock().sleep(window + Duration::from_millis(1)).await;
     }
 }
 
-/// Creates a workload's mutable file, retrying a few times (it is set-up,
-/// not one of the measured operations).
-async fn create(gateway: &Gateway, contents: Bytes) -> (MutableCap, Option<MutableOp>) {
-    let cap = gateway.generate_mutable_cap();
+/// The storage servers' own invariants after quiescence: no request handler
+/// still running (a hang), no per-index lock held (a leaked lock).
+fn check_servers_at_rest(world: &World, grid: &Grid) -> Vec<Violation> {
+    let mut out = Vec::new();
+    for server in grid.servers() {
+        let handlers = world.net().handlers_running(server.node());
+        let locks = server.locks_held();
+        if handlers > 0 || locks > 0 {
+            out.push(Violation {
+                invariant: invariant::SERVER_NOT_IDLE,
+                detail: format!(
+                    "storage-server.{} at quiescence (after waiting {} s): {handlers} request handlers running, \
+                     {locks} per-index locks held",
+                    server.index(),
+                    DRAIN_MAX.as_secs()
+                ),
+            });
+        }
+    }
+    out
+}
+
+/// The checks on a mutable file's shares at rest, independent of the
+/// gateway's read logic: no seqnum names two versions, and the final read
+/// returned the newest recoverable version.
+fn check_file_at_rest(grid: &Grid, at_rest: &SharesAtRest, final_read: &FinalRead) -> Vec<Violation> {
+    let mut out = Vec::new();
+    let shares_needed = u32::from(grid.gateway().config().shares_needed);
+    let newest = check_versions_at_rest(at_rest, shares_needed, &mut out);
+    check_final_read_at_rest(final_read, newest, &mut out);
+    out
+}
+
+/// Creates a workload's mutable file `cap`, retrying a few times (it is
+/// set-up, not one of the measured operations). Returns the creation as a
+/// write of value 0 to the file's history, if any try got an answer.
+async fn create(gateway: &Gateway, cap: &MutableCap, contents: Bytes) -> Option<MutableOp> {
     let mut last = None;
     for _ in 0..CREATE_TRIES_MAX {
-        match gateway.create_mutable_at(&cap, contents.clone()).await {
+        match gateway.create_mutable_at(cap, contents.clone()).await {
             Ok(seqnum) => {
                 last = Some((Outcome::Ok, Some(seqnum)));
                 break;
@@ -259,28 +389,22 @@ async fn create(gateway: &Gateway, contents: Bytes) -> (MutableCap, Option<Mutab
             }
         }
     }
-    let op = last.map(|(outcome, seqnum)| MutableOp {
+    last.map(|(outcome, seqnum)| MutableOp {
         id: 0,
+        process: gateway.index(),
         kind: MutableOpKind::Write { value: 0 },
         outcome,
-        invoked_ms: 0,
-        completed_ms: 0,
+        invoked_us: 0,
+        completed_us: 0,
         seqnum,
-    });
-    (cap, op)
+    })
 }
 
-/// What a gateway's workload leaves for the checks at quiescence.
+/// What a gateway's workload leaves for the checks at quiescence (the
+/// mutable workloads' histories are in [`Files`]).
 enum Written {
-    Overwrites {
-        cap: MutableCap,
-        history: Vec<MutableOp>,
-        line_bytes: u64,
-    },
-    Appends {
-        cap: MutableCap,
-        history: Vec<MutableOp>,
-    },
+    /// The gateway's file of a mutable workload.
+    File,
     Backups {
         root: Option<BackupRoot>,
         done: Vec<BackupDone>,
@@ -290,36 +414,70 @@ enum Written {
     Nothing,
 }
 
-/// Runs the workload on every gateway at once (each on its own files),
-/// then, at quiescence, checks what each wrote.
+/// Waits for every task, in spawn order.
+async fn join<T>(tasks: Vec<madsim::task::JoinHandle<T>>) -> Vec<T> {
+    let mut out = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        match task.await {
+            Ok(value) => out.push(value),
+            // A gateway task panicked: re-raise it, so the run ends as a
+            // panic with its seed rather than with a gateway missing.
+            Err(error) => std::panic::resume_unwind(Box::new(format!("a gateway task ended abnormally: {error}"))),
+        }
+    }
+    out
+}
+
+/// Runs the workload on every gateway at once, each gateway its own task
+/// (each writing its own files, reading everyone's), then, at quiescence,
+/// checks what each wrote.
 pub(crate) async fn drive(
     world: &World,
     scenario: &Scenario,
     spec: &LafsSpec,
     policy: &NamedPolicy,
-    grid: &Grid,
+    grid: Rc<Grid>,
     report: &mut RunReport,
 ) {
-    let layers = gateway_layers(world, grid, spec, policy);
+    let layers = gateway_layers(world, &grid, spec, policy);
     let per_gateway = scenario.workload.operations();
-    let mut clients: Vec<Client> = (0u64..)
-        .zip(grid.gateways().iter().zip(layers))
-        .map(|(g, (gateway, layer))| Client {
-            world,
-            gateway,
+    let clients: Vec<Client> = (0u64..)
+        .zip(layers)
+        .map(|(g, layer)| Client {
+            world: world.clone(),
+            grid: grid.clone(),
+            index: g as usize,
             layer,
             operation_base: g * per_gateway,
+            started: 0,
+            reads_made: 0,
             tally: RunReport::empty(world.seed(), &policy.name),
         })
         .collect();
-    let written = join_all(clients.iter_mut().map(|client| run_workload(client, &scenario.workload))).await;
-    quiesce(world, grid, scenario.s3.consistency).await;
-    let several = clients.len() > 1;
-    for (client, written) in clients.into_iter().zip(written) {
-        let mut violations = check_written(grid, client.gateway, written).await;
+    let files = match scenario.workload {
+        Workload::MutablePuts { .. } | Workload::MutableAppends { .. } => {
+            let caps = grid.gateways().iter().map(Gateway::generate_mutable_cap).collect();
+            let files = Rc::new(Files::new(caps));
+            create_files(&grid, &files, &scenario.workload).await;
+            Some(files)
+        }
+        _ => None,
+    };
+    let tasks = clients
+        .into_iter()
+        .map(|client| {
+            let (workload, files) = (scenario.workload.clone(), files.clone());
+            madsim::task::spawn_local(run_workload(client, workload, files))
+        })
+        .collect();
+    let finished = join(tasks).await;
+    quiesce(world, &grid, scenario.s3.consistency).await;
+    let several = finished.len() > 1;
+    for (client, written) in finished {
+        let mut violations = check_written(&grid, &client, files.as_deref(), &scenario.workload, written).await;
         if several {
             // Which gateway's files: the seed alone does not say.
-            let name = Gateway::name(client.gateway.index());
+            let name = Gateway::name(client.gateway().index());
             for violation in &mut violations {
                 violation.detail = format!("{name}: {}", violation.detail);
             }
@@ -334,6 +492,7 @@ pub(crate) async fn drive(
         report.absorb(client.tally);
         report.violations.extend(violations);
     }
+    report.violations.extend(check_servers_at_rest(world, &grid));
     let counters = grid.retry_counters();
     report.attempts = counters.attempts;
     report.retries = counters.retries;
@@ -341,20 +500,46 @@ pub(crate) async fn drive(
     report.faults_injected = grid.faults_injected();
 }
 
-async fn run_workload(client: &mut Client<'_>, workload: &Workload) -> Written {
-    match workload {
-        Workload::MutablePuts { puts, line_bytes } => mutable_puts(client, *puts, *line_bytes).await,
-        Workload::MutableAppends { appends } => mutable_appends(client, *appends).await,
-        Workload::Backups { files, file_bytes_step } => backups(client, files, *file_bytes_step).await,
-        // Handled by the S3 workload driver.
-        Workload::S3Requests { .. } => Written::Nothing,
-    }
+/// Creates every gateway's file, each gateway its own task, before any
+/// workload starts: a gateway reads the others' files from its first read.
+async fn create_files(grid: &Rc<Grid>, files: &Rc<Files>, workload: &Workload) {
+    let record_creation = matches!(workload, Workload::MutablePuts { .. });
+    let tasks = (0..grid.gateways().len())
+        .map(|g| {
+            let (grid, files) = (grid.clone(), files.clone());
+            madsim::task::spawn_local(async move {
+                let created = create(&grid.gateways()[g], &files.caps[g], Bytes::new()).await;
+                // Appends decode the empty file as no lines: its creation
+                // carries no value of theirs.
+                if let (Some(op), true) = (created, record_creation) {
+                    files.record(g, op);
+                }
+            })
+        })
+        .collect();
+    join(tasks).await;
+}
+
+async fn run_workload(mut client: Client, workload: Workload, files: Option<Rc<Files>>) -> (Client, Written) {
+    let written = match (&workload, files) {
+        (Workload::MutablePuts { puts, line_bytes, reads_per_write }, Some(files)) => {
+            let decode = Decode::Puts { line_bytes: *line_bytes };
+            mutable_puts(&mut client, &files, *puts, *line_bytes, *reads_per_write, decode).await
+        }
+        (Workload::MutableAppends { appends, reads_per_write }, Some(files)) => {
+            mutable_appends(&mut client, &files, *appends, *reads_per_write, Decode::Appends).await
+        }
+        (Workload::Backups { files, file_bytes_step }, _) => backups(&mut client, files, *file_bytes_step).await,
+        // `s3-requests` is handled by the S3 workload driver.
+        _ => Written::Nothing,
+    };
+    (client, written)
 }
 
 /// The history entry of a write or append that started at `started` and
 /// ended now with `result` (its seqnum, or the error).
 fn write_op(
-    world: &World,
+    client: &Client,
     id: u64,
     kind: MutableOpKind,
     started: Duration,
@@ -364,7 +549,44 @@ fn write_op(
         Ok(seqnum) => (Outcome::Ok, Some(seqnum)),
         Err(error) => (outcome_of(error), None),
     };
-    MutableOp { id, kind, outcome, invoked_ms: ms(started), completed_ms: ms(world.now()), seqnum }
+    MutableOp {
+        id,
+        process: client.process(),
+        kind,
+        outcome,
+        invoked_us: us(started),
+        completed_us: us(client.world.now()),
+        seqnum,
+    }
+}
+
+/// The gateway's next `reads` reads during the run: the n-th read of this
+/// gateway reads the file of gateway (its own + n) mod gateways, so every
+/// gateway reads its own file and, on a grid of several, the others'.
+async fn reads(client: &mut Client, files: &Files, reads: u64, decode: Decode) {
+    for _ in 0..reads {
+        let file = (client.index + client.reads_made as usize) % files.caps.len();
+        client.reads_made += 1;
+        let id = files.invoke(file);
+        let (operation, started) = client.start("read");
+        let result = client.read(&files.caps[file]).await;
+        client.end(operation, started, result.as_ref().err());
+        let (outcome, observed) = match result {
+            Ok(read) => (Outcome::Ok, Some(ReadValue { seqnum: read.seqnum, values: decode.values(&read.contents) })),
+            // A read changes nothing: a failed one is simply failed.
+            Err(_) => (Outcome::Fail, None),
+        };
+        let op = MutableOp {
+            id,
+            process: client.process(),
+            kind: MutableOpKind::Read { observed },
+            outcome,
+            invoked_us: us(started),
+            completed_us: us(client.world.now()),
+            seqnum: None,
+        };
+        files.record(file, op);
+    }
 }
 
 /// The read at quiescence through the gateway, its contents decoded into value ids.
@@ -375,35 +597,54 @@ async fn final_read(gateway: &Gateway, cap: &MutableCap, decode: impl Fn(&[u8]) 
     }
 }
 
-async fn mutable_puts(client: &mut Client<'_>, puts: u64, line_bytes: u64) -> Written {
-    let gateway = client.gateway;
-    let (cap, created) = create(gateway, Bytes::new()).await;
-    let mut history: Vec<MutableOp> = created.into_iter().collect();
+async fn mutable_puts(
+    client: &mut Client,
+    files: &Files,
+    puts: u64,
+    line_bytes: u64,
+    reads_per_write: u64,
+    decode: Decode,
+) -> Written {
+    let file = client.index;
+    let cap = files.caps[file].clone();
     let mut contents = BytesMut::new();
     for i in 1..=puts {
         append_line(&mut contents, i, line_bytes);
         let contents = contents.clone().freeze();
-        let started = client.start(i, "put");
+        let id = files.invoke(file);
+        let (operation, started) = client.start("put");
+        let gateway = client.gateway();
         let result = client.write(|_maybe_landed| gateway.put(&cap, contents.clone())).await;
-        client.end(i, started, result.as_ref().err().map(|e| &e.error));
-        history.push(write_op(client.world, i, MutableOpKind::Write { value: i }, started, result.as_ref().copied()));
+        client.end(operation, started, result.as_ref().err().map(|e| &e.error));
+        let op = write_op(client, id, MutableOpKind::Write { value: i }, started, result.as_ref().copied());
+        files.record(file, op);
+        reads(client, files, reads_per_write, decode).await;
     }
-    Written::Overwrites { cap, history, line_bytes }
+    Written::File
 }
 
-async fn mutable_appends(client: &mut Client<'_>, appends: u64) -> Written {
-    let gateway = client.gateway;
-    let (cap, _created_empty) = create(gateway, Bytes::new()).await;
-    let mut history = Vec::new();
+async fn mutable_appends(
+    client: &mut Client,
+    files: &Files,
+    appends: u64,
+    reads_per_write: u64,
+    decode: Decode,
+) -> Written {
+    let file = client.index;
+    let cap = files.caps[file].clone();
     for i in 1..=appends {
-        let started = client.start(i, "append");
+        let id = files.invoke(file);
+        let (operation, started) = client.start("append");
         let line = AppendLine::numbered(i);
+        let gateway = client.gateway();
         let result = client.write(|maybe_landed| gateway.modify_again(&cap, &line, maybe_landed)).await;
-        client.end(i, started, result.as_ref().err().map(|e| &e.error));
+        client.end(operation, started, result.as_ref().err().map(|e| &e.error));
         let result = result.as_ref().map(|modified| modified.seqnum);
-        history.push(write_op(client.world, i, MutableOpKind::Append { value: i }, started, result));
+        let op = write_op(client, id, MutableOpKind::Append { value: i }, started, result);
+        files.record(file, op);
+        reads(client, files, reads_per_write, decode).await;
     }
-    Written::Appends { cap, history }
+    Written::File
 }
 
 /// One backup's outcome, its snapshot (when it completed) and its files.
@@ -434,8 +675,7 @@ fn digest(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
 }
 
-async fn backups(client: &mut Client<'_>, files: &[u64], step: u64) -> Written {
-    let gateway = client.gateway;
+async fn backups(client: &mut Client, files: &[u64], step: u64) -> Written {
     // A retried backup picks up the root its earlier tries set up.
     let root: RefCell<Option<BackupRoot>> = RefCell::new(None);
     let mut done: Vec<BackupDone> = Vec::new();
@@ -449,9 +689,10 @@ async fn backups(client: &mut Client<'_>, files: &[u64], step: u64) -> Written {
             .iter()
             .map(|(name, contents)| BackupItem::File { name: name.clone(), contents: contents.clone() })
             .collect();
-        let operation = j as u64 + 1;
+        let value = j as u64 + 1;
         let timestamp = format!("2012-05-08T{:02}:00:00Z", j % 24);
-        let started = client.start(operation, "backup");
+        let (operation, started) = client.start("backup");
+        let gateway = client.gateway();
         let result = client
             .write(|_maybe_landed| {
                 let (root, tree, timestamp) = (&root, &tree, &timestamp);
@@ -466,37 +707,45 @@ async fn backups(client: &mut Client<'_>, files: &[u64], step: u64) -> Written {
             })
             .await;
         client.end(operation, started, result.as_ref().err().map(|e| &e.error));
-        let (outcome, snapshot) = match result {
-            Ok(backup) => (Outcome::Ok, Some(backup.snapshot)),
-            Err(error) => (outcome_of(&error), None),
-        };
-        // `Latest` names the snapshot: model it as a register written with value j + 1.
-        history.push(MutableOp {
-            id: operation,
-            kind: MutableOpKind::Write { value: operation },
-            outcome,
-            invoked_ms: ms(started),
-            completed_ms: ms(client.world.now()),
-            seqnum: None,
-        });
-        done.push((outcome, snapshot, items));
+        // `Latest` names the snapshot: model it as a register written with
+        // value j + 1, at the root directory's seqnum that set it.
+        let published = result.as_ref().map(|backup| backup.root_seqnum);
+        history.push(write_op(client, value, MutableOpKind::Write { value }, started, published));
+        let snapshot = result.ok().map(|backup| backup.snapshot);
+        done.push((history[history.len() - 1].outcome, snapshot, items));
     }
     Written::Backups { root: root.into_inner(), done, history }
 }
 
 /// The checks at quiescence of what one gateway wrote.
-async fn check_written(grid: &Grid, gateway: &Gateway, written: Written) -> Vec<Violation> {
-    match written {
-        Written::Overwrites { cap, history, line_bytes } => {
-            let final_read = final_read(gateway, &cap, |contents| vec![decode_puts(contents, line_bytes)]).await;
-            check_mutable_overwrites(&history, &final_read, &shares_at_rest(grid, &cap))
+async fn check_written(
+    grid: &Grid,
+    client: &Client,
+    files: Option<&Files>,
+    workload: &Workload,
+    written: Written,
+) -> Vec<Violation> {
+    let gateway = client.gateway();
+    let file = client.index;
+    match (written, files) {
+        (Written::File, Some(files)) => {
+            let cap = &files.caps[file];
+            let history = files.take_history(file);
+            let at_rest = shares_at_rest(grid, cap);
+            let decode = match *workload {
+                Workload::MutablePuts { line_bytes, .. } => Decode::Puts { line_bytes },
+                _ => Decode::Appends,
+            };
+            let final_read = final_read(gateway, cap, |contents| decode.values(contents)).await;
+            let mut violations = match decode {
+                Decode::Puts { .. } => check_mutable_overwrites(&history, &final_read, &at_rest),
+                Decode::Appends => check_mutable_appends(&history, &final_read, &at_rest),
+            };
+            violations.extend(check_file_at_rest(grid, &at_rest, &final_read));
+            violations
         }
-        Written::Appends { cap, history } => {
-            let final_read = final_read(gateway, &cap, decode_appends).await;
-            check_mutable_appends(&history, &final_read, &shares_at_rest(grid, &cap))
-        }
-        Written::Backups { root, done, history } => check_backups(grid, gateway, root, &done, &history).await,
-        Written::Nothing => Vec::new(),
+        (Written::Backups { root, done, history }, _) => check_backups(grid, gateway, root, &done, &history).await,
+        _ => Vec::new(),
     }
 }
 
@@ -508,12 +757,13 @@ async fn check_backups(
     history: &[MutableOp],
 ) -> Vec<Violation> {
     let mut violations: Vec<Violation> = Vec::new();
-    // Every file of every completed backup downloads byte-identical.
+    // Every file of every completed backup downloads byte-identical. Upload
+    // ids are unique across the run's backups.
     let mut uploads = Vec::new();
     for (outcome, snapshot, items) in done {
         let Some(snapshot) = snapshot else { continue };
         let listing = gateway.list_directory(snapshot).await;
-        for (id, (name, contents)) in items.iter().enumerate() {
+        for (name, contents) in items {
             let downloaded = match &listing {
                 Err(error) => Some(Err(format!("snapshot directory: {}", error.name()))),
                 Ok(children) => Some(match children.get(name) {
@@ -525,7 +775,7 @@ async fn check_backups(
                 }),
             };
             uploads.push(ImmutableUpload {
-                id: id as u64,
+                id: uploads.len() as u64,
                 outcome: *outcome,
                 expected_digest: digest(contents),
                 downloaded,
@@ -535,21 +785,23 @@ async fn check_backups(
     violations.extend(check_immutable(&uploads));
     // `Latest` points at the newest acknowledged snapshot (or a later indeterminate one).
     if let Some(root) = &root {
-        let final_read = match gateway.list_directory(&Cap::MutableDir(root.root)).await {
-            Ok(children) => match children.get("Latest") {
-                Some(latest) => match snapshot_number(gateway, latest).await {
-                    Ok(number) => FinalRead::Value(ReadValue { seqnum: 0, values: vec![number] }),
+        let final_read = match gateway.get(&root.root).await {
+            Ok(read) => match parse_entries(&read.contents).map(|children| children.get("Latest").cloned()) {
+                Ok(Some(latest)) => match snapshot_number(gateway, &latest).await {
+                    Ok(number) => FinalRead::Value(ReadValue { seqnum: read.seqnum, values: vec![number] }),
                     Err(error) => FinalRead::Error {
                         status: error.web_status(),
                         error: format!("the snapshot Latest names: {}", error.name()),
                     },
                 },
-                None => FinalRead::Error { status: 404, error: "NoSuchChildError: Latest".to_owned() },
+                Ok(None) => FinalRead::Error { status: 404, error: "NoSuchChildError: Latest".to_owned() },
+                Err(error) => FinalRead::Error { status: error.web_status(), error: error.name().to_owned() },
             },
             Err(error) => FinalRead::Error { status: error.web_status(), error: error.name().to_owned() },
         };
         let at_rest = shares_at_rest(grid, &root.root);
         violations.extend(check_mutable_overwrites(history, &final_read, &at_rest));
+        violations.extend(check_file_at_rest(grid, &at_rest, &final_read));
     }
     violations
 }

@@ -73,7 +73,7 @@ async fn drive_grid(world: World, scenario: &Scenario, policy: &NamedPolicy, spe
         scenario.s3.request_timeout,
         &policy.config,
     ) {
-        Ok(grid) => crate::lafs_workload::drive(&world, scenario, spec, policy, &grid, &mut report).await,
+        Ok(grid) => crate::lafs_workload::drive(&world, scenario, spec, policy, Rc::new(grid), &mut report).await,
         // The scenario loader validates the grid; this is a bug if it happens.
         Err(error) => report.violations.push(retrylab_check::Violation {
             invariant: "invalid-grid",

@@ -48,7 +48,8 @@ pub use cap::{Cap, FileCap, ImmutableCap, LiteralCap, MutableCap, StorageIndex, 
 pub use config::{ConfigError, Design, LafsConfig, Listing, ModifyRetry, ShareLayout, WriteCheck};
 pub use error::{GatewayError, Outcome, RpcError, ServerError, WriteError};
 pub use gateway::{
-    AddChild, AppendLine, BackupItem, BackupReport, BackupRoot, Gateway, Modified, Modifier, Retrieved, SetChild,
+    parse_entries, AddChild, AppendLine, BackupItem, BackupReport, BackupRoot, Gateway, Modified, Modifier, Retrieved,
+    SetChild,
 };
 pub use grid::{Grid, ShareVerdict};
 pub use server::{ReadData, StorageServer, TestAndWrite, TestOp, TestVector, WriteVector};

@@ -151,6 +151,12 @@ impl Network {
         self.inner.borrow().nodes.get(node.0 as usize).map_or_else(|| node.to_string(), |n| n.name.clone())
     }
 
+    /// Request handlers still running on `node` (calls whose callers may
+    /// have given up: a server goes on working after a timeout).
+    pub fn handlers_running(&self, node: NodeId) -> usize {
+        self.inner.borrow().nodes.get(node.0 as usize).map_or(0, |n| n.running.len())
+    }
+
     pub fn is_up(&self, node: NodeId) -> bool {
         self.inner.borrow().nodes.get(node.0 as usize).is_some_and(|n| n.up)
     }

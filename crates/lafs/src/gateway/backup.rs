@@ -35,6 +35,9 @@ pub struct BackupReport {
     pub snapshot: Cap,
     /// Immutable uploads made (files and directories; literal ones included).
     pub uploads: u64,
+    /// The root directory's seqnum after `Latest` was set: the version this
+    /// backup published, for checkers.
+    pub root_seqnum: u64,
 }
 
 impl Gateway {
@@ -89,9 +92,10 @@ impl Gateway {
             }
         };
         self.modify(&target.archives, &AddChild { name: timestamp.to_owned(), cap: snapshot.clone() }).await?;
-        self.modify(&target.root, &SetChild { name: "Latest".to_owned(), cap: snapshot.clone() })
+        let latest = self
+            .modify(&target.root, &SetChild { name: "Latest".to_owned(), cap: snapshot.clone() })
             .await
             .map_err(|error| WriteError { error: error.error, outcome: Outcome::Indeterminate })?;
-        Ok(BackupReport { root: target, snapshot, uploads })
+        Ok(BackupReport { root: target, snapshot, uploads, root_seqnum: latest.seqnum })
     }
 }
