@@ -231,20 +231,31 @@ pub(crate) fn check_unwritten(mutations: &[Mutation<'_>], obs: &[Observation<'_>
     }
 }
 
-/// Seqnums seen by one process's successive reads never decrease (reads of
-/// different processes overlap, so only a process's own order is known), and
-/// the final read is at or past every seqnum any read saw and every
-/// acknowledged mutation whose seqnum is known.
+/// No process goes back past an acknowledged version: a process's
+/// successive reads (reads of different processes overlap, so only a
+/// process's own order is known) may go down in seqnum only over versions
+/// no mutation acknowledged (a failed write whose shares some reads met and
+/// others did not), and the final read is at or past every acknowledged
+/// mutation whose seqnum is known.
 pub(crate) fn check_seqnum_order(mutations: &[Mutation<'_>], obs: &[Observation<'_>], out: &mut Vec<Violation>) {
+    let acked: BTreeMap<u64, u64> = mutations
+        .iter()
+        .filter(|m| m.op.outcome == Outcome::Ok)
+        .filter_map(|m| m.op.seqnum.map(|s| (s, m.op.id)))
+        .collect();
     let mut last_by_process: BTreeMap<u32, &Observation<'_>> = BTreeMap::new();
     for o in obs {
         let Some(op) = o.op else { continue };
         if let Some(before) = last_by_process.insert(op.process, o) {
-            if o.read.seqnum < before.read.seqnum {
+            let passed = (o.read.seqnum < before.read.seqnum)
+                .then(|| acked.range(o.read.seqnum + 1..=before.read.seqnum).next_back())
+                .flatten();
+            if let Some((acked_seqnum, acked_op)) = passed {
                 out.push(Violation::new(
                     invariant::SEQNUM_DECREASED,
                     format!(
-                        "process {}: {} saw seqnum {}, then {} saw seqnum {}",
+                        "process {}: {} saw seqnum {}, then {} saw seqnum {}, behind seqnum {acked_seqnum} of \
+                         acknowledged op {acked_op}",
                         op.process, before.source, before.read.seqnum, o.source, o.read.seqnum
                     ),
                 ));
@@ -254,26 +265,9 @@ pub(crate) fn check_seqnum_order(mutations: &[Mutation<'_>], obs: &[Observation<
     let Some(final_obs) = obs.iter().find(|o| o.source == Source::Final) else {
         return;
     };
-    // The final read comes after every operation ended: it is behind no read.
-    if let Some(newest_read) = obs.iter().filter(|o| o.op.is_some()).max_by_key(|o| o.read.seqnum) {
-        if final_obs.read.seqnum < newest_read.read.seqnum {
-            out.push(Violation::new(
-                invariant::SEQNUM_DECREASED,
-                format!(
-                    "the final read has seqnum {}, behind seqnum {} that {} saw",
-                    final_obs.read.seqnum, newest_read.read.seqnum, newest_read.source
-                ),
-            ));
-        }
-    }
     // The highest acknowledged seqnum is the tightest bound; report against it
     // once rather than once per acknowledged mutation below the final read.
-    let newest_acked = mutations
-        .iter()
-        .filter(|m| m.op.outcome == Outcome::Ok)
-        .filter_map(|m| m.op.seqnum.map(|s| (s, m.op.id)))
-        .max_by_key(|(s, _)| *s);
-    if let Some((acked, op_id)) = newest_acked {
+    if let Some((&acked, &op_id)) = acked.iter().next_back() {
         if final_obs.read.seqnum < acked {
             out.push(Violation::new(
                 invariant::SEQNUM_DECREASED,
@@ -381,11 +375,12 @@ fn acknowledged_before(mutation: &MutableOp, read: &MutableOp) -> bool {
 
 /// What the shares at rest hold, checked on their own: one seqnum never
 /// names two versions (two root hashes) among the valid shares. Returns the
-/// newest version that `shares_needed` distinct valid shares make
-/// recoverable, as (seqnum, root hash).
+/// newest version held by at least `shares_durable` distinct valid shares
+/// (the design's write quorum: a version every read must meet), as
+/// (seqnum, root hash).
 pub fn check_versions_at_rest(
     at_rest: &SharesAtRest,
-    shares_needed: u32,
+    shares_durable: u32,
     out: &mut Vec<Violation>,
 ) -> Option<(u64, [u8; 32])> {
     let mut versions: BTreeMap<(u64, [u8; 32]), BTreeSet<u32>> = BTreeMap::new();
@@ -408,28 +403,28 @@ pub fn check_versions_at_rest(
     versions
         .into_iter()
         .rev()
-        .find(|(_, shares)| shares.len() >= shares_needed.max(1) as usize)
+        .find(|(_, shares)| shares.len() >= shares_durable.max(1) as usize)
         .map(|(version, _)| version)
 }
 
-/// At quiescence, with no faults, a read returns the newest version the
-/// shares at rest make recoverable (`newest`, from
+/// At quiescence, with no faults, a read returns at least the newest
+/// version held by a write quorum of shares at rest (`newest`, from
 /// [`check_versions_at_rest`]): anything older is a stale read, and an error
-/// while a version is recoverable is a read that should have worked.
+/// is a read that should have worked.
 pub fn check_final_read_at_rest(final_read: &FinalRead, newest: Option<(u64, [u8; 32])>, out: &mut Vec<Violation>) {
     let Some((seqnum, _)) = newest else { return };
     match final_read {
         FinalRead::Value(read) if read.seqnum < seqnum => out.push(Violation::new(
             invariant::STALE_READ,
             format!(
-                "the final read returned seqnum {}, but seqnum {seqnum} is recoverable from the shares at rest",
+                "the final read returned seqnum {}, but a write quorum of shares at rest holds seqnum {seqnum}",
                 read.seqnum
             ),
         )),
         FinalRead::Value(_) => {}
         FinalRead::Error { status, error } => out.push(Violation::new(
             invariant::READ_FAILED_AT_QUIESCENCE,
-            format!("the final read failed with {status} {error}, but seqnum {seqnum} is recoverable at rest"),
+            format!("the final read failed with {status} {error}, but a write quorum of shares at rest holds seqnum {seqnum}"),
         )),
     }
 }

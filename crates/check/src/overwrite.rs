@@ -38,10 +38,11 @@ pub fn check_mutable_overwrites(
     // A read covers a write when it returned that write's value or a later
     // one (the writer's writes are sequential: invocation order is their order).
     let position: BTreeMap<u64, usize> = writes.iter().enumerate().map(|(i, w)| (w.value, i)).collect();
-    let covers = |read: &crate::ReadValue, write: &Mutation<'_>| match (read.values.as_slice(), position.get(&write.value)) {
-        ([v], Some(&needed)) => position.get(v).is_some_and(|&seen| seen >= needed),
-        _ => false,
-    };
+    let covers =
+        |read: &crate::ReadValue, write: &Mutation<'_>| match (read.values.as_slice(), position.get(&write.value)) {
+            ([v], Some(&needed)) => position.get(v).is_some_and(|&seen| seen >= needed),
+            _ => false,
+        };
     check_reads_fresh(&writes, &obs, covers, &mut out);
     // An acknowledged overwrite with a known seqnum names its whole contents.
     let known = writes

@@ -74,7 +74,9 @@ fn outcome_of(landed: bool, indeterminate: bool) -> Outcome {
 }
 
 fn shares(seqnum: u64) -> SharesAtRest {
-    SharesAtRest { shares: (0..10).map(|i| ShareCheck::Valid { server: i % 4, share: i, seqnum, root_hash: [0; 32] }).collect() }
+    SharesAtRest {
+        shares: (0..10).map(|i| ShareCheck::Valid { server: i % 4, share: i, seqnum, root_hash: [0; 32] }).collect(),
+    }
 }
 
 /// An ideal register: starts with no file (no shares); each landed write
@@ -229,9 +231,11 @@ fn break_overwrites(run: &mut Run, how: Breakage) -> &'static str {
             push_read(run, ReadValue { seqnum: last.seqnum + 1, values: vec![value] });
             invariant::FAILED_WRITE_VISIBLE
         }
-        // A read that saw a newer version than the final read does.
+        // A newer version, acknowledged and read, that the final read is behind.
         Breakage::SeqnumDecreased => {
-            push_read(run, ReadValue { seqnum: last.seqnum + 1, values: last.values });
+            let value = run.next_id();
+            run.push(MutableOpKind::Write { value }, Outcome::Ok, Some(last.seqnum + 1));
+            push_read(run, ReadValue { seqnum: last.seqnum + 1, values: vec![value] });
             invariant::SEQNUM_DECREASED
         }
         // The final read's seqnum, seen earlier with the first write's value.
@@ -277,8 +281,13 @@ fn break_appends(run: &mut Run, how: Breakage) -> &'static str {
             set_final(run, values);
             invariant::FAILED_APPEND_VISIBLE
         }
+        // A newer version, acknowledged and read, that the final read is behind.
         Breakage::SeqnumDecreased => {
-            push_read(run, ReadValue { seqnum: last.seqnum + 1, values: last.values });
+            let value = run.next_id();
+            run.push(MutableOpKind::Append { value }, Outcome::Ok, Some(last.seqnum + 1));
+            let mut values = last.values;
+            values.push(value);
+            push_read(run, ReadValue { seqnum: last.seqnum + 1, values });
             invariant::SEQNUM_DECREASED
         }
         Breakage::SeqnumReused => {

@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use retrylab_check::{
-    check_final_read_at_rest, check_immutable, check_mutable_appends, check_mutable_overwrites,
-    check_versions_at_rest, invariant, FinalRead, ImmutableUpload, MutableOp, MutableOpKind, Outcome, ReadValue,
-    ShareCheck, SharesAtRest, Violation,
+    check_final_read_at_rest, check_immutable, check_mutable_appends, check_mutable_overwrites, check_versions_at_rest,
+    invariant, FinalRead, ImmutableUpload, MutableOp, MutableOpKind, Outcome, ReadValue, ShareCheck, SharesAtRest,
+    Violation,
 };
 use retrylab_lafs::{
     parse_entries, AppendLine, BackupItem, BackupRoot, Cap, Gateway, GatewayError, Grid, LafsConfig, MutableCap,
@@ -325,20 +325,27 @@ async fn quiesce(world: &World, grid: &Grid, consistency: Consistency) {
     for service in grid.s3_services() {
         service.borrow_mut().heal();
     }
+    drain(world, grid).await;
+    if let Consistency::Eventual { window } = consistency {
+        world.clock().sleep(window + Duration::from_millis(1)).await;
+    }
+}
+
+/// Waits until no storage server runs a request handler, for at most [`DRAIN_MAX`].
+async fn drain(world: &World, grid: &Grid) {
     let busy = || grid.servers().iter().any(|server| world.net().handlers_running(server.node()) > 0);
     let mut waited = Duration::ZERO;
     while busy() && waited < DRAIN_MAX {
         world.clock().sleep(DRAIN_POLL).await;
         waited += DRAIN_POLL;
     }
-    if let Consistency::Eventual { window } = consistency {
-        world.clock().sleep(window + Duration::from_millis(1)).await;
-    }
 }
 
-/// The storage servers' own invariants after quiescence: no request handler
-/// still running (a hang), no per-index lock held (a leaked lock).
-fn check_servers_at_rest(world: &World, grid: &Grid) -> Vec<Violation> {
+/// The storage servers' own invariants after quiescence and the final
+/// reads' own handlers have drained: no request handler still running (a
+/// hang), no per-index lock held (a leaked lock).
+async fn check_servers_at_rest(world: &World, grid: &Grid) -> Vec<Violation> {
+    drain(world, grid).await;
     let mut out = Vec::new();
     for server in grid.servers() {
         let handlers = world.net().handlers_running(server.node());
@@ -360,11 +367,12 @@ fn check_servers_at_rest(world: &World, grid: &Grid) -> Vec<Violation> {
 
 /// The checks on a mutable file's shares at rest, independent of the
 /// gateway's read logic: no seqnum names two versions, and the final read
-/// returned the newest recoverable version.
+/// returned at least the newest version a write quorum holds.
 fn check_file_at_rest(grid: &Grid, at_rest: &SharesAtRest, final_read: &FinalRead) -> Vec<Violation> {
     let mut out = Vec::new();
-    let shares_needed = u32::from(grid.gateway().config().shares_needed);
-    let newest = check_versions_at_rest(at_rest, shares_needed, &mut out);
+    let config = grid.gateway().config();
+    let shares_durable = u32::from(config.shares_needed.max(config.servers_of_happiness));
+    let newest = check_versions_at_rest(at_rest, shares_durable, &mut out);
     check_final_read_at_rest(final_read, newest, &mut out);
     out
 }
@@ -492,7 +500,7 @@ pub(crate) async fn drive(
         report.absorb(client.tally);
         report.violations.extend(violations);
     }
-    report.violations.extend(check_servers_at_rest(world, &grid));
+    report.violations.extend(check_servers_at_rest(world, &grid).await);
     let counters = grid.retry_counters();
     report.attempts = counters.attempts;
     report.retries = counters.retries;

@@ -159,8 +159,11 @@ pub fn workload(base: &Workload, operations: RangeInclusive<u64>) -> BoxedStrate
 pub fn grid_workload(operations: RangeInclusive<u64>) -> BoxedStrategy<Workload> {
     let operations = (*operations.start()).max(1)..=(*operations.end()).max(1);
     prop_oneof![
-        (operations.clone(), 0u64..=2)
-            .prop_map(|(puts, reads_per_write)| Workload::MutablePuts { puts, line_bytes: 0, reads_per_write }),
+        (operations.clone(), 0u64..=2).prop_map(|(puts, reads_per_write)| Workload::MutablePuts {
+            puts,
+            line_bytes: 0,
+            reads_per_write
+        }),
         (operations.clone(), 0u64..=2)
             .prop_map(|(appends, reads_per_write)| Workload::MutableAppends { appends, reads_per_write }),
         (operations, 1u64..=20, 1u64..=64).prop_map(|(backups, files, file_bytes_step)| Workload::Backups {

@@ -32,6 +32,9 @@ pub enum ServerError {
     /// A conditional write conflicted after another share of the same
     /// request had already been written: the request is half done.
     PartialWrite { shares_written: u8 },
+    /// Every GET of a share returned an older object than the listing names
+    /// (2012 eventual consistency): the server will not serve a stale share.
+    StaleShare { share: u8 },
 }
 
 impl ServerError {
@@ -51,7 +54,8 @@ impl ServerError {
             | ServerError::NoSuchShare
             | ServerError::BucketNotAllocated
             | ServerError::CorruptContainer { .. }
-            | ServerError::BadRequest { .. } => false,
+            | ServerError::BadRequest { .. }
+            | ServerError::StaleShare { .. } => false,
         }
     }
 
@@ -64,6 +68,7 @@ impl ServerError {
             ServerError::CorruptContainer { .. } => "CorruptContainer",
             ServerError::BadRequest { .. } => "BadRequest",
             ServerError::PartialWrite { .. } => "PartialWrite",
+            ServerError::StaleShare { .. } => "StaleShare",
         }
     }
 }
@@ -83,6 +88,9 @@ impl fmt::Display for ServerError {
             }
             ServerError::CorruptContainer { share, reason } => write!(f, "CorruptContainer: share {share}: {reason}"),
             ServerError::BadRequest { reason } => write!(f, "BadRequest: {reason}"),
+            ServerError::StaleShare { share } => {
+                write!(f, "StaleShare: share {share}: every GET returned an older object than the listing")
+            }
             ServerError::PartialWrite { shares_written } => {
                 write!(f, "PartialWrite: {shares_written} shares written before a conflict")
             }

@@ -22,7 +22,9 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use retrylab_s3::{ObjectStoreExt, PutCondition, RetryCounters, RetryingStore, S3ErrorCode, SimS3Client, StoreError};
+use retrylab_s3::{
+    ETag, ObjectStoreExt, PutCondition, RetryCounters, RetryingStore, S3ErrorCode, SimS3Client, StoreError,
+};
 use retrylab_sim::{NodeId, SimClock};
 
 use crate::cap::StorageIndex;
@@ -37,6 +39,11 @@ use crate::lock::IndexLocks;
 /// How often a conditional write that lost (412, 404, 409) is retried on a
 /// fresh read before the server reports the tests as failed.
 pub const CONFLICT_REREADS: u32 = 3;
+/// GETs of one object before the server gives up on reading the version
+/// its listing names: under 2012 eventual consistency a GET may return the
+/// previous object (the S3 model: with probability 1/2 within the window),
+/// so 8 tries fail to see the current one about once in 256 stale windows.
+pub const STALE_GETS_MAX: u32 = 8;
 /// A guard against a listing that never ends (a continuation token bug).
 const LIST_PAGES_MAX: u32 = 10_000;
 /// The largest share a server accepts (a bound on what a request can make it allocate).
@@ -159,6 +166,9 @@ fn read_vectors(data: &Bytes, readv: &[(u64, u64)]) -> Vec<Bytes> {
         .collect()
 }
 
+/// The objects of one share a listing found, each with its current ETag.
+type Listed = BTreeMap<Piece, ETag>;
+
 /// One share as read from S3: its container header, data, and the ETag of
 /// each object it was read from (what a conditional write must match).
 struct StoredShare {
@@ -228,14 +238,21 @@ impl StorageServer {
         }
     }
 
-    /// The objects of each share of `storage_index` the server can see,
-    /// found as the design says (by prefix, or in the bucket's first page).
+    /// The pieces of each share of `storage_index` the server can see.
     async fn list_shares(&self, storage_index: &StorageIndex) -> Result<BTreeMap<u8, BTreeSet<Piece>>, StoreError> {
+        let listed = self.list_share_objects(storage_index).await?;
+        Ok(listed.into_iter().map(|(share, pieces)| (share, pieces.into_keys().collect())).collect())
+    }
+
+    /// The objects of each share of `storage_index` the server can see, with
+    /// the ETag the listing gives each (listings are current; GETs may not
+    /// be), found as the design says (by prefix, or in the bucket's first page).
+    async fn list_share_objects(&self, storage_index: &StorageIndex) -> Result<BTreeMap<u8, Listed>, StoreError> {
         let prefix = storage_index.share_prefix();
-        let mut shares: BTreeMap<u8, BTreeSet<Piece>> = BTreeMap::new();
-        let mut add = |key: &str| {
+        let mut shares: BTreeMap<u8, Listed> = BTreeMap::new();
+        let mut add = |key: &str, etag: &ETag| {
             if let Some((share, piece)) = parse_share_key(&prefix, key) {
-                shares.entry(share).or_default().insert(piece);
+                shares.entry(share).or_default().insert(piece, etag.clone());
             }
         };
         match self.design.listing {
@@ -244,7 +261,7 @@ impl StorageServer {
                 for _ in 0..LIST_PAGES_MAX {
                     let page = self.store.list_page(&prefix, token).await?;
                     for object in &page.objects {
-                        add(&object.key);
+                        add(&object.key, &object.etag);
                     }
                     token = page.next_continuation_token;
                     if token.is_none() {
@@ -256,47 +273,66 @@ impl StorageServer {
                 // The 2012 prototype (#1678): no prefix, first page only.
                 let page = self.store.list_page("", None).await?;
                 for object in &page.objects {
-                    add(&object.key);
+                    add(&object.key, &object.etag);
                 }
             }
         }
         Ok(shares)
     }
 
-    /// Reads one share (GET, or a GET per chunk); `None` if it vanished
-    /// since the listing.
+    /// GETs `key`, again while S3 returns an older object than the listing
+    /// named (`listed`): a stale GET under eventual consistency would make
+    /// the server serve, and test against, a version it has replaced.
+    async fn get_listed(&self, key: &str, listed: Option<&ETag>, share: u8) -> Result<(Bytes, String), ServerError> {
+        for _ in 0..STALE_GETS_MAX {
+            match self.store.get(key).await {
+                Ok((body, etag)) if listed.is_none_or(|listed| *listed == etag) => return Ok((body, etag)),
+                Ok(_stale) => continue,
+                Err(error) => return Err(self.get_failed(error)),
+            }
+        }
+        Err(ServerError::StaleShare { share })
+    }
+
+    fn get_failed(&self, error: StoreError) -> ServerError {
+        match error {
+            StoreError::Service(S3ErrorCode::NoSuchKey) => ServerError::NoSuchShare,
+            error => ServerError::from_store(error, false),
+        }
+    }
+
+    /// Reads one share (GET, or a GET per chunk) as the listing names it;
+    /// `None` if it vanished since the listing.
     async fn read_share(
         &self,
         storage_index: &StorageIndex,
         share: u8,
-        pieces: &BTreeSet<Piece>,
+        pieces: &Listed,
     ) -> Result<Option<StoredShare>, ServerError> {
         let mut etags = BTreeMap::new();
-        let object = if pieces.contains(&Piece::Whole) {
-            match self.store.get(&share_key(storage_index, share)).await {
+        let object = if pieces.contains_key(&Piece::Whole) {
+            match self.get_listed(&share_key(storage_index, share), pieces.get(&Piece::Whole), share).await {
                 Ok((body, etag)) => {
                     etags.insert(Piece::Whole, etag);
                     body
                 }
-                Err(StoreError::Service(S3ErrorCode::NoSuchKey)) => return Ok(None),
-                Err(error) => return Err(ServerError::from_store(error, false)),
+                Err(ServerError::NoSuchShare) => return Ok(None),
+                Err(error) => return Err(error),
             }
         } else {
             // Chunks 0, 1, 2, ... as far as they go: a gap ends the share.
             let mut parts: Vec<Bytes> = Vec::new();
             for chunk in 0u32.. {
-                if !pieces.contains(&Piece::Chunk(chunk)) {
-                    break;
-                }
-                match self.store.get(&chunk_key(storage_index, share, chunk)).await {
+                let Some(listed) = pieces.get(&Piece::Chunk(chunk)) else { break };
+                match self.get_listed(&chunk_key(storage_index, share, chunk), Some(listed), share).await {
                     Ok((body, etag)) => {
                         etags.insert(Piece::Chunk(chunk), etag);
                         parts.push(body);
                     }
                     // Chunk 0 gone since the listing: the share was deleted.
-                    Err(StoreError::Service(S3ErrorCode::NoSuchKey)) if chunk == 0 => return Ok(None),
-                    Err(StoreError::Service(S3ErrorCode::NoSuchKey)) => break,
-                    Err(error) => return Err(ServerError::from_store(error, false)),
+                    Err(ServerError::NoSuchShare) if chunk == 0 => return Ok(None),
+                    Err(ServerError::NoSuchShare) => break,
+                    Err(error) => return Err(error),
                 }
             }
             match parts.len() {
@@ -415,7 +451,7 @@ impl StorageServer {
         readv: Vec<(u64, u64)>,
     ) -> Result<ReadData, ServerError> {
         let _guard = self.lock(storage_index).await;
-        let listing = self.list_shares(&storage_index).await.map_err(|e| ServerError::from_store(e, false))?;
+        let listing = self.list_share_objects(&storage_index).await.map_err(|e| ServerError::from_store(e, false))?;
         let mut out = ReadData::new();
         for (share, pieces) in &listing {
             if !shares.is_empty() && !shares.contains(share) {
@@ -460,7 +496,8 @@ impl StorageServer {
         let mut read_data = ReadData::new();
         for _ in 0..=CONFLICT_REREADS {
             let half_done = !written.is_empty();
-            let listing = self.list_shares(&storage_index).await.map_err(|e| ServerError::from_store(e, half_done))?;
+            let listing =
+                self.list_share_objects(&storage_index).await.map_err(|e| ServerError::from_store(e, half_done))?;
             let mut stored: BTreeMap<u8, StoredShare> = BTreeMap::new();
             for (share, pieces) in &listing {
                 let share_read = self.read_share(&storage_index, *share, pieces).await.map_err(|e| match e {
@@ -504,7 +541,8 @@ impl StorageServer {
             for (share, tw) in pending {
                 let old = stored.get(share);
                 let Some(new_data) = tw.apply(old.map(|s| &s.data))? else { continue };
-                let pieces = listing.get(share).cloned().unwrap_or_default();
+                let pieces: BTreeSet<Piece> =
+                    listing.get(share).map(|p| p.keys().copied().collect()).unwrap_or_default();
                 if tw.new_length == Some(0) {
                     intended.insert(*share, None);
                     if old.is_some() {

@@ -720,10 +720,9 @@ impl Cx<'_> {
     fn reads_per_write(&self, table: &WorkloadTable, at: &FieldPath) -> Result<u64, ScenarioError> {
         let reads = table.reads_per_write.unwrap_or(0);
         if reads > READS_PER_WRITE_MAX {
-            return Err(self.invalid(
-                &at.key("reads_per_write"),
-                format!("must be at most {READS_PER_WRITE_MAX}, got {reads}"),
-            ));
+            return Err(
+                self.invalid(&at.key("reads_per_write"), format!("must be at most {READS_PER_WRITE_MAX}, got {reads}"))
+            );
         }
         Ok(reads)
     }

@@ -323,8 +323,14 @@ fn an_empty_lafs_table_gets_the_documented_defaults() {
 #[test]
 fn each_lafs_workload_kind_parses_with_its_defaults() {
     let cases = [
-        ("kind = \"mutable-puts\"\nputs = 10000", Workload::MutablePuts { puts: 10_000, line_bytes: 0, reads_per_write: 0 }),
-        ("kind = \"mutable-puts\"\nputs = 3\nline_bytes = 0", Workload::MutablePuts { puts: 3, line_bytes: 0, reads_per_write: 0 }),
+        (
+            "kind = \"mutable-puts\"\nputs = 10000",
+            Workload::MutablePuts { puts: 10_000, line_bytes: 0, reads_per_write: 0 },
+        ),
+        (
+            "kind = \"mutable-puts\"\nputs = 3\nline_bytes = 0",
+            Workload::MutablePuts { puts: 3, line_bytes: 0, reads_per_write: 0 },
+        ),
         ("kind = \"mutable-appends\"\nappends = 200", Workload::MutableAppends { appends: 200, reads_per_write: 0 }),
         ("kind = \"backups\"\nfiles = [101]", Workload::Backups { files: vec![101], file_bytes_step: 8 }),
         (

@@ -66,8 +66,46 @@ impl Gateway {
         self.retrieve(cap, &mut map).await
     }
 
-    /// Retrieve over a servermap, fetching blocks beyond what it read.
+    /// Shares a publish must place to succeed: max(k, happy). With the read
+    /// quorum below, any read meets at least k shares of every acknowledged
+    /// version (write quorum + read quorum - N >= k), so no read misses a
+    /// write acknowledged before it began, whatever servers fail to answer.
+    pub(crate) fn write_quorum(&self) -> usize {
+        usize::from(self.config.shares_needed.max(self.config.servers_of_happiness))
+    }
+
+    /// Shares whose servers must answer a servermap update before a read
+    /// may trust it: N - write quorum + k.
+    fn read_quorum(&self) -> usize {
+        let total = usize::from(self.config.shares_total);
+        (total + usize::from(self.config.shares_needed)).saturating_sub(self.write_quorum())
+    }
+
+    /// The shares held by servers that answered `map`'s queries.
+    fn shares_answered(&self, map: &ServerMap) -> usize {
+        (0..self.server_count())
+            .filter(|server| !map.problems.iter().any(|(failed, _)| failed == server))
+            .map(|server| self.shares_on(server).count())
+            .sum()
+    }
+
+    /// Retrieve over a servermap, fetching blocks beyond what it read. A map
+    /// that heard from too few servers fails (`NotEnoughServersError`): the
+    /// newest version may be on the servers that did not answer.
     pub(crate) async fn retrieve(&self, cap: &MutableCap, map: &mut ServerMap) -> Result<Retrieved, GatewayError> {
+        let answered = self.shares_answered(map);
+        if answered < self.read_quorum() {
+            let last = map.problems.last().map_or_else(String::new, |(server, problem)| {
+                format!("; last problem: {} {problem}", server_name(*server))
+            });
+            return Err(GatewayError::NotEnoughServers {
+                message: format!(
+                    "servers holding {answered} of {} shares answered, {} needed to be sure of the newest version{last}",
+                    self.config.shares_total,
+                    self.read_quorum()
+                ),
+            });
+        }
         let storage_index = cap.storage_index;
         let fetch = |server: u32, share: u8, offset: u64, length: u64| async move {
             let answer =
@@ -119,7 +157,7 @@ impl Gateway {
     /// Publishes `contents` as the next version after what `map` saw: one
     /// `slot_testv_and_readv_and_writev` per server carrying its shares, each
     /// tested against the checkstring the servermap saw there (or required
-    /// absent). Fewer than k shares landing is `NotEnoughServersError`; a
+    /// absent). Fewer than the write quorum landing is `NotEnoughServersError`; a
     /// failed test or a surprise share is `UncoordinatedWriteError`.
     pub(crate) async fn publish(&self, cap: &MutableCap, map: &ServerMap, contents: Bytes) -> Result<u64, WriteError> {
         let seqnum = map.highest_seqnum().map_or(1, |s| s.saturating_add(1));
@@ -202,8 +240,7 @@ impl Gateway {
                 }
             }
         }
-        let k = usize::from(self.codec.needed());
-        if !surprised && landed >= k {
+        if !surprised && landed >= self.write_quorum() {
             self.note("lafs.publish.ok.seqnum", seqnum);
             return Ok(seqnum);
         }
@@ -220,8 +257,9 @@ impl Gateway {
             };
             GatewayError::NotEnoughServers {
                 message: format!(
-                    "Publish ran out of good servers: {landed} of {} shares placed, {k} needed, last failure was: {last}",
-                    self.config.shares_total
+                    "Publish ran out of good servers: {landed} of {} shares placed, {} needed, last failure was: {last}",
+                    self.config.shares_total,
+                    self.write_quorum()
                 ),
             }
         };
