@@ -104,16 +104,22 @@ impl Gateway {
             let mut map = self.update_servermap(cap, Mode::Write).await;
             let current =
                 self.retrieve(cap, &mut map).await.map_err(|error| WriteError { error, outcome: outcome_so_far })?;
-            if maybe_landed
-                && self.config.design.modify_retry == ModifyRetry::Reconcile
-                && modifier.is_applied(&current.contents)
-            {
-                return Ok(Modified { seqnum: current.seqnum, published: false, attempts: attempt });
-            }
-            let new_contents = match modifier.apply(&current.contents) {
-                Ok(Some(contents)) => contents,
-                Ok(None) => return Ok(Modified { seqnum: current.seqnum, published: false, attempts: attempt }),
-                Err(error) => return Err(WriteError { error, outcome: outcome_so_far }),
+            let reconciling = maybe_landed && self.config.design.modify_retry == ModifyRetry::Reconcile;
+            let changed = if reconciling && modifier.is_applied(&current.contents) {
+                None
+            } else {
+                modifier.apply(&current.contents).map_err(|error| WriteError { error, outcome: outcome_so_far })?
+            };
+            let new_contents = match changed {
+                Some(contents) => contents,
+                // Nothing to change (or the change landed). That counts only
+                // once a write quorum holds the version: one on fewer shares
+                // is one later reads may not meet, and the next write may
+                // build on an older one. Otherwise publish it again.
+                None if self.shares_of_version(&map, current.seqnum) >= self.write_quorum() => {
+                    return Ok(Modified { seqnum: current.seqnum, published: false, attempts: attempt });
+                }
+                None => current.contents.clone(),
             };
             match self.publish(cap, &map, new_contents).await {
                 Ok(seqnum) => return Ok(Modified { seqnum, published: true, attempts: attempt }),

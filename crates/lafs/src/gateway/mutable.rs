@@ -81,6 +81,17 @@ impl Gateway {
         (total + usize::from(self.config.shares_needed)).saturating_sub(self.write_quorum())
     }
 
+    /// Distinct shares of the version `seqnum` (the most of any one version
+    /// at that seqnum) that `map` saw.
+    pub(crate) fn shares_of_version(&self, map: &ServerMap, seqnum: u64) -> usize {
+        map.versions()
+            .iter()
+            .filter(|(verinfo, _)| verinfo.seqnum == seqnum)
+            .map(|(_, shares)| shares.len())
+            .max()
+            .unwrap_or(0)
+    }
+
     /// The shares held by servers that answered `map`'s queries.
     fn shares_answered(&self, map: &ServerMap) -> usize {
         (0..self.server_count())
