@@ -30,7 +30,6 @@ use crate::report::RunReport;
 const CREATE_TRIES_MAX: u32 = 10;
 
 pub(crate) fn lafs_config(spec: &LafsSpec) -> LafsConfig {
-    let design = spec.design;
     LafsConfig {
         shares_needed: spec.shares_needed,
         shares_total: spec.shares_total,
@@ -38,27 +37,7 @@ pub(crate) fn lafs_config(spec: &LafsSpec) -> LafsConfig {
         servers: spec.servers,
         rpc_timeout: spec.rpc_timeout,
         gateways: spec.gateways,
-        design: retrylab_lafs::Design {
-            share_layout: match design.share_layout {
-                retrylab_scenario::ShareLayout::Whole => retrylab_lafs::ShareLayout::Whole,
-                retrylab_scenario::ShareLayout::Chunked { chunk_bytes } => {
-                    retrylab_lafs::ShareLayout::Chunked { chunk_bytes }
-                }
-            },
-            per_index_lock: design.per_index_lock,
-            listing: match design.listing {
-                retrylab_scenario::Listing::Prefixed => retrylab_lafs::Listing::Prefixed,
-                retrylab_scenario::Listing::WholeBucketFirstPage => retrylab_lafs::Listing::WholeBucketFirstPage,
-            },
-            write_check: match design.write_check {
-                retrylab_scenario::WriteCheck::IfMatch => retrylab_lafs::WriteCheck::IfMatch,
-                retrylab_scenario::WriteCheck::Blind => retrylab_lafs::WriteCheck::Blind,
-            },
-            modify_retry: match design.modify_retry {
-                retrylab_scenario::ModifyRetry::Reconcile => retrylab_lafs::ModifyRetry::Reconcile,
-                retrylab_scenario::ModifyRetry::Replay => retrylab_lafs::ModifyRetry::Replay,
-            },
-        },
+        design: spec.design,
     }
 }
 

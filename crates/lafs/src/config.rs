@@ -1,12 +1,10 @@
 //! The grid's configuration: encoding, servers, RPC timeout and the design
-//! switches, each of which selects a known-bad variant when not the default.
-//!
-//! These mirror `retrylab-scenario`'s `LafsSpec` and `Design` switch for
-//! switch; the harness maps one onto the other, so neither crate depends on
-//! the other.
+//! switches (defined once, in `retrylab-design`, for the scenario file too).
 
 use std::fmt;
 use std::time::Duration;
+
+pub use retrylab_design::{Design, Listing, ModifyRetry, ShareLayout, WriteCheck};
 
 /// Everything the grid needs besides S3 and the retry policy.
 #[derive(Clone, Debug, PartialEq)]
@@ -86,72 +84,6 @@ pub const SERVERS_MAX: u32 = 256;
 /// Each gateway is a node with its own caps and secrets; more than this is a
 /// mistake of units (the scenario loader has the same bound).
 pub const GATEWAYS_MAX: u32 = 10_000;
-
-/// Design switches. `Design::default()` is the safe design.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Design {
-    /// How a mutable share is laid out in S3.
-    pub share_layout: ShareLayout,
-    /// Serialise operations on one storage index within a server.
-    pub per_index_lock: bool,
-    /// How a server finds the shares of a storage index.
-    pub listing: Listing,
-    /// How a server makes a mutable write conditional on what it tested.
-    pub write_check: WriteCheck,
-    /// What the gateway does when a modify (read-modify-write) fails.
-    pub modify_retry: ModifyRetry,
-}
-
-impl Default for Design {
-    fn default() -> Self {
-        Design {
-            share_layout: ShareLayout::Whole,
-            per_index_lock: true,
-            listing: Listing::Prefixed,
-            write_check: WriteCheck::IfMatch,
-            modify_retry: ModifyRetry::Reconcile,
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ShareLayout {
-    /// One S3 object per share (safe).
-    Whole,
-    /// Known-bad 1 (the write hole, Tahoe-LAFS #1755): a mutable share split
-    /// into chunk objects `<key>.<chunk index>` of at most `chunk_bytes`,
-    /// written one PUT at a time with no commit step.
-    Chunked { chunk_bytes: u64 },
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Listing {
-    /// LIST with the prefix `shares/<SI[:2]>/<SI>/`, following continuation tokens (safe).
-    Prefixed,
-    /// Known-bad 3 (Tahoe-LAFS #1678): LIST the whole bucket without a
-    /// prefix, read only the first page of 1,000 keys, then filter.
-    WholeBucketFirstPage,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum WriteCheck {
-    /// PUT with `If-Match: <etag of the share tested>` (`If-None-Match: *`
-    /// for a share that did not exist); a 412 means the read was stale or
-    /// raced, and the tests are re-run on a fresh read (safe).
-    IfMatch,
-    /// Known-bad 2: trust the (possibly stale) read and overwrite blindly.
-    Blind,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ModifyRetry {
-    /// After an indeterminate failure, re-read and check whether the modify
-    /// already landed before applying it again (safe).
-    Reconcile,
-    /// Known-bad 4: re-run the whole read-modify-write after an ambiguous
-    /// 500, so a modify that did land is applied twice.
-    Replay,
-}
 
 /// Why a grid cannot be built; `field` names the parameter.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use retrylab_design::{Design, Listing, ModifyRetry, ShareLayout, WriteCheck};
 use retrylab_faults::{FaultModel, LatencyDist};
 use retrylab_retry::PolicyConfig;
 
@@ -159,72 +160,6 @@ pub enum BudgetScope {
     /// One for all gateways (one process serving many users, as one AWS SDK
     /// client's token bucket is shared by everything that uses it).
     Shared,
-}
-
-/// Design switches. `Design::default()` is the safe design.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Design {
-    /// How a mutable share is laid out in S3.
-    pub share_layout: ShareLayout,
-    /// Serialise operations on one storage index within a server.
-    pub per_index_lock: bool,
-    /// How a server finds the shares of a storage index.
-    pub listing: Listing,
-    /// How a server makes a mutable write conditional on what it tested.
-    pub write_check: WriteCheck,
-    /// What the gateway does when a modify (read-modify-write) fails.
-    pub modify_retry: ModifyRetry,
-}
-
-impl Default for Design {
-    fn default() -> Self {
-        Design {
-            share_layout: ShareLayout::Whole,
-            per_index_lock: true,
-            listing: Listing::Prefixed,
-            write_check: WriteCheck::IfMatch,
-            modify_retry: ModifyRetry::Reconcile,
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ShareLayout {
-    /// One S3 object per share (safe).
-    Whole,
-    /// Known-bad 1 (the write hole, Tahoe-LAFS #1755): a share split into
-    /// chunk objects of `chunk_bytes` (512 KiB in 2013's cloud backend),
-    /// written one by one with no commit step.
-    Chunked { chunk_bytes: u64 },
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Listing {
-    /// LIST with the prefix `shares/<SI[:2]>/<SI>/`, following continuation tokens (safe).
-    Prefixed,
-    /// Known-bad 3 (Tahoe-LAFS #1678): LIST the whole bucket without a prefix
-    /// and read only the first page of 1,000 keys.
-    WholeBucketFirstPage,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum WriteCheck {
-    /// PUT with `If-Match: <etag of the share tested>`; a 412 means the read
-    /// was stale or raced, and the test is re-run (safe).
-    IfMatch,
-    /// Known-bad 2: trust the (possibly stale, under 2012 eventual
-    /// consistency) read and overwrite blindly.
-    Blind,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ModifyRetry {
-    /// After an indeterminate failure, re-read and check whether the modify
-    /// already landed before applying it again (safe).
-    Reconcile,
-    /// Known-bad 4: re-run the whole read-modify-write after an ambiguous
-    /// 500, so an append that did land lands twice.
-    Replay,
 }
 
 /// One entry of `[[policies]]`: the retry layers it names.
