@@ -63,6 +63,27 @@ fn replayed_appends_are_found_and_reconciled_appends_are_clean() {
 }
 
 #[test]
+fn stale_gets_served_to_readers_are_found_and_listed_etag_reads_are_clean() {
+    check_both_ways("stale-get.toml", 20, "stale-read");
+}
+
+/// Every grid scenario that ships (outside known-bad/) is clean for the safe
+/// design on its first seeds under every policy; `retrylab explore FILE
+/// --seeds 2000` is the heavier sweep (docs/lafs-model.md).
+#[test]
+fn shipped_grid_scenarios_are_clean_under_the_safe_design() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sim-scenarios/grid");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    assert!(files.len() >= 3, "{files:?}");
+    for file in files {
+        let scenario = retrylab_scenario::load(&file).unwrap();
+        let exploration = explore(&scenario, &options(12), &|| {}).unwrap();
+        assert!(exploration.violations.is_empty(), "{}: {:?}", scenario.name, exploration.violations.first());
+    }
+}
+
+#[test]
 fn lab_notebook_scenarios_are_clean_under_the_safe_design() {
     // The full 2,000-seed runs are in docs/lafs-model.md; here a shortened
     // expt03 (the same S3 and faults, fewer puts) and expt01 in full.

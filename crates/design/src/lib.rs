@@ -15,6 +15,8 @@ pub struct Design {
     pub listing: Listing,
     /// How a server makes a mutable write conditional on what it tested.
     pub write_check: WriteCheck,
+    /// Whether a server checks that a GET returned the object its listing names.
+    pub read_check: ReadCheck,
     /// What the gateway does when a modify (read-modify-write) fails.
     pub modify_retry: ModifyRetry,
 }
@@ -26,6 +28,7 @@ impl Default for Design {
             per_index_lock: true,
             listing: Listing::Prefixed,
             write_check: WriteCheck::IfMatch,
+            read_check: ReadCheck::ListedEtag,
             modify_retry: ModifyRetry::Reconcile,
         }
     }
@@ -58,6 +61,16 @@ pub enum WriteCheck {
     IfMatch,
     /// Known-bad 2: trust the (possibly stale) read and overwrite blindly.
     Blind,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadCheck {
+    /// GET a share again until its ETag is the one the (current) listing
+    /// names, so no stale object is served or tested against (safe).
+    ListedEtag,
+    /// Known-bad 5: serve whatever a GET returned, which under 2012
+    /// eventual consistency may be the object a PUT replaced.
+    TrustGet,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

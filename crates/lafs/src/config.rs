@@ -4,7 +4,7 @@
 use std::fmt;
 use std::time::Duration;
 
-pub use retrylab_design::{Design, Listing, ModifyRetry, ShareLayout, WriteCheck};
+pub use retrylab_design::{Design, Listing, ModifyRetry, ReadCheck, ShareLayout, WriteCheck};
 
 /// Everything the grid needs besides S3 and the retry policy.
 #[derive(Clone, Debug, PartialEq)]

@@ -45,7 +45,7 @@ pub mod mutable_share;
 pub mod server;
 
 pub use cap::{Cap, FileCap, ImmutableCap, LiteralCap, MutableCap, StorageIndex, LITERAL_BYTES_MAX};
-pub use config::{ConfigError, Design, LafsConfig, Listing, ModifyRetry, ShareLayout, WriteCheck};
+pub use config::{ConfigError, Design, LafsConfig, Listing, ModifyRetry, ReadCheck, ShareLayout, WriteCheck};
 pub use error::{GatewayError, Outcome, RpcError, ServerError, WriteError};
 pub use gateway::{
     parse_entries, AddChild, AppendLine, BackupItem, BackupReport, BackupRoot, Gateway, Modified, Modifier, Retrieved,

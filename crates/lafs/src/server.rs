@@ -28,7 +28,7 @@ use retrylab_s3::{
 use retrylab_sim::{NodeId, SimClock};
 
 use crate::cap::StorageIndex;
-use crate::config::{Design, Listing, ShareLayout, WriteCheck};
+use crate::config::{Design, Listing, ReadCheck, ShareLayout, WriteCheck};
 use crate::container::{
     chunk_key, decode_container, encode_container, parse_share_key, share_key, ContainerHeader, ContainerKind, Piece,
 };
@@ -284,6 +284,7 @@ impl StorageServer {
     /// named (`listed`): a stale GET under eventual consistency would make
     /// the server serve, and test against, a version it has replaced.
     async fn get_listed(&self, key: &str, listed: Option<&ETag>, share: u8) -> Result<(Bytes, String), ServerError> {
+        let listed = listed.filter(|_| self.design.read_check == ReadCheck::ListedEtag);
         for _ in 0..STALE_GETS_MAX {
             match self.store.get(key).await {
                 Ok((body, etag)) if listed.is_none_or(|listed| *listed == etag) => return Ok((body, etag)),

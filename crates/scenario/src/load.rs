@@ -20,14 +20,14 @@ use toml_edit::{Array, ArrayOfTables, ImDocument, InlineTable, Item, Table, Valu
 
 use crate::error::{line_column, ErrorKind, ScenarioError};
 use crate::model::{
-    BudgetScope, Consistency, Design, LafsSpec, Limits, Listing, ModifyRetry, NamedPolicy, NetworkSpec, S3Operation,
-    S3Spec, Scenario, ShareLayout, Workload, WriteCheck,
+    BudgetScope, Consistency, Design, LafsSpec, Limits, Listing, ModifyRetry, NamedPolicy, NetworkSpec, ReadCheck,
+    S3Operation, S3Spec, Scenario, ShareLayout, Workload, WriteCheck,
 };
 use crate::schema::{
     BudgetScopeName, ComponentTable, ConsistencyName, DesignTable, FaultKindName, FaultsKind, FaultsTable,
     InnerPolicyTable, JitterName, LafsTable, LatencyKind, LatencyTable, LimitsTable, ListingName, ModifyRetryName,
-    NetworkTable, OperationName, PolicyKind, PolicyTable, S3Table, ScenarioFile, ShareLayoutName, WorkloadKind,
-    WorkloadTable, WriteCheckName,
+    NetworkTable, OperationName, PolicyKind, PolicyTable, ReadCheckName, S3Table, ScenarioFile, ShareLayoutName,
+    WorkloadKind, WorkloadTable, WriteCheckName,
 };
 
 /// `seeds` when the file does not say.
@@ -855,6 +855,11 @@ impl Cx<'_> {
                 None => safe.write_check,
                 Some(WriteCheckName::IfMatch) => WriteCheck::IfMatch,
                 Some(WriteCheckName::Blind) => WriteCheck::Blind,
+            },
+            read_check: match table.read_check {
+                None => safe.read_check,
+                Some(ReadCheckName::ListedEtag) => ReadCheck::ListedEtag,
+                Some(ReadCheckName::TrustGet) => ReadCheck::TrustGet,
             },
             modify_retry: match table.modify_retry {
                 None => safe.modify_retry,

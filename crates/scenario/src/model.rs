@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use retrylab_design::{Design, Listing, ModifyRetry, ShareLayout, WriteCheck};
+pub use retrylab_design::{Design, Listing, ModifyRetry, ReadCheck, ShareLayout, WriteCheck};
 use retrylab_faults::{FaultModel, LatencyDist};
 use retrylab_retry::PolicyConfig;
 

@@ -318,6 +318,8 @@ names!(ListingName { Prefixed = "prefixed", WholeBucketFirstPage = "whole-bucket
 
 names!(WriteCheckName { IfMatch = "if-match", Blind = "blind" });
 
+names!(ReadCheckName { ListedEtag = "listed-etag", TrustGet = "trust-get" });
+
 names!(ModifyRetryName { Reconcile = "reconcile", Replay = "replay" });
 
 /// `[lafs.design]`: every switch optional, defaulting to the safe design.
@@ -330,6 +332,7 @@ pub(crate) struct DesignTable {
     pub per_index_lock: Option<bool>,
     pub listing: Option<ListingName>,
     pub write_check: Option<WriteCheckName>,
+    pub read_check: Option<ReadCheckName>,
     pub modify_retry: Option<ModifyRetryName>,
 }
 

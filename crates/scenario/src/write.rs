@@ -36,12 +36,12 @@ use retrylab_faults::{FaultKind, FaultModel, FaultProcess, LatencyDist, Outage};
 use retrylab_retry::{AwsRetryConfig, Jitter, ObjectStoreConfig, PolicyConfig};
 
 use crate::model::{
-    BudgetScope, Consistency, Design, LafsSpec, Limits, Listing, ModifyRetry, NamedPolicy, NetworkSpec, S3Operation,
-    S3Spec, Scenario, ShareLayout, Workload, WriteCheck,
+    BudgetScope, Consistency, Design, LafsSpec, Limits, Listing, ModifyRetry, NamedPolicy, NetworkSpec, ReadCheck,
+    S3Operation, S3Spec, Scenario, ShareLayout, Workload, WriteCheck,
 };
 use crate::schema::{
     BudgetScopeName, ConsistencyName, FaultKindName, FaultsKind, JitterName, LatencyKind, ListingName, ModifyRetryName,
-    OperationName, PolicyKind, ShareLayoutName, WorkloadKind, WriteCheckName,
+    OperationName, PolicyKind, ReadCheckName, ShareLayoutName, WorkloadKind, WriteCheckName,
 };
 
 /// The scenario as scenario-file TOML (see the module documentation for what loads back exactly).
@@ -218,6 +218,11 @@ fn design(out: &mut Toml, design: &Design) {
         WriteCheck::Blind => WriteCheckName::Blind,
     };
     out.field("write_check", Written::exact(string(write_check.name())));
+    let read_check = match design.read_check {
+        ReadCheck::ListedEtag => ReadCheckName::ListedEtag,
+        ReadCheck::TrustGet => ReadCheckName::TrustGet,
+    };
+    out.field("read_check", Written::exact(string(read_check.name())));
     let modify_retry = match design.modify_retry {
         ModifyRetry::Reconcile => ModifyRetryName::Reconcile,
         ModifyRetry::Replay => ModifyRetryName::Replay,
