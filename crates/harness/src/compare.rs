@@ -7,7 +7,9 @@ use retrylab_sim::RunError;
 use retrylab_stats::{discordant_pairs, mcnemar, mcnemar_clustered};
 use serde::Serialize;
 
-use crate::estimate::{run_many, select_policies, summarise, EstimateError, EstimateOptions, PolicyEstimate};
+use crate::estimate::{
+    run_many, select_policies, summarise, violating, EstimateError, EstimateOptions, PolicyEstimate,
+};
 use crate::report::RunReport;
 
 /// Significance level for "is the difference real".
@@ -60,7 +62,20 @@ pub struct Comparison {
     pub confidence: f64,
     pub policies: Vec<PolicyEstimate>,
     pub pairs: Vec<PairComparison>,
+    /// The best policy on each measure among those that broke no invariant
+    /// (empty when every policy broke one).
     pub best: Vec<Best>,
+    /// Policies left out of `best` because the checkers found a violation
+    /// in their runs: a policy that corrupts data is never the best.
+    pub best_excludes: Vec<String>,
+}
+
+impl Comparison {
+    /// The policies whose runs broke an invariant: the comparison's verdict
+    /// fails (exit status 1) when there is any.
+    pub fn violating_policies(&self) -> Vec<&str> {
+        violating(&self.policies)
+    }
 }
 
 /// Runs every chosen policy on the same seeds and compares them.
@@ -80,7 +95,7 @@ pub fn compare(
     let estimates: Vec<PolicyEstimate> = policies
         .iter()
         .zip(&per_policy)
-        .map(|(policy, reports)| summarise(&policy.name, reports, options.confidence))
+        .map(|(policy, reports)| summarise(scenario, &policy.name, reports, options))
         .collect();
     let mut pairs = Vec::new();
     for i in 0..policies.len() {
@@ -89,6 +104,7 @@ pub fn compare(
         }
     }
     let best = best_by_measure(&estimates, &pairs);
+    let best_excludes = violating(&estimates).into_iter().map(str::to_owned).collect();
     Ok(Comparison {
         scenario: scenario.name.clone(),
         seeds: options.seeds,
@@ -97,6 +113,7 @@ pub fn compare(
         policies: estimates,
         pairs,
         best,
+        best_excludes,
     })
 }
 
@@ -135,6 +152,9 @@ fn pair(a: &str, a_runs: &[RunReport], b: &str, b_runs: &[RunReport]) -> PairCom
     }
 }
 
+/// The best policy on each measure, among the policies that broke no
+/// invariant (a policy that corrupts data is never the best, however fast or
+/// reliable it looks).
 fn best_by_measure(estimates: &[PolicyEstimate], pairs: &[PairComparison]) -> Vec<Best> {
     type Measure = (&'static str, fn(&PolicyEstimate) -> f64);
     let measures: [Measure; 5] = [
@@ -148,7 +168,7 @@ fn best_by_measure(estimates: &[PolicyEstimate], pairs: &[PairComparison]) -> Ve
         .iter()
         .filter_map(|(measure, value)| {
             // Lowest wins; ties go to the policy listed first.
-            let best = estimates.iter().min_by(|x, y| value(x).total_cmp(&value(y)))?;
+            let best = estimates.iter().filter(|p| p.is_clean()).min_by(|x, y| value(x).total_cmp(&value(y)))?;
             let significant = (*measure == "failure_rate").then(|| {
                 pairs
                     .iter()
