@@ -88,6 +88,13 @@ fn an_invariants_only_check_of_the_safe_design_runs_every_seed_and_passes() {
     let bound = verdict.seeds_with_violations_upper_bound;
     assert!((0.029..0.032).contains(&bound), "{bound}");
     assert!(verdict.to_string().contains("No invariant broken on 150 seeds"), "{verdict}");
+    // With a target the sequential test can settle early; `stop_early(false)`
+    // keeps the checkers running over every seed.
+    let check = || Check::scenario(shipped("policies/mutable-bursty.toml")).policy("aws-standard").seeds(150);
+    let early = check().target_success(0.5).evaluate().unwrap();
+    assert!(early.passed && early.stopped_early && early.seeds_used == 100, "{early}");
+    let every = check().target_success(0.5).stop_early(false).evaluate().unwrap();
+    assert!(every.passed && !every.stopped_early && every.seeds_used == 150, "{every}");
     // A target of 1 or more can never be met; below 0 means nothing.
     for target in [1.0, -0.1, f64::NAN] {
         assert!(Check::scenario(shipped("policies/mutable-bursty.toml")).target_success(target).evaluate().is_err());
