@@ -7,9 +7,7 @@ use retrylab_sim::RunError;
 use retrylab_stats::{discordant_pairs, mcnemar, mcnemar_clustered};
 use serde::Serialize;
 
-use crate::estimate::{
-    run_many, select_policies, summarise, violating, EstimateError, EstimateOptions, PolicyEstimate,
-};
+use crate::estimate::{run_many, select_policies, summarise, EstimateError, EstimateOptions, PolicyEstimate};
 use crate::report::RunReport;
 
 /// Significance level for "is the difference real".
@@ -70,14 +68,6 @@ pub struct Comparison {
     pub best_excludes: Vec<String>,
 }
 
-impl Comparison {
-    /// The policies whose runs broke an invariant: the comparison's verdict
-    /// fails (exit status 1) when there is any.
-    pub fn violating_policies(&self) -> Vec<&str> {
-        violating(&self.policies)
-    }
-}
-
 /// Runs every chosen policy on the same seeds and compares them.
 pub fn compare(
     scenario: &Scenario,
@@ -104,7 +94,7 @@ pub fn compare(
         }
     }
     let best = best_by_measure(&estimates, &pairs);
-    let best_excludes = violating(&estimates).into_iter().map(str::to_owned).collect();
+    let best_excludes = estimates.iter().filter(|p| !p.is_clean()).map(|p| p.policy.clone()).collect();
     Ok(Comparison {
         scenario: scenario.name.clone(),
         seeds: options.seeds,

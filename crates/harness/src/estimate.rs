@@ -102,19 +102,6 @@ pub struct Estimate {
     pub policies: Vec<PolicyEstimate>,
 }
 
-impl Estimate {
-    /// The policies whose runs broke an invariant: the estimate's verdict
-    /// fails (exit status 1) when there is any.
-    pub fn violating_policies(&self) -> Vec<&str> {
-        violating(&self.policies)
-    }
-}
-
-/// The names of the policies with a violation, in order.
-pub(crate) fn violating(policies: &[PolicyEstimate]) -> Vec<&str> {
-    policies.iter().filter(|p| !p.is_clean()).map(|p| p.policy.as_str()).collect()
-}
-
 /// Runs `options.seeds` seeds of every chosen policy over all cores;
 /// `progress` is called once per finished run (from worker threads).
 ///
