@@ -5,15 +5,15 @@ use std::process::{Command, Output};
 
 use crate::support::lab_notebook_10k;
 
-fn retrylab(args: &[&str]) -> Output {
+pub(crate) fn retrylab(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_retrylab")).args(args).output().expect("the retrylab binary runs")
 }
 
-fn stdout(output: &Output) -> String {
+pub(crate) fn stdout(output: &Output) -> String {
     String::from_utf8(output.stdout.clone()).unwrap()
 }
 
-fn stderr(output: &Output) -> String {
+pub(crate) fn stderr(output: &Output) -> String {
     String::from_utf8(output.stderr.clone()).unwrap()
 }
 

@@ -11,3 +11,4 @@ mod policies;
 mod properties;
 mod shrinking;
 mod support;
+mod verdicts;

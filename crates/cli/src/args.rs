@@ -23,7 +23,8 @@ retrylab explore sim-scenarios/known-bad/replayed-append.toml --seeds 200\n  \
 retrylab compare sim-scenarios/policies/s3-bursty-1.3pct.toml --seeds 500 --json\n  \
 retrylab shrink sim-scenarios/known-bad/replayed-append.toml --operations-max 100 --out failures/\n\n\
 Exit status: 0 success, 1 a run failed (it hit a limit; the message names the seed) or the \
-checkers found a violation, 2 bad usage or a bad scenario file."
+checkers found an invariant violation (run, estimate, explore, compare, shrink: a policy that corrupts \
+data fails whatever its failure rate), 2 bad usage or a bad scenario file."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -48,6 +49,12 @@ pub enum Command {
     /// S3 attempts per operation, and latency
     /// p50 / p99 / max. Every policy meets the same simulated S3 on the same seed (faults and
     /// latencies are drawn independently of the policy), so the policies are compared fairly.
+    ///
+    /// The invariant checkers run on every seed too (grid workloads check their history and
+    /// stored shares at quiescence): per policy, the violations, the seeds with one, the count
+    /// per invariant and the first one with its `retrylab run` replay command (JSON:
+    /// `violations`, `seeds_with_violations`, `violations_by_invariant`, `violation_example`).
+    /// Exit status 1 when any policy broke an invariant, whatever its failure rate.
     Estimate(SeedsArgs),
     /// Run the invariant checkers over many seeds and report every violation with its seed.
     ///
@@ -66,6 +73,10 @@ pub enum Command {
     /// really differ. Prints each policy's failure rate with its interval, attempts per
     /// operation (request amplification), latency p50 / p99 / p99.9 / max and retry-quota
     /// exhaustions, the p-value of every pair, and the best policy on each measure.
+    ///
+    /// The invariant checkers run on every seed, as in `estimate`: a policy that broke an
+    /// invariant is reported with its violations and a replay command, is never named best on
+    /// any measure (JSON: `best_excludes`), and makes the exit status 1.
     Compare(SeedsArgs),
     /// Search variations of a scenario for a broken invariant and shrink it to a minimal scenario file.
     ///

@@ -1,8 +1,9 @@
 //! The `retrylab` command line: parses arguments, loads scenarios, calls the
 //! harness and prints human tables or `--json`. No simulation logic lives here.
 //!
-//! Exit status: 0 success; 1 a run failed (a limit was hit) or a check found
-//! a violation; 2 bad usage or a bad scenario file.
+//! Exit status: 0 success; 1 a run failed (a limit was hit) or the checkers
+//! found an invariant violation (`run`, `explore`, `estimate`, `compare`,
+//! `shrink`); 2 bad usage or a bad scenario file.
 
 mod args;
 mod output;
@@ -12,8 +13,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use retrylab_harness::{
-    compare, estimate, explore, run_seed, select_policies, swarm_scenario, EstimateOptions, ExploreOptions, Property,
-    PropertyError, TraceMode, Variation,
+    compare, estimate, explore, run_seed, select_policies, swarm_scenario, EstimateOptions, ExploreOptions,
+    PolicyEstimate, Property, PropertyError, TraceMode, Variation,
 };
 use retrylab_scenario::Scenario;
 
@@ -162,9 +163,28 @@ fn run_compare(args: &SeedsArgs) -> Result<(), Failure> {
     bar.finish_and_clear();
     let comparison = result.map_err(Failure::failed)?;
     if args.json {
-        print(&output::compare_json(&comparison))
+        print(&output::compare_json(&comparison))?;
     } else {
-        print(&output::compare_human(&scenario, &comparison))
+        print(&output::compare_human(&scenario, &comparison))?;
+    }
+    violations_fail(&comparison.policies)
+}
+
+/// Exit status 1 when any policy's runs broke an invariant: a verdict that
+/// counted only failed operations would bless a policy that corrupts data.
+fn violations_fail(policies: &[PolicyEstimate]) -> Result<(), Failure> {
+    let violating: Vec<String> = policies
+        .iter()
+        .filter(|p| !p.is_clean())
+        .map(|p| format!("{} ({} on {} seeds)", p.policy, p.invariants.violations, p.invariants.seeds_with_violations))
+        .collect();
+    if violating.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::failed(format!(
+            "invariant violations under {}; replay one with the command shown",
+            violating.join(", ")
+        )))
     }
 }
 
@@ -177,10 +197,11 @@ fn run_estimate(args: &SeedsArgs) -> Result<(), Failure> {
     bar.finish_and_clear();
     let estimate = result.map_err(Failure::failed)?;
     if args.json {
-        print(&output::estimate_json(&estimate))
+        print(&output::estimate_json(&estimate))?;
     } else {
-        print(&output::estimate_human(&scenario, &estimate))
+        print(&output::estimate_human(&scenario, &estimate))?;
     }
+    violations_fail(&estimate.policies)
 }
 
 fn run_shrink(args: &ShrinkArgs) -> Result<(), Failure> {

@@ -228,7 +228,40 @@ pub fn estimate_human(scenario: &Scenario, estimate: &Estimate) -> String {
         let _ = writeln!(out, "{:<16} {per_run}; {}", p.policy, counts(&p.failures_by_kind));
     }
     amplification(&mut out, scenario, &estimate.policies);
+    invariants(&mut out, &estimate.policies);
     out
+}
+
+/// What the invariant checkers found: a line per policy that broke an
+/// invariant, with one replay command, or one line saying none did.
+fn invariants(out: &mut String, policies: &[PolicyEstimate]) {
+    let _ = writeln!(out);
+    let violating: Vec<&PolicyEstimate> = policies.iter().filter(|p| !p.is_clean()).collect();
+    if violating.is_empty() {
+        let _ = writeln!(out, "invariants: no violation on any seed of any policy");
+        return;
+    }
+    let _ = writeln!(out, "invariants: BROKEN (exit status 1):");
+    for p in violating {
+        let tally = &p.invariants;
+        let _ = write!(
+            out,
+            "{}: {} violation{} on {} of {} seeds ({})",
+            p.policy,
+            tally.violations,
+            if tally.violations == 1 { "" } else { "s" },
+            tally.seeds_with_violations,
+            p.seeds,
+            counts(&tally.violations_by_invariant)
+        );
+        match &tally.violation_example {
+            Some(example) => {
+                let _ = writeln!(out, "; replay: {}", example.reproduce);
+                let _ = writeln!(out, "  first, seed {}: {}: {}", example.seed, example.invariant, example.detail);
+            }
+            None => out.push('\n'),
+        }
+    }
 }
 
 /// For grid scenarios: what each retry layer sent per operation, and the
@@ -349,6 +382,7 @@ pub fn compare_human(scenario: &Scenario, comparison: &Comparison) -> String {
     }
     let _ = writeln!(out, "{DEFF_NOTE}");
     amplification(&mut out, scenario, &comparison.policies);
+    invariants(&mut out, &comparison.policies);
     let _ = writeln!(out, "\npaired (McNemar on the same operations, and clustered by seed (Durkalski 2003); p is the larger of the two; significant at p < 0.05):");
     for pair in &comparison.pairs {
         let verdict = match (&pair.fewer_failures, pair.significant) {
@@ -362,7 +396,17 @@ pub fn compare_human(scenario: &Scenario, comparison: &Comparison) -> String {
             pair.a, pair.b, pair.a_failed_b_succeeded, pair.a_succeeded_b_failed, pair.p_value
         );
     }
-    let _ = writeln!(out, "\nbest:");
+    if comparison.best_excludes.is_empty() {
+        let _ = writeln!(out, "\nbest:");
+    } else if comparison.best.is_empty() {
+        let _ = writeln!(out, "\nbest: none, every policy broke an invariant");
+    } else {
+        let _ = writeln!(
+            out,
+            "\nbest (among the policies that broke no invariant; left out: {}):",
+            comparison.best_excludes.join(", ")
+        );
+    }
     for best in &comparison.best {
         let significance = match best.significant {
             Some(true) => " (significantly better than every other)",

@@ -1,7 +1,7 @@
 //! Property tests users can write in a few lines: "this policy meets this
-//! success target on this scenario", decided with a confidence bound and
-//! stopped early by a sequential test, failing with the command that replays
-//! a failed operation.
+//! success target on this scenario and breaks no invariant", decided with a
+//! confidence bound and stopped early by a sequential test, failing with the
+//! command that replays a broken invariant or a failed operation.
 //!
 //! ```no_run
 //! retrylab_harness::Check::scenario("sim-scenarios/policies/s3-bursty-1.3pct.toml")
@@ -15,10 +15,12 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use retrylab_scenario::Scenario;
-use retrylab_stats::{clopper_pearson_lower_one_sided, design_effect, Sprt, SprtVerdict};
+use retrylab_stats::{
+    clopper_pearson_lower_one_sided, clopper_pearson_upper_one_sided, design_effect, Sprt, SprtVerdict,
+};
 
 use crate::estimate::{run_many, select_policies, EstimateError};
-use crate::explore::reproduce_command;
+use crate::explore::{reproduce_command, ViolationTally};
 
 /// Seeds run between two looks at the evidence.
 const BATCH_SEEDS: u64 = 100;
@@ -26,7 +28,26 @@ const BATCH_SEEDS: u64 = 100;
 /// Seeds with a failure below which the design effect is a rough estimate.
 const MIN_SEEDS_WITH_A_FAILURE: u64 = retrylab_stats::MIN_CLUSTERS_FOR_DESIGN_EFFECT;
 
-/// A success-rate check of one policy on one scenario.
+/// A check of one policy on one scenario: no run breaks an invariant, and
+/// the success rate per operation meets a target.
+///
+/// **Invariants first.** Every run's invariant checkers (grid workloads check
+/// their history and stored shares at quiescence) count: a single violation
+/// on any seed fails the check, whatever the success rate and whatever the
+/// target, even `target_success(0.0)`. The check stops at the end of the
+/// batch where it found one (the verdict can no longer change) and names the
+/// invariant, the seed and the command that replays it.
+///
+/// **Early stopping bounds the seeds checked.** Seeds run in batches of 100;
+/// after each, Wald's sequential test on the success rate may end the check
+/// before `seeds`. An early pass needs every seed run so far to be clean, but
+/// the invariants were then checked on `seeds_used` seeds, not `seeds`: a
+/// rare violation (one seed in thousands) can lie beyond them. The verdict
+/// says how many seeds were checked and the upper confidence bound of the
+/// share of seeds that break an invariant
+/// (`seeds_with_violations_upper_bound`). To check invariants on every seed,
+/// use `.stop_early(false)`, or `target_success(0.0)` (a check of the
+/// invariants alone, which never stops early on a pass), or `explore`.
 #[derive(Clone, Debug)]
 pub struct Check {
     scenario: Result<Scenario, String>,
@@ -36,6 +57,7 @@ pub struct Check {
     target_success: f64,
     confidence: f64,
     jobs: Option<usize>,
+    stop_early: bool,
 }
 
 /// What a check found.
@@ -68,31 +90,78 @@ pub struct Verdict {
     /// A failed operation (seed, operation index) and the command that replays its seed.
     pub failed_example: Option<(u64, u64)>,
     pub reproduce: Option<String>,
+    /// What the invariant checkers found on the seeds run: any violation
+    /// fails the check. `invariants.violation_example` is the first one,
+    /// with its seed and replay command.
+    pub invariants: ViolationTally,
+    /// One-sided upper confidence bound (at `confidence`) of the share of
+    /// seeds that break an invariant, from `seeds_with_violations` of
+    /// `seeds_used` (Clopper-Pearson): with no violation in n seeds it is
+    /// about 4.6 / n at 99%, what the seeds checked rule out.
+    pub seeds_with_violations_upper_bound: f64,
+}
+
+impl Verdict {
+    /// Whether every seed run was free of invariant violations.
+    pub fn invariants_held(&self) -> bool {
+        self.invariants.is_clean()
+    }
 }
 
 impl fmt::Display for Verdict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "policy {:?} on {}: ", self.policy, self.scenario)?;
+        // A broken invariant comes first: it fails the check whatever the rate.
+        if let Some(example) = &self.invariants.violation_example {
+            let by_invariant: Vec<String> =
+                self.invariants.violations_by_invariant.iter().map(|(name, n)| format!("{n} x {name}")).collect();
+            write!(
+                f,
+                "FAILED: the checkers found {} invariant violation{} on {} of {} seeds ({}); \
+                 first on seed {}: {}: {}; replay it with: {}. Besides, ",
+                self.invariants.violations,
+                if self.invariants.violations == 1 { "" } else { "s" },
+                self.invariants.seeds_with_violations,
+                self.seeds_used,
+                by_invariant.join(", "),
+                example.seed,
+                example.invariant,
+                example.detail,
+                example.reproduce,
+            )?;
+        }
         let rate = if self.operations == 0 { 0.0 } else { 1.0 - self.failures as f64 / self.operations as f64 };
+        let stopped = match (self.stopped_early, self.invariants.is_clean()) {
+            (false, _) => "",
+            (true, true) => ", stopped early by the sequential test",
+            (true, false) => ", stopped after the batch with the first violation",
+        };
         write!(
             f,
-            "policy {:?} on {}: success rate {:.5} ({} of {} operations failed over {} seeds{}); \
+            "success rate {:.5} ({} of {} operations failed over {} seeds{stopped}); \
              the one-sided {:.0}% lower bound {:.5} (design effect {:.2} over seeds{}) is {} the target {}",
-            self.policy,
-            self.scenario,
             rate,
             self.failures,
             self.operations,
             self.seeds_used,
-            if self.stopped_early { ", stopped early by the sequential test" } else { "" },
             self.confidence * 100.0,
             self.success_lower_bound,
             self.design_effect,
             if self.design_effect_reliable { "" } else { ", from fewer than 10 seeds with a failure" },
-            if self.passed { "at or above" } else { "below" },
+            if self.success_lower_bound >= self.target_success { "at or above" } else { "below" },
             self.target_success,
         )?;
         if let (Some((seed, operation)), Some(command)) = (self.failed_example, &self.reproduce) {
             write!(f, ". Operation {operation} of seed {seed} failed; replay it with: {command}")?;
+        }
+        if self.invariants.is_clean() {
+            write!(
+                f,
+                ". No invariant broken on {} seeds (at most {:.3}% of seeds break one, {:.0}% confidence)",
+                self.seeds_used,
+                self.seeds_with_violations_upper_bound * 100.0,
+                self.confidence * 100.0,
+            )?;
         }
         Ok(())
     }
@@ -119,7 +188,7 @@ impl fmt::Display for CheckError {
         match self {
             CheckError::Scenario(message) => f.write_str(message),
             CheckError::Estimate(error) => error.fmt(f),
-            CheckError::BadTarget(target) => write!(f, "target_success must be in (0, 1), got {target}"),
+            CheckError::BadTarget(target) => write!(f, "target_success must be in [0, 1), got {target}"),
             CheckError::Stats(message) => write!(f, "statistics: {message}"),
         }
     }
@@ -149,6 +218,7 @@ impl Check {
             target_success: 0.999,
             confidence: 0.99,
             jobs: None,
+            stop_early: true,
         }
     }
 
@@ -169,7 +239,9 @@ impl Check {
         self
     }
 
-    /// The success rate per operation the policy must reach.
+    /// The success rate per operation the policy must reach, in `[0, 1)`
+    /// [default 0.999]. 0 checks the invariants alone: the check then fails
+    /// only on a violation, and runs every seed unless it finds one.
     pub fn target_success(mut self, target: f64) -> Check {
         self.target_success = target;
         self
@@ -186,11 +258,20 @@ impl Check {
         self
     }
 
+    /// Whether the sequential test may end a passing check before `seeds`
+    /// [default true]. `false` runs every seed through the invariant
+    /// checkers unless one breaks (a violation always ends the check: it
+    /// has failed).
+    pub fn stop_early(mut self, stop_early: bool) -> Check {
+        self.stop_early = stop_early;
+        self
+    }
+
     /// Runs the check and returns the verdict (never panics).
     pub fn evaluate(&self) -> Result<Verdict, CheckError> {
         let scenario = self.scenario.as_ref().map_err(|message| CheckError::Scenario(message.clone()))?;
         let target = self.target_success;
-        if !(target > 0.0 && target < 1.0) {
+        if !(0.0..1.0).contains(&target) {
             return Err(CheckError::BadTarget(target));
         }
         let names: Vec<String> = self.policy.iter().cloned().collect();
@@ -198,19 +279,26 @@ impl Check {
         let policy = policies[..1].to_vec();
         // The sequential test weighs "fails twice as often as allowed"
         // against "half as often"; it only decides when to stop looking.
-        // The verdict itself is always the confidence bound.
+        // The verdict itself is always the confidence bound. With a target
+        // of 0 only the invariants are asked about, and no success rate
+        // settles them: every seed runs.
         let allowed_failure = 1.0 - target;
-        let mut sprt = Sprt::new(
-            (1.0 - 2.0 * allowed_failure).max(1e-9),
-            (1.0 - allowed_failure / 2.0).min(1.0 - 1e-12),
-            1.0 - self.confidence,
-            1.0 - self.confidence,
-        )
-        .ok();
+        let mut sprt = if self.stop_early && target > 0.0 {
+            Sprt::new(
+                (1.0 - 2.0 * allowed_failure).max(1e-9),
+                (1.0 - allowed_failure / 2.0).min(1.0 - 1e-12),
+                1.0 - self.confidence,
+                1.0 - self.confidence,
+            )
+            .ok()
+        } else {
+            None
+        };
         let (mut operations, mut failures, mut seeds_used) = (0u64, 0u64, 0u64);
         // (successes, operations) per seed: the clusters of the design effect.
         let mut per_seed: Vec<(u64, u64)> = Vec::new();
         let mut failed_example = None;
+        let mut invariants = ViolationTally::default();
         let mut stopped_early = false;
         let end = self.first_seed + self.seeds_max;
         let mut next = self.first_seed;
@@ -221,6 +309,7 @@ impl Check {
             let (mut batch_ops, mut batch_failures) = (0, 0);
             for report in reports {
                 let report = report.map_err(|error| CheckError::Estimate(EstimateError::Run(error)))?;
+                invariants.add(&report, |seed| reproduce_command(scenario, &policy[0].name, seed));
                 if failed_example.is_none() {
                     if let Some(index) = report.outcomes.iter().position(|ok| !ok) {
                         failed_example = Some((report.seed, index as u64));
@@ -239,11 +328,15 @@ impl Check {
                 .as_mut()
                 .and_then(|sprt| sprt.observe(batch_ops - batch_failures, batch_ops).ok())
                 .unwrap_or(SprtVerdict::Continue);
-            let clear = match decided {
-                SprtVerdict::AcceptH0 => lower < target,
-                SprtVerdict::AcceptH1 => lower >= target,
-                SprtVerdict::Continue => false,
-            };
+            // A violation decides the check (failed) on the spot; a pass
+            // needs the sequential test and the bound to agree, on seeds
+            // that are all clean so far.
+            let clear = !invariants.is_clean()
+                || match decided {
+                    SprtVerdict::AcceptH0 => lower < target,
+                    SprtVerdict::AcceptH1 => lower >= target,
+                    SprtVerdict::Continue => false,
+                };
             if clear && next < end {
                 stopped_early = true;
                 break;
@@ -251,7 +344,7 @@ impl Check {
         }
         let clusters = design_effect(&per_seed).map_err(CheckError::stats)?;
         let success_lower_bound = clusters.lower_one_sided(self.confidence);
-        let passed = success_lower_bound >= target;
+        let passed = invariants.is_clean() && success_lower_bound >= target;
         Ok(Verdict {
             passed,
             scenario: scenario.path.display().to_string(),
@@ -272,11 +365,18 @@ impl Check {
             stopped_early,
             reproduce: failed_example.map(|(seed, _)| reproduce_command(scenario, &policy[0].name, seed)),
             failed_example,
+            seeds_with_violations_upper_bound: clopper_pearson_upper_one_sided(
+                invariants.seeds_with_violations,
+                seeds_used,
+                self.confidence,
+            ),
+            invariants,
         })
     }
 
     /// Runs the check and panics with the verdict (and a replay command)
-    /// unless the policy meets its target: for `#[test]` functions.
+    /// unless the policy meets its target and breaks no invariant: for
+    /// `#[test]` functions.
     pub fn run(self) -> Verdict {
         match self.evaluate() {
             Ok(verdict) if verdict.passed => verdict,

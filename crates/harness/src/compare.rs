@@ -60,7 +60,12 @@ pub struct Comparison {
     pub confidence: f64,
     pub policies: Vec<PolicyEstimate>,
     pub pairs: Vec<PairComparison>,
+    /// The best policy on each measure among those that broke no invariant
+    /// (empty when every policy broke one).
     pub best: Vec<Best>,
+    /// Policies left out of `best` because the checkers found a violation
+    /// in their runs: a policy that corrupts data is never the best.
+    pub best_excludes: Vec<String>,
 }
 
 /// Runs every chosen policy on the same seeds and compares them.
@@ -80,7 +85,7 @@ pub fn compare(
     let estimates: Vec<PolicyEstimate> = policies
         .iter()
         .zip(&per_policy)
-        .map(|(policy, reports)| summarise(&policy.name, reports, options.confidence))
+        .map(|(policy, reports)| summarise(scenario, &policy.name, reports, options))
         .collect();
     let mut pairs = Vec::new();
     for i in 0..policies.len() {
@@ -89,6 +94,7 @@ pub fn compare(
         }
     }
     let best = best_by_measure(&estimates, &pairs);
+    let best_excludes = estimates.iter().filter(|p| !p.is_clean()).map(|p| p.policy.clone()).collect();
     Ok(Comparison {
         scenario: scenario.name.clone(),
         seeds: options.seeds,
@@ -97,6 +103,7 @@ pub fn compare(
         policies: estimates,
         pairs,
         best,
+        best_excludes,
     })
 }
 
@@ -135,6 +142,9 @@ fn pair(a: &str, a_runs: &[RunReport], b: &str, b_runs: &[RunReport]) -> PairCom
     }
 }
 
+/// The best policy on each measure, among the policies that broke no
+/// invariant (a policy that corrupts data is never the best, however fast or
+/// reliable it looks).
 fn best_by_measure(estimates: &[PolicyEstimate], pairs: &[PairComparison]) -> Vec<Best> {
     type Measure = (&'static str, fn(&PolicyEstimate) -> f64);
     let measures: [Measure; 5] = [
@@ -148,7 +158,7 @@ fn best_by_measure(estimates: &[PolicyEstimate], pairs: &[PairComparison]) -> Ve
         .iter()
         .filter_map(|(measure, value)| {
             // Lowest wins; ties go to the policy listed first.
-            let best = estimates.iter().min_by(|x, y| value(x).total_cmp(&value(y)))?;
+            let best = estimates.iter().filter(|p| p.is_clean()).min_by(|x, y| value(x).total_cmp(&value(y)))?;
             let significant = (*measure == "failure_rate").then(|| {
                 pairs
                     .iter()

@@ -8,6 +8,7 @@ use retrylab_sim::{RunError, TraceMode};
 use retrylab_stats::{clopper_pearson, design_effect, rate, Interval, LatencySummary};
 use serde::Serialize;
 
+use crate::explore::ViolationTally;
 use crate::report::RunReport;
 use crate::workload::run_seed;
 
@@ -74,6 +75,21 @@ pub struct PolicyEstimate {
     pub faults_injected: u64,
     /// Operations given up because a retry quota, throttle or budget ran dry.
     pub retry_quota_exhausted: u64,
+    /// What the invariant checkers found on these seeds (grid workloads
+    /// check their history and stored shares at quiescence). In JSON its
+    /// fields sit beside the others: `violations`, `seeds_with_violations`,
+    /// `violations_by_invariant`, `violation_example` (seed, policy,
+    /// invariant, detail, reproduce). Any violation makes `estimate` and
+    /// `compare` exit 1, whatever the failure rate.
+    #[serde(flatten)]
+    pub invariants: ViolationTally,
+}
+
+impl PolicyEstimate {
+    /// Whether the checkers found no broken invariant on any seed.
+    pub fn is_clean(&self) -> bool {
+        self.invariants.is_clean()
+    }
 }
 
 /// Every policy's estimate, in the scenario's policy order.
@@ -105,7 +121,7 @@ pub fn estimate(
         .iter()
         .map(|policy| {
             let runs: Result<Vec<RunReport>, RunError> = reports.by_ref().take(options.seeds as usize).collect();
-            runs.map(|runs| summarise(&policy.name, &runs, options.confidence)).map_err(EstimateError::Run)
+            runs.map(|runs| summarise(scenario, &policy.name, &runs, options)).map_err(EstimateError::Run)
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Estimate {
@@ -197,8 +213,15 @@ fn us_to_ms(us: u64) -> f64 {
     us as f64 / 1000.0
 }
 
-/// Summarises one policy's runs.
-pub(crate) fn summarise(policy: &str, reports: &[RunReport], confidence: f64) -> PolicyEstimate {
+/// Summarises one policy's runs (`options` gives the confidence, and whether
+/// the seeds ran in swarm mode, for the replay command).
+pub(crate) fn summarise(
+    scenario: &Scenario,
+    policy: &str,
+    reports: &[RunReport],
+    options: &EstimateOptions,
+) -> PolicyEstimate {
+    let confidence = options.confidence;
     let operations: u64 = reports.iter().map(|r| r.operations).sum();
     let failures: u64 = reports.iter().map(|r| r.failures).sum();
     let attempts: u64 = reports.iter().map(|r| r.attempts).sum();
@@ -248,5 +271,6 @@ pub(crate) fn summarise(policy: &str, reports: &[RunReport], confidence: f64) ->
         failures_per_seed_max: reports.iter().map(|r| r.failures).max().unwrap_or(0),
         faults_injected: reports.iter().map(|r| r.faults_injected).sum(),
         retry_quota_exhausted: reports.iter().map(|r| r.quota_exhausted).sum(),
+        invariants: ViolationTally::of(scenario, policy, reports, options.swarm),
     }
 }

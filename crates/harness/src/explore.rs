@@ -1,11 +1,14 @@
 //! Exploration: many seeds through the invariant checkers, every violation
 //! reported with the seed and the command that replays it.
 
+use std::collections::BTreeMap;
+
 use retrylab_scenario::Scenario;
 use retrylab_sim::RunError;
 use serde::Serialize;
 
 use crate::estimate::{run_many, select_policies, EstimateError};
+use crate::report::RunReport;
 
 #[derive(Clone, Debug)]
 pub struct ExploreOptions {
@@ -51,6 +54,66 @@ pub fn reproduce_command_swarm(scenario: &Scenario, policy: &str, seed: u64) -> 
     format!("{} --swarm", reproduce_command(scenario, policy, seed))
 }
 
+/// The replay command for a seed run as `swarm` says (plain or swarm mode).
+pub(crate) fn replay_command(scenario: &Scenario, policy: &str, seed: u64, swarm: bool) -> String {
+    if swarm {
+        reproduce_command_swarm(scenario, policy, seed)
+    } else {
+        reproduce_command(scenario, policy, seed)
+    }
+}
+
+/// What the invariant checkers found over one policy's seeds: the part of
+/// every verdict (`estimate`, `compare`, `Check`) that counts corruption.
+/// Its fields appear flattened in each verdict's JSON, under stable names.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ViolationTally {
+    /// Invariant violations over all seeds (a seed can break several).
+    pub violations: u64,
+    /// Seeds with at least one violation.
+    pub seeds_with_violations: u64,
+    /// Violations per invariant (stable kebab-case names).
+    pub violations_by_invariant: BTreeMap<String, u64>,
+    /// The first violation, on the lowest seed that has one, with the
+    /// command that replays it.
+    pub violation_example: Option<Finding>,
+}
+
+impl ViolationTally {
+    /// Counts one run's violations; `replay` gives the command for its seed.
+    pub(crate) fn add(&mut self, report: &RunReport, replay: impl FnOnce(u64) -> String) {
+        let Some(first) = report.violations.first() else { return };
+        self.violations += report.violations.len() as u64;
+        self.seeds_with_violations += 1;
+        for violation in &report.violations {
+            *self.violations_by_invariant.entry(violation.invariant.to_owned()).or_default() += 1;
+        }
+        let lower_seed = self.violation_example.as_ref().is_none_or(|example| report.seed < example.seed);
+        if lower_seed {
+            self.violation_example = Some(Finding {
+                seed: report.seed,
+                policy: report.policy.clone(),
+                invariant: first.invariant.to_owned(),
+                detail: first.detail.clone(),
+                reproduce: replay(report.seed),
+            });
+        }
+    }
+
+    /// The tally of one policy's runs.
+    pub(crate) fn of(scenario: &Scenario, policy: &str, reports: &[RunReport], swarm: bool) -> ViolationTally {
+        let mut tally = ViolationTally::default();
+        for report in reports {
+            tally.add(report, |seed| replay_command(scenario, policy, seed, swarm));
+        }
+        tally
+    }
+
+    pub fn is_clean(&self) -> bool {
+        self.violations == 0
+    }
+}
+
 /// Runs the seeds of every chosen policy and collects what the checkers found.
 pub fn explore(
     scenario: &Scenario,
@@ -68,11 +131,7 @@ pub fn explore(
             policy: policy.name.clone(),
             invariant: invariant.to_owned(),
             detail,
-            reproduce: if options.swarm {
-                reproduce_command_swarm(scenario, &policy.name, seed)
-            } else {
-                reproduce_command(scenario, &policy.name, seed)
-            },
+            reproduce: replay_command(scenario, &policy.name, seed, options.swarm),
         };
         match report {
             Ok(report) => violations.extend(report.violations.iter().map(|v| finding(v.invariant, v.detail.clone()))),

@@ -4,9 +4,12 @@
 //! - [`run_seed`]: one scenario, one policy, one seed: a [`RunReport`].
 //! - [`estimate`]: every chosen policy over many seeds, spread over all
 //!   cores, summarised per policy with confidence intervals ([`Estimate`]).
-//! - [`Check`]: "this policy meets this success target" as a test, with a
-//!   confidence bound, early stopping and a replay command on failure.
-//! - [`compare`]: every policy on the same seeds, with paired significance tests.
+//! - [`Check`]: "this policy breaks no invariant and meets this success
+//!   target" as a test, with a confidence bound, early stopping and a replay
+//!   command on failure.
+//! - [`compare`]: every policy on the same seeds, with paired significance
+//!   tests; the best policy on each measure is never one that broke an
+//!   invariant. `estimate` and `compare` count each policy's violations.
 //! - [`explore`]: many seeds through the invariant checkers; each violation
 //!   comes back with its seed and the command that replays it.
 //! - [`Property`] and [`strategies`]: proptest over fault models, workload
@@ -27,7 +30,7 @@ mod workload;
 pub use check::{Check, CheckError, Verdict};
 pub use compare::{compare, Best, Comparison, PairComparison, SIGNIFICANCE};
 pub use estimate::{estimate, select_policies, Estimate, EstimateError, EstimateOptions, PolicyEstimate};
-pub use explore::{explore, reproduce_command, Exploration, ExploreOptions, Finding};
+pub use explore::{explore, reproduce_command, Exploration, ExploreOptions, Finding, ViolationTally};
 pub use property::{check_case, Property, PropertyError, PropertyFailure};
 pub use report::RunReport;
 pub use retrylab_check::Violation;
