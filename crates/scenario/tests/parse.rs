@@ -9,7 +9,7 @@ use retrylab_faults::{
 use retrylab_retry::{AwsRetryConfig, Jitter, ObjectStoreConfig, PolicyConfig};
 use retrylab_scenario::{
     load, parse, BudgetScope, Consistency, Design, ErrorKind, LafsSpec, Limits, Listing, ModifyRetry, NamedPolicy,
-    NetworkSpec, S3Operation, S3Spec, Scenario, ShareLayout, Workload, WriteCheck,
+    NetworkSpec, ReadCheck, S3Operation, S3Spec, Scenario, ShareLayout, Workload, WriteCheck,
 };
 
 const FULL: &str = include_str!("data/full.toml");
@@ -272,6 +272,7 @@ fn lafs_file_parses_into_the_expected_scenario() {
                 per_index_lock: false,
                 listing: Listing::WholeBucketFirstPage,
                 write_check: WriteCheck::Blind,
+                read_check: ReadCheck::ListedEtag,
                 modify_retry: ModifyRetry::Replay,
             },
         }),
@@ -315,6 +316,7 @@ fn an_empty_lafs_table_gets_the_documented_defaults() {
             per_index_lock: true,
             listing: Listing::Prefixed,
             write_check: WriteCheck::IfMatch,
+            read_check: ReadCheck::ListedEtag,
             modify_retry: ModifyRetry::Reconcile,
         }
     );
@@ -391,6 +393,8 @@ fn each_design_switch_is_independent() {
         ("listing = \"prefixed\"", Design::default()),
         ("write_check = \"blind\"", Design { write_check: WriteCheck::Blind, ..Design::default() }),
         ("write_check = \"if-match\"", Design::default()),
+        ("read_check = \"trust-get\"", Design { read_check: ReadCheck::TrustGet, ..Design::default() }),
+        ("read_check = \"listed-etag\"", Design::default()),
         ("modify_retry = \"replay\"", Design { modify_retry: ModifyRetry::Replay, ..Design::default() }),
         ("modify_retry = \"reconcile\"", Design::default()),
         ("", Design::default()),

@@ -16,7 +16,7 @@ use retrylab_faults::{
 use retrylab_retry::{AwsRetryConfig, Jitter, ObjectStoreConfig, PolicyConfig};
 use retrylab_scenario::{
     load, parse, to_toml, to_toml_with_comment, BudgetScope, Consistency, Design, LafsSpec, Limits, Listing,
-    ModifyRetry, NamedPolicy, NetworkSpec, S3Operation, S3Spec, Scenario, ShareLayout, Workload, WriteCheck,
+    ModifyRetry, NamedPolicy, NetworkSpec, ReadCheck, S3Operation, S3Spec, Scenario, ShareLayout, Workload, WriteCheck,
     CLIENTS_MAX, GATEWAYS_MAX,
 };
 
@@ -484,13 +484,15 @@ fn design() -> impl Strategy<Value = Design> {
         prop_oneof![Just(ShareLayout::Whole), count().prop_map(|chunk_bytes| ShareLayout::Chunked { chunk_bytes }),];
     let listing = prop_oneof![Just(Listing::Prefixed), Just(Listing::WholeBucketFirstPage)];
     let write_check = prop_oneof![Just(WriteCheck::IfMatch), Just(WriteCheck::Blind)];
+    let read_check = prop_oneof![Just(ReadCheck::ListedEtag), Just(ReadCheck::TrustGet)];
     let modify_retry = prop_oneof![Just(ModifyRetry::Reconcile), Just(ModifyRetry::Replay)];
-    (share_layout, any::<bool>(), listing, write_check, modify_retry).prop_map(
-        |(share_layout, per_index_lock, listing, write_check, modify_retry)| Design {
+    (share_layout, any::<bool>(), listing, write_check, read_check, modify_retry).prop_map(
+        |(share_layout, per_index_lock, listing, write_check, read_check, modify_retry)| Design {
             share_layout,
             per_index_lock,
             listing,
             write_check,
+            read_check,
             modify_retry,
         },
     )

@@ -101,11 +101,14 @@ impl Gateway {
     }
 
     /// Retrieve over a servermap, fetching blocks beyond what it read. A map
-    /// that heard from too few servers fails (`NotEnoughServersError`): the
-    /// newest version may be on the servers that did not answer.
+    /// that heard from too few servers fails (`NotEnoughServersError`) even
+    /// if it holds a recoverable version: a newer one may be on the servers
+    /// that did not answer.
     pub(crate) async fn retrieve(&self, cap: &MutableCap, map: &mut ServerMap) -> Result<Retrieved, GatewayError> {
         let answered = self.shares_answered(map);
-        if answered < self.read_quorum() {
+        // With no version recoverable at all, the plain error says more
+        // (Tahoe-LAFS's 410 UnrecoverableFileError, as in 2012).
+        if answered < self.read_quorum() && map.best_recoverable().is_some() {
             let last = map.problems.last().map_or_else(String::new, |(server, problem)| {
                 format!("; last problem: {} {problem}", server_name(*server))
             });

@@ -16,7 +16,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use retrylab_faults::FaultModel;
 use retrylab_lafs::{
-    AppendLine, Design, LafsConfig, Listing, ModifyRetry, Outcome, ShareLayout, ShareVerdict, WriteCheck,
+    AppendLine, Design, LafsConfig, Listing, ModifyRetry, Outcome, ReadCheck, ShareLayout, ShareVerdict, WriteCheck,
 };
 use retrylab_s3::{Consistency, PutCondition, S3Request};
 
@@ -72,9 +72,8 @@ fn chunked_layout_tears_shares() {
 
 /// 60 puts under 2012 eventual consistency; returns, per seqnum, the
 /// distinct contents that successful puts published under it.
-fn contents_per_seqnum(write_check: WriteCheck, seed: u64) -> (BTreeMap<u64, Vec<Bytes>>, usize) {
+fn contents_per_seqnum(design: Design, seed: u64) -> (BTreeMap<u64, Vec<Bytes>>, usize) {
     sim(seed, |world| async move {
-        let design = Design { write_check, ..Design::default() };
         let config = retrylab_s3::S3Config {
             consistency: Consistency::Eventual { window: Duration::from_secs(60) },
             ..s3(FaultModel::default())
@@ -102,13 +101,20 @@ fn contents_per_seqnum(write_check: WriteCheck, seed: u64) -> (BTreeMap<u64, Vec
 
 #[test]
 fn blind_writes_publish_two_contents_under_one_seqnum() {
-    let (blind, _) = contents_per_seqnum(WriteCheck::Blind, 42);
+    // The 2012 prototype: GETs trusted, writes blind.
+    let trusting = Design { read_check: ReadCheck::TrustGet, ..Design::default() };
+    let (blind, _) = contents_per_seqnum(Design { write_check: WriteCheck::Blind, ..trusting }, 42);
     let reused = blind.values().filter(|contents| contents.len() > 1).count();
     assert!(reused > 0, "no seqnum reused: {:?}", blind.keys().collect::<Vec<_>>());
-    let (checked, failed) = contents_per_seqnum(WriteCheck::IfMatch, 42);
+    // If-Match alone keeps seqnums unique; the stale reads still cost
+    // something: they fail as uncoordinated writes.
+    let (checked, failed) = contents_per_seqnum(trusting, 42);
     assert!(checked.values().all(|contents| contents.len() == 1));
-    // The stale reads still cost something: they fail as uncoordinated writes.
     assert!(failed > 0);
+    // The safe design reads no stale share, so it does not even pay that.
+    let (safe, failed_safe) = contents_per_seqnum(Design::default(), 42);
+    assert!(safe.values().all(|contents| contents.len() == 1));
+    assert!(failed_safe < failed, "{failed_safe} >= {failed}");
 }
 
 #[test]
