@@ -73,7 +73,7 @@ fn outcome_of(landed: bool, indeterminate: bool) -> Outcome {
 }
 
 fn shares(seqnum: u64) -> SharesAtRest {
-    SharesAtRest { shares: (0..10).map(|i| ShareCheck::Valid { server: i % 4, share: i, seqnum }).collect() }
+    SharesAtRest { shares: (0..10).map(|i| ShareCheck::Valid { server: i % 4, share: i, seqnum }).collect(), shares_needed: 0 }
 }
 
 /// An ideal register: starts with no file (no shares); each landed write
@@ -471,6 +471,7 @@ proptest! {
                     ShareCheck::Valid { server, share, seqnum }
                 })
                 .collect(),
+            shares_needed: 0,
         };
         let a = check_mutable_overwrites(&history, &final_read, &at_rest);
         prop_assert_eq!(&a, &check_mutable_overwrites(&history, &final_read, &at_rest));

@@ -10,11 +10,10 @@ use bytes::{Bytes, BytesMut};
 use futures::future::join_all;
 use retrylab_check::{
     check_immutable, check_mutable_appends, check_mutable_overwrites, FinalRead, ImmutableUpload, MutableOp,
-    MutableOpKind, Outcome, ReadValue, ShareCheck, SharesAtRest, Violation,
+    MutableOpKind, Outcome, ReadValue, SharesAtRest, Violation,
 };
 use retrylab_lafs::{
-    AppendLine, BackupItem, BackupRoot, Cap, Gateway, GatewayError, Grid, LafsConfig, MutableCap, ShareVerdict,
-    WriteError,
+    AppendLine, BackupItem, BackupRoot, Cap, Gateway, GatewayError, Grid, LafsConfig, MutableCap, WriteError,
 };
 use retrylab_retry::{Policy, SharedBudgets};
 use retrylab_s3::{Attempted, RetryLayer};
@@ -210,20 +209,7 @@ fn decode_appends(contents: &[u8]) -> Vec<u64> {
 }
 
 fn shares_at_rest(grid: &Grid, cap: &MutableCap) -> SharesAtRest {
-    SharesAtRest {
-        shares: grid
-            .verify_mutable_at_rest(cap)
-            .into_iter()
-            .map(|verdict| match verdict {
-                ShareVerdict::Valid { server, share, seqnum, .. } => {
-                    ShareCheck::Valid { server, share: u32::from(share), seqnum }
-                }
-                ShareVerdict::Corrupt { server, share, reason } => {
-                    ShareCheck::Corrupt { server, share: u32::from(share), reason }
-                }
-            })
-            .collect(),
-    }
+    crate::disruptions::shares_at_rest(grid, cap)
 }
 
 /// Quiescence: no more faults, and (under 2012 eventual consistency) the
@@ -312,7 +298,9 @@ pub(crate) async fn drive(
             tally: RunReport::empty(world.seed(), &policy.name),
         })
         .collect();
+    let disrupting = crate::disruptions::start(world, grid, &scenario.disruptions);
     let written = join_all(clients.iter_mut().map(|client| run_workload(client, &scenario.workload))).await;
+    disrupting.end();
     quiesce(world, grid, scenario.s3.consistency).await;
     let several = clients.len() > 1;
     for (client, written) in clients.into_iter().zip(written) {

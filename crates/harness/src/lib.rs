@@ -15,6 +15,7 @@
 
 mod check;
 mod compare;
+mod disruptions;
 mod estimate;
 mod explore;
 mod lafs_workload;
