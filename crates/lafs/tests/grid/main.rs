@@ -3,6 +3,7 @@
 //! known-bad designs each producing its failure while the safe one does not.
 
 mod backup;
+mod corruption;
 mod errors;
 mod immutable;
 mod known_bad;
