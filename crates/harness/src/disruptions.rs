@@ -222,3 +222,72 @@ pub(crate) fn shares_at_rest(grid: &Grid, cap: &MutableCap) -> SharesAtRest {
     let shares_needed = u32::from(grid.gateway().config().shares_needed);
     SharesAtRest { shares, shares_needed }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use retrylab_scenario::Scenario;
+    use retrylab_sim::{EventKind, TraceMode};
+
+    use crate::{run_seed, RunReport};
+
+    fn shipped(name: &str) -> Scenario {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../sim-scenarios/faults").join(name);
+        retrylab_scenario::load(&path).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn run(scenario: &Scenario, seed: u64) -> RunReport {
+        run_seed(scenario, &scenario.policies[0], seed, TraceMode::Full).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// How many events of the seeds' traces `count` picks out, with every run checked clean.
+    fn count_events(scenario: &Scenario, seeds: u64, count: impl Fn(&EventKind) -> bool) -> usize {
+        (0..seeds)
+            .map(|seed| {
+                let report = run(scenario, seed);
+                assert!(report.violations.is_empty(), "seed {seed}: {:?}", report.violations);
+                report.trace.as_deref().unwrap_or_default().iter().filter(|event| count(&event.kind)).count()
+            })
+            .sum()
+    }
+
+    #[test]
+    fn crashes_happen_and_every_node_comes_back() {
+        let scenario = shipped("crash-restart.toml");
+        let crashed = count_events(&scenario, 5, |kind| matches!(kind, EventKind::NodeCrashed));
+        let restarted = count_events(&scenario, 5, |kind| matches!(kind, EventKind::NodeRestarted));
+        // Four crashes a run, each followed by its restart.
+        assert_eq!((crashed, restarted), (20, 20));
+    }
+
+    #[test]
+    fn partitions_happen_and_lose_messages() {
+        let scenario = shipped("partition.toml");
+        let partitions = count_events(&scenario, 5, |kind| matches!(kind, EventKind::Note { what: "partition", .. }));
+        assert_eq!(partitions, 15, "three partitions a run");
+        let lost = count_events(&scenario, 5, |kind| matches!(kind, EventKind::MessageLost { .. }));
+        assert!(lost > 0, "no message was lost to a partition");
+    }
+
+    #[test]
+    fn every_kind_of_corruption_happens() {
+        let scenario = shipped("corruption.toml");
+        for name in ["bit_flip", "truncate", "stale_read", "tampered_read"] {
+            let seen = count_events(&scenario, 3, |kind| matches!(kind, EventKind::FaultInjected { kind, .. } if *kind == name));
+            assert!(seen > 0, "no {name} in three runs");
+        }
+    }
+
+    #[test]
+    fn each_disruption_scenario_replays_exactly() {
+        for name in ["crash-restart.toml", "partition.toml", "corruption.toml"] {
+            let scenario = shipped(name);
+            for seed in [3, 11] {
+                let (first, second) = (run(&scenario, seed), run(&scenario, seed));
+                assert_eq!(first, second, "{name} seed {seed}");
+            }
+            assert_ne!(run(&scenario, 3).trace_hash, run(&scenario, 11).trace_hash, "{name}");
+        }
+    }
+}
