@@ -4,6 +4,7 @@
 
 mod backup;
 mod corruption;
+mod crash;
 mod errors;
 mod immutable;
 mod known_bad;
