@@ -379,18 +379,27 @@ mod tests {
         assert!(!at_rest.excuses_failed_read(&failed("UncoordinatedWriteError")));
         assert!(!at_rest.excuses_failed_read(&FinalRead::Value(ReadValue { seqnum: 4, values: vec![4] })));
         // k unknown: no excuse.
-        assert!(!SharesAtRest { shares_needed: 0, ..at_rest.clone() }.excuses_failed_read(&failed("NotEnoughSharesError")));
+        assert!(
+            !SharesAtRest { shares_needed: 0, ..at_rest.clone() }.excuses_failed_read(&failed("NotEnoughSharesError"))
+        );
         // Three intact shares of the newest version: readable, so a failure is the design's.
         let mut readable = at_rest.clone();
         readable.shares[2] = valid(2, 5);
         assert!(!readable.excuses_failed_read(&failed("NotEnoughSharesError")));
         // Design-caused corruption only: no excuse.
-        let design_only = SharesAtRest {
-            shares: (0..10)
-                .map(|i| if i < 2 { valid(i, 5) } else { ShareCheck::Corrupt { server: i, share: i, reason: "x".into() } })
-                .collect(),
-            shares_needed: 3,
-        };
+        let design_only =
+            SharesAtRest {
+                shares: (0..10)
+                    .map(|i| {
+                        if i < 2 {
+                            valid(i, 5)
+                        } else {
+                            ShareCheck::Corrupt { server: i, share: i, reason: "x".into() }
+                        }
+                    })
+                    .collect(),
+                shares_needed: 3,
+            };
         assert!(!design_only.excuses_failed_read(&failed("NotEnoughSharesError")));
     }
 

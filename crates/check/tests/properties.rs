@@ -73,7 +73,10 @@ fn outcome_of(landed: bool, indeterminate: bool) -> Outcome {
 }
 
 fn shares(seqnum: u64) -> SharesAtRest {
-    SharesAtRest { shares: (0..10).map(|i| ShareCheck::Valid { server: i % 4, share: i, seqnum }).collect(), shares_needed: 0 }
+    SharesAtRest {
+        shares: (0..10).map(|i| ShareCheck::Valid { server: i % 4, share: i, seqnum }).collect(),
+        shares_needed: 0,
+    }
 }
 
 /// An ideal register: starts with no file (no shares); each landed write

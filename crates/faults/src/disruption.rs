@@ -176,9 +176,7 @@ impl Disruptions {
             bounded(&format!("partitions[{i}].start_s"), partition.start, false)?;
             bounded(&format!("partitions[{i}].duration_s"), partition.duration, true)?;
         }
-        self.corruption
-            .validate()
-            .map_err(|err| error(format!("corruption.{}", err.field), err.message))
+        self.corruption.validate().map_err(|err| error(format!("corruption.{}", err.field), err.message))
     }
 }
 

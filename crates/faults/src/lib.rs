@@ -16,8 +16,8 @@ mod model;
 mod rng;
 
 pub use disruption::{
-    flip_bit, tamper, truncated_len, Corruption, CorruptionDecision, CorruptionDraw, Crash, DisruptionError, Disruptions,
-    GridNode, Partition, DISRUPTION_SECONDS_MAX,
+    flip_bit, tamper, truncated_len, Corruption, CorruptionDecision, CorruptionDraw, Crash, DisruptionError,
+    Disruptions, GridNode, Partition, DISRUPTION_SECONDS_MAX,
 };
 pub use latency::{LatencyDist, LatencyError, LatencySampler, MixtureComponent};
 pub use model::{

@@ -120,11 +120,7 @@ pub(crate) fn start(world: &World, grid: &Grid, disruptions: &Disruptions) -> Di
         .iter()
         .map(|partition| {
             let side_b: Vec<NodeId> = partition.side_b.iter().map(|node| node_of(grid, *node)).collect();
-            partition
-                .side_a
-                .iter()
-                .flat_map(|a| side_b.iter().map(move |b| (node_of(grid, *a), *b)))
-                .collect()
+            partition.side_a.iter().flat_map(|a| side_b.iter().map(move |b| (node_of(grid, *a), *b))).collect()
         })
         .collect();
     let mut schedule: Vec<(Duration, Change)> = Vec::new();
@@ -157,7 +153,9 @@ pub(crate) fn start(world: &World, grid: &Grid, disruptions: &Disruptions) -> Di
                         }
                     }
                     Change::Heal(i) => {
-                        target.trace.record(pairs[i][0].0, EventKind::Note { what: "partition-healed", value: i as u64 });
+                        target
+                            .trace
+                            .record(pairs[i][0].0, EventKind::Note { what: "partition-healed", value: i as u64 });
                         for &(a, b) in &pairs[i] {
                             target.mend(&mut active, a, b);
                         }
@@ -274,7 +272,11 @@ mod tests {
     fn every_kind_of_corruption_happens() {
         let scenario = shipped("corruption.toml");
         for name in ["bit_flip", "truncate", "stale_read", "tampered_read"] {
-            let seen = count_events(&scenario, 3, |kind| matches!(kind, EventKind::FaultInjected { kind, .. } if *kind == name));
+            let seen = count_events(
+                &scenario,
+                3,
+                |kind| matches!(kind, EventKind::FaultInjected { kind, .. } if *kind == name),
+            );
             assert!(seen > 0, "no {name} in three runs");
         }
     }

@@ -220,7 +220,8 @@ impl S3Service {
         now: Duration,
         corruption: CorruptionDecision,
     ) -> (WireResult, Option<&'static str>) {
-        let previous = || self.objects.get(key).and_then(|versions| versions.len().checked_sub(2).map(|i| &versions[i]));
+        let previous =
+            || self.objects.get(key).and_then(|versions| versions.len().checked_sub(2).map(|i| &versions[i]));
         let rolled_back = if corruption.stale_read { previous() } else { None };
         let mut corrupted = rolled_back.is_some().then_some("stale_read");
         let version = rolled_back.or_else(|| self.visible(key, slot, now));

@@ -705,7 +705,7 @@ impl Cx<'_> {
         // simulator's own guard, kept in step with the loader.
         disruptions
             .validate(lafs.servers, lafs.gateways)
-            .map_err(|err| self.invalid(&at, format!("{}: {}", err.field, err.message)))?;
+            .map_err(|err| self.invalid(at, format!("{}: {}", err.field, err.message)))?;
         Ok(disruptions)
     }
 
@@ -741,10 +741,8 @@ impl Cx<'_> {
             return Err(self.invalid(field, format!("must be at most {DISRUPTION_SECONDS_MAX} s, got {seconds}")));
         }
         if positive && ms == 0 {
-            return Err(self.invalid(
-                field,
-                format!("must be at least 1 ms once rounded to whole milliseconds, got {seconds} s"),
-            ));
+            return Err(self
+                .invalid(field, format!("must be at least 1 ms once rounded to whole milliseconds, got {seconds} s")));
         }
         Ok(Duration::from_millis(ms))
     }

@@ -154,10 +154,7 @@ fn disruptions(out: &mut Toml, disruptions: &Disruptions) {
             let names: Vec<String> = nodes.iter().map(|node| string(&node.to_string())).collect();
             format!("[{}]", names.join(", "))
         };
-        out.field(
-            "between",
-            Written::exact(format!("[{}, {}]", group(&partition.side_a), group(&partition.side_b))),
-        );
+        out.field("between", Written::exact(format!("[{}, {}]", group(&partition.side_a), group(&partition.side_b))));
         out.field("start_s", seconds_for_whole_ms_duration(partition.start));
         out.field("duration_s", seconds_for_whole_ms_duration(partition.duration));
     }

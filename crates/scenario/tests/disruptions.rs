@@ -27,11 +27,7 @@ fn the_fixture_loads_into_the_shared_fault_types() {
     assert_eq!(
         disruptions.crashes,
         vec![
-            Crash {
-                node: GridNode::StorageServer(3),
-                at: Duration::from_millis(1500),
-                down: Duration::from_secs(2)
-            },
+            Crash { node: GridNode::StorageServer(3), at: Duration::from_millis(1500), down: Duration::from_secs(2) },
             Crash { node: GridNode::Gateway(1), at: Duration::ZERO, down: Duration::from_millis(250) },
         ]
     );
@@ -109,7 +105,10 @@ fn each_disruption_mistake_has_its_line_field_and_message() {
     for (from, to, kind, line, field, rendered) in CASES {
         let err = error_in(FIXTURE, from, to);
         let expected = format!("{FILE}:{rendered}");
-        if err.kind() != *kind || err.line() != Some(*line) || err.field() != Some(*field) || err.to_string() != expected
+        if err.kind() != *kind
+            || err.line() != Some(*line)
+            || err.field() != Some(*field)
+            || err.to_string() != expected
         {
             failures.push(format!("{from:?} -> {to:?}\n  got      {err}\n  expected {expected}"));
         }
@@ -121,7 +120,10 @@ fn each_disruption_mistake_has_its_line_field_and_message() {
 fn an_s3_requests_workload_refuses_disruptions() {
     for (table, name) in [
         ("[[faults.crashes]]\nnode = \"storage-server.0\"\nat_s = 1\ndown_s = 1\n", "crashes"),
-        ("[[faults.partitions]]\nbetween = [[\"gateway.0\"], [\"storage-server.0\"]]\nstart_s = 1\nduration_s = 1\n", "partitions"),
+        (
+            "[[faults.partitions]]\nbetween = [[\"gateway.0\"], [\"storage-server.0\"]]\nstart_s = 1\nduration_s = 1\n",
+            "partitions",
+        ),
         ("[faults.corruption]\nbit_flip = 0.1\n", "corruption"),
     ] {
         let err = error_in(S3_REQUESTS, "[workload]", &format!("{table}\n[workload]"));

@@ -11,8 +11,8 @@ use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
 use retrylab_faults::{
-    Corruption, Crash, Disruptions, GridNode, Partition, DISRUPTION_SECONDS_MAX,
-    BurstParams, FaultKind, FaultMix, FaultModel, FaultProcess, LatencyDist, MixtureComponent, Outage,
+    BurstParams, Corruption, Crash, Disruptions, FaultKind, FaultMix, FaultModel, FaultProcess, GridNode, LatencyDist,
+    MixtureComponent, Outage, Partition, DISRUPTION_SECONDS_MAX,
 };
 use retrylab_retry::{AwsRetryConfig, Jitter, ObjectStoreConfig, PolicyConfig};
 use retrylab_scenario::{
@@ -517,10 +517,7 @@ fn lafs() -> impl Strategy<Value = LafsSpec> {
 
 /// A node of the grid `lafs` describes.
 fn grid_node(lafs: &LafsSpec) -> impl Strategy<Value = GridNode> {
-    prop_oneof![
-        (0..lafs.servers).prop_map(GridNode::StorageServer),
-        (0..lafs.gateways).prop_map(GridNode::Gateway),
-    ]
+    prop_oneof![(0..lafs.servers).prop_map(GridNode::StorageServer), (0..lafs.gateways).prop_map(GridNode::Gateway),]
 }
 
 /// A disruption time: whole milliseconds up to the bound, at least 1 ms when `positive`.
@@ -531,19 +528,24 @@ fn disruption_time(positive: bool) -> impl Strategy<Value = Duration> {
 /// Crashes, partitions (two disjoint groups: servers on one side, gateways
 /// on the other, so no node is on both) and corruption on the grid `lafs`.
 fn disruptions(lafs: &LafsSpec) -> impl Strategy<Value = Disruptions> {
-    let crash = (grid_node(lafs), disruption_time(false), disruption_time(true))
-        .prop_map(|(node, at, down)| Crash { node, at, down });
+    let crash = (grid_node(lafs), disruption_time(false), disruption_time(true)).prop_map(|(node, at, down)| Crash {
+        node,
+        at,
+        down,
+    });
     let servers = vec((0..lafs.servers).prop_map(GridNode::StorageServer), 1..4);
     let gateways = vec((0..lafs.gateways).prop_map(GridNode::Gateway), 1..3);
-    let partition = (servers, gateways, disruption_time(false), disruption_time(true)).prop_map(
-        |(side_a, side_b, start, duration)| Partition { side_a, side_b, start, duration },
-    );
+    let partition = (servers, gateways, disruption_time(false), disruption_time(true))
+        .prop_map(|(side_a, side_b, start, duration)| Partition { side_a, side_b, start, duration });
     let corruption = (probability(), probability(), probability(), probability()).prop_map(
         |(bit_flip, truncate, stale_read, tampered_read)| Corruption { bit_flip, truncate, stale_read, tampered_read },
     );
     let corruption = prop_oneof![Just(Corruption::default()), corruption];
-    (vec(crash, 0..3), vec(partition, 0..3), corruption)
-        .prop_map(|(crashes, partitions, corruption)| Disruptions { crashes, partitions, corruption })
+    (vec(crash, 0..3), vec(partition, 0..3), corruption).prop_map(|(crashes, partitions, corruption)| Disruptions {
+        crashes,
+        partitions,
+        corruption,
+    })
 }
 
 fn aws() -> impl Strategy<Value = AwsRetryConfig> {
