@@ -283,7 +283,7 @@ mod tests {
 
     #[test]
     fn each_disruption_scenario_replays_exactly() {
-        for name in ["crash-restart.toml", "partition.toml", "corruption.toml"] {
+        for name in ["crash-restart.toml", "crash-restart-backups.toml", "partition.toml", "corruption.toml"] {
             let scenario = shipped(name);
             for seed in [3, 11] {
                 let (first, second) = (run(&scenario, seed), run(&scenario, seed));
