@@ -29,6 +29,7 @@ pub fn put_scenario(faults: FaultModel, policies: Vec<(&str, PolicyConfig)>, ope
             request_timeout: Duration::from_secs(30),
         },
         faults,
+        disruptions: Default::default(),
         workload: Workload::S3Requests {
             operations,
             operation: S3Operation::Put,

@@ -31,7 +31,9 @@ pub fn check_mutable_appends(history: &[MutableOp], final_read: &FinalRead, at_r
     let obs = observations(&ops, final_read);
 
     check_duplicated(&obs, &mut out);
-    check_acknowledged_append_lost(&appends, final_read, &mut out);
+    if !at_rest.excuses_failed_read(final_read) {
+        check_acknowledged_append_lost(&appends, final_read, &mut out);
+    }
     check_failed_visible(invariant::FAILED_APPEND_VISIBLE, "append", &appends, &obs, &mut out);
     check_out_of_order(&appends, &obs, &mut out);
     check_unwritten(&appends, &obs, &mut out);

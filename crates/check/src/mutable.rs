@@ -71,12 +71,53 @@ pub enum ShareCheck {
     Valid { server: u32, share: u32, seqnum: u64, root_hash: [u8; 32] },
     /// The share failed verification; `reason` says which check.
     Corrupt { server: u32, share: u32, reason: String },
+    /// The share failed verification, and the environment damaged it: the
+    /// simulated S3 flipped a bit of it or truncated it at rest (a scenario's
+    /// `[faults.corruption]`). Not the design's fault, so not a violation;
+    /// the design must still never return its contents as ok.
+    CorruptInjected { server: u32, share: u32, reason: String },
 }
 
 /// Every stored mutable share of the file, each verified independently of the gateway.
 #[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct SharesAtRest {
     pub shares: Vec<ShareCheck>,
+    /// k of the file's encoding; 0 when unknown (then no failed read is
+    /// ever excused by injected corruption).
+    #[serde(default)]
+    pub shares_needed: u32,
+}
+
+/// The gateway errors that say "not enough intact shares": what a correct
+/// reader answers when corruption left a version unrecoverable.
+const UNRECOVERABLE_ERRORS: [&str; 2] = ["NotEnoughSharesError", "UnrecoverableFileError"];
+
+impl SharesAtRest {
+    /// Whether injected corruption at rest explains a final read that failed:
+    /// it failed as unrecoverable, some share was damaged by injection, and
+    /// fewer than k distinct intact shares of the newest intact version are
+    /// left. Narrow on purpose: an error of any other kind, or a file with k
+    /// intact shares of its newest version, is still the design's fault, and
+    /// a read that returns contents is never excused (wrong data returned as
+    /// ok is always a violation).
+    pub fn excuses_failed_read(&self, final_read: &FinalRead) -> bool {
+        let FinalRead::Error { error, .. } = final_read else { return false };
+        if self.shares_needed == 0 || !UNRECOVERABLE_ERRORS.contains(&error.as_str()) {
+            return false;
+        }
+        if !self.shares.iter().any(|share| matches!(share, ShareCheck::CorruptInjected { .. })) {
+            return false;
+        }
+        let valid = || {
+            self.shares.iter().filter_map(|share| match share {
+                ShareCheck::Valid { share, seqnum, .. } => Some((*seqnum, *share)),
+                _ => None,
+            })
+        };
+        let Some(newest) = valid().map(|(seqnum, _)| seqnum).max() else { return true };
+        let intact: BTreeSet<u32> = valid().filter(|(seqnum, _)| *seqnum == newest).map(|(_, share)| share).collect();
+        (intact.len() as u64) < u64::from(self.shares_needed)
+    }
 }
 
 /// Where an observation came from, for violation details.
@@ -352,7 +393,8 @@ pub(crate) fn check_seqnum_reuse(
 }
 
 /// Every stored share must verify. Transient read errors during the run are
-/// not violations; only corruption that is still at rest at quiescence is.
+/// not violations; only corruption that is still at rest at quiescence is,
+/// and only when the design caused it (injected corruption is the environment's).
 pub(crate) fn check_at_rest(at_rest: &SharesAtRest, out: &mut Vec<Violation>) {
     for share in &at_rest.shares {
         if let ShareCheck::Corrupt { server, share, reason } = share {
@@ -439,4 +481,69 @@ pub(crate) fn mutations<'a>(
     value_of: impl Fn(&MutableOpKind) -> Option<u64>,
 ) -> Vec<Mutation<'a>> {
     ops.iter().filter_map(|op| value_of(&op.kind).map(|value| Mutation { op, value })).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failed(error: &str) -> FinalRead {
+        FinalRead::Error { status: 410, error: error.to_owned() }
+    }
+
+    fn valid(share: u32, seqnum: u64) -> ShareCheck {
+        ShareCheck::Valid { server: share, share, seqnum, root_hash: [0; 32] }
+    }
+
+    fn injected(share: u32) -> ShareCheck {
+        ShareCheck::CorruptInjected { server: share, share, reason: "block hash tree".into() }
+    }
+
+    #[test]
+    fn injected_corruption_excuses_only_an_unrecoverable_read_with_too_few_intact_shares() {
+        // 3-of-10, newest seqnum 5: two intact shares left, eight damaged by injection.
+        let mut shares: Vec<ShareCheck> = (0..2).map(|i| valid(i, 5)).collect();
+        shares.extend((2..10).map(injected));
+        let at_rest = SharesAtRest { shares, shares_needed: 3 };
+        assert!(at_rest.excuses_failed_read(&failed("NotEnoughSharesError")));
+        assert!(at_rest.excuses_failed_read(&failed("UnrecoverableFileError")));
+        // Another kind of error, or a read that returned contents, is never excused.
+        assert!(!at_rest.excuses_failed_read(&failed("UncoordinatedWriteError")));
+        assert!(!at_rest.excuses_failed_read(&FinalRead::Value(ReadValue { seqnum: 4, values: vec![4] })));
+        // k unknown: no excuse.
+        assert!(
+            !SharesAtRest { shares_needed: 0, ..at_rest.clone() }.excuses_failed_read(&failed("NotEnoughSharesError"))
+        );
+        // Three intact shares of the newest version: readable, so a failure is the design's.
+        let mut readable = at_rest.clone();
+        readable.shares[2] = valid(2, 5);
+        assert!(!readable.excuses_failed_read(&failed("NotEnoughSharesError")));
+        // Design-caused corruption only: no excuse.
+        let design_only =
+            SharesAtRest {
+                shares: (0..10)
+                    .map(|i| {
+                        if i < 2 {
+                            valid(i, 5)
+                        } else {
+                            ShareCheck::Corrupt { server: i, share: i, reason: "x".into() }
+                        }
+                    })
+                    .collect(),
+                shares_needed: 3,
+            };
+        assert!(!design_only.excuses_failed_read(&failed("NotEnoughSharesError")));
+    }
+
+    #[test]
+    fn injected_corruption_at_rest_is_not_a_violation_but_design_corruption_is() {
+        let mut out = Vec::new();
+        let at_rest = SharesAtRest {
+            shares: vec![injected(1), ShareCheck::Corrupt { server: 2, share: 2, reason: "bad signature".into() }],
+            shares_needed: 3,
+        };
+        check_at_rest(&at_rest, &mut out);
+        assert_eq!(out.len(), 1);
+        assert!(out[0].detail.contains("server 2 share 2"), "{out:?}");
+    }
 }

@@ -59,6 +59,7 @@ fn error(status: u16, name: &str) -> FinalRead {
 fn healthy(seqnum: u64) -> SharesAtRest {
     SharesAtRest {
         shares: (0..10).map(|i| ShareCheck::Valid { server: i, share: i, seqnum, root_hash: [0; 32] }).collect(),
+        shares_needed: 0,
     }
 }
 
@@ -287,8 +288,10 @@ fn transient_read_errors_with_clean_shares_at_rest_are_fine() {
 fn corrupt_shares_are_checked_for_appends_too() {
     let mut h = History::default();
     h.append(1, Ok, Some(2));
-    let rest =
-        SharesAtRest { shares: vec![ShareCheck::Corrupt { server: 0, share: 0, reason: "bad signature".to_string() }] };
+    let rest = SharesAtRest {
+        shares: vec![ShareCheck::Corrupt { server: 0, share: 0, reason: "bad signature".to_string() }],
+        shares_needed: 0,
+    };
     let vs = check_mutable_appends(&h.ops, &value(2, &[1]), &rest);
     assert_exactly(&vs, &[invariant::CORRUPT_SHARE_AT_REST]);
     assert_clean(&check_mutable_appends(&h.ops, &value(2, &[1]), &healthy(2)));

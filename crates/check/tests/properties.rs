@@ -76,6 +76,7 @@ fn outcome_of(landed: bool, indeterminate: bool) -> Outcome {
 fn shares(seqnum: u64) -> SharesAtRest {
     SharesAtRest {
         shares: (0..10).map(|i| ShareCheck::Valid { server: i % 4, share: i, seqnum, root_hash: [0; 32] }).collect(),
+        shares_needed: 0,
     }
 }
 
@@ -482,6 +483,7 @@ proptest! {
                     ShareCheck::Valid { server, share, seqnum, root_hash: [0; 32] }
                 })
                 .collect(),
+            shares_needed: 0,
         };
         let a = check_mutable_overwrites(&history, &final_read, &at_rest);
         prop_assert_eq!(&a, &check_mutable_overwrites(&history, &final_read, &at_rest));

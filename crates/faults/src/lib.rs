@@ -10,10 +10,15 @@
 //! the same seed therefore face the same bursts, and the n-th request of each
 //! meets the same luck.
 
+mod disruption;
 mod latency;
 mod model;
 mod rng;
 
+pub use disruption::{
+    flip_bit, tamper, truncated_len, Corruption, CorruptionDecision, CorruptionDraw, Crash, DisruptionError,
+    Disruptions, GridNode, Partition, DISRUPTION_SECONDS_MAX,
+};
 pub use latency::{LatencyDist, LatencyError, LatencySampler, MixtureComponent};
 pub use model::{
     BurstParams, FaultDecision, FaultKind, FaultMix, FaultModel, FaultProcess, FaultSchedule, ModelError, Outage,

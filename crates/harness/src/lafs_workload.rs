@@ -10,12 +10,12 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use retrylab_check::{
     check_final_read_at_rest, check_immutable, check_mutable_appends, check_mutable_overwrites, check_versions_at_rest,
-    invariant, FinalRead, ImmutableUpload, MutableOp, MutableOpKind, Outcome, ReadValue, ShareCheck, SharesAtRest,
+    invariant, FinalRead, ImmutableUpload, MutableOp, MutableOpKind, Outcome, ReadValue, SharesAtRest,
     Violation,
 };
 use retrylab_lafs::{
     parse_entries, AppendLine, BackupItem, BackupRoot, Cap, Gateway, GatewayError, Grid, LafsConfig, MutableCap,
-    Retrieved, ShareVerdict, WriteError,
+    Retrieved, WriteError,
 };
 use retrylab_retry::{Policy, SharedBudgets};
 use retrylab_s3::{Attempted, RetryLayer};
@@ -273,20 +273,7 @@ fn decode_appends(contents: &[u8]) -> Vec<u64> {
 }
 
 fn shares_at_rest(grid: &Grid, cap: &MutableCap) -> SharesAtRest {
-    SharesAtRest {
-        shares: grid
-            .verify_mutable_at_rest(cap)
-            .into_iter()
-            .map(|verdict| match verdict {
-                ShareVerdict::Valid { server, share, seqnum, root_hash, .. } => {
-                    ShareCheck::Valid { server, share: u32::from(share), seqnum, root_hash }
-                }
-                ShareVerdict::Corrupt { server, share, reason } => {
-                    ShareCheck::Corrupt { server, share: u32::from(share), reason }
-                }
-            })
-            .collect(),
-    }
+    crate::disruptions::shares_at_rest(grid, cap)
 }
 
 /// How long quiescence waits for the servers' last request handlers (a
@@ -450,6 +437,7 @@ pub(crate) async fn drive(
         }
         _ => None,
     };
+    let disrupting = crate::disruptions::start(world, &grid, &scenario.disruptions);
     let tasks = clients
         .into_iter()
         .map(|client| {
@@ -458,6 +446,7 @@ pub(crate) async fn drive(
         })
         .collect();
     let finished = join(tasks).await;
+    disrupting.end();
     quiesce(world, &grid, scenario.s3.consistency).await;
     let several = finished.len() > 1;
     for (client, written) in finished {

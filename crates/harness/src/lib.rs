@@ -18,6 +18,7 @@
 
 mod check;
 mod compare;
+mod disruptions;
 mod estimate;
 mod explore;
 mod lafs_workload;

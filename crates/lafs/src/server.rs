@@ -230,6 +230,21 @@ impl StorageServer {
         self.locks.held_count()
     }
 
+    /// Immutable buckets open in memory (allocated, not yet closed).
+    pub fn buckets_open(&self) -> usize {
+        self.buckets.borrow().len()
+    }
+
+    /// Forgets what a crash loses: the network aborted the handlers that
+    /// were running (dropping their per-index lock guards and waits, which
+    /// hand the locks on), and this drops the immutable buckets buffered in
+    /// memory, so an upload that straddled the crash finds its bucket gone
+    /// (`BucketNotAllocated`) instead of closing a half-written share.
+    /// Shares in S3 are durable and stay.
+    pub fn restart(&self) {
+        self.buckets.borrow_mut().clear();
+    }
+
     async fn lock(&self, storage_index: StorageIndex) -> Option<crate::lock::IndexGuard> {
         if self.design.per_index_lock {
             Some(self.locks.lock(storage_index).await)

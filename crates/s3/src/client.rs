@@ -54,6 +54,9 @@ impl ObjectStore for SimS3Client {
                     trace
                         .record(s3, EventKind::FaultInjected { slot, kind: fault.kind.name(), applied: fault.applied });
                 }
+                if let Some(kind) = handled.corrupted {
+                    trace.record(s3, EventKind::FaultInjected { slot, kind, applied: true });
+                }
                 reply
             })
             .await;

@@ -20,7 +20,7 @@ pub mod types;
 
 pub use client::SimS3Client;
 pub use retrying::{Attempted, Clock, RetryCounters, RetryLayer, Retryable, RetryingStore};
-pub use service::{Consistency, S3Config, S3Service};
+pub use service::{Consistency, CorruptionCounts, S3Config, S3Service};
 pub use store::{ObjectStore, ObjectStoreExt};
 pub use types::{
     ETag, ListPage, ObjectSummary, PutCondition, S3ErrorCode, S3Request, S3Response, StoreError, TransportError,

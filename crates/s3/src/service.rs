@@ -1,14 +1,15 @@
 //! The simulated S3 service: objects, ETags, conditional writes, listing
-//! pages, consistency, and injected faults.
+//! pages, consistency, and injected faults and corruption.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
 use std::time::Duration;
 
 use bytes::Bytes;
 use rand::Rng;
 use retrylab_faults::{
-    slot_rng, sub_seed, FaultDecision, FaultKind, FaultModel, FaultSchedule, LatencyDist, LatencySampler,
+    flip_bit, slot_rng, sub_seed, tamper, truncated_len, Corruption, CorruptionDecision, CorruptionDraw, FaultDecision,
+    FaultKind, FaultModel, FaultSchedule, LatencyDist, LatencySampler,
 };
 use retrylab_sim::Reply;
 
@@ -65,6 +66,13 @@ pub struct S3Service {
     error_latency: LatencySampler,
     consistency: Consistency,
     stale_seed: u64,
+    /// Corruption per request slot; none unless [`S3Service::set_corruption`] says otherwise.
+    corruption: CorruptionDraw,
+    corruption_seed: u64,
+    /// Keys whose current version was corrupted at rest by injection (not
+    /// by whoever wrote it), for the checkers: the environment's fault.
+    corrupted_at_rest: BTreeSet<String>,
+    corruptions: CorruptionCounts,
     next_slot: u64,
     faults_injected: u64,
     /// Quiescence: no more faults (checkers read through the real code paths).
@@ -76,6 +84,31 @@ pub struct S3Service {
 pub struct Handled {
     pub slot: u64,
     pub fault: Option<FaultDecision>,
+    /// The corruption the request met and that took effect (a bit flip of a
+    /// PUT that was not stored does not count).
+    pub corrupted: Option<&'static str>,
+}
+
+/// How many requests met each kind of corruption (that took effect).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CorruptionCounts {
+    pub bit_flips: u64,
+    pub truncations: u64,
+    pub stale_reads: u64,
+    pub tampered_reads: u64,
+}
+
+impl CorruptionCounts {
+    pub fn total(&self) -> u64 {
+        self.bit_flips + self.truncations + self.stale_reads + self.tampered_reads
+    }
+
+    pub fn add(&mut self, other: &CorruptionCounts) {
+        self.bit_flips += other.bit_flips;
+        self.truncations += other.truncations;
+        self.stale_reads += other.stale_reads;
+        self.tampered_reads += other.tampered_reads;
+    }
 }
 
 impl S3Service {
@@ -91,10 +124,20 @@ impl S3Service {
             error_latency: LatencySampler::new(error_latency, sub_seed(seed, "error_latency")),
             consistency: config.consistency,
             stale_seed: sub_seed(seed, "stale"),
+            corruption: CorruptionDraw::new(Corruption::default(), seed),
+            corruption_seed: seed,
+            corrupted_at_rest: BTreeSet::new(),
+            corruptions: CorruptionCounts::default(),
             next_slot: 0,
             faults_injected: 0,
             healed: false,
         }
+    }
+
+    /// Corrupts requests from now on as `corruption` says, each slot's luck
+    /// drawn from a stream of its own (no other stream changes).
+    pub fn set_corruption(&mut self, corruption: Corruption) {
+        self.corruption = CorruptionDraw::new(corruption, self.corruption_seed);
     }
 
     /// Reserves the slot of the next request (its common-random-number index).
@@ -107,8 +150,9 @@ impl S3Service {
     /// Handles `request` arriving at virtual time `now` in slot `slot`.
     pub fn handle(&mut self, request: &S3Request, slot: u64, now: Duration) -> (Reply<WireResult>, Handled) {
         let fault = if self.healed { None } else { self.faults.decide(slot, now) };
+        let corruption = if self.healed { CorruptionDecision::default() } else { self.corruption.decide(slot) };
         let Some(fault) = fault else {
-            let result = self.apply(request, slot, now);
+            let (result, corrupted) = self.apply(request, slot, now, corruption);
             let latency = match &result {
                 Ok(_) => self.latency.sample(slot),
                 Err(_) => self.error_latency.sample(slot),
@@ -122,12 +166,17 @@ impl S3Service {
                 // write arriving before then conflicts (409).
                 self.conditional_until.insert(key.clone(), now + latency);
             }
-            return (Reply::After(result, latency), Handled { slot, fault: None });
+            return (Reply::After(result, latency), Handled { slot, fault: None, corrupted });
         };
         self.faults_injected += 1;
         // "Applied but 500": a write (never a read, never a rejected
         // conditional write) lands although the answer is an error.
-        let applied = fault.applied && request.is_mutating() && self.apply(request, slot, now).is_ok();
+        let (applied, corrupted) = if fault.applied && request.is_mutating() {
+            let (result, corrupted) = self.apply(request, slot, now, corruption);
+            (result.is_ok(), corrupted)
+        } else {
+            (false, None)
+        };
         let error_latency = self.error_latency.sample(slot);
         let reply = match fault.kind {
             FaultKind::InternalError => Reply::After(Err(WireError::Status(S3ErrorCode::InternalError)), error_latency),
@@ -135,36 +184,105 @@ impl S3Service {
             FaultKind::ConnectionReset => Reply::After(Err(WireError::Reset), error_latency),
             FaultKind::Timeout => Reply::Never,
         };
-        (reply, Handled { slot, fault: Some(FaultDecision { applied, ..fault }) })
+        (reply, Handled { slot, fault: Some(FaultDecision { applied, ..fault }), corrupted })
     }
 
-    fn apply(&mut self, request: &S3Request, slot: u64, now: Duration) -> WireResult {
+    /// Applies `request`, corrupted as `corruption` says; also names the
+    /// corruption that took effect.
+    fn apply(
+        &mut self,
+        request: &S3Request,
+        slot: u64,
+        now: Duration,
+        corruption: CorruptionDecision,
+    ) -> (WireResult, Option<&'static str>) {
         match request {
-            S3Request::Put { key, body, condition } => self.put(key, body, condition, slot, now),
-            S3Request::Get { key } => {
-                let version = self.visible(key, slot, now).ok_or(WireError::Status(S3ErrorCode::NoSuchKey))?;
-                match &version.body {
-                    Some(body) => Ok(S3Response::Get { body: body.clone(), etag: version.etag.clone() }),
-                    None => Err(WireError::Status(S3ErrorCode::NoSuchKey)),
-                }
+            S3Request::Put { key, body, condition } => {
+                let result = self.put(key, body, condition, slot, now);
+                let corrupted = if result.is_ok() { self.corrupt_at_rest(key, corruption) } else { None };
+                (result, corrupted)
             }
-            S3Request::Head { key } => {
-                let version = self.visible(key, slot, now).ok_or(WireError::Status(S3ErrorCode::NoSuchKey))?;
-                match &version.body {
-                    Some(body) => Ok(S3Response::Head { etag: version.etag.clone(), size: body.len() as u64 }),
-                    None => Err(WireError::Status(S3ErrorCode::NoSuchKey)),
-                }
-            }
-            S3Request::Delete { key } => {
-                if self.current(key).is_some() {
-                    self.push_version(key, Version { body: None, etag: ETag::of(Bytes::new()), written_at: now });
-                }
-                Ok(S3Response::Delete)
-            }
+            S3Request::Get { key } => self.get(key, slot, now, corruption),
+            S3Request::Head { key } => (self.head(key, slot, now), None),
+            S3Request::Delete { key } => (self.delete(key, now), None),
             S3Request::List { prefix, continuation_token, keys_max } => {
-                Ok(S3Response::List(self.list(prefix, continuation_token.as_deref(), *keys_max)))
+                (Ok(S3Response::List(self.list(prefix, continuation_token.as_deref(), *keys_max))), None)
             }
         }
+    }
+
+    /// A GET, possibly answered from the previous version (a rolled-back
+    /// replica) or with a byte altered in transit.
+    fn get(
+        &mut self,
+        key: &str,
+        slot: u64,
+        now: Duration,
+        corruption: CorruptionDecision,
+    ) -> (WireResult, Option<&'static str>) {
+        let previous =
+            || self.objects.get(key).and_then(|versions| versions.len().checked_sub(2).map(|i| &versions[i]));
+        let rolled_back = if corruption.stale_read { previous() } else { None };
+        let mut corrupted = rolled_back.is_some().then_some("stale_read");
+        let version = rolled_back.or_else(|| self.visible(key, slot, now));
+        // Cloned out (cheap: `Bytes`) so the counters below can be updated.
+        let found = match version {
+            Some(Version { body: Some(body), etag, .. }) => Some((body.clone(), etag.clone())),
+            _ => None,
+        };
+        if corrupted.is_some() {
+            self.corruptions.stale_reads += 1;
+        }
+        let Some((mut body, etag)) = found else {
+            return (Err(WireError::Status(S3ErrorCode::NoSuchKey)), corrupted);
+        };
+        if let Some((byte, mask)) = corruption.tampered_read {
+            if !body.is_empty() {
+                body = Bytes::from(tamper(&body, byte, mask));
+                corrupted = Some("tampered_read");
+                self.corruptions.tampered_reads += 1;
+            }
+        }
+        (Ok(S3Response::Get { body, etag }), corrupted)
+    }
+
+    /// Bit rot or truncation of the version just stored at `key` (its ETag
+    /// stays the one S3 computed on arrival, as for damage after the write).
+    fn corrupt_at_rest(&mut self, key: &str, corruption: CorruptionDecision) -> Option<&'static str> {
+        self.corrupted_at_rest.remove(key);
+        let version = self.objects.get_mut(key).and_then(|versions| versions.last_mut())?;
+        let body = version.body.as_ref()?;
+        if body.is_empty() {
+            return None;
+        }
+        let (damaged, kind) = if let Some(fraction) = corruption.truncate {
+            self.corruptions.truncations += 1;
+            (body.slice(..truncated_len(body.len(), fraction)), "truncate")
+        } else if let Some(bit) = corruption.bit_flip {
+            self.corruptions.bit_flips += 1;
+            (Bytes::from(flip_bit(body, bit)), "bit_flip")
+        } else {
+            return None;
+        };
+        version.body = Some(damaged);
+        self.corrupted_at_rest.insert(key.to_owned());
+        Some(kind)
+    }
+
+    fn head(&self, key: &str, slot: u64, now: Duration) -> WireResult {
+        let version = self.visible(key, slot, now).ok_or(WireError::Status(S3ErrorCode::NoSuchKey))?;
+        match &version.body {
+            Some(body) => Ok(S3Response::Head { etag: version.etag.clone(), size: body.len() as u64 }),
+            None => Err(WireError::Status(S3ErrorCode::NoSuchKey)),
+        }
+    }
+
+    fn delete(&mut self, key: &str, now: Duration) -> WireResult {
+        self.corrupted_at_rest.remove(key);
+        if self.current(key).is_some() {
+            self.push_version(key, Version { body: None, etag: ETag::of(Bytes::new()), written_at: now });
+        }
+        Ok(S3Response::Delete)
     }
 
     fn put(&mut self, key: &str, body: &Bytes, condition: &PutCondition, _slot: u64, now: Duration) -> WireResult {
@@ -280,10 +398,26 @@ impl S3Service {
         self.faults_injected
     }
 
+    /// Requests that met corruption, by kind.
+    pub fn corruptions(&self) -> CorruptionCounts {
+        self.corruptions
+    }
+
+    /// Whether the current version of `key` was corrupted at rest by
+    /// injection (and not overwritten or deleted since).
+    pub fn corrupted_at_rest(&self, key: &str) -> bool {
+        self.corrupted_at_rest.contains(key)
+    }
+
+    /// Every key whose current version injection corrupted at rest, in key order.
+    pub fn corrupted_keys(&self) -> impl Iterator<Item = &str> {
+        self.corrupted_at_rest.iter().map(String::as_str)
+    }
+
     /// Applies `request` before the workload starts: no fault, no latency,
     /// no slot (set-up state, such as objects a GET workload reads).
     pub fn preload(&mut self, request: &S3Request) {
-        let _ = self.apply(request, u64::MAX, Duration::ZERO);
+        let _ = self.apply(request, u64::MAX, Duration::ZERO, CorruptionDecision::default());
     }
 }
 

@@ -13,7 +13,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use retrylab_faults::{
-    BurstParams, FaultKind, FaultMix, FaultModel, FaultProcess, LatencyDist, MixtureComponent, Outage,
+    BurstParams, Corruption, Crash, Disruptions, FaultKind, FaultMix, FaultModel, FaultProcess, GridNode, LatencyDist,
+    MixtureComponent, Outage, Partition, DISRUPTION_SECONDS_MAX,
 };
 use retrylab_retry::{AwsRetryConfig, Jitter, ObjectStoreConfig, PolicyConfig};
 use toml_edit::{Array, ArrayOfTables, ImDocument, InlineTable, Item, Table, Value};
@@ -310,6 +311,8 @@ impl Cx<'_> {
         let faults = self.faults(file.faults.as_ref(), &root.key("faults"))?;
         let workload = self.workload(&file.workload, &root.key("workload"))?;
         let lafs = self.lafs(file.lafs.as_ref(), file.workload.kind, &root.key("lafs"))?;
+        let disruptions =
+            self.disruptions(file.faults.as_ref(), lafs.as_ref(), file.workload.kind, &root.key("faults"))?;
         let grid = file.workload.kind != WorkloadKind::S3Requests;
         let policies = self.policies(file.policies, grid, &root.key("policies"))?;
         Ok(Scenario {
@@ -321,6 +324,7 @@ impl Cx<'_> {
             network,
             s3,
             faults,
+            disruptions,
             workload,
             policies,
             lafs,
@@ -602,6 +606,148 @@ impl Cx<'_> {
             self.invalid(&field, err.message)
         })?;
         Ok(model)
+    }
+
+    // -----------------------------------------------------------------------
+    // Crashes, partitions and corruption
+
+    /// `faults.crashes`, `faults.partitions` and `faults.corruption`, which
+    /// need a grid (`lafs`) to name nodes of and to run on.
+    fn disruptions(
+        &self,
+        table: Option<&FaultsTable>,
+        lafs: Option<&LafsSpec>,
+        workload: WorkloadKind,
+        at: &FieldPath,
+    ) -> Result<Disruptions, ScenarioError> {
+        let Some(table) = table else {
+            return Ok(Disruptions::default());
+        };
+        let given = [
+            ("crashes", !table.crashes.is_empty()),
+            ("partitions", !table.partitions.is_empty()),
+            ("corruption", table.corruption.is_some()),
+        ];
+        let Some(lafs) = lafs else {
+            return match given.iter().find(|(_, present)| *present) {
+                Some((name, _)) => Err(self.misplaced(
+                    &at.key(name),
+                    format!(
+                        "not allowed with {} (it has no Tahoe-LAFS grid whose nodes could crash, be cut off \
+                         or store corrupt shares; use a workload kind {})",
+                        workload_what(workload),
+                        lafs_kinds()
+                    ),
+                )),
+                None => Ok(Disruptions::default()),
+            };
+        };
+        let mut crashes = Vec::with_capacity(table.crashes.len());
+        for (i, crash) in table.crashes.iter().enumerate() {
+            let crash_at = at.key("crashes").index(i);
+            crashes.push(Crash {
+                node: self.grid_node(&crash_at.key("node"), &crash.node, lafs)?,
+                at: self.disruption_time(&crash_at.key("at_s"), crash.at_s, false)?,
+                down: self.disruption_time(&crash_at.key("down_s"), crash.down_s, true)?,
+            });
+        }
+        let mut partitions = Vec::with_capacity(table.partitions.len());
+        for (i, partition) in table.partitions.iter().enumerate() {
+            let partition_at = at.key("partitions").index(i);
+            let between_at = partition_at.key("between");
+            let [side_a, side_b] = partition.between.as_slice() else {
+                return Err(self.invalid(
+                    &between_at,
+                    format!(
+                        "must be two groups of node names, such as [[\"gateway.0\"], [\"storage-server.0\"]], got {} group(s)",
+                        partition.between.len()
+                    ),
+                ));
+            };
+            let mut sides = Vec::with_capacity(2);
+            for (s, side) in [side_a, side_b].into_iter().enumerate() {
+                if side.is_empty() {
+                    return Err(self.invalid(&between_at.index(s), "a group needs at least one node name"));
+                }
+                let mut nodes = Vec::with_capacity(side.len());
+                for (j, name) in side.iter().enumerate() {
+                    let node = self.grid_node(&between_at.index(s).index(j), name, lafs)?;
+                    if s == 1 && sides.first().is_some_and(|a: &Vec<GridNode>| a.contains(&node)) {
+                        return Err(self.invalid(
+                            &between_at.index(s).index(j),
+                            format!("{node} is in both groups (a node cannot be cut off from itself)"),
+                        ));
+                    }
+                    nodes.push(node);
+                }
+                sides.push(nodes);
+            }
+            let side_b = sides.pop().unwrap_or_default();
+            let side_a = sides.pop().unwrap_or_default();
+            partitions.push(Partition {
+                side_a,
+                side_b,
+                start: self.disruption_time(&partition_at.key("start_s"), partition.start_s, false)?,
+                duration: self.disruption_time(&partition_at.key("duration_s"), partition.duration_s, true)?,
+            });
+        }
+        let corruption = match &table.corruption {
+            None => Corruption::default(),
+            Some(corruption) => Corruption {
+                bit_flip: corruption.bit_flip.unwrap_or(0.0),
+                truncate: corruption.truncate.unwrap_or(0.0),
+                stale_read: corruption.stale_read.unwrap_or(0.0),
+                tampered_read: corruption.tampered_read.unwrap_or(0.0),
+            },
+        };
+        for (name, p) in corruption.fields() {
+            self.probability(&at.key("corruption").key(name), p)?;
+        }
+        let disruptions = Disruptions { crashes, partitions, corruption };
+        // Everything was checked above at its own field; this is the
+        // simulator's own guard, kept in step with the loader.
+        disruptions
+            .validate(lafs.servers, lafs.gateways)
+            .map_err(|err| self.invalid(at, format!("{}: {}", err.field, err.message)))?;
+        Ok(disruptions)
+    }
+
+    /// A node of the grid by name: `storage-server.<i>` or `gateway.<g>`.
+    fn grid_node(&self, field: &FieldPath, name: &str, lafs: &LafsSpec) -> Result<GridNode, ScenarioError> {
+        let node = GridNode::parse(name).ok_or_else(|| {
+            self.invalid(field, format!("\"{name}\" is not a node name (\"storage-server.<i>\" or \"gateway.<g>\")"))
+        })?;
+        if !node.exists_in(lafs.servers, lafs.gateways) {
+            let (what, count, key) = match node {
+                GridNode::StorageServer(_) => ("storage-server", lafs.servers, "servers"),
+                GridNode::Gateway(_) => ("gateway", lafs.gateways, "gateways"),
+            };
+            return Err(self.invalid(
+                field,
+                format!(
+                    "no node \"{name}\" in this grid: lafs.{key} = {count}, so {what}.0 to {what}.{}",
+                    count.saturating_sub(1)
+                ),
+            ));
+        }
+        Ok(node)
+    }
+
+    /// A disruption's time in seconds (finite, >= 0, and > 0 when
+    /// `positive`), as whole milliseconds.
+    fn disruption_time(&self, field: &FieldPath, seconds: f64, positive: bool) -> Result<Duration, ScenarioError> {
+        if positive && !(seconds.is_finite() && seconds > 0.0) {
+            return Err(self.invalid(field, format!("must be a finite number of seconds > 0, got {seconds}")));
+        }
+        let ms = self.seconds_as_whole_ms(field, seconds)?;
+        if ms > DISRUPTION_SECONDS_MAX * 1000 {
+            return Err(self.invalid(field, format!("must be at most {DISRUPTION_SECONDS_MAX} s, got {seconds}")));
+        }
+        if positive && ms == 0 {
+            return Err(self
+                .invalid(field, format!("must be at least 1 ms once rounded to whole milliseconds, got {seconds} s")));
+        }
+        Ok(Duration::from_millis(ms))
     }
 
     /// Seconds (finite, > 0) as milliseconds, for `BurstParams`.

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use retrylab_design::{Design, Listing, ModifyRetry, ReadCheck, ShareLayout, WriteCheck};
-use retrylab_faults::{FaultModel, LatencyDist};
+use retrylab_faults::{Disruptions, FaultModel, LatencyDist};
 use retrylab_retry::PolicyConfig;
 
 /// One validated scenario file.
@@ -24,6 +24,9 @@ pub struct Scenario {
     pub network: NetworkSpec,
     pub s3: S3Spec,
     pub faults: FaultModel,
+    /// Crashes, partitions and corruption (`[[faults.crashes]]`,
+    /// `[[faults.partitions]]`, `[faults.corruption]`): grid workloads only.
+    pub disruptions: Disruptions,
     pub workload: Workload,
     /// At least one; names are unique.
     pub policies: Vec<NamedPolicy>,

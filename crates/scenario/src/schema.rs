@@ -223,6 +223,45 @@ pub(crate) struct FaultsTable {
     pub mix: Option<MixTable>,
     #[serde(default)]
     pub outages: Vec<OutageTable>,
+    /// Grid workloads only: nodes that crash and restart.
+    #[serde(default)]
+    pub crashes: Vec<CrashTable>,
+    /// Grid workloads only: groups of nodes cut off from each other for a while.
+    #[serde(default)]
+    pub partitions: Vec<PartitionTable>,
+    /// Grid workloads only: per-request probabilities of corruption at S3.
+    pub corruption: Option<CorruptionTable>,
+}
+
+/// `[[faults.crashes]]`: `node` crashes at `at_s` and restarts `down_s` later.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a crash table such as { node = \"storage-server.0\", at_s = 5, down_s = 2 }")]
+pub(crate) struct CrashTable {
+    pub node: String,
+    pub at_s: f64,
+    pub down_s: f64,
+}
+
+/// `[[faults.partitions]]`: `between = [[..], [..]]`, two groups of node names.
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a partition table such as { between = [[\"gateway.0\"], [\"storage-server.0\"]], start_s = 5, duration_s = 2 }"
+)]
+pub(crate) struct PartitionTable {
+    pub between: Vec<Vec<String>>,
+    pub start_s: f64,
+    pub duration_s: f64,
+}
+
+/// `[faults.corruption]`: each kind's probability per S3 request, 0 when absent.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a [faults.corruption] table")]
+pub(crate) struct CorruptionTable {
+    pub bit_flip: Option<f64>,
+    pub truncate: Option<f64>,
+    pub stale_read: Option<f64>,
+    pub tampered_read: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]

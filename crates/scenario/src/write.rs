@@ -32,7 +32,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use retrylab_faults::{FaultKind, FaultModel, FaultProcess, LatencyDist, Outage};
+use retrylab_faults::{Disruptions, FaultKind, FaultModel, FaultProcess, LatencyDist, Outage};
 use retrylab_retry::{AwsRetryConfig, Jitter, ObjectStoreConfig, PolicyConfig};
 
 use crate::model::{
@@ -61,6 +61,7 @@ pub fn to_toml_with_comment(scenario: &Scenario, comment: &str) -> String {
     network(&mut out, &scenario.network);
     s3(&mut out, &scenario.s3);
     faults(&mut out, &scenario.faults);
+    disruptions(&mut out, &scenario.disruptions);
     workload(&mut out, &scenario.workload);
     if let Some(lafs) = &scenario.lafs {
         lafs_spec(&mut out, lafs);
@@ -136,6 +137,43 @@ fn write_outage(out: &mut Toml, outage: &Outage) {
     out.field("start_s", seconds_for_whole_ms(outage.start_ms));
     out.field("end_s", seconds_for_whole_ms(outage.end_ms));
     out.field("kind", Written::exact(string(fault_kind_name(outage.kind).name())));
+}
+
+/// `[[faults.crashes]]`, `[[faults.partitions]]` and `[faults.corruption]`, after the rest of
+/// `[faults]` (which always precedes them). Nothing when there are none: absent loads as none.
+fn disruptions(out: &mut Toml, disruptions: &Disruptions) {
+    for crash in &disruptions.crashes {
+        out.array_table("faults.crashes");
+        out.field("node", Written::exact(string(&crash.node.to_string())));
+        out.field("at_s", seconds_for_whole_ms_duration(crash.at));
+        out.field("down_s", seconds_for_whole_ms_duration(crash.down));
+    }
+    for partition in &disruptions.partitions {
+        out.array_table("faults.partitions");
+        let group = |nodes: &[retrylab_faults::GridNode]| {
+            let names: Vec<String> = nodes.iter().map(|node| string(&node.to_string())).collect();
+            format!("[{}]", names.join(", "))
+        };
+        out.field("between", Written::exact(format!("[{}, {}]", group(&partition.side_a), group(&partition.side_b))));
+        out.field("start_s", seconds_for_whole_ms_duration(partition.start));
+        out.field("duration_s", seconds_for_whole_ms_duration(partition.duration));
+    }
+    if disruptions.corruption != retrylab_faults::Corruption::default() {
+        out.table("faults.corruption");
+        for (name, p) in disruptions.corruption.fields() {
+            out.field(name, Written::exact(float(p)));
+        }
+    }
+}
+
+/// A disruption's time, which the loader reads as whole milliseconds (as an outage bound).
+fn seconds_for_whole_ms_duration(duration: Duration) -> Written {
+    let ms = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
+    let written = seconds_for_whole_ms(ms);
+    if Duration::from_millis(ms) == duration || written.note.is_some() {
+        return written;
+    }
+    Written { note: Some(format!("the scenario has {duration:?}; the file takes whole milliseconds")), ..written }
 }
 
 fn fault_kind_name(kind: FaultKind) -> FaultKindName {

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use retrylab_faults::{
-    BurstParams, FaultKind, FaultMix, FaultModel, FaultProcess, LatencyDist, MixtureComponent, Outage,
+    BurstParams, Disruptions, FaultKind, FaultMix, FaultModel, FaultProcess, LatencyDist, MixtureComponent, Outage,
 };
 use retrylab_retry::{AwsRetryConfig, Jitter, ObjectStoreConfig, PolicyConfig};
 use retrylab_scenario::{
@@ -63,6 +63,7 @@ fn expected_full(path: &Path) -> Scenario {
             mix: FaultMix { internal_error: 0.98, slow_down: 0.0, connection_reset: 0.02, timeout: 0.0 },
             ambiguous_fraction: 0.25,
         },
+        disruptions: Disruptions::default(),
         workload: Workload::S3Requests {
             operations: 10_000,
             operation: S3Operation::Get,
@@ -145,6 +146,7 @@ fn minimal_file_gets_the_documented_defaults() {
             request_timeout: Duration::from_secs(30),
         },
         faults: FaultModel::default(),
+        disruptions: Disruptions::default(),
         workload: Workload::S3Requests {
             operations: 1,
             operation: S3Operation::Put,
@@ -253,6 +255,7 @@ fn lafs_file_parses_into_the_expected_scenario() {
             request_timeout: Duration::from_secs(30),
         },
         faults: FaultModel::independent(0.013),
+        disruptions: Disruptions::default(),
         workload: Workload::MutablePuts { puts: 10_000, line_bytes: 4096, reads_per_write: 0 },
         policies: vec![NamedPolicy {
             name: "multi-retry".into(),

@@ -11,7 +11,8 @@ use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
 use retrylab_faults::{
-    BurstParams, FaultKind, FaultMix, FaultModel, FaultProcess, LatencyDist, MixtureComponent, Outage,
+    BurstParams, Corruption, Crash, Disruptions, FaultKind, FaultMix, FaultModel, FaultProcess, GridNode, LatencyDist,
+    MixtureComponent, Outage, Partition, DISRUPTION_SECONDS_MAX,
 };
 use retrylab_retry::{AwsRetryConfig, Jitter, ObjectStoreConfig, PolicyConfig};
 use retrylab_scenario::{
@@ -132,6 +133,7 @@ fn small_scenario() -> Scenario {
             request_timeout: Duration::from_secs(30),
         },
         faults: FaultModel::default(),
+        disruptions: Disruptions::default(),
         workload: Workload::MutablePuts { puts: 3, line_bytes: 0, reads_per_write: 0 },
         policies: vec![NamedPolicy { name: "none".into(), config: PolicyConfig::None, gateway: None }],
         lafs: Some(LafsSpec {
@@ -520,6 +522,39 @@ fn lafs() -> impl Strategy<Value = LafsSpec> {
     )
 }
 
+/// A node of the grid `lafs` describes.
+fn grid_node(lafs: &LafsSpec) -> impl Strategy<Value = GridNode> {
+    prop_oneof![(0..lafs.servers).prop_map(GridNode::StorageServer), (0..lafs.gateways).prop_map(GridNode::Gateway),]
+}
+
+/// A disruption time: whole milliseconds up to the bound, at least 1 ms when `positive`.
+fn disruption_time(positive: bool) -> impl Strategy<Value = Duration> {
+    (u64::from(positive)..=DISRUPTION_SECONDS_MAX * 1000).prop_map(Duration::from_millis)
+}
+
+/// Crashes, partitions (two disjoint groups: servers on one side, gateways
+/// on the other, so no node is on both) and corruption on the grid `lafs`.
+fn disruptions(lafs: &LafsSpec) -> impl Strategy<Value = Disruptions> {
+    let crash = (grid_node(lafs), disruption_time(false), disruption_time(true)).prop_map(|(node, at, down)| Crash {
+        node,
+        at,
+        down,
+    });
+    let servers = vec((0..lafs.servers).prop_map(GridNode::StorageServer), 1..4);
+    let gateways = vec((0..lafs.gateways).prop_map(GridNode::Gateway), 1..3);
+    let partition = (servers, gateways, disruption_time(false), disruption_time(true))
+        .prop_map(|(side_a, side_b, start, duration)| Partition { side_a, side_b, start, duration });
+    let corruption = (probability(), probability(), probability(), probability()).prop_map(
+        |(bit_flip, truncate, stale_read, tampered_read)| Corruption { bit_flip, truncate, stale_read, tampered_read },
+    );
+    let corruption = prop_oneof![Just(Corruption::default()), corruption];
+    (vec(crash, 0..3), vec(partition, 0..3), corruption).prop_map(|(crashes, partitions, corruption)| Disruptions {
+        crashes,
+        partitions,
+        corruption,
+    })
+}
+
 fn aws() -> impl Strategy<Value = AwsRetryConfig> {
     (
         (1..=u32::MAX, millis(), millis(), positive_millis()),
@@ -631,9 +666,13 @@ prop_compose! {
         network in network(),
         s3 in s3(),
         faults in faults(),
-        (workload, lafs, policies) in workload().prop_flat_map(|workload| {
+        (workload, (lafs, disruptions), policies) in workload().prop_flat_map(|workload| {
             let grid = workload.needs_lafs();
-            let lafs = if grid { lafs().prop_map(Some).boxed() } else { Just(None).boxed() };
+            let lafs = if grid {
+                lafs().prop_flat_map(|lafs| (Just(Some(lafs.clone())), disruptions(&lafs))).boxed()
+            } else {
+                Just((None, Disruptions::default())).boxed()
+            };
             (Just(workload), lafs, policies(grid))
         }),
     ) -> Scenario {
@@ -646,6 +685,7 @@ prop_compose! {
             network,
             s3,
             faults,
+            disruptions,
             workload,
             policies,
             lafs,

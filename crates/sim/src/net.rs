@@ -190,7 +190,8 @@ impl Network {
     }
 
     /// Crashes `node`: its running handlers stop where they are, calls to it
-    /// are refused, and calls it was serving end in [`NetError::Reset`].
+    /// are refused, calls it was serving end in [`NetError::Reset`], and
+    /// so do calls it was making (it sends nothing until it restarts).
     pub fn crash(&self, node: NodeId) {
         let running = {
             let mut state = self.inner.borrow_mut();
@@ -258,6 +259,39 @@ impl Network {
         timeout: Duration,
         serve: impl FnOnce() -> Reply<T>,
     ) -> Result<T, NetError> {
+        let caller = self.caller_incarnation(from)?;
+        let result = self.call_sync_from_live(from, to, timeout, serve).await;
+        self.caller_survived(from, caller)?;
+        result
+    }
+
+    /// The incarnation of the calling node; a node that is down sends nothing.
+    fn caller_incarnation(&self, from: NodeId) -> Result<Option<u64>, NetError> {
+        let state = self.inner.borrow();
+        match state.nodes.get(from.0 as usize) {
+            // A caller the network does not know (a test's bare node id) cannot crash.
+            None => Ok(None),
+            Some(node) if node.up => Ok(Some(node.incarnation)),
+            Some(_) => Err(NetError::Refused),
+        }
+    }
+
+    /// A caller that crashed while it waited lost the call with its memory:
+    /// whatever the answer was, it never saw it.
+    fn caller_survived(&self, from: NodeId, incarnation: Option<u64>) -> Result<(), NetError> {
+        match incarnation {
+            Some(incarnation) if self.incarnation(from) != Some(incarnation) => Err(NetError::Reset),
+            _ => Ok(()),
+        }
+    }
+
+    async fn call_sync_from_live<T>(
+        &self,
+        from: NodeId,
+        to: NodeId,
+        timeout: Duration,
+        serve: impl FnOnce() -> Reply<T>,
+    ) -> Result<T, NetError> {
         let request_latency = self.request_leg(from, to, timeout).await?;
         let Some(incarnation) = self.incarnation(to) else { return Err(NetError::Refused) };
         let remaining = timeout - request_latency;
@@ -287,6 +321,23 @@ impl Network {
     /// nodes). The handler runs as a task of `to`: it goes on after the
     /// caller times out, as a real server's would, and stops if `to` crashes.
     pub async fn call<T, F>(
+        &self,
+        from: NodeId,
+        to: NodeId,
+        timeout: Duration,
+        serve: impl FnOnce() -> F,
+    ) -> Result<T, NetError>
+    where
+        T: 'static,
+        F: Future<Output = T> + 'static,
+    {
+        let caller = self.caller_incarnation(from)?;
+        let result = self.call_from_live(from, to, timeout, serve).await;
+        self.caller_survived(from, caller)?;
+        result
+    }
+
+    async fn call_from_live<T, F>(
         &self,
         from: NodeId,
         to: NodeId,

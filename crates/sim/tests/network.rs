@@ -487,3 +487,45 @@ fn concurrent_calls_overlap_in_virtual_time() {
     // Ten concurrent calls take one round trip, not ten.
     assert_virtual(elapsed, ms(79));
 }
+
+#[test]
+fn a_crashed_caller_sends_nothing_and_loses_the_call_it_was_waiting_on() {
+    let run = sim(&config(5.0), |world| async move {
+        let net = world.net().clone();
+        let (a, b) = (net.add_node("a"), net.add_node("b"));
+        let served = Rc::new(Cell::new(0u32));
+        // The caller crashes while it waits for b's 100 ms handler.
+        let crasher = {
+            let net = net.clone();
+            madsim::task::spawn_local(async move {
+                SimClock.sleep(ms(30)).await;
+                net.crash(a);
+            })
+        };
+        let count = served.clone();
+        let lost = net
+            .call(a, b, ms(1000), move || async move {
+                SimClock.sleep(ms(100)).await;
+                count.set(count.get() + 1);
+            })
+            .await;
+        crasher.await.expect("crasher task");
+        // Down: it sends nothing, sync or not.
+        let count = served.clone();
+        let refused = net
+            .call_sync(a, b, ms(100), || {
+                count.set(count.get() + 1);
+                Reply::After((), Duration::ZERO)
+            })
+            .await;
+        net.restart(a);
+        let after = net.call_sync(a, b, ms(100), || Reply::After(7, Duration::ZERO)).await;
+        (lost, refused, served.get(), after)
+    });
+    let (lost, refused, served, after) = run.output;
+    assert_eq!(lost, Err(NetError::Reset), "the answer reached a caller that crashed meanwhile");
+    assert_eq!(refused, Err(NetError::Refused));
+    // The server's handler ran to its end (the caller's crash does not stop it); the refused call never ran.
+    assert_eq!(served, 1);
+    assert_eq!(after, Ok(7));
+}

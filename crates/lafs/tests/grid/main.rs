@@ -3,6 +3,8 @@
 //! known-bad designs each producing its failure while the safe one does not.
 
 mod backup;
+mod corruption;
+mod crash;
 mod errors;
 mod immutable;
 mod known_bad;
