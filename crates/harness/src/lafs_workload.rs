@@ -10,8 +10,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use retrylab_check::{
     check_final_read_at_rest, check_immutable, check_mutable_appends, check_mutable_overwrites, check_versions_at_rest,
-    invariant, FinalRead, ImmutableUpload, MutableOp, MutableOpKind, Outcome, ReadValue, SharesAtRest,
-    Violation,
+    invariant, FinalRead, ImmutableUpload, MutableOp, MutableOpKind, Outcome, ReadValue, SharesAtRest, Violation,
 };
 use retrylab_lafs::{
     parse_entries, AppendLine, BackupItem, BackupRoot, Cap, Gateway, GatewayError, Grid, LafsConfig, MutableCap,
@@ -761,7 +760,13 @@ async fn check_backups(
     violations.extend(check_immutable(&uploads));
     // `Latest` points at the newest acknowledged snapshot (or a later indeterminate one).
     if let Some(root) = &root {
-        let final_read = match gateway.get(&root.root).await {
+        let root_read = gateway.get(&root.root).await;
+        // The root directory as read: the version, whatever `Latest` says.
+        let root_version = match &root_read {
+            Ok(read) => FinalRead::Value(ReadValue { seqnum: read.seqnum, values: Vec::new() }),
+            Err(error) => FinalRead::Error { status: error.web_status(), error: error.name().to_owned() },
+        };
+        let final_read = match root_read {
             Ok(read) => match parse_entries(&read.contents).map(|children| children.get("Latest").cloned()) {
                 Ok(Some(latest)) => match snapshot_number(gateway, &latest).await {
                     Ok(number) => FinalRead::Value(ReadValue { seqnum: read.seqnum, values: vec![number] }),
@@ -777,7 +782,7 @@ async fn check_backups(
         };
         let at_rest = shares_at_rest(grid, &root.root);
         violations.extend(check_mutable_overwrites(history, &final_read, &at_rest));
-        violations.extend(check_file_at_rest(grid, &at_rest, &final_read));
+        violations.extend(check_file_at_rest(grid, &at_rest, &root_version));
     }
     violations
 }
