@@ -11,4 +11,5 @@ mod policies;
 mod properties;
 mod shrinking;
 mod support;
+mod swarm;
 mod verdicts;

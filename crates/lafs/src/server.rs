@@ -511,7 +511,9 @@ impl StorageServer {
         let mut own_write_possible = false;
         let mut read_data = ReadData::new();
         for _ in 0..=CONFLICT_REREADS {
-            let half_done = !written.is_empty();
+            // A failed re-read after a resent PUT lost may hide this request's
+            // own write: the failure is as indeterminate as a half-done write.
+            let half_done = !written.is_empty() || own_write_possible;
             let listing =
                 self.list_share_objects(&storage_index).await.map_err(|e| ServerError::from_store(e, half_done))?;
             let mut stored: BTreeMap<u8, StoredShare> = BTreeMap::new();
@@ -563,7 +565,10 @@ impl StorageServer {
                     intended.insert(*share, None);
                     if old.is_some() {
                         self.delete_share(&storage_index, *share, &pieces).await.map_err(|error| {
-                            ServerError::from_store(error, error.is_indeterminate() || !written.is_empty())
+                            ServerError::from_store(
+                                error,
+                                error.is_indeterminate() || !written.is_empty() || own_write_possible,
+                            )
                         })?;
                     }
                     written.insert(*share);
@@ -592,7 +597,10 @@ impl StorageServer {
                         break;
                     }
                     Err(ShareWriteError::Store { error, wrote_any }) => {
-                        return Err(ServerError::from_store(error, wrote_any || !written.is_empty()));
+                        return Err(ServerError::from_store(
+                            error,
+                            wrote_any || !written.is_empty() || own_write_possible,
+                        ));
                     }
                 }
             }
