@@ -290,6 +290,7 @@ async fn quiesce(world: &World, grid: &Grid, consistency: Consistency) {
     for service in grid.s3_services() {
         service.borrow_mut().heal();
     }
+    world.net().stop_losses();
     drain(world, grid).await;
     if let Consistency::Eventual { window } = consistency {
         world.clock().sleep(window + Duration::from_millis(1)).await;
@@ -564,9 +565,45 @@ async fn reads(client: &mut Client, files: &Files, reads: u64, decode: Decode) {
     }
 }
 
-/// The read at quiescence through the gateway, its contents decoded into value ids.
-async fn final_read(gateway: &Gateway, cap: &MutableCap, decode: impl Fn(&[u8]) -> Vec<u64>) -> FinalRead {
-    match gateway.get(cap).await {
+/// Tries of a read at quiescence, a pause apart: with no faults left, a
+/// read can still time out (a scenario's timeouts may sit inside the
+/// latency tail), and a user would try again before calling data lost.
+const QUIESCENT_TRIES: u32 = 5;
+const QUIESCENT_PAUSE: Duration = Duration::from_secs(10);
+
+/// `read` at quiescence, tried again after a failure, up to [`QUIESCENT_TRIES`].
+async fn at_quiescence<T, E, Fut>(world: &World, read: impl Fn() -> Fut) -> Result<T, E>
+where
+    Fut: Future<Output = Result<T, E>>,
+{
+    let mut result = read().await;
+    for _ in 1..QUIESCENT_TRIES {
+        if result.is_ok() {
+            break;
+        }
+        world.clock().sleep(QUIESCENT_PAUSE).await;
+        result = read().await;
+    }
+    result
+}
+
+/// The read at quiescence through the gateway, its contents decoded into
+/// value ids. When the gateway cannot read even after [`QUIESCENT_TRIES`]
+/// (the scenario's timeouts sit inside the latency tail, say), the shares at
+/// rest are read instead, with the same retrieve logic: whether data was lost
+/// is a question about what is stored, not about one more timeout.
+async fn final_read(
+    world: &World,
+    grid: &Grid,
+    gateway: &Gateway,
+    cap: &MutableCap,
+    decode: impl Fn(&[u8]) -> Vec<u64>,
+) -> FinalRead {
+    let read = match at_quiescence(world, || gateway.get(cap)).await {
+        Ok(read) => Ok(read),
+        Err(_unavailable) => grid.read_mutable_at_rest(cap),
+    };
+    match read {
         Ok(read) => FinalRead::Value(ReadValue { seqnum: read.seqnum, values: decode(&read.contents) }),
         Err(error) => FinalRead::Error { status: error.web_status(), error: error.name().to_owned() },
     }
@@ -635,8 +672,11 @@ fn backup_file(backup: usize, f: u64, step: u64) -> Bytes {
 
 /// Which backup (1-based) a snapshot directory belongs to, from its
 /// children's names (`u64::MAX`: a snapshot no backup wrote).
-async fn snapshot_number(gateway: &Gateway, snapshot: &Cap) -> Result<u64, GatewayError> {
-    let children = gateway.list_directory(snapshot).await?;
+async fn snapshot_number(world: &World, grid: &Grid, gateway: &Gateway, snapshot: &Cap) -> Result<u64, GatewayError> {
+    let children = match at_quiescence(world, || gateway.list_directory(snapshot)).await {
+        Ok(children) => children,
+        Err(_unavailable) => grid.list_directory_at_rest(snapshot)?,
+    };
     Ok(children
         .keys()
         .next()
@@ -711,7 +751,7 @@ async fn check_written(
                 Workload::MutablePuts { line_bytes, .. } => Decode::Puts { line_bytes },
                 _ => Decode::Appends,
             };
-            let final_read = final_read(gateway, cap, |contents| decode.values(contents)).await;
+            let final_read = final_read(&client.world, grid, gateway, cap, |contents| decode.values(contents)).await;
             let mut violations = match decode {
                 Decode::Puts { .. } => check_mutable_overwrites(&history, &final_read, &at_rest),
                 Decode::Appends => check_mutable_appends(&history, &final_read, &at_rest),
@@ -719,12 +759,13 @@ async fn check_written(
             violations.extend(check_file_at_rest(grid, &at_rest, &final_read));
             violations
         }
-        (Written::Backups { root, done, history }, _) => check_backups(grid, gateway, root, &done, &history).await,
+        (Written::Backups { root, done, history }, _) => check_backups(&client.world, grid, gateway, root, &done, &history).await,
         _ => Vec::new(),
     }
 }
 
 async fn check_backups(
+    world: &World,
     grid: &Grid,
     gateway: &Gateway,
     root: Option<BackupRoot>,
@@ -737,13 +778,20 @@ async fn check_backups(
     let mut uploads = Vec::new();
     for (outcome, snapshot, items) in done {
         let Some(snapshot) = snapshot else { continue };
-        let listing = gateway.list_directory(snapshot).await;
+        let listing = match at_quiescence(world, || gateway.list_directory(snapshot)).await {
+            Ok(listing) => Ok(listing),
+            Err(_unavailable) => grid.list_directory_at_rest(snapshot),
+        };
         for (name, contents) in items {
             let downloaded = match &listing {
                 Err(error) => Some(Err(format!("snapshot directory: {}", error.name()))),
                 Ok(children) => Some(match children.get(name) {
                     Some(Cap::File(cap)) => {
-                        gateway.download(cap).await.map(|bytes| digest(&bytes)).map_err(|e| e.name().to_owned())
+                        let download = match at_quiescence(world, || gateway.download(cap)).await {
+                            Ok(bytes) => Ok(bytes),
+                            Err(_unavailable) => grid.download_immutable_at_rest(cap),
+                        };
+                        download.map(|bytes| digest(&bytes)).map_err(|e| e.name().to_owned())
                     }
                     Some(other) => Err(format!("{name} is not a file: {other:?}")),
                     None => Err(format!("{name} missing from the snapshot")),
@@ -760,7 +808,10 @@ async fn check_backups(
     violations.extend(check_immutable(&uploads));
     // `Latest` points at the newest acknowledged snapshot (or a later indeterminate one).
     if let Some(root) = &root {
-        let root_read = gateway.get(&root.root).await;
+        let root_read = match at_quiescence(world, || gateway.get(&root.root)).await {
+            Ok(read) => Ok(read),
+            Err(_unavailable) => grid.read_mutable_at_rest(&root.root),
+        };
         // The root directory as read: the version, whatever `Latest` says.
         let root_version = match &root_read {
             Ok(read) => FinalRead::Value(ReadValue { seqnum: read.seqnum, values: Vec::new() }),
@@ -768,7 +819,7 @@ async fn check_backups(
         };
         let final_read = match root_read {
             Ok(read) => match parse_entries(&read.contents).map(|children| children.get("Latest").cloned()) {
-                Ok(Some(latest)) => match snapshot_number(gateway, &latest).await {
+                Ok(Some(latest)) => match snapshot_number(world, grid, gateway, &latest).await {
                     Ok(number) => FinalRead::Value(ReadValue { seqnum: read.seqnum, values: vec![number] }),
                     Err(error) => FinalRead::Error {
                         status: error.web_status(),

@@ -176,6 +176,15 @@ impl Network {
         );
     }
 
+    /// No message is lost from now on, on any link (quiescence: no more faults).
+    pub fn stop_losses(&self) {
+        let mut state = self.inner.borrow_mut();
+        state.default_link.loss_probability = 0.0;
+        for link in state.links.values_mut() {
+            link.loss_probability = 0.0;
+        }
+    }
+
     /// Every message between `a` and `b`, either way, is lost until [`Network::heal`].
     pub fn partition(&self, a: NodeId, b: NodeId) {
         let mut state = self.inner.borrow_mut();

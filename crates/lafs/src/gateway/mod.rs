@@ -15,6 +15,7 @@ mod mutable;
 pub mod servermap;
 
 use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::rc::Rc;
 
@@ -56,6 +57,10 @@ pub struct Gateway {
     backoff_rng: RefCell<SimRng>,
     /// Tahoe-LAFS's convergence secret: immutable storage indexes hash the content with it.
     convergence: [u8; 32],
+    /// The highest seqnum this gateway has tried to publish, per mutable
+    /// file: a failed publish may leave shares the next servermap does not
+    /// meet, and publishing that seqnum again would name two versions.
+    attempted: RefCell<BTreeMap<crate::cap::StorageIndex, u64>>,
 }
 
 impl Gateway {
@@ -84,6 +89,7 @@ impl Gateway {
             rng: RefCell::new(world.rng(&format!("lafs.gateway{suffix}"))),
             backoff_rng: RefCell::new(world.rng(&format!("lafs.gateway{suffix}.backoff"))),
             convergence,
+            attempted: RefCell::new(BTreeMap::new()),
         }
     }
 

@@ -174,7 +174,9 @@ impl Gateway {
     /// absent). Fewer than the write quorum landing is `NotEnoughServersError`; a
     /// failed test or a surprise share is `UncoordinatedWriteError`.
     pub(crate) async fn publish(&self, cap: &MutableCap, map: &ServerMap, contents: Bytes) -> Result<u64, WriteError> {
-        let seqnum = map.highest_seqnum().map_or(1, |s| s.saturating_add(1));
+        let attempted = self.attempted.borrow().get(&cap.storage_index).copied();
+        let seqnum = map.highest_seqnum().max(attempted).map_or(1, |s| s.saturating_add(1));
+        self.attempted.borrow_mut().insert(cap.storage_index, seqnum);
         let mut salt = [0u8; 16];
         self.rng.borrow_mut().fill_bytes(&mut salt);
         let (_, shares) = build_shares(cap, &self.codec, seqnum, salt, &contents);
