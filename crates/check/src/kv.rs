@@ -52,12 +52,22 @@ pub enum Observed {
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum KvOpKind {
     /// Writes the value named by the operation's own id.
-    Put { key: String },
-    Delete { key: String },
+    Put {
+        key: String,
+    },
+    Delete {
+        key: String,
+    },
     /// `observed` is `Some` exactly when the outcome is Ok.
-    Get { key: String, observed: Option<Observed> },
+    Get {
+        key: String,
+        observed: Option<Observed>,
+    },
     /// Every page under `prefix`, in the order received; `Some` exactly when the outcome is Ok.
-    List { prefix: String, observed: Option<Vec<String>> },
+    List {
+        prefix: String,
+        observed: Option<Vec<String>>,
+    },
 }
 
 /// One client operation, as the harness recorded it.
@@ -400,7 +410,8 @@ fn check_final_read(keys: &KeyIndex, read: &FinalRead, sink: &mut Sink) {
 // LISTs
 
 fn check_list(keys: &KeyIndex, op: &KvOp, prefix: &str, listed: &[String], sink: &mut Sink) {
-    let lister = format!("list {} (process {}, {}-{}) of {prefix:?}", op.id, op.process, ms(op.invoked), ms(op.completed));
+    let lister =
+        format!("list {} (process {}, {}-{}) of {prefix:?}", op.id, op.process, ms(op.invoked), ms(op.completed));
     check_list_order(&lister, listed, sink);
     let target = Place::of(op);
     let listed_set: BTreeSet<&str> = listed.iter().map(String::as_str).collect();
@@ -415,7 +426,11 @@ fn check_list(keys: &KeyIndex, op: &KvOp, prefix: &str, listed: &[String], sink:
         }
     }
     let mut missing = Vec::new();
-    for (key, writes) in keys.writes.range::<str, _>((Bound::Included(prefix), Bound::Unbounded)).take_while(|(key, _)| key.starts_with(prefix)) {
+    for (key, writes) in keys
+        .writes
+        .range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
+        .take_while(|(key, _)| key.starts_with(prefix))
+    {
         if listed_set.contains(key.as_str()) {
             continue;
         }
@@ -433,11 +448,8 @@ fn check_list(keys: &KeyIndex, op: &KvOp, prefix: &str, listed: &[String], sink:
         sink.push(invariant::LIST_PHANTOM_KEY, message);
     }
     if !missing.is_empty() {
-        let message = format!(
-            "{lister} lacked {} key(s) that certainly existed then: {}",
-            missing.len(),
-            first_few(&missing)
-        );
+        let message =
+            format!("{lister} lacked {} key(s) that certainly existed then: {}", missing.len(), first_few(&missing));
         sink.push(invariant::LIST_MISSING_KEY, message);
     }
 }
