@@ -14,6 +14,7 @@ use retrylab_scenario::{LafsSpec, NamedPolicy, S3Operation, Scenario, Workload};
 use retrylab_sim::{EventKind, LinkSpec, RunError, RunLimits, SimClock, TraceMode, World, WorldConfig};
 
 use crate::report::RunReport;
+use crate::s3_mixed::MixedSpec;
 
 /// Runs `scenario` under `policy` on `seed`.
 pub fn run_seed(
@@ -44,7 +45,7 @@ pub fn run_seed(
     Ok(report)
 }
 
-fn s3_config(scenario: &Scenario) -> S3Config {
+pub(crate) fn s3_config(scenario: &Scenario) -> S3Config {
     S3Config {
         latency: scenario.s3.latency.clone(),
         error_latency: scenario.s3.error_latency.clone(),
@@ -57,8 +58,12 @@ fn s3_config(scenario: &Scenario) -> S3Config {
 }
 
 async fn drive(world: World, scenario: &Scenario, policy: &NamedPolicy) -> RunReport {
-    match &scenario.lafs {
-        Some(spec) if scenario.workload.needs_lafs() => drive_grid(world, scenario, policy, spec).await,
+    match (&scenario.lafs, &scenario.workload) {
+        (Some(spec), workload) if workload.needs_lafs() => drive_grid(world, scenario, policy, spec).await,
+        (_, &Workload::S3Requests { operations, operation: S3Operation::Mixed(mix), object_bytes, keys, clients }) => {
+            let spec = MixedSpec { operations, mix, object_bytes, keys, clients };
+            crate::s3_mixed::drive(world, scenario, policy, spec).await
+        }
         _ => drive_s3_requests(world, scenario, policy).await,
     }
 }
@@ -97,7 +102,10 @@ async fn drive_s3_requests(world: World, scenario: &Scenario, policy: &NamedPoli
     let mut report = RunReport::empty(world.seed(), &policy.name);
 
     match &scenario.workload {
+        // `drive` runs mixed workloads (crate::s3_mixed).
+        Workload::S3Requests { operation: S3Operation::Mixed(_), .. } => {}
         Workload::S3Requests { operations, operation, object_bytes, keys, clients } => {
+            let put = *operation == S3Operation::Put;
             let keys = (*keys).max(1);
             // Keys are formatted once: formatting per request costs more than
             // the simulated request itself.
@@ -128,13 +136,14 @@ async fn drive_s3_requests(world: World, scenario: &Scenario, policy: &NamedPoli
                     let mut results = Vec::with_capacity((*operations / clients + 1) as usize);
                     let mut i = c;
                     while i < *operations {
-                        let request = match operation {
-                            S3Operation::Put => S3Request::Put {
+                        let request = if put {
+                            S3Request::Put {
                                 key: key_of(i),
                                 body: bodies[(i % 2) as usize].clone(),
                                 condition: PutCondition::None,
-                            },
-                            S3Operation::Get => S3Request::Get { key: key_of(i) },
+                            }
+                        } else {
+                            S3Request::Get { key: key_of(i) }
                         };
                         world
                             .trace()
