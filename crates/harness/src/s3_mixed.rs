@@ -92,8 +92,7 @@ pub(crate) async fn run_history(
 ) -> (RunReport, KvHistory) {
     let server = world.net().add_node("storage-server");
     let s3_node = world.net().add_node("s3");
-    let service =
-        Rc::new(RefCell::new(S3Service::new(crate::workload::s3_config(scenario), world.sub_seed("s3"))));
+    let service = Rc::new(RefCell::new(S3Service::new(crate::workload::s3_config(scenario), world.sub_seed("s3"))));
     let client = SimS3Client::new(world.clone(), service.clone(), server, s3_node, scenario.s3.request_timeout);
     let store = RetryingStore::new(
         Witness::new(client),
@@ -112,7 +111,8 @@ pub(crate) async fn run_history(
         history.initial.insert(key.clone(), id);
     }
 
-    let runner = Runner { world, store: &store, server, keys: &keys, spec, sabotage, mix_seed: world.sub_seed("workload.mix") };
+    let runner =
+        Runner { world, store: &store, server, keys: &keys, spec, sabotage, mix_seed: world.sub_seed("workload.mix") };
     let clients = spec.clients.clamp(1, spec.operations.max(1));
     let streams = join_all((0..clients).map(|c| runner.stream(c, clients))).await;
     let mut done: Vec<Done> = streams.into_iter().flatten().collect();
@@ -123,7 +123,9 @@ pub(crate) async fn run_history(
     report.latencies_us.reserve(done.len());
     report.outcomes.reserve(done.len());
     for d in &done {
-        report.latencies_us.push(u64::try_from(d.op.completed.saturating_sub(d.op.invoked).as_micros()).unwrap_or(u64::MAX));
+        report
+            .latencies_us
+            .push(u64::try_from(d.op.completed.saturating_sub(d.op.invoked).as_micros()).unwrap_or(u64::MAX));
         report.outcomes.push(d.op.outcome == Outcome::Ok);
         if let Some(error) = d.error {
             report.failures += 1;
