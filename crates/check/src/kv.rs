@@ -206,7 +206,8 @@ impl Write {
 #[derive(Default)]
 struct Frontier {
     invoked_max: Option<Duration>,
-    id_max_by_process: BTreeMap<u64, u64>,
+    /// (process, highest id): few processes, so a list beats a map.
+    id_max_by_process: Vec<(u64, u64)>,
     newest: Option<Write>,
 }
 
@@ -223,8 +224,10 @@ impl Frontier {
                 frontier.invoked_max = Some(invoked);
                 frontier.newest = Some(*write);
             }
-            let max = frontier.id_max_by_process.entry(process).or_insert(id);
-            *max = (*max).max(id);
+            match frontier.id_max_by_process.iter_mut().find(|(p, _)| *p == process) {
+                Some((_, max)) => *max = (*max).max(id),
+                None => frontier.id_max_by_process.push((process, id)),
+            }
         }
         frontier
     }
@@ -235,7 +238,7 @@ impl Frontier {
             Place::Initial => self.invoked_max.is_some(),
             Place::Op { id, process, completed, .. } => {
                 self.invoked_max.is_some_and(|max| max > completed)
-                    || self.id_max_by_process.get(&process).is_some_and(|max| *max > id)
+                    || self.id_max_by_process.iter().any(|(p, max)| *p == process && *max > id)
             }
             Place::Final => false,
         }
@@ -414,29 +417,42 @@ fn check_list(keys: &KeyIndex, op: &KvOp, prefix: &str, listed: &[String], sink:
         format!("list {} (process {}, {}-{}) of {prefix:?}", op.id, op.process, ms(op.invoked), ms(op.completed));
     check_list_order(&lister, listed, sink);
     let target = Place::of(op);
-    let listed_set: BTreeSet<&str> = listed.iter().map(String::as_str).collect();
-    let mut phantom = Vec::new();
-    for key in &listed_set {
-        let writes = keys.of(key);
-        let frontier = Frontier::before(writes, target, false);
-        let present = key.starts_with(prefix)
-            && writes.iter().any(|w| w.value.is_some() && could_be_current(w, target, &frontier));
-        if !present {
-            phantom.push(*key);
-        }
-    }
+    // Walk the listing and the keys under the prefix side by side, both in order (a listing out of
+    // order or with duplicates, already reported, is sorted first).
+    let sorted: Vec<&str> = if listed.windows(2).all(|pair| pair[0] < pair[1]) {
+        listed.iter().map(String::as_str).collect()
+    } else {
+        listed.iter().map(String::as_str).collect::<BTreeSet<_>>().into_iter().collect()
+    };
+    let mut phantom: Vec<&str> = sorted.iter().copied().filter(|key| !key.starts_with(prefix)).collect();
     let mut missing = Vec::new();
-    for (key, writes) in keys
+    let mut listed_keys = sorted.iter().copied().filter(|key| key.starts_with(prefix)).peekable();
+    let mut known = keys
         .writes
         .range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
         .take_while(|(key, _)| key.starts_with(prefix))
-    {
-        if listed_set.contains(key.as_str()) {
-            continue;
-        }
-        let frontier = Frontier::before(writes, target, false);
-        if !writes.iter().any(|w| w.value.is_none() && could_be_current(w, target, &frontier)) {
-            missing.push(key.as_str());
+        .peekable();
+    loop {
+        match (known.peek(), listed_keys.peek()) {
+            (None, None) => break,
+            (Some((key, writes)), Some(listed_key)) if key.as_str() == *listed_key => {
+                if !may_be(writes, target, true) {
+                    phantom.push(listed_key);
+                }
+                known.next();
+                listed_keys.next();
+            }
+            (Some((key, writes)), next_listed) if next_listed.is_none_or(|listed_key| key.as_str() < *listed_key) => {
+                if !may_be(writes, target, false) {
+                    missing.push(key.as_str());
+                }
+                known.next();
+            }
+            (_, Some(listed_key)) => {
+                phantom.push(listed_key);
+                listed_keys.next();
+            }
+            (Some(_), None) => break,
         }
     }
     if !phantom.is_empty() {
@@ -454,7 +470,22 @@ fn check_list(keys: &KeyIndex, op: &KvOp, prefix: &str, listed: &[String], sink:
     }
 }
 
+/// Whether a key with `writes` may be present (or, with `present` false, absent) at some instant of
+/// `target`.
+fn may_be(writes: &[Write], target: Place, present: bool) -> bool {
+    if let [only] = writes {
+        // Never written during the run (most keys of most listings): its initial state.
+        return only.value.is_some() == present;
+    }
+    let frontier = Frontier::before(writes, target, false);
+    writes.iter().any(|w| w.value.is_some() == present && could_be_current(w, target, &frontier))
+}
+
 fn check_list_order(lister: &str, listed: &[String], sink: &mut Sink) {
+    if listed.windows(2).all(|pair| pair[0] < pair[1]) {
+        // Strictly ascending: in order and no key twice (the common case, checked without a set).
+        return;
+    }
     let mut seen = BTreeSet::new();
     let duplicated: Vec<&str> = listed.iter().filter(|key| !seen.insert(key.as_str())).map(String::as_str).collect();
     if !duplicated.is_empty() {
