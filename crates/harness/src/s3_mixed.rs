@@ -366,3 +366,151 @@ impl<S: ObjectStore> ObjectStore for Witness<S> {
         result
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use retrylab_check::invariant;
+    use retrylab_scenario::{S3Operation, Workload};
+    use retrylab_sim::TraceMode;
+
+    use super::*;
+
+    fn shipped(name: &str) -> Scenario {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sim-scenarios/s3").join(name);
+        retrylab_scenario::load(&path).unwrap()
+    }
+
+    fn spec_of(scenario: &Scenario) -> MixedSpec {
+        match scenario.workload {
+            Workload::S3Requests { operations, operation: S3Operation::Mixed(mix), object_bytes, keys, clients } => {
+                MixedSpec { operations, mix, object_bytes, keys, clients }
+            }
+            ref other => panic!("not a mixed workload: {other:?}"),
+        }
+    }
+
+    /// One run's report and history, with the client sabotaged as `sabotage` says.
+    fn history(scenario: &Scenario, policy: &str, seed: u64, sabotage: Sabotage) -> (RunReport, KvHistory) {
+        let policy = scenario.policy(policy).unwrap();
+        let config = crate::workload::world_config(scenario, seed, TraceMode::HashOnly);
+        let spec = spec_of(scenario);
+        let run =
+            retrylab_sim::run(
+                &config,
+                |world| async move { run_history(&world, scenario, policy, spec, sabotage).await },
+            );
+        run.unwrap().output
+    }
+
+    fn invariants(history: &KvHistory, consistency: ReadConsistency) -> Vec<&'static str> {
+        check_kv(history, consistency).into_iter().map(|v| v.invariant).collect()
+    }
+
+    fn count(history: &KvHistory, matches: impl Fn(&KvOp) -> bool) -> usize {
+        history.ops.iter().filter(|op| matches(op)).count()
+    }
+
+    #[test]
+    fn the_eventual_scenario_pages_lists_meets_ambiguity_and_needs_its_window() {
+        let scenario = shipped("mixed-eventual.toml");
+        let (report, history) = history(&scenario, "none", 3, Sabotage::None);
+        assert_eq!(history.ops.len() as u64, report.operations);
+        let consistency = read_consistency(scenario.s3.consistency);
+        assert!(invariants(&history, consistency).is_empty(), "{:#?}", check_kv(&history, consistency));
+        // Listings span pages, some writes are indeterminate, every key is read at the end.
+        let paged = |op: &KvOp| matches!(&op.kind, KvOpKind::List { observed: Some(keys), .. } if keys.len() > 1000);
+        assert!(count(&history, paged) > 50);
+        assert!(count(&history, |op| op.outcome == Outcome::Info) > 0);
+        assert_eq!(history.final_reads.len(), 2500);
+        // Stale reads happen: a checker told the store is strong reports them.
+        assert!(invariants(&history, ReadConsistency::Strong).contains(&invariant::STALE_GET));
+    }
+
+    #[test]
+    fn without_retries_a_write_refused_by_a_503_is_a_definite_failure() {
+        let scenario = shipped("mixed-strong.toml");
+        let (_, history) = history(&scenario, "none", 1, Sabotage::None);
+        let write = |op: &KvOp| matches!(op.kind, KvOpKind::Put { .. } | KvOpKind::Delete { .. });
+        assert!(count(&history, |op| write(op) && op.outcome == Outcome::Fail) > 0);
+        assert!(count(&history, |op| write(op) && op.outcome == Outcome::Info) > 0);
+        assert!(invariants(&history, ReadConsistency::Strong).is_empty());
+    }
+
+    /// Alters one answer of a clean run's history at a time: each alteration is reported.
+    #[test]
+    fn an_altered_answer_is_reported() {
+        let scenario = shipped("mixed-strong.toml");
+        let (_, clean) = history(&scenario, "aws-standard", 2, Sabotage::None);
+        assert!(invariants(&clean, ReadConsistency::Strong).is_empty());
+        let altered = |alter: &dyn Fn(&mut KvHistory)| {
+            let mut history = clean.clone();
+            alter(&mut history);
+            invariants(&history, ReadConsistency::Strong)
+        };
+        // A GET that saw an acknowledged PUT of the run is told to have seen the key's initial value.
+        let initial = clean.initial.clone();
+        let stale = altered(&|history| {
+            let get = history
+                .ops
+                .iter_mut()
+                .find(|op| matches!(&op.kind, KvOpKind::Get { observed: Some(Observed::Value(v)), .. } if *v < 3000));
+            if let Some(KvOp { kind: KvOpKind::Get { key, observed }, .. }) = get {
+                *observed = Some(Observed::Value(initial[key.as_str()]));
+            }
+        });
+        assert!(stale.contains(&invariant::STALE_GET), "{stale:?}");
+        // A value nobody wrote.
+        let unwritten = altered(&|history| {
+            if let Some(KvOp { kind: KvOpKind::Get { observed, .. }, .. }) =
+                history.ops.iter_mut().find(|op| op.outcome == Outcome::Ok && matches!(op.kind, KvOpKind::Get { .. }))
+            {
+                *observed = Some(Observed::Value(u64::MAX));
+            }
+        });
+        assert_eq!(unwritten, [invariant::UNWRITTEN_OBJECT_VISIBLE]);
+        // A listing that lost its last page.
+        let short = altered(&|history| {
+            if let Some(KvOp { kind: KvOpKind::List { observed: Some(keys), .. }, .. }) = history
+                .ops
+                .iter_mut()
+                .find(|op| matches!(&op.kind, KvOpKind::List { observed: Some(keys), .. } if keys.len() > 2000))
+            {
+                keys.truncate(2000);
+            }
+        });
+        assert_eq!(short, [invariant::LIST_MISSING_KEY]);
+        // A final read that lost a key nobody deleted.
+        let lost = altered(&|history| {
+            let untouched = history
+                .final_reads
+                .iter_mut()
+                .find(|read| read.result == Ok(Observed::Value(initial[read.key.as_str()])));
+            if let Some(read) = untouched {
+                read.result = Ok(Observed::Absent);
+            }
+        });
+        assert_eq!(lost, [invariant::FINAL_READ_DISAGREES]);
+    }
+
+    #[test]
+    fn a_client_that_reads_only_the_first_list_page_is_caught() {
+        for name in ["mixed-strong.toml", "mixed-eventual.toml"] {
+            let scenario = shipped(name);
+            let (_, history) = history(&scenario, "aws-standard", 1, Sabotage::FirstListPageOnly);
+            let found = invariants(&history, read_consistency(scenario.s3.consistency));
+            assert!(found.contains(&invariant::LIST_MISSING_KEY), "{name}: {found:?}");
+        }
+    }
+
+    #[test]
+    fn bodies_name_their_writer_and_decode_back() {
+        let body = tagged_body(17, "data/00042", 64);
+        assert_eq!(body.len(), 64);
+        assert_eq!(decode(&body), Observed::Value(17));
+        // A size below the tag keeps the tag whole.
+        assert_eq!(decode(&tagged_body(123_456, "data/00042", 4)), Observed::Value(123_456));
+        assert!(matches!(decode(b"garbage"), Observed::Unrecognized(_)));
+    }
+}

@@ -23,7 +23,20 @@ pub fn run_seed(
     seed: u64,
     trace_mode: TraceMode,
 ) -> Result<RunReport, RunError> {
-    let config = WorldConfig {
+    let config = world_config(scenario, seed, trace_mode);
+    let run = retrylab_sim::run(&config, |world| drive(world, scenario, policy))?;
+    let mut report = run.output;
+    report.seed = seed;
+    report.trace_hash = run.trace_hash;
+    report.events = run.events;
+    report.simulated_time = run.elapsed;
+    report.trace = run.trace;
+    Ok(report)
+}
+
+/// The world `scenario` runs in on `seed`.
+pub(crate) fn world_config(scenario: &Scenario, seed: u64, trace_mode: TraceMode) -> WorldConfig {
+    WorldConfig {
         seed,
         limits: RunLimits {
             simulated_time_max: scenario.limits.simulated_time_max,
@@ -34,15 +47,7 @@ pub fn run_seed(
             latency: scenario.network.latency.clone(),
             loss_probability: scenario.network.loss_probability,
         },
-    };
-    let run = retrylab_sim::run(&config, |world| drive(world, scenario, policy))?;
-    let mut report = run.output;
-    report.seed = seed;
-    report.trace_hash = run.trace_hash;
-    report.events = run.events;
-    report.simulated_time = run.elapsed;
-    report.trace = run.trace;
-    Ok(report)
+    }
 }
 
 pub(crate) fn s3_config(scenario: &Scenario) -> S3Config {
