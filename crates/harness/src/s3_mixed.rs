@@ -178,7 +178,8 @@ struct Runner<'a, S> {
 impl<S: ObjectStore> Runner<'_, S> {
     /// Stream `c` of `clients` runs operations c, c + clients, .. one after another.
     async fn stream(&self, c: u64, clients: u64) -> Vec<Done> {
-        let mut done = Vec::with_capacity((self.spec.operations / clients + 1) as usize);
+        // Reserved up to a bound: an absurd `operations` fails on its time limit, not on allocation.
+        let mut done = Vec::with_capacity((self.spec.operations / clients + 1).min(1 << 16) as usize);
         let mut i = c;
         while i < self.spec.operations {
             done.push(self.run(i, c).await);
