@@ -159,3 +159,23 @@ fn shrink_writes_a_minimal_failing_case_and_exits_1() {
     assert_eq!(unknown.status.code(), Some(2));
     assert!(stderr(&unknown).contains("nope"), "{}", stderr(&unknown));
 }
+
+#[test]
+fn a_setting_that_cannot_affect_a_run_is_warned_about_once_on_stderr() {
+    let dir = std::env::temp_dir().join(format!("retrylab-cli-warning-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("eventual-puts.toml");
+    let source = std::fs::read_to_string(lab_notebook_10k())
+        .unwrap()
+        .replace("consistency = \"strong\"", "consistency = \"eventual\"\neventual_window_ms = 2000")
+        .replace("operations = 10000", "operations = 10");
+    std::fs::write(&path, &source).unwrap();
+    let output = retrylab(&["run", path.to_str().unwrap(), "--seed", "1"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let expected = "warning: s3.consistency: \"eventual\" has no effect: an s3-requests put/get workload never \
+                    reads a key after overwriting it\n";
+    assert_eq!(stderr(&output), expected);
+    let clean = retrylab(&["run", &scenario(), "--seed", "1"]);
+    assert!(!stderr(&clean).contains("warning:"), "{}", stderr(&clean));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

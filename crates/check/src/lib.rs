@@ -22,8 +22,11 @@
 //!   checkers, [`check_mutable_overwrites`] and [`check_mutable_appends`].
 //! - [`immutable`]: [`check_immutable`], for immutable uploads read back at
 //!   quiescence.
+//! - [`kv`]: [`check_kv`], for S3-level histories (GET, PUT, DELETE, LIST on
+//!   many keys) under strong or eventual consistency.
 
 pub mod immutable;
+pub mod kv;
 pub mod mutable;
 
 mod append;
@@ -36,6 +39,7 @@ use serde::{Deserialize, Serialize};
 
 pub use append::check_mutable_appends;
 pub use immutable::{check_immutable, ImmutableUpload};
+pub use kv::{check_kv, FinalRead as KvFinalRead, KvHistory, KvOp, KvOpKind, Observed, ReadConsistency};
 pub use mutable::{
     check_final_read_at_rest, check_versions_at_rest, FinalRead, MutableOp, MutableOpKind, ReadValue, ShareCheck,
     SharesAtRest,
@@ -113,6 +117,24 @@ pub mod invariant {
     /// This names a harness bug, not a system bug, but it must not pass silently.
     pub const MALFORMED_HISTORY: &str = "malformed-history";
 
+    // S3-level histories (`kv`): a register with delete per key, and LIST.
+    /// S3 keys: a GET or final read returned a value no write to that key carried.
+    pub const UNWRITTEN_OBJECT_VISIBLE: &str = "unwritten-object-visible";
+    /// S3 keys: a GET or final read returned the value of a PUT that definitely failed.
+    pub const FAILED_PUT_VISIBLE: &str = "failed-put-visible";
+    /// S3 keys: a GET returned a version older than the consistency model allows.
+    pub const STALE_GET: &str = "stale-get";
+    /// S3 keys: a LIST lacked a key that certainly existed throughout it.
+    pub const LIST_MISSING_KEY: &str = "list-missing-key";
+    /// S3 keys: a LIST named a key that was never possibly present during it (or outside its prefix).
+    pub const LIST_PHANTOM_KEY: &str = "list-phantom-key";
+    /// S3 keys: a LIST named a key more than once.
+    pub const LIST_DUPLICATE_KEY: &str = "list-duplicate-key";
+    /// S3 keys: a LIST's keys were not in ascending order.
+    pub const LIST_OUT_OF_ORDER: &str = "list-out-of-order";
+    /// S3 keys: at quiescence a key held neither the newest acknowledged write nor a later indeterminate one.
+    pub const FINAL_READ_DISAGREES: &str = "final-read-disagrees";
+
     /// Every name above, in declaration order.
     pub const ALL: &[&str] = &[
         ACKNOWLEDGED_WRITE_LOST,
@@ -131,6 +153,14 @@ pub mod invariant {
         ACKNOWLEDGED_UPLOAD_UNREADABLE,
         ACKNOWLEDGED_UPLOAD_CORRUPT,
         MALFORMED_HISTORY,
+        UNWRITTEN_OBJECT_VISIBLE,
+        FAILED_PUT_VISIBLE,
+        STALE_GET,
+        LIST_MISSING_KEY,
+        LIST_PHANTOM_KEY,
+        LIST_DUPLICATE_KEY,
+        LIST_OUT_OF_ORDER,
+        FINAL_READ_DISAGREES,
     ];
 }
 

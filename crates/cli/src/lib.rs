@@ -58,8 +58,13 @@ impl Failure {
     }
 }
 
+/// Loads a scenario and warns on stderr, once, of each setting that cannot affect a run.
 fn load(path: &std::path::Path) -> Result<Scenario, Failure> {
-    retrylab_scenario::load(path).map_err(Failure::usage)
+    let scenario = retrylab_scenario::load(path).map_err(Failure::usage)?;
+    for warning in scenario.warnings() {
+        eprintln!("warning: {warning}");
+    }
+    Ok(scenario)
 }
 
 fn print(text: &str) -> Result<(), Failure> {

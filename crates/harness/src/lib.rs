@@ -24,6 +24,7 @@ mod explore;
 mod lafs_workload;
 mod property;
 mod report;
+mod s3_mixed;
 pub mod strategies;
 mod swarm;
 mod workload;

@@ -41,7 +41,7 @@ pub struct RunReport {
     pub simulated_time: Duration,
     /// Every event, when run with `TraceMode::Full`.
     pub trace: Option<Vec<Event>>,
-    /// Invariants the checkers found broken (Tahoe-LAFS workloads).
+    /// Invariants the checkers found broken (Tahoe-LAFS workloads and mixed s3-requests workloads).
     pub violations: Vec<Violation>,
 }
 

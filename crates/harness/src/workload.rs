@@ -14,6 +14,7 @@ use retrylab_scenario::{LafsSpec, NamedPolicy, S3Operation, Scenario, Workload};
 use retrylab_sim::{EventKind, LinkSpec, RunError, RunLimits, SimClock, TraceMode, World, WorldConfig};
 
 use crate::report::RunReport;
+use crate::s3_mixed::MixedSpec;
 
 /// Runs `scenario` under `policy` on `seed`.
 pub fn run_seed(
@@ -22,18 +23,7 @@ pub fn run_seed(
     seed: u64,
     trace_mode: TraceMode,
 ) -> Result<RunReport, RunError> {
-    let config = WorldConfig {
-        seed,
-        limits: RunLimits {
-            simulated_time_max: scenario.limits.simulated_time_max,
-            events_max: scenario.limits.events_max,
-        },
-        trace_mode,
-        network: LinkSpec {
-            latency: scenario.network.latency.clone(),
-            loss_probability: scenario.network.loss_probability,
-        },
-    };
+    let config = world_config(scenario, seed, trace_mode);
     let run = retrylab_sim::run(&config, |world| drive(world, scenario, policy))?;
     let mut report = run.output;
     report.seed = seed;
@@ -44,7 +34,23 @@ pub fn run_seed(
     Ok(report)
 }
 
-fn s3_config(scenario: &Scenario) -> S3Config {
+/// The world `scenario` runs in on `seed`.
+pub(crate) fn world_config(scenario: &Scenario, seed: u64, trace_mode: TraceMode) -> WorldConfig {
+    WorldConfig {
+        seed,
+        limits: RunLimits {
+            simulated_time_max: scenario.limits.simulated_time_max,
+            events_max: scenario.limits.events_max,
+        },
+        trace_mode,
+        network: LinkSpec {
+            latency: scenario.network.latency.clone(),
+            loss_probability: scenario.network.loss_probability,
+        },
+    }
+}
+
+pub(crate) fn s3_config(scenario: &Scenario) -> S3Config {
     S3Config {
         latency: scenario.s3.latency.clone(),
         error_latency: scenario.s3.error_latency.clone(),
@@ -57,8 +63,12 @@ fn s3_config(scenario: &Scenario) -> S3Config {
 }
 
 async fn drive(world: World, scenario: &Scenario, policy: &NamedPolicy) -> RunReport {
-    match &scenario.lafs {
-        Some(spec) if scenario.workload.needs_lafs() => drive_grid(world, scenario, policy, spec).await,
+    match (&scenario.lafs, &scenario.workload) {
+        (Some(spec), workload) if workload.needs_lafs() => drive_grid(world, scenario, policy, spec).await,
+        (_, &Workload::S3Requests { operations, operation: S3Operation::Mixed(mix), object_bytes, keys, clients }) => {
+            let spec = MixedSpec { operations, mix, object_bytes, keys, clients };
+            crate::s3_mixed::drive(world, scenario, policy, spec).await
+        }
         _ => drive_s3_requests(world, scenario, policy).await,
     }
 }
@@ -97,7 +107,10 @@ async fn drive_s3_requests(world: World, scenario: &Scenario, policy: &NamedPoli
     let mut report = RunReport::empty(world.seed(), &policy.name);
 
     match &scenario.workload {
+        // `drive` runs mixed workloads (crate::s3_mixed).
+        Workload::S3Requests { operation: S3Operation::Mixed(_), .. } => {}
         Workload::S3Requests { operations, operation, object_bytes, keys, clients } => {
+            let put = *operation == S3Operation::Put;
             let keys = (*keys).max(1);
             // Keys are formatted once: formatting per request costs more than
             // the simulated request itself.
@@ -128,13 +141,14 @@ async fn drive_s3_requests(world: World, scenario: &Scenario, policy: &NamedPoli
                     let mut results = Vec::with_capacity((*operations / clients + 1) as usize);
                     let mut i = c;
                     while i < *operations {
-                        let request = match operation {
-                            S3Operation::Put => S3Request::Put {
+                        let request = if put {
+                            S3Request::Put {
                                 key: key_of(i),
                                 body: bodies[(i % 2) as usize].clone(),
                                 condition: PutCondition::None,
-                            },
-                            S3Operation::Get => S3Request::Get { key: key_of(i) },
+                            }
+                        } else {
+                            S3Request::Get { key: key_of(i) }
                         };
                         world
                             .trace()

@@ -30,6 +30,9 @@ use crate::schema::{
     NetworkTable, OperationName, PolicyKind, PolicyTable, ReadCheckName, S3Table, ScenarioFile, ShareLayoutName,
     WorkloadKind, WorkloadTable, WriteCheckName,
 };
+// The mixed s3-requests workload's types (kept apart so the lists above stay as they were).
+use crate::model::OperationMix;
+use crate::schema::OperationMixTable;
 
 /// `seeds` when the file does not say.
 const SEEDS_DEFAULT: u64 = 100;
@@ -62,6 +65,9 @@ pub const CLIENTS_MAX: u64 = 100_000;
 /// Reads after each write of a grid workload: more than this is a mistake
 /// of units (a read costs a servermap update on every server).
 pub const READS_PER_WRITE_MAX: u64 = 100;
+/// `workload.keys` of a mixed s3-requests workload: every key is stored and
+/// read back at the end, and key names have five digits (`data/00000`).
+pub const MIXED_KEYS_MAX: u64 = 100_000;
 
 /// Reads and checks the scenario file at `path`.
 pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
@@ -783,6 +789,7 @@ impl Cx<'_> {
         let present = [
             ("operations", table.operations.is_some()),
             ("operation", table.operation.is_some()),
+            ("mix", table.mix.is_some()),
             ("object_bytes", table.object_bytes.is_some()),
             ("keys", table.keys.is_some()),
             ("clients", table.clients.is_some()),
@@ -806,17 +813,15 @@ impl Cx<'_> {
                     .operations
                     .ok_or_else(|| self.missing(&at.key("operations"), format!("required for {what}")))?;
                 self.at_least_one(&at.key("operations"), operations)?;
-                let operation = match table.operation {
-                    Some(OperationName::Put) => S3Operation::Put,
-                    Some(OperationName::Get) => S3Operation::Get,
-                    None => {
-                        return Err(
-                            self.missing(&at.key("operation"), format!("required for {what} (\"put\" or \"get\")"))
-                        )
-                    }
-                };
+                let operation = self.s3_operation(table, at, &what)?;
                 let keys = table.keys.unwrap_or(1);
                 self.at_least_one(&at.key("keys"), keys)?;
+                if matches!(operation, S3Operation::Mixed(_)) && keys > MIXED_KEYS_MAX {
+                    return Err(self.invalid(
+                        &at.key("keys"),
+                        format!("must be at most {MIXED_KEYS_MAX} with operation = \"mixed\", got {keys}"),
+                    ));
+                }
                 let clients = table.clients.unwrap_or(1);
                 self.at_least_one(&at.key("clients"), clients)?;
                 if clients > CLIENTS_MAX {
@@ -871,6 +876,45 @@ impl Cx<'_> {
             );
         }
         Ok(reads)
+    }
+
+    /// `workload.operation`, with `workload.mix` when it is "mixed" (and only then).
+    fn s3_operation(&self, table: &WorkloadTable, at: &FieldPath, what: &str) -> Result<S3Operation, ScenarioError> {
+        let mix_field = at.key("mix");
+        match (table.operation, &table.mix) {
+            (None, _) => {
+                Err(self.missing(&at.key("operation"), format!("required for {what} (\"put\", \"get\" or \"mixed\")")))
+            }
+            (Some(OperationName::Mixed), Some(mix)) => Ok(S3Operation::Mixed(self.operation_mix(mix, &mix_field)?)),
+            (Some(OperationName::Mixed), None) => Err(self.missing(
+                &mix_field,
+                "required with operation = \"mixed\" (e.g. mix = { get = 0.4, put = 0.3, delete = 0.1, list = 0.2 })",
+            )),
+            (Some(_), Some(_)) => Err(self.misplaced(&mix_field, "only allowed with operation = \"mixed\"")),
+            (Some(OperationName::Put), None) => Ok(S3Operation::Put),
+            (Some(OperationName::Get), None) => Ok(S3Operation::Get),
+        }
+    }
+
+    fn operation_mix(&self, table: &OperationMixTable, at: &FieldPath) -> Result<OperationMix, ScenarioError> {
+        let weight = |name: &str, value: Option<f64>| {
+            let value = value.unwrap_or(0.0);
+            if value.is_finite() && value >= 0.0 {
+                Ok(value)
+            } else {
+                Err(self.invalid(&at.key(name), format!("must be a finite number >= 0, got {value}")))
+            }
+        };
+        let mix = OperationMix {
+            get: weight("get", table.get)?,
+            put: weight("put", table.put)?,
+            delete: weight("delete", table.delete)?,
+            list: weight("list", table.list)?,
+        };
+        if [mix.get, mix.put, mix.delete, mix.list].iter().all(|w| *w == 0.0) {
+            return Err(self.invalid(at, "at least one of get, put, delete and list must weigh more than 0"));
+        }
+        Ok(mix)
     }
 
     fn at_least_one(&self, field: &FieldPath, value: u64) -> Result<(), ScenarioError> {

@@ -39,6 +39,23 @@ impl Scenario {
         self.policies.iter().find(|p| p.name == name)
     }
 
+    /// Settings that cannot affect a run, each as a human-readable sentence
+    /// naming its field (the loader accepts them; a user should know).
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        if matches!(self.s3.consistency, Consistency::Eventual { .. }) && !self.workload.reads_after_overwrite() {
+            let why = match &self.workload {
+                Workload::S3Requests { operation: S3Operation::Mixed(_), .. } => {
+                    "this mixed s3-requests workload has no GETs, or no PUTs or DELETEs to overwrite what it reads \
+                     (listings are always current)"
+                }
+                _ => "an s3-requests put/get workload never reads a key after overwriting it",
+            };
+            warnings.push(format!("s3.consistency: \"eventual\" has no effect: {why}"));
+        }
+        warnings
+    }
+
     /// User-level operations in one run: the workload's, once per gateway.
     pub fn operations_per_run(&self) -> u64 {
         let gateways = self.lafs.as_ref().map_or(1, |lafs| u64::from(lafs.gateways));
@@ -82,10 +99,25 @@ pub struct S3Spec {
     pub request_timeout: Duration,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum S3Operation {
     Put,
     Get,
+    /// GETs, PUTs, DELETEs and LISTs drawn at random by weight, recorded as
+    /// a history and checked (`retrylab_check::check_kv`).
+    Mixed(OperationMix),
+}
+
+/// The relative weights of each request kind in a mixed workload: finite,
+/// at least 0, not all 0 (the loader checks; they need not sum to 1).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct OperationMix {
+    pub get: f64,
+    pub put: f64,
+    pub delete: f64,
+    /// A LIST of every key under `data/`, following every continuation
+    /// token: one S3 request a page.
+    pub list: f64,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -94,6 +126,9 @@ pub enum Workload {
     /// keys, issued by `clients` concurrent request streams (1: one after
     /// another, the 2012 experiment) that share the server's one S3 client,
     /// and so its retry quota: stream c sends operations c, c + clients, ..
+    /// A mixed workload instead draws each operation's kind and key at
+    /// random (keys `data/00000` ..), starting with every key holding a
+    /// value, and checks its history.
     S3Requests { operations: u64, operation: S3Operation, object_bytes: u64, keys: u64, clients: u64 },
     /// `tahoe put` to one mutable file, `puts` times in a row: put i (1-based)
     /// overwrites the file with lines "1\n" .. "i\n" (the 2012 expt03), then
@@ -122,6 +157,18 @@ impl Workload {
             Workload::MutablePuts { puts, reads_per_write, .. } => with_reads(*puts, *reads_per_write),
             Workload::MutableAppends { appends, reads_per_write } => with_reads(*appends, *reads_per_write),
             Workload::Backups { files, .. } => files.len() as u64,
+        }
+    }
+
+    /// Whether S3 eventual consistency can change what this workload sees:
+    /// only a workload that reads a key after overwriting or deleting it.
+    pub fn reads_after_overwrite(&self) -> bool {
+        match self {
+            Workload::S3Requests { operation: S3Operation::Mixed(mix), .. } => {
+                mix.get > 0.0 && (mix.put > 0.0 || mix.delete > 0.0)
+            }
+            Workload::S3Requests { .. } => false,
+            Workload::MutablePuts { .. } | Workload::MutableAppends { .. } | Workload::Backups { .. } => true,
         }
     }
 

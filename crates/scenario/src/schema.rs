@@ -299,7 +299,7 @@ impl WorkloadKind {
     /// The fields this kind takes (besides `kind`), required or not.
     pub fn fields(self) -> &'static [&'static str] {
         match self {
-            WorkloadKind::S3Requests => &["operations", "operation", "object_bytes", "keys", "clients"],
+            WorkloadKind::S3Requests => &["operations", "operation", "mix", "object_bytes", "keys", "clients"],
             WorkloadKind::MutablePuts => &["puts", "line_bytes", "reads_per_write"],
             WorkloadKind::MutableAppends => &["appends", "reads_per_write"],
             WorkloadKind::Backups => &["files", "file_bytes_step"],
@@ -307,7 +307,18 @@ impl WorkloadKind {
     }
 }
 
-names!(OperationName { Put = "put", Get = "get" });
+names!(OperationName { Put = "put", Get = "get", Mixed = "mixed" });
+
+/// `workload.mix` of a mixed `s3-requests` workload: the weight of each
+/// request kind (absent: 0).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a mix table such as { get = 0.4, put = 0.3, delete = 0.1, list = 0.2 }")]
+pub(crate) struct OperationMixTable {
+    pub get: Option<f64>,
+    pub put: Option<f64>,
+    pub delete: Option<f64>,
+    pub list: Option<f64>,
+}
 
 /// The union of every workload kind's fields.
 #[derive(Debug, Deserialize)]
@@ -317,6 +328,8 @@ pub(crate) struct WorkloadTable {
     /// `s3-requests`.
     pub operations: Option<u64>,
     pub operation: Option<OperationName>,
+    /// Only with `operation = "mixed"`.
+    pub mix: Option<OperationMixTable>,
     pub object_bytes: Option<u64>,
     pub keys: Option<u64>,
     pub clients: Option<u64>,

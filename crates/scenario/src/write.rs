@@ -192,11 +192,17 @@ fn workload(out: &mut Toml, workload: &Workload) {
         Workload::S3Requests { operations, operation, object_bytes, keys, clients } => {
             kind(out, WorkloadKind::S3Requests);
             out.field("operations", integer(*operations));
-            let operation = match operation {
+            let name = match operation {
                 S3Operation::Put => OperationName::Put,
                 S3Operation::Get => OperationName::Get,
+                S3Operation::Mixed(_) => OperationName::Mixed,
             };
-            out.field("operation", Written::exact(string(operation.name())));
+            out.field("operation", Written::exact(string(name.name())));
+            if let S3Operation::Mixed(mix) = operation {
+                let weights = [("get", mix.get), ("put", mix.put), ("delete", mix.delete), ("list", mix.list)];
+                let fields: Vec<String> = weights.iter().map(|(name, w)| format!("{name} = {}", float(*w))).collect();
+                out.field("mix", Written::exact(format!("{{ {} }}", fields.join(", "))));
+            }
             out.field("object_bytes", integer(*object_bytes));
             out.field("keys", integer(*keys));
             out.field("clients", integer(*clients));

@@ -17,8 +17,8 @@ use retrylab_faults::{
 use retrylab_retry::{AwsRetryConfig, Jitter, ObjectStoreConfig, PolicyConfig};
 use retrylab_scenario::{
     load, parse, to_toml, to_toml_with_comment, BudgetScope, Consistency, Design, LafsSpec, Limits, Listing,
-    ModifyRetry, NamedPolicy, NetworkSpec, ReadCheck, S3Operation, S3Spec, Scenario, ShareLayout, Workload, WriteCheck,
-    CLIENTS_MAX, GATEWAYS_MAX,
+    ModifyRetry, NamedPolicy, NetworkSpec, OperationMix, ReadCheck, S3Operation, S3Spec, Scenario, ShareLayout,
+    Workload, WriteCheck, CLIENTS_MAX, GATEWAYS_MAX, MIXED_KEYS_MAX,
 };
 
 /// Where `parse` is told the written text comes from; `Scenario::path` is the only field the text
@@ -459,8 +459,23 @@ fn faults() -> impl Strategy<Value = FaultModel> {
 
 fn workload() -> impl Strategy<Value = Workload> {
     let operation = prop_oneof![Just(S3Operation::Put), Just(S3Operation::Get)];
+    let weight = || prop_oneof![Just(0.0), 0.0..1e6f64];
+    let mix = (weight(), weight(), weight(), weight()).prop_map(|(get, put, delete, list)| {
+        // The loader refuses a mix whose weights are all zero.
+        let get = if [get, put, delete, list].iter().all(|w| *w == 0.0) { 1.0 } else { get };
+        S3Operation::Mixed(OperationMix { get, put, delete, list })
+    });
     prop_oneof![
         (count(), operation, any_count(), count(), 1..=CLIENTS_MAX).prop_map(
+            |(operations, operation, object_bytes, keys, clients)| Workload::S3Requests {
+                operations,
+                operation,
+                object_bytes,
+                keys,
+                clients,
+            }
+        ),
+        (count(), mix, any_count(), 1..=MIXED_KEYS_MAX, 1..=CLIENTS_MAX).prop_map(
             |(operations, operation, object_bytes, keys, clients)| Workload::S3Requests {
                 operations,
                 operation,
