@@ -618,7 +618,7 @@ async fn mutable_puts(
     decode: Decode,
 ) -> Written {
     let file = client.index;
-    let cap = files.caps[file].clone();
+    let cap = files.caps[file];
     let mut contents = BytesMut::new();
     for i in 1..=puts {
         append_line(&mut contents, i, line_bytes);
@@ -643,7 +643,7 @@ async fn mutable_appends(
     decode: Decode,
 ) -> Written {
     let file = client.index;
-    let cap = files.caps[file].clone();
+    let cap = files.caps[file];
     for i in 1..=appends {
         let id = files.invoke(file);
         let (operation, started) = client.start("append");
