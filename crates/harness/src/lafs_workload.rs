@@ -759,7 +759,9 @@ async fn check_written(
             violations.extend(check_file_at_rest(grid, &at_rest, &final_read));
             violations
         }
-        (Written::Backups { root, done, history }, _) => check_backups(&client.world, grid, gateway, root, &done, &history).await,
+        (Written::Backups { root, done, history }, _) => {
+            check_backups(&client.world, grid, gateway, root, &done, &history).await
+        }
         _ => Vec::new(),
     }
 }

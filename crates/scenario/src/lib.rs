@@ -10,7 +10,7 @@ mod write;
 pub use error::{ErrorKind, ScenarioError};
 pub use load::{load, parse, CLIENTS_MAX, GATEWAYS_MAX, MIXED_KEYS_MAX, READS_PER_WRITE_MAX};
 pub use model::{
-    BudgetScope, Consistency, Design, LafsSpec, Limits, Listing, ModifyRetry, NamedPolicy, NetworkSpec, OperationMix, ReadCheck,
-    S3Operation, S3Spec, Scenario, ShareLayout, Workload, WriteCheck,
+    BudgetScope, Consistency, Design, LafsSpec, Limits, Listing, ModifyRetry, NamedPolicy, NetworkSpec, OperationMix,
+    ReadCheck, S3Operation, S3Spec, Scenario, ShareLayout, Workload, WriteCheck,
 };
 pub use write::{to_toml, to_toml_with_comment};
