@@ -49,7 +49,7 @@ fn the_write_hole_is_found_and_the_whole_share_layout_is_clean() {
 
 #[test]
 fn blind_overwrites_under_eventual_consistency_are_found_and_if_match_is_clean() {
-    check_both_ways("blind-overwrite.toml", 40, "seqnum-reused");
+    check_both_ways("blind-overwrite.toml", 40, "acknowledged-append-lost");
 }
 
 #[test]

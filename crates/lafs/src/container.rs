@@ -91,11 +91,18 @@ pub fn chunk_key(storage_index: &StorageIndex, share: u8, chunk: u32) -> String 
     format!("{}{share}.{chunk}", storage_index.share_prefix())
 }
 
-/// One S3 object of a share: the whole share, or chunk `n`.
+/// `<share key>.prev`: the version a share held before a publish replaced
+/// it, kept while it is the newest version the writer could recover.
+pub fn previous_key(storage_index: &StorageIndex, share: u8) -> String {
+    format!("{}{share}.prev", storage_index.share_prefix())
+}
+
+/// One S3 object of a share: the whole share, chunk `n`, or the previous version.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Piece {
     Whole,
     Chunk(u32),
+    Previous,
 }
 
 /// The share number and piece a key under `prefix` names; `None` for keys
@@ -104,6 +111,7 @@ pub fn parse_share_key(prefix: &str, key: &str) -> Option<(u8, Piece)> {
     let rest = key.strip_prefix(prefix)?;
     match rest.split_once('.') {
         None => Some((rest.parse().ok()?, Piece::Whole)),
+        Some((share, "prev")) => Some((share.parse().ok()?, Piece::Previous)),
         Some((share, chunk)) => Some((share.parse().ok()?, Piece::Chunk(chunk.parse().ok()?))),
     }
 }

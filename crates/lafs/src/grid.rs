@@ -172,8 +172,24 @@ impl Grid {
         out
     }
 
-    /// Verifies every stored share of the mutable file `cap`, straight from
-    /// the buckets (no network, no faults, no consistency delay).
+    /// The previous versions the servers keep of `storage_index`'s shares
+    /// (see `TestAndWrite::preserve`): (server, share, container bytes).
+    fn previous_at_rest(&self, storage_index: &StorageIndex) -> Vec<(u32, u8, Bytes)> {
+        let prefix = storage_index.share_prefix();
+        let mut out = Vec::new();
+        for (server, service) in (0u32..).zip(&self.services) {
+            for (key, body) in service.borrow().snapshot() {
+                if let Some((share, Piece::Previous)) = parse_share_key(&prefix, &key) {
+                    out.push((server, share, body));
+                }
+            }
+        }
+        out
+    }
+
+    /// Verifies every stored share of the mutable file `cap` (not the kept
+    /// previous versions), straight from the buckets (no network, no faults,
+    /// no consistency delay).
     pub fn verify_mutable_at_rest(&self, cap: &MutableCap) -> Vec<ShareVerdict> {
         let k = self.gateway().config().shares_needed;
         self.containers_at_rest(&cap.storage_index)
@@ -214,6 +230,11 @@ impl Grid {
             match decode_container(&container) {
                 Ok((_, data)) => map.add(cap, server, share, data),
                 Err(reason) => map.mark_bad(server, share, format!("container: {reason}")),
+            }
+        }
+        for (server, share, container) in self.previous_at_rest(&cap.storage_index) {
+            if let Ok((_, data)) = decode_container(&container) {
+                map.add_previous(cap, server, share, data);
             }
         }
         // Whole shares are in the map, so retrieve never needs to fetch.

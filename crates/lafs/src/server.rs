@@ -30,7 +30,8 @@ use retrylab_sim::{NodeId, SimClock};
 use crate::cap::StorageIndex;
 use crate::config::{Design, Listing, ReadCheck, ShareLayout, WriteCheck};
 use crate::container::{
-    chunk_key, decode_container, encode_container, parse_share_key, share_key, ContainerHeader, ContainerKind, Piece,
+    chunk_key, decode_container, encode_container, parse_share_key, previous_key, share_key, ContainerHeader,
+    ContainerKind, Piece,
 };
 use crate::error::ServerError;
 use crate::hash::{tagged_hash, Hash};
@@ -105,9 +106,17 @@ pub struct TestAndWrite {
     pub writes: Vec<WriteVector>,
     /// Truncate (or zero-extend) to this length after the writes; `Some(0)` deletes the share.
     pub new_length: Option<u64>,
+    /// A checkstring: when the share being replaced starts with it, the
+    /// server keeps the replaced share as the previous version
+    /// ([`previous_key`]), readable by [`StorageServer::slot_readv_all`].
+    pub preserve: Option<Bytes>,
 }
 
 impl TestAndWrite {
+    fn preserves(&self, old: &Bytes) -> bool {
+        self.preserve.as_ref().is_some_and(|checkstring| old.starts_with(checkstring))
+    }
+
     /// The share after the writes, `None` when nothing changes.
     fn apply(&self, old: Option<&Bytes>) -> Result<Option<Bytes>, ServerError> {
         if self.writes.is_empty() && self.new_length.is_none() {
@@ -326,6 +335,10 @@ impl StorageServer {
         pieces: &Listed,
     ) -> Result<Option<StoredShare>, ServerError> {
         let mut etags = BTreeMap::new();
+        // Only a previous version left (the share was deleted): no share.
+        if !pieces.keys().any(|piece| matches!(piece, Piece::Whole | Piece::Chunk(_))) {
+            return Ok(None);
+        }
         let object = if pieces.contains_key(&Piece::Whole) {
             match self.get_listed(&share_key(storage_index, share), pieces.get(&Piece::Whole), share).await {
                 Ok((body, etag)) => {
@@ -422,7 +435,7 @@ impl StorageServer {
                     let key = match *piece {
                         Piece::Chunk(chunk) if chunk >= count => chunk_key(storage_index, share, chunk),
                         Piece::Whole => share_key(storage_index, share),
-                        Piece::Chunk(_) => continue,
+                        Piece::Chunk(_) | Piece::Previous => continue,
                     };
                     self.store.delete(&key).await.map_err(|error| ShareWriteError::Store { error, wrote_any: true })?;
                 }
@@ -453,10 +466,40 @@ impl StorageServer {
             let key = match *piece {
                 Piece::Whole => share_key(storage_index, share),
                 Piece::Chunk(chunk) => chunk_key(storage_index, share, chunk),
+                Piece::Previous => previous_key(storage_index, share),
             };
             self.store.delete(&key).await?;
         }
         Ok(())
+    }
+
+    /// Reads `readv` from every share, and from every share's previous
+    /// version where one is kept: (current, previous).
+    pub async fn slot_readv_all(
+        &self,
+        storage_index: StorageIndex,
+        readv: Vec<(u64, u64)>,
+    ) -> Result<(ReadData, ReadData), ServerError> {
+        let _guard = self.lock(storage_index).await;
+        let listing = self.list_share_objects(&storage_index).await.map_err(|e| ServerError::from_store(e, false))?;
+        let mut current = ReadData::new();
+        let mut previous = ReadData::new();
+        for (share, pieces) in &listing {
+            if let Some(stored) = self.read_share(&storage_index, *share, pieces).await? {
+                current.insert(*share, read_vectors(&stored.data, &readv));
+            }
+            let Some(listed) = pieces.get(&Piece::Previous) else { continue };
+            match self.get_listed(&previous_key(&storage_index, *share), Some(listed), *share).await {
+                Ok((body, _)) => {
+                    if let Ok((_, data)) = decode_container(&body) {
+                        previous.insert(*share, read_vectors(&data, &readv));
+                    }
+                }
+                Err(ServerError::NoSuchShare) => {}
+                Err(error) => return Err(error),
+            }
+        }
+        Ok((current, previous))
     }
 
     /// Reads `readv` from each of `shares` (every share when empty).
@@ -582,6 +625,17 @@ impl StorageServer {
                     data_bytes: new_data.len() as u64,
                 };
                 let container = encode_container(&header, &new_data);
+                if let Some(old) = old.filter(|old| tw.preserves(&old.data)) {
+                    // Keep the version this publish replaces, if it is the
+                    // one the writer could still recover: a publish that
+                    // lands on too few servers must not destroy it.
+                    let previous = encode_container(&old.header, &old.data);
+                    let key = previous_key(&storage_index, *share);
+                    self.store
+                        .put(&key, previous, PutCondition::None)
+                        .await
+                        .map_err(|error| ServerError::from_store(error, !written.is_empty() || own_write_possible))?;
+                }
                 intended.insert(*share, Some(new_data));
                 match self.write_share(&storage_index, *share, container, old, &pieces).await {
                     Ok(()) => {
@@ -736,15 +790,21 @@ mod tests {
     fn writes_apply_and_truncate() {
         let old = Bytes::from_static(b"abcdef");
         let write = |offset, data: &'static [u8]| WriteVector { offset, data: Bytes::from_static(data) };
-        let tw = TestAndWrite { tests: vec![], writes: vec![write(2, b"XY"), write(8, b"Z")], new_length: None };
+        let tw = TestAndWrite {
+            tests: vec![],
+            writes: vec![write(2, b"XY"), write(8, b"Z")],
+            new_length: None,
+            preserve: None,
+        };
         assert_eq!(&tw.apply(Some(&old)).unwrap().unwrap()[..], b"abXYef\0\0Z");
-        let tw = TestAndWrite { tests: vec![], writes: vec![write(0, b"XY")], new_length: Some(3) };
+        let tw = TestAndWrite { tests: vec![], writes: vec![write(0, b"XY")], new_length: Some(3), preserve: None };
         assert_eq!(&tw.apply(Some(&old)).unwrap().unwrap()[..], b"XYc");
         let tw = TestAndWrite::default();
         assert_eq!(tw.apply(Some(&old)), Ok(None));
-        let tw = TestAndWrite { tests: vec![], writes: vec![write(0, b"whole new")], new_length: None };
+        let tw = TestAndWrite { tests: vec![], writes: vec![write(0, b"whole new")], new_length: None, preserve: None };
         assert_eq!(&tw.apply(Some(&old)).unwrap().unwrap()[..], b"whole new");
-        let tw = TestAndWrite { tests: vec![], writes: vec![write(u64::MAX - 1, b"x")], new_length: None };
+        let tw =
+            TestAndWrite { tests: vec![], writes: vec![write(u64::MAX - 1, b"x")], new_length: None, preserve: None };
         assert!(tw.apply(None).is_err());
     }
 }

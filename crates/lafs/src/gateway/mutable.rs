@@ -139,9 +139,9 @@ impl Gateway {
     pub(crate) async fn update_servermap(&self, cap: &MutableCap, mode: Mode) -> ServerMap {
         let storage_index = cap.storage_index;
         let queries = (0..self.server_count()).map(|server| async move {
-            let answer = self
-                .call(server, move |s| async move {
-                    s.slot_readv(storage_index, Vec::new(), vec![(0, SERVERMAP_READ_BYTES)]).await
+            let answer =
+                self.call(server, move |s| async move {
+                    s.slot_readv_all(storage_index, vec![(0, SERVERMAP_READ_BYTES)]).await
                 })
                 .await;
             (server, answer)
@@ -150,10 +150,15 @@ impl Gateway {
         let mut map = ServerMap::default();
         for (server, answer) in answers {
             match answer {
-                Ok(data) => {
-                    for (share, mut reads) in data {
+                Ok((current, previous)) => {
+                    for (share, mut reads) in current {
                         if let Some(bytes) = reads.pop() {
                             map.add(cap, server, share, bytes);
+                        }
+                    }
+                    for (share, mut reads) in previous {
+                        if let Some(bytes) = reads.pop() {
+                            map.add_previous(cap, server, share, bytes);
                         }
                     }
                 }
@@ -182,6 +187,14 @@ impl Gateway {
         let (_, shares) = build_shares(cap, &self.codec, seqnum, salt, &contents);
         self.note("lafs.publish.start.seqnum", seqnum);
         let storage_index = cap.storage_index;
+        // The newest version this writer can recover: each server keeps the
+        // share of it that this publish replaces, so a publish that lands on
+        // too few servers leaves it recoverable. (With one share a publish
+        // lands whole or not at all: nothing to keep.)
+        let preserve = map
+            .best_recoverable()
+            .filter(|_| self.config.shares_total > 1)
+            .map(|verinfo| Bytes::copy_from_slice(&verinfo.checkstring()));
         let writes = (0..self.server_count()).filter_map(|server| {
             let mut tw_vectors = BTreeMap::new();
             for share in self.shares_on(server) {
@@ -203,7 +216,12 @@ impl Gateway {
                 let new_length = Some(data.len() as u64);
                 tw_vectors.insert(
                     share,
-                    TestAndWrite { tests: vec![test], writes: vec![WriteVector { offset: 0, data }], new_length },
+                    TestAndWrite {
+                        tests: vec![test],
+                        writes: vec![WriteVector { offset: 0, data }],
+                        new_length,
+                        preserve: preserve.clone(),
+                    },
                 );
             }
             if tw_vectors.is_empty() {

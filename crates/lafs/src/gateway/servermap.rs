@@ -36,6 +36,9 @@ pub struct BadShare {
 pub struct ServerMap {
     pub shares: BTreeMap<(u32, u8), SeenShare>,
     pub bad: BTreeMap<(u32, u8), BadShare>,
+    /// Previous versions the servers keep (a share a publish replaced while
+    /// it was the newest recoverable version), read only to recover a version.
+    pub previous: BTreeMap<(u32, u8), SeenShare>,
     /// Servers whose query failed, with the failure.
     pub problems: Vec<(u32, String)>,
 }
@@ -69,6 +72,16 @@ impl ServerMap {
         }
     }
 
+    /// Records the previous version of share `share` on `server`; one that
+    /// does not check is ignored (it is never written against).
+    pub fn add_previous(&mut self, cap: &MutableCap, server: u32, share: u8, data: Bytes) {
+        if let Ok(prefix) = parse_prefix(&data) {
+            if signature_valid(cap, &prefix) {
+                self.previous.insert((server, share), SeenShare { prefix, data });
+            }
+        }
+    }
+
     pub fn mark_bad(&mut self, server: u32, share: u8, reason: String) {
         let checkstring =
             self.shares.remove(&(server, share)).map(|seen| Bytes::copy_from_slice(&seen.prefix.verinfo.checkstring()));
@@ -78,7 +91,7 @@ impl ServerMap {
     /// Every version seen, with the distinct share numbers of each.
     pub fn versions(&self) -> BTreeMap<VerInfo, BTreeSet<u8>> {
         let mut versions: BTreeMap<VerInfo, BTreeSet<u8>> = BTreeMap::new();
-        for ((_, share), seen) in &self.shares {
+        for ((_, share), seen) in self.shares.iter().chain(&self.previous) {
             versions.entry(seen.prefix.verinfo).or_default().insert(*share);
         }
         versions
@@ -95,7 +108,7 @@ impl ServerMap {
 
     /// The highest seqnum of any validly signed share, recoverable or not.
     pub fn highest_seqnum(&self) -> Option<u64> {
-        self.shares.values().map(|seen| seen.prefix.verinfo.seqnum).max()
+        self.shares.values().chain(self.previous.values()).map(|seen| seen.prefix.verinfo.seqnum).max()
     }
 
     /// Whether nothing at all was found and every server answered.
@@ -147,33 +160,51 @@ where
         own_codec = Codec::new(k, n).map_err(|e| GatewayError::NotEnoughShares { message: e })?;
         &own_codec
     };
-    let candidates: Vec<(u32, u8)> = {
-        let mut c: Vec<(u32, u8)> =
-            map.shares.iter().filter(|(_, seen)| seen.prefix.verinfo == best).map(|(key, _)| *key).collect();
-        // Share numbers in order, so the data blocks (the cheap decode) come first.
-        c.sort_by_key(|&(server, share)| (share, server));
+    // (server, share, whether it is a kept previous version).
+    let candidates: Vec<(u32, u8, bool)> = {
+        let of_best = |previous: bool| {
+            let shares = if previous { &map.previous } else { &map.shares };
+            shares
+                .iter()
+                .filter(|(_, seen)| seen.prefix.verinfo == best)
+                .map(move |(&(server, share), _)| (server, share, previous))
+                .collect::<Vec<_>>()
+        };
+        let mut c = of_best(false);
+        c.extend(of_best(true));
+        // Share numbers in order, so the data blocks (the cheap decode) come
+        // first; a server's current share before a kept previous one.
+        c.sort_by_key(|&(server, share, previous)| (share, previous, server));
         c
     };
+    let seen_of = |map: &ServerMap, server: u32, share: u8, previous: bool| {
+        if previous {
+            map.previous.get(&(server, share)).cloned()
+        } else {
+            map.shares.get(&(server, share)).cloned()
+        }
+    };
     let mut good: BTreeMap<u8, Bytes> = BTreeMap::new();
-    let mut tried: BTreeSet<(u32, u8)> = BTreeSet::new();
+    let mut tried: BTreeSet<(u32, u8, bool)> = BTreeSet::new();
     let mut bad_shares = 0usize;
     let mut last_failure: Option<String> = None;
     while good.len() < usize::from(k) {
-        let mut batch: Vec<(u32, u8)> = Vec::new();
-        for &(server, share) in &candidates {
+        let mut batch: Vec<(u32, u8, bool)> = Vec::new();
+        for &candidate in &candidates {
+            let (_, share, _) = candidate;
             if batch.len() + good.len() >= usize::from(k) {
                 break;
             }
-            if tried.contains(&(server, share)) || good.contains_key(&share) || batch.iter().any(|&(_, s)| s == share) {
+            if tried.contains(&candidate) || good.contains_key(&share) || batch.iter().any(|&(_, s, _)| s == share) {
                 continue;
             }
-            batch.push((server, share));
+            batch.push(candidate);
         }
         if batch.is_empty() {
             break;
         }
-        let reads = batch.iter().map(|&(server, share)| {
-            let seen = map.shares.get(&(server, share)).cloned();
+        let reads = batch.iter().map(|&(server, share, previous)| {
+            let seen = seen_of(map, server, share, previous);
             let fetch = &fetch;
             async move {
                 let Some(seen) = seen else { return Err("share forgotten".to_owned()) };
@@ -185,12 +216,16 @@ where
                     let end = usize::try_from(end).unwrap_or(usize::MAX);
                     return Ok(Some(seen.data.slice(start..end)));
                 }
+                if previous {
+                    // Only a server's current share can be read further.
+                    return Err("the previous version's block lies past the bytes read".to_owned());
+                }
                 fetch(server, share, offset, length).await
             }
         });
         let blocks = futures::future::join_all(reads).await;
-        for (&(server, share), block) in batch.iter().zip(blocks) {
-            tried.insert((server, share));
+        for (&(server, share, previous), block) in batch.iter().zip(blocks) {
+            tried.insert((server, share, previous));
             let block = match block {
                 Ok(Some(block)) => block,
                 Ok(None) => {
@@ -202,7 +237,7 @@ where
                     continue;
                 }
             };
-            let Some(seen) = map.shares.get(&(server, share)) else { continue };
+            let Some(seen) = seen_of(map, server, share, previous) else { continue };
             match verify_block(&seen.prefix, share, &block) {
                 Ok(()) => {
                     good.insert(share, block);
@@ -210,7 +245,11 @@ where
                 Err(reason) => {
                     bad_shares += 1;
                     let failure = format!("CorruptShareError server={} shnum[{share}]: {reason}", server_name(server));
-                    map.mark_bad(server, share, reason);
+                    if previous {
+                        map.previous.remove(&(server, share));
+                    } else {
+                        map.mark_bad(server, share, reason);
+                    }
                     last_failure = Some(failure);
                 }
             }
