@@ -61,6 +61,10 @@ pub struct Gateway {
     /// file: a failed publish may leave shares the next servermap does not
     /// meet, and publishing that seqnum again would name two versions.
     attempted: RefCell<BTreeMap<crate::cap::StorageIndex, u64>>,
+    /// The checkstring of the last version this gateway published with
+    /// success, per mutable file: the version servers keep when a later
+    /// publish replaces it (an acknowledged write must stay recoverable).
+    acknowledged: RefCell<BTreeMap<crate::cap::StorageIndex, bytes::Bytes>>,
 }
 
 impl Gateway {
@@ -90,6 +94,7 @@ impl Gateway {
             backoff_rng: RefCell::new(world.rng(&format!("lafs.gateway{suffix}.backoff"))),
             convergence,
             attempted: RefCell::new(BTreeMap::new()),
+            acknowledged: RefCell::new(BTreeMap::new()),
         }
     }
 

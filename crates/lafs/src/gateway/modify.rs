@@ -117,6 +117,9 @@ impl Gateway {
                 // is one later reads may not meet, and the next write may
                 // build on an older one. Otherwise publish it again.
                 None if self.shares_of_version(&map, current.seqnum) >= self.write_quorum() => {
+                    if let Some(verinfo) = map.best_recoverable() {
+                        self.acknowledge(cap, &verinfo);
+                    }
                     return Ok(Modified { seqnum: current.seqnum, published: false, attempts: attempt });
                 }
                 None => current.contents.clone(),

@@ -11,7 +11,7 @@ use super::servermap::{retrieve, server_name, Retrieved, ServerMap, SERVERMAP_RE
 use super::Gateway;
 use crate::cap::MutableCap;
 use crate::error::{GatewayError, Outcome, RpcError, WriteError};
-use crate::mutable_share::{build_shares, CHECKSTRING_BYTES};
+use crate::mutable_share::{build_shares, VerInfo, CHECKSTRING_BYTES};
 use crate::server::{TestAndWrite, TestOp, TestVector, WriteVector};
 
 /// Why a servermap is being updated (Tahoe-LAFS's modes). Both query every
@@ -64,6 +64,12 @@ impl Gateway {
     pub async fn get(&self, cap: &MutableCap) -> Result<Retrieved, GatewayError> {
         let mut map = self.update_servermap(cap, Mode::Read).await;
         self.retrieve(cap, &mut map).await
+    }
+
+    /// Records `verinfo` as the version of `cap` this gateway last
+    /// acknowledged: later publishes ask the servers to keep it.
+    pub(crate) fn acknowledge(&self, cap: &MutableCap, verinfo: &VerInfo) {
+        self.acknowledged.borrow_mut().insert(cap.storage_index, Bytes::copy_from_slice(&verinfo.checkstring()));
     }
 
     /// Shares a publish must place to succeed: max(k, happy). With the read
@@ -184,17 +190,18 @@ impl Gateway {
         self.attempted.borrow_mut().insert(cap.storage_index, seqnum);
         let mut salt = [0u8; 16];
         self.rng.borrow_mut().fill_bytes(&mut salt);
-        let (_, shares) = build_shares(cap, &self.codec, seqnum, salt, &contents);
+        let (verinfo, shares) = build_shares(cap, &self.codec, seqnum, salt, &contents);
         self.note("lafs.publish.start.seqnum", seqnum);
         let storage_index = cap.storage_index;
-        // The newest version this writer can recover: each server keeps the
-        // share of it that this publish replaces, so a publish that lands on
-        // too few servers leaves it recoverable. (With one share a publish
-        // lands whole or not at all: nothing to keep.)
-        let preserve = map
-            .best_recoverable()
-            .filter(|_| self.config.shares_total > 1)
-            .map(|verinfo| Bytes::copy_from_slice(&verinfo.checkstring()));
+        // The last version this writer published with success (else the
+        // newest it can recover): each server keeps the share of it that
+        // this publish replaces, so publishes that land on too few servers
+        // leave an acknowledged version recoverable. (With one share a
+        // publish lands whole or not at all: nothing to keep.)
+        let acknowledged = self.acknowledged.borrow().get(&storage_index).cloned();
+        let preserve = acknowledged
+            .or_else(|| map.best_recoverable().map(|verinfo| Bytes::copy_from_slice(&verinfo.checkstring())))
+            .filter(|_| self.config.shares_total > 1);
         let writes = (0..self.server_count()).filter_map(|server| {
             let mut tw_vectors = BTreeMap::new();
             for share in self.shares_on(server) {
@@ -275,6 +282,7 @@ impl Gateway {
             }
         }
         if !surprised && landed >= self.write_quorum() {
+            self.acknowledge(cap, &verinfo);
             self.note("lafs.publish.ok.seqnum", seqnum);
             return Ok(seqnum);
         }
