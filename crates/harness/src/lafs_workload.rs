@@ -587,11 +587,18 @@ where
     result
 }
 
+/// Whether a read failed for want of servers answering (rather than, say,
+/// servers answering that they hold nothing, which a listing bug causes).
+fn unavailable(error: &GatewayError) -> bool {
+    matches!(error, GatewayError::NotEnoughServers { .. } | GatewayError::Unrecoverable { .. })
+}
+
 /// The read at quiescence through the gateway, its contents decoded into
 /// value ids. When the gateway cannot read even after [`QUIESCENT_TRIES`]
-/// (the scenario's timeouts sit inside the latency tail, say), the shares at
-/// rest are read instead, with the same retrieve logic: whether data was lost
-/// is a question about what is stored, not about one more timeout.
+/// for want of servers answering (the scenario's timeouts sit inside the
+/// latency tail, say), the shares at rest are read instead, with the same
+/// retrieve logic: whether data was lost is a question about what is
+/// stored, not about one more timeout.
 async fn final_read(
     world: &World,
     grid: &Grid,
@@ -600,8 +607,8 @@ async fn final_read(
     decode: impl Fn(&[u8]) -> Vec<u64>,
 ) -> FinalRead {
     let read = match at_quiescence(world, || gateway.get(cap)).await {
-        Ok(read) => Ok(read),
-        Err(_unavailable) => grid.read_mutable_at_rest(cap),
+        Err(error) if unavailable(&error) => grid.read_mutable_at_rest(cap),
+        read => read,
     };
     match read {
         Ok(read) => FinalRead::Value(ReadValue { seqnum: read.seqnum, values: decode(&read.contents) }),
@@ -674,8 +681,8 @@ fn backup_file(backup: usize, f: u64, step: u64) -> Bytes {
 /// children's names (`u64::MAX`: a snapshot no backup wrote).
 async fn snapshot_number(world: &World, grid: &Grid, gateway: &Gateway, snapshot: &Cap) -> Result<u64, GatewayError> {
     let children = match at_quiescence(world, || gateway.list_directory(snapshot)).await {
-        Ok(children) => children,
-        Err(_unavailable) => grid.list_directory_at_rest(snapshot)?,
+        Err(error) if unavailable(&error) => grid.list_directory_at_rest(snapshot)?,
+        children => children?,
     };
     Ok(children
         .keys()
@@ -781,8 +788,8 @@ async fn check_backups(
     for (outcome, snapshot, items) in done {
         let Some(snapshot) = snapshot else { continue };
         let listing = match at_quiescence(world, || gateway.list_directory(snapshot)).await {
-            Ok(listing) => Ok(listing),
-            Err(_unavailable) => grid.list_directory_at_rest(snapshot),
+            Err(error) if unavailable(&error) => grid.list_directory_at_rest(snapshot),
+            listing => listing,
         };
         for (name, contents) in items {
             let downloaded = match &listing {
@@ -790,8 +797,8 @@ async fn check_backups(
                 Ok(children) => Some(match children.get(name) {
                     Some(Cap::File(cap)) => {
                         let download = match at_quiescence(world, || gateway.download(cap)).await {
-                            Ok(bytes) => Ok(bytes),
-                            Err(_unavailable) => grid.download_immutable_at_rest(cap),
+                            Err(error) if unavailable(&error) => grid.download_immutable_at_rest(cap),
+                            download => download,
                         };
                         download.map(|bytes| digest(&bytes)).map_err(|e| e.name().to_owned())
                     }
@@ -811,8 +818,8 @@ async fn check_backups(
     // `Latest` points at the newest acknowledged snapshot (or a later indeterminate one).
     if let Some(root) = &root {
         let root_read = match at_quiescence(world, || gateway.get(&root.root)).await {
-            Ok(read) => Ok(read),
-            Err(_unavailable) => grid.read_mutable_at_rest(&root.root),
+            Err(error) if unavailable(&error) => grid.read_mutable_at_rest(&root.root),
+            read => read,
         };
         // The root directory as read: the version, whatever `Latest` says.
         let root_version = match &root_read {
