@@ -34,7 +34,9 @@ pub enum ServerError {
     PartialWrite { shares_written: u8 },
     /// Every GET of a share returned an older object than the listing names
     /// (2012 eventual consistency): the server will not serve a stale share.
-    StaleShare { share: u8 },
+    /// `indeterminate`: the read was a write's re-read, and that write's
+    /// earlier attempt may have landed.
+    StaleShare { share: u8, indeterminate: bool },
 }
 
 impl ServerError {
@@ -48,14 +50,13 @@ impl ServerError {
     /// Whether the request may have changed stored state.
     pub fn is_indeterminate(&self) -> bool {
         match self {
-            ServerError::S3 { indeterminate, .. } => *indeterminate,
+            ServerError::S3 { indeterminate, .. } | ServerError::StaleShare { indeterminate, .. } => *indeterminate,
             ServerError::PartialWrite { .. } => true,
             ServerError::BadWriteEnabler
             | ServerError::NoSuchShare
             | ServerError::BucketNotAllocated
             | ServerError::CorruptContainer { .. }
-            | ServerError::BadRequest { .. }
-            | ServerError::StaleShare { .. } => false,
+            | ServerError::BadRequest { .. } => false,
         }
     }
 
@@ -88,7 +89,7 @@ impl fmt::Display for ServerError {
             }
             ServerError::CorruptContainer { share, reason } => write!(f, "CorruptContainer: share {share}: {reason}"),
             ServerError::BadRequest { reason } => write!(f, "BadRequest: {reason}"),
-            ServerError::StaleShare { share } => {
+            ServerError::StaleShare { share, .. } => {
                 write!(f, "StaleShare: share {share}: every GET returned an older object than the listing")
             }
             ServerError::PartialWrite { shares_written } => {

@@ -316,7 +316,7 @@ impl StorageServer {
                 Err(error) => return Err(self.get_failed(error)),
             }
         }
-        Err(ServerError::StaleShare { share })
+        Err(ServerError::StaleShare { share, indeterminate: false })
     }
 
     fn get_failed(&self, error: StoreError) -> ServerError {
@@ -563,6 +563,9 @@ impl StorageServer {
             for (share, pieces) in &listing {
                 let share_read = self.read_share(&storage_index, *share, pieces).await.map_err(|e| match e {
                     ServerError::S3 { status, code, .. } => ServerError::S3 { status, code, indeterminate: half_done },
+                    ServerError::StaleShare { share, .. } => {
+                        ServerError::StaleShare { share, indeterminate: half_done }
+                    }
                     other => other,
                 })?;
                 if let Some(share_read) = share_read {
