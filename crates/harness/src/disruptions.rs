@@ -263,7 +263,7 @@ mod tests {
     fn partitions_happen_and_lose_messages() {
         let scenario = shipped("partition.toml");
         let partitions = count_events(&scenario, 5, |kind| matches!(kind, EventKind::Note { what: "partition", .. }));
-        assert_eq!(partitions, 15, "three partitions a run");
+        assert_eq!(partitions, 25, "five partitions a run");
         let lost = count_events(&scenario, 5, |kind| matches!(kind, EventKind::MessageLost { .. }));
         assert!(lost > 0, "no message was lost to a partition");
     }
