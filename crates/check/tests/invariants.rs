@@ -537,3 +537,30 @@ fn a_failed_write_one_read_met_may_be_missed_by_later_ones() {
     let vs = check_mutable_overwrites(&h.ops, &value(1, &[1]), &healthy(1));
     assert!(vs.iter().any(|v| v.invariant == invariant::SEQNUM_DECREASED), "{vs:?}");
 }
+
+#[test]
+fn a_process_may_go_down_to_an_acknowledged_version_but_not_past_it() {
+    // Process 1 saw seqnum 5 (an indeterminate write), then seqnum 3, which
+    // is the newest acknowledged version: no acknowledged version was passed.
+    let mut h = History::default();
+    h.write(1, Ok, Some(3)).write(2, Info, None).read(5, &[2]).read(3, &[1]);
+    for op in &mut h.ops[2..] {
+        op.process = 1;
+    }
+    h.ops[2].invoked_us = 1;
+    assert_clean(&check_mutable_overwrites(&h.ops, &value(5, &[2]), &healthy(5)));
+}
+
+#[test]
+fn the_writer_reading_at_the_instant_its_write_completed_must_see_it() {
+    // Same process, same microsecond: its own write came first.
+    let mut h = History::default();
+    h.write(1, Ok, Some(1)).write(2, Ok, Some(2)).read(1, &[1]);
+    h.ops[2].invoked_us = h.ops[1].completed_us;
+    let vs = check_mutable_overwrites(&h.ops, &value(2, &[2]), &healthy(2));
+    assert!(vs.iter().any(|v| v.invariant == invariant::STALE_READ), "{vs:?}");
+    // Another process at the same microsecond gets the benefit of the doubt.
+    h.ops[2].process = 4;
+    let vs = check_mutable_overwrites(&h.ops, &value(2, &[2]), &healthy(2));
+    assert!(!vs.iter().any(|v| v.invariant == invariant::STALE_READ), "{vs:?}");
+}
