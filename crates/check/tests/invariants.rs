@@ -5,8 +5,9 @@
 //! starts crying wolf fails here.
 
 use retrylab_check::{
-    check_immutable, check_mutable_appends, check_mutable_overwrites, invariant, summarize, FinalRead, ImmutableUpload,
-    MutableOp, MutableOpKind, Outcome, ReadValue, ShareCheck, SharesAtRest, Violation,
+    check_final_read_at_rest, check_immutable, check_mutable_appends, check_mutable_overwrites, check_versions_at_rest,
+    invariant, summarize, FinalRead, ImmutableUpload, MutableOp, MutableOpKind, Outcome, ReadValue, ShareCheck,
+    SharesAtRest, Violation,
 };
 
 use Outcome::{Fail, Info, Ok};
@@ -563,4 +564,61 @@ fn the_writer_reading_at_the_instant_its_write_completed_must_see_it() {
     h.ops[2].process = 4;
     let vs = check_mutable_overwrites(&h.ops, &value(2, &[2]), &healthy(2));
     assert!(!vs.iter().any(|v| v.invariant == invariant::STALE_READ), "{vs:?}");
+}
+
+// ---- at rest: versions and the final read against them ----
+
+fn valid(server: u32, share: u32, seqnum: u64, root: u8) -> ShareCheck {
+    ShareCheck::Valid { server, share, seqnum, root_hash: [root; 32] }
+}
+
+#[test]
+fn one_seqnum_naming_two_versions_at_rest_is_reused() {
+    let rest = SharesAtRest { shares: vec![valid(0, 0, 5, 0xab), valid(1, 1, 5, 0xcd)], shares_needed: 1 };
+    let mut out = Vec::new();
+    check_versions_at_rest(&rest, 1, &mut out);
+    assert_exactly(&out, &[invariant::SEQNUM_REUSED]);
+    assert!(out[0].detail.contains("abababab") && out[0].detail.contains("cdcdcdcd"), "{}", out[0].detail);
+    // The same version on two servers is one version.
+    let rest = SharesAtRest { shares: vec![valid(0, 0, 5, 0xab), valid(1, 1, 5, 0xab)], shares_needed: 1 };
+    let mut out = Vec::new();
+    check_versions_at_rest(&rest, 1, &mut out);
+    assert_clean(&out);
+}
+
+#[test]
+fn the_durable_version_at_rest_needs_that_many_distinct_shares() {
+    // Version 5 on shares 0, 1, 2 (share 2 twice); version 6 on share 3 only.
+    let shares = vec![valid(0, 0, 5, 1), valid(1, 1, 5, 1), valid(2, 2, 5, 1), valid(3, 2, 5, 1), valid(4, 3, 6, 2)];
+    let rest = SharesAtRest { shares, shares_needed: 2 };
+    let mut out = Vec::new();
+    assert_eq!(check_versions_at_rest(&rest, 3, &mut out), Some((5, [1; 32])));
+    assert_eq!(check_versions_at_rest(&rest, 1, &mut out), Some((6, [2; 32])));
+    assert_eq!(check_versions_at_rest(&rest, 4, &mut out), None);
+    assert_clean(&out);
+}
+
+#[test]
+fn the_final_read_is_judged_against_the_durable_version_at_rest() {
+    let judge = |final_read: &FinalRead, newest| {
+        let mut out = Vec::new();
+        check_final_read_at_rest(final_read, newest, &mut out);
+        out
+    };
+    let durable = Some((5, [1; 32]));
+    assert_exactly(&judge(&value(4, &[1]), durable), &[invariant::STALE_READ]);
+    assert_clean(&judge(&value(5, &[1]), durable));
+    assert_clean(&judge(&value(6, &[1]), durable));
+    let failed = FinalRead::Error { status: 410, error: "UnrecoverableFileError".into() };
+    assert_exactly(&judge(&failed, durable), &[invariant::READ_FAILED_AT_QUIESCENCE]);
+    assert_clean(&judge(&failed, None));
+    assert_clean(&judge(&value(0, &[]), None));
+}
+
+#[test]
+fn violation_details_name_the_reads() {
+    let mut h = History::default();
+    h.write(1, Ok, Some(1)).write(2, Ok, Some(2)).read(1, &[1]);
+    let vs = check_mutable_overwrites(&h.ops, &value(2, &[2]), &healthy(2));
+    assert!(vs.iter().any(|v| v.detail.starts_with("read 3 ")), "{vs:?}");
 }
