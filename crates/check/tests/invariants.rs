@@ -622,3 +622,12 @@ fn violation_details_name_the_reads() {
     let vs = check_mutable_overwrites(&h.ops, &value(2, &[2]), &healthy(2));
     assert!(vs.iter().any(|v| v.detail.starts_with("read 3 ")), "{vs:?}");
 }
+
+#[test]
+fn a_line_appended_earlier_after_a_later_one_is_out_of_order_wherever_it_sits() {
+    // [1, 3, 2]: line 2 comes after line 3, which was appended later.
+    let mut h = History::default();
+    h.append(1, Ok, Some(2)).append(2, Ok, Some(3)).append(3, Ok, Some(4));
+    let vs = check_mutable_appends(&h.ops, &value(4, &[1, 3, 2]), &healthy(4));
+    assert!(vs.iter().any(|v| v.invariant == invariant::APPENDS_OUT_OF_ORDER), "{vs:?}");
+}
