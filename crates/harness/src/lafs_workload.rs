@@ -194,6 +194,15 @@ enum Decode {
 }
 
 impl Decode {
+    /// How the files of `workload` decode (`None`: it writes no mutable file of its own).
+    fn of(workload: &Workload) -> Option<Decode> {
+        match *workload {
+            Workload::MutablePuts { line_bytes, .. } => Some(Decode::Puts { line_bytes }),
+            Workload::MutableAppends { .. } => Some(Decode::Appends),
+            _ => None,
+        }
+    }
+
     fn values(self, contents: &[u8]) -> Vec<u64> {
         match self {
             Decode::Puts { line_bytes } => vec![decode_puts(contents, line_bytes)],
@@ -499,11 +508,10 @@ async fn create_files(grid: &Rc<Grid>, files: &Rc<Files>, workload: &Workload) {
 async fn run_workload(mut client: Client, workload: Workload, files: Option<Rc<Files>>) -> (Client, Written) {
     let written = match (&workload, files) {
         (Workload::MutablePuts { puts, line_bytes, reads_per_write }, Some(files)) => {
-            let decode = Decode::Puts { line_bytes: *line_bytes };
-            mutable_puts(&mut client, &files, *puts, *line_bytes, *reads_per_write, decode).await
+            mutable_puts(&mut client, &files, *puts, *line_bytes, *reads_per_write).await
         }
         (Workload::MutableAppends { appends, reads_per_write }, Some(files)) => {
-            mutable_appends(&mut client, &files, *appends, *reads_per_write, Decode::Appends).await
+            mutable_appends(&mut client, &files, *appends, *reads_per_write).await
         }
         (Workload::Backups { files, file_bytes_step }, _) => backups(&mut client, files, *file_bytes_step).await,
         // `s3-requests` is handled by the S3 workload driver.
@@ -616,14 +624,8 @@ async fn final_read(
     }
 }
 
-async fn mutable_puts(
-    client: &mut Client,
-    files: &Files,
-    puts: u64,
-    line_bytes: u64,
-    reads_per_write: u64,
-    decode: Decode,
-) -> Written {
+async fn mutable_puts(client: &mut Client, files: &Files, puts: u64, line_bytes: u64, reads_per_write: u64) -> Written {
+    let decode = Decode::Puts { line_bytes };
     let file = client.index;
     let cap = files.caps[file];
     let mut contents = BytesMut::new();
@@ -642,13 +644,8 @@ async fn mutable_puts(
     Written::File
 }
 
-async fn mutable_appends(
-    client: &mut Client,
-    files: &Files,
-    appends: u64,
-    reads_per_write: u64,
-    decode: Decode,
-) -> Written {
+async fn mutable_appends(client: &mut Client, files: &Files, appends: u64, reads_per_write: u64) -> Written {
+    let decode = Decode::Appends;
     let file = client.index;
     let cap = files.caps[file];
     for i in 1..=appends {
@@ -754,10 +751,7 @@ async fn check_written(
             let cap = &files.caps[file];
             let history = files.take_history(file);
             let at_rest = shares_at_rest(grid, cap);
-            let decode = match *workload {
-                Workload::MutablePuts { line_bytes, .. } => Decode::Puts { line_bytes },
-                _ => Decode::Appends,
-            };
+            let decode = Decode::of(workload).unwrap_or(Decode::Appends);
             let final_read = final_read(&client.world, grid, gateway, cap, |contents| decode.values(contents)).await;
             let mut violations = match decode {
                 Decode::Puts { .. } => check_mutable_overwrites(&history, &final_read, &at_rest),
