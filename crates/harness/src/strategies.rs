@@ -141,9 +141,11 @@ pub fn workload(base: &Workload, operations: RangeInclusive<u64>) -> BoxedStrate
             Workload::MutablePuts { line_bytes, reads_per_write, .. } => {
                 Workload::MutablePuts { puts: n, line_bytes: *line_bytes, reads_per_write: *reads_per_write }
             }
-            Workload::MutableAppends { reads_per_write, .. } => {
-                Workload::MutableAppends { appends: n, reads_per_write: *reads_per_write }
-            }
+            Workload::MutableAppends { reads_per_write, writers_per_file, .. } => Workload::MutableAppends {
+                appends: n,
+                reads_per_write: *reads_per_write,
+                writers_per_file: *writers_per_file,
+            },
             Workload::Backups { files, file_bytes_step } => Workload::Backups {
                 // n backups, cycling over the base's file counts.
                 files: (0..n as usize).map(|i| files[i % files.len().max(1)]).collect(),
@@ -164,8 +166,11 @@ pub fn grid_workload(operations: RangeInclusive<u64>) -> BoxedStrategy<Workload>
             line_bytes: 0,
             reads_per_write
         }),
-        (operations.clone(), 0u64..=2)
-            .prop_map(|(appends, reads_per_write)| Workload::MutableAppends { appends, reads_per_write }),
+        (operations.clone(), 0u64..=2).prop_map(|(appends, reads_per_write)| Workload::MutableAppends {
+            appends,
+            reads_per_write,
+            writers_per_file: 1
+        }),
         (operations, 1u64..=20, 1u64..=64).prop_map(|(backups, files, file_bytes_step)| Workload::Backups {
             files: vec![files; backups as usize],
             file_bytes_step,

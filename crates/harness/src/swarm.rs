@@ -221,7 +221,9 @@ fn swarm_reads(rng: &mut SimRng, workload: &Workload) -> Workload {
         Workload::MutablePuts { puts, line_bytes, .. } => {
             Workload::MutablePuts { puts: *puts, line_bytes: *line_bytes, reads_per_write }
         }
-        Workload::MutableAppends { appends, .. } => Workload::MutableAppends { appends: *appends, reads_per_write },
+        Workload::MutableAppends { appends, writers_per_file, .. } => {
+            Workload::MutableAppends { appends: *appends, reads_per_write, writers_per_file: *writers_per_file }
+        }
         other => other.clone(),
     }
 }

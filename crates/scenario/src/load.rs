@@ -797,6 +797,7 @@ impl Cx<'_> {
             ("line_bytes", table.line_bytes.is_some()),
             ("appends", table.appends.is_some()),
             ("reads_per_write", table.reads_per_write.is_some()),
+            ("writers_per_file", table.writers_per_file.is_some()),
             ("files", table.files.is_some()),
             ("file_bytes_step", table.file_bytes_step.is_some()),
         ];
@@ -847,7 +848,17 @@ impl Cx<'_> {
                 let appends = required("appends", table.appends)?;
                 self.at_least_one(&at.key("appends"), appends)?;
                 let reads_per_write = self.reads_per_write(table, at)?;
-                Ok(Workload::MutableAppends { appends, reads_per_write })
+                let writers_per_file = table.writers_per_file.unwrap_or(1);
+                self.at_least_one(&at.key("writers_per_file"), writers_per_file)?;
+                if writers_per_file > GATEWAYS_MAX {
+                    return Err(self.invalid(
+                        &at.key("writers_per_file"),
+                        format!(
+                            "must be at most {GATEWAYS_MAX} (the most gateways a grid has), got {writers_per_file}"
+                        ),
+                    ));
+                }
+                Ok(Workload::MutableAppends { appends, reads_per_write, writers_per_file })
             }
             WorkloadKind::Backups => {
                 let files_field = at.key("files");

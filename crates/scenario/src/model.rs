@@ -140,7 +140,10 @@ pub enum Workload {
     /// `appends` read-modify-write appends of one line each to one mutable
     /// file (Tahoe's `modify`), the gateway retrying a whole modify when the
     /// design says so; `reads_per_write` reads after each, as for puts.
-    MutableAppends { appends: u64, reads_per_write: u64 },
+    /// `writers_per_file` gateways share each file (gateways 0..w the
+    /// first, w..2w the next, ...), so their modifies contend: test vectors
+    /// fail and uncoordinated-write retries run (1: a file per gateway).
+    MutableAppends { appends: u64, reads_per_write: u64, writers_per_file: u64 },
     /// `tahoe backup` runs: backup j uploads `files[j]` files of sizes
     /// 0, step, 2*step, .. bytes in one directory (expt01: [101] with step 8;
     /// expt02: [101, 201, .., 1001]).
@@ -155,7 +158,7 @@ impl Workload {
         match self {
             Workload::S3Requests { operations, .. } => *operations,
             Workload::MutablePuts { puts, reads_per_write, .. } => with_reads(*puts, *reads_per_write),
-            Workload::MutableAppends { appends, reads_per_write } => with_reads(*appends, *reads_per_write),
+            Workload::MutableAppends { appends, reads_per_write, .. } => with_reads(*appends, *reads_per_write),
             Workload::Backups { files, .. } => files.len() as u64,
         }
     }

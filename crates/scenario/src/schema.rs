@@ -301,7 +301,7 @@ impl WorkloadKind {
         match self {
             WorkloadKind::S3Requests => &["operations", "operation", "mix", "object_bytes", "keys", "clients"],
             WorkloadKind::MutablePuts => &["puts", "line_bytes", "reads_per_write"],
-            WorkloadKind::MutableAppends => &["appends", "reads_per_write"],
+            WorkloadKind::MutableAppends => &["appends", "reads_per_write", "writers_per_file"],
             WorkloadKind::Backups => &["files", "file_bytes_step"],
         }
     }
@@ -340,6 +340,8 @@ pub(crate) struct WorkloadTable {
     pub appends: Option<u64>,
     /// `mutable-puts` and `mutable-appends`: reads during the run.
     pub reads_per_write: Option<u64>,
+    /// `mutable-appends`: gateways sharing each file.
+    pub writers_per_file: Option<u64>,
     /// `backups`.
     pub files: Option<Vec<u64>>,
     pub file_bytes_step: Option<u64>,

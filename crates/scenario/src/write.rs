@@ -213,10 +213,11 @@ fn workload(out: &mut Toml, workload: &Workload) {
             out.field("line_bytes", integer(*line_bytes));
             out.field("reads_per_write", integer(*reads_per_write));
         }
-        Workload::MutableAppends { appends, reads_per_write } => {
+        Workload::MutableAppends { appends, reads_per_write, writers_per_file } => {
             kind(out, WorkloadKind::MutableAppends);
             out.field("appends", integer(*appends));
             out.field("reads_per_write", integer(*reads_per_write));
+            out.field("writers_per_file", integer(*writers_per_file));
         }
         Workload::Backups { files, file_bytes_step } => {
             kind(out, WorkloadKind::Backups);

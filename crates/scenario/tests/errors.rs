@@ -66,7 +66,7 @@ const CASES: &[Case] = &[
         "33:1: faults: invalid table header; duplicate key `faults` in document root"),
     // Unknown fields.
     case("operations = 10000", "operatoins = 10000", UnknownField, 50, "workload.operatoins",
-        "50:1: workload.operatoins: unknown field `operatoins`, expected one of `kind`, `operations`, `operation`, `mix`, `object_bytes`, `keys`, `clients`, `puts`, `line_bytes`, `appends`, `reads_per_write`, `files`, `file_bytes_step`"),
+        "50:1: workload.operatoins: unknown field `operatoins`, expected one of `kind`, `operations`, `operation`, `mix`, `object_bytes`, `keys`, `clients`, `puts`, `line_bytes`, `appends`, `reads_per_write`, `writers_per_file`, `files`, `file_bytes_step`"),
     case("seeds = 200", "seed = 200", UnknownField, 5, "seed",
         "5:1: seed: unknown field `seed`, expected one of `name`, `description`, `seeds`, `limits`, `network`, `s3`, `faults`, `workload`, `lafs`, `policies`"),
     case("mean_ms = 950 }", "mean_ms = 950, mean = 1 }", UnknownField, 21, "s3.latency_ms.components[1].mean",
@@ -195,7 +195,7 @@ const LAFS_CASES: &[Case] = &[
     case("per_index_lock = false", "per_index_locks = false", UnknownField, 29, "lafs.design.per_index_locks",
         "29:1: lafs.design.per_index_locks: unknown field `per_index_locks`, expected one of `share_layout`, `chunk_bytes`, `per_index_lock`, `listing`, `write_check`, `read_check`, `modify_retry`"),
     case("puts = 10000", "put = 10000", UnknownField, 16, "workload.put",
-        "16:1: workload.put: unknown field `put`, expected one of `kind`, `operations`, `operation`, `mix`, `object_bytes`, `keys`, `clients`, `puts`, `line_bytes`, `appends`, `reads_per_write`, `files`, `file_bytes_step`"),
+        "16:1: workload.put: unknown field `put`, expected one of `kind`, `operations`, `operation`, `mix`, `object_bytes`, `keys`, `clients`, `puts`, `line_bytes`, `appends`, `reads_per_write`, `writers_per_file`, `files`, `file_bytes_step`"),
     case("kind = \"mutable-puts\"", "kind = \"mutable-put\"", Type, 15, "workload.kind",
         "15:8: workload.kind: unknown variant `mutable-put`, expected one of `s3-requests`, `mutable-puts`, `mutable-appends`, `backups`"),
     case("listing = \"whole-bucket-first-page\"", "listing = \"whole-bucket\"", Type, 30, "lafs.design.listing",
@@ -217,7 +217,7 @@ const LAFS_CASES: &[Case] = &[
         "26:10: lafs.design: invalid type: string \"safe\", expected a [lafs.design] table"),
     // Fields of another workload kind.
     case("kind = \"mutable-puts\"\nputs = 10000", "kind = \"mutable-appends\"\nappends = 3", Invalid, 17, "workload.line_bytes",
-        "17:1: workload.line_bytes: not a field of a \"mutable-appends\" workload (it takes appends, reads_per_write)"),
+        "17:1: workload.line_bytes: not a field of a \"mutable-appends\" workload (it takes appends, reads_per_write, writers_per_file)"),
     case("kind = \"mutable-puts\"", "kind = \"backups\"\nfiles = [1]", Invalid, 17, "workload.puts",
         "17:1: workload.puts: not a field of a \"backups\" workload (it takes files, file_bytes_step)"),
     case("line_bytes = 4096", "line_bytes = 4096\noperations = 5", Invalid, 18, "workload.operations",
@@ -232,7 +232,7 @@ const LAFS_CASES: &[Case] = &[
         "14:1: workload.puts: required for a \"mutable-puts\" workload (it takes puts, line_bytes, reads_per_write)"),
     case("kind = \"mutable-puts\"\nputs = 10000\nline_bytes = 4096", "kind = \"mutable-appends\"", MissingField, 14,
         "workload.appends",
-        "14:1: workload.appends: required for a \"mutable-appends\" workload (it takes appends, reads_per_write)"),
+        "14:1: workload.appends: required for a \"mutable-appends\" workload (it takes appends, reads_per_write, writers_per_file)"),
     case("kind = \"mutable-puts\"\nputs = 10000\nline_bytes = 4096", "kind = \"backups\"\nfile_bytes_step = 1",
         MissingField, 14, "workload.files",
         "14:1: workload.files: required for a \"backups\" workload (it takes files, file_bytes_step)"),
@@ -469,7 +469,7 @@ fn snapshots_of_rendered_errors() {
     );
     insta::assert_snapshot!(
         error_after("operations = 10000", "operatoins = 10000"),
-        @"sim-scenarios/x.toml:50:1: workload.operatoins: unknown field `operatoins`, expected one of `kind`, `operations`, `operation`, `mix`, `object_bytes`, `keys`, `clients`, `puts`, `line_bytes`, `appends`, `reads_per_write`, `files`, `file_bytes_step`"
+        @"sim-scenarios/x.toml:50:1: workload.operatoins: unknown field `operatoins`, expected one of `kind`, `operations`, `operation`, `mix`, `object_bytes`, `keys`, `clients`, `puts`, `line_bytes`, `appends`, `reads_per_write`, `writers_per_file`, `files`, `file_bytes_step`"
     );
     insta::assert_snapshot!(
         error_after("kind = \"uniform\", low_ms = 1", "kind = \"constant\", ms = 1"),

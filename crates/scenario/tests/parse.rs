@@ -336,7 +336,10 @@ fn each_lafs_workload_kind_parses_with_its_defaults() {
             "kind = \"mutable-puts\"\nputs = 3\nline_bytes = 0",
             Workload::MutablePuts { puts: 3, line_bytes: 0, reads_per_write: 0 },
         ),
-        ("kind = \"mutable-appends\"\nappends = 200", Workload::MutableAppends { appends: 200, reads_per_write: 0 }),
+        (
+            "kind = \"mutable-appends\"\nappends = 200",
+            Workload::MutableAppends { appends: 200, reads_per_write: 0, writers_per_file: 1 },
+        ),
         ("kind = \"backups\"\nfiles = [101]", Workload::Backups { files: vec![101], file_bytes_step: 8 }),
         (
             "kind = \"backups\"\nfiles = [101, 201, 301]\nfile_bytes_step = 0",

@@ -489,8 +489,9 @@ fn workload() -> impl Strategy<Value = Workload> {
             line_bytes,
             reads_per_write,
         }),
-        (count(), 0u64..=100)
-            .prop_map(|(appends, reads_per_write)| Workload::MutableAppends { appends, reads_per_write }),
+        (count(), 0u64..=100, 1u64..=4).prop_map(|(appends, reads_per_write, writers_per_file)| {
+            Workload::MutableAppends { appends, reads_per_write, writers_per_file }
+        }),
         (vec(count(), 1..5), any_count())
             .prop_map(|(files, file_bytes_step)| Workload::Backups { files, file_bytes_step }),
     ]
