@@ -41,8 +41,8 @@ pub use append::check_mutable_appends;
 pub use immutable::{check_immutable, ImmutableUpload};
 pub use kv::{check_kv, FinalRead as KvFinalRead, KvHistory, KvOp, KvOpKind, Observed, ReadConsistency};
 pub use mutable::{
-    check_final_read_at_rest, check_versions_at_rest, FinalRead, MutableOp, MutableOpKind, ReadValue, ShareCheck,
-    SharesAtRest,
+    check_final_read_at_rest, check_versions_at_rest, FileWriters, FinalRead, MutableOp, MutableOpKind, ReadValue,
+    ShareCheck, SharesAtRest,
 };
 pub use overwrite::check_mutable_overwrites;
 

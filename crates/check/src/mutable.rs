@@ -415,6 +415,19 @@ fn acknowledged_before(mutation: &MutableOp, read: &MutableOp) -> bool {
     }
 }
 
+/// Who writes a mutable file, for the checks at rest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileWriters {
+    /// One gateway: it must never publish two versions under one seqnum.
+    One,
+    /// Several gateways taking turns (as Tahoe-LAFS requires). A server can
+    /// still apply one writer's late write while the next writer publishes
+    /// the same seqnum (Tahoe's uncoordinated write, which the next publish
+    /// supersedes), so only a collision a reader could still choose, at or
+    /// above the newest durable version, is a violation.
+    TakingTurns,
+}
+
 /// What the shares at rest hold, checked on their own: one seqnum never
 /// names two versions (two root hashes) among the valid shares. Returns the
 /// newest version held by at least `shares_durable` distinct valid shares
@@ -423,6 +436,7 @@ fn acknowledged_before(mutation: &MutableOp, read: &MutableOp) -> bool {
 pub fn check_versions_at_rest(
     at_rest: &SharesAtRest,
     shares_durable: u32,
+    writers: FileWriters,
     out: &mut Vec<Violation>,
 ) -> Option<(u64, [u8; 32])> {
     let mut versions: BTreeMap<(u64, [u8; 32]), BTreeSet<u32>> = BTreeMap::new();
@@ -431,10 +445,18 @@ pub fn check_versions_at_rest(
             versions.entry((*seqnum, *root_hash)).or_default().insert(*share);
         }
     }
+    let newest = versions
+        .iter()
+        .rev()
+        .find(|(_, shares)| shares.len() >= shares_durable.max(1) as usize)
+        .map(|(version, _)| *version);
+    let superseded = |seqnum: u64| {
+        writers == FileWriters::TakingTurns && newest.is_some_and(|(newest_seqnum, _)| seqnum < newest_seqnum)
+    };
     let mut reported = BTreeSet::new();
     for pair in versions.keys().collect::<Vec<_>>().windows(2) {
         if let [(seqnum, a), (next, b)] = pair {
-            if seqnum == next && a != b && reported.insert(*seqnum) {
+            if seqnum == next && a != b && !superseded(*seqnum) && reported.insert(*seqnum) {
                 out.push(Violation::new(
                     invariant::SEQNUM_REUSED,
                     format!("at rest, seqnum {seqnum} names two versions (root hashes {} and {})", hex8(a), hex8(b)),
@@ -442,11 +464,7 @@ pub fn check_versions_at_rest(
             }
         }
     }
-    versions
-        .into_iter()
-        .rev()
-        .find(|(_, shares)| shares.len() >= shares_durable.max(1) as usize)
-        .map(|(version, _)| version)
+    newest
 }
 
 /// At quiescence, with no faults, a read returns at least the newest

@@ -6,8 +6,8 @@
 
 use retrylab_check::{
     check_final_read_at_rest, check_immutable, check_mutable_appends, check_mutable_overwrites, check_versions_at_rest,
-    invariant, summarize, FinalRead, ImmutableUpload, MutableOp, MutableOpKind, Outcome, ReadValue, ShareCheck,
-    SharesAtRest, Violation,
+    invariant, summarize, FileWriters, FinalRead, ImmutableUpload, MutableOp, MutableOpKind, Outcome, ReadValue,
+    ShareCheck, SharesAtRest, Violation,
 };
 
 use Outcome::{Fail, Info, Ok};
@@ -576,14 +576,34 @@ fn valid(server: u32, share: u32, seqnum: u64, root: u8) -> ShareCheck {
 fn one_seqnum_naming_two_versions_at_rest_is_reused() {
     let rest = SharesAtRest { shares: vec![valid(0, 0, 5, 0xab), valid(1, 1, 5, 0xcd)], shares_needed: 1 };
     let mut out = Vec::new();
-    check_versions_at_rest(&rest, 1, &mut out);
+    check_versions_at_rest(&rest, 1, FileWriters::One, &mut out);
     assert_exactly(&out, &[invariant::SEQNUM_REUSED]);
     assert!(out[0].detail.contains("abababab") && out[0].detail.contains("cdcdcdcd"), "{}", out[0].detail);
     // The same version on two servers is one version.
     let rest = SharesAtRest { shares: vec![valid(0, 0, 5, 0xab), valid(1, 1, 5, 0xab)], shares_needed: 1 };
     let mut out = Vec::new();
-    check_versions_at_rest(&rest, 1, &mut out);
+    check_versions_at_rest(&rest, 1, FileWriters::One, &mut out);
     assert_clean(&out);
+}
+
+#[test]
+fn writers_taking_turns_may_leave_a_superseded_collision_but_not_a_current_one() {
+    // Two versions at seqnum 5 (a late write of the last writer met the
+    // next writer's publish), superseded by version 6 on a write quorum.
+    let mut shares = vec![valid(0, 0, 5, 0xab), valid(1, 1, 5, 0xcd)];
+    shares.extend((2..5).map(|s| valid(s, s, 6, 0xef)));
+    let rest = SharesAtRest { shares: shares.clone(), shares_needed: 1 };
+    let mut out = Vec::new();
+    assert_eq!(check_versions_at_rest(&rest, 3, FileWriters::TakingTurns, &mut out), Some((6, [0xef; 32])));
+    assert_clean(&out);
+    // One writer must never do it, superseded or not.
+    check_versions_at_rest(&rest, 3, FileWriters::One, &mut out);
+    assert_exactly(&out, &[invariant::SEQNUM_REUSED]);
+    // Not superseded: version 6 is on too few shares to be durable.
+    let rest = SharesAtRest { shares, shares_needed: 1 };
+    let mut out = Vec::new();
+    assert_eq!(check_versions_at_rest(&rest, 4, FileWriters::TakingTurns, &mut out), None);
+    assert_exactly(&out, &[invariant::SEQNUM_REUSED]);
 }
 
 #[test]
@@ -592,9 +612,9 @@ fn the_durable_version_at_rest_needs_that_many_distinct_shares() {
     let shares = vec![valid(0, 0, 5, 1), valid(1, 1, 5, 1), valid(2, 2, 5, 1), valid(3, 2, 5, 1), valid(4, 3, 6, 2)];
     let rest = SharesAtRest { shares, shares_needed: 2 };
     let mut out = Vec::new();
-    assert_eq!(check_versions_at_rest(&rest, 3, &mut out), Some((5, [1; 32])));
-    assert_eq!(check_versions_at_rest(&rest, 1, &mut out), Some((6, [2; 32])));
-    assert_eq!(check_versions_at_rest(&rest, 4, &mut out), None);
+    assert_eq!(check_versions_at_rest(&rest, 3, FileWriters::One, &mut out), Some((5, [1; 32])));
+    assert_eq!(check_versions_at_rest(&rest, 1, FileWriters::One, &mut out), Some((6, [2; 32])));
+    assert_eq!(check_versions_at_rest(&rest, 4, FileWriters::One, &mut out), None);
     assert_clean(&out);
 }
 

@@ -10,7 +10,8 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use retrylab_check::{
     check_final_read_at_rest, check_immutable, check_mutable_appends, check_mutable_overwrites, check_versions_at_rest,
-    invariant, FinalRead, ImmutableUpload, MutableOp, MutableOpKind, Outcome, ReadValue, SharesAtRest, Violation,
+    invariant, FileWriters, FinalRead, ImmutableUpload, MutableOp, MutableOpKind, Outcome, ReadValue, SharesAtRest,
+    Violation,
 };
 use retrylab_lafs::{
     parse_entries, AppendLine, BackupItem, BackupRoot, Cap, Gateway, GatewayError, Grid, LafsConfig, MutableCap,
@@ -364,11 +365,16 @@ async fn check_servers_at_rest(world: &World, grid: &Grid) -> Vec<Violation> {
 /// The checks on a mutable file's shares at rest, independent of the
 /// gateway's read logic: no seqnum names two versions, and the final read
 /// returned at least the newest version a write quorum holds.
-fn check_file_at_rest(grid: &Grid, at_rest: &SharesAtRest, final_read: &FinalRead) -> Vec<Violation> {
+fn check_file_at_rest(
+    grid: &Grid,
+    at_rest: &SharesAtRest,
+    final_read: &FinalRead,
+    writers: FileWriters,
+) -> Vec<Violation> {
     let mut out = Vec::new();
     let config = grid.gateway().config();
-    let shares_durable = u32::from(config.shares_needed.max(config.servers_of_happiness));
-    let newest = check_versions_at_rest(at_rest, shares_durable, &mut out);
+    let shares_durable = u32::try_from(config.write_quorum()).unwrap_or(u32::MAX);
+    let newest = check_versions_at_rest(at_rest, shares_durable, writers, &mut out);
     check_final_read_at_rest(final_read, newest, &mut out);
     out
 }
@@ -792,7 +798,8 @@ async fn check_written(
                 Decode::Puts { .. } => check_mutable_overwrites(&history, &final_read, &at_rest),
                 Decode::Appends => check_mutable_appends(&history, &final_read, &at_rest),
             };
-            violations.extend(check_file_at_rest(grid, &at_rest, &final_read));
+            let writers = if files.writers > 1 { FileWriters::TakingTurns } else { FileWriters::One };
+            violations.extend(check_file_at_rest(grid, &at_rest, &final_read, writers));
             violations
         }
         (Written::Backups { root, done, history }, _) => {
@@ -871,7 +878,7 @@ async fn check_backups(
         };
         let at_rest = shares_at_rest(grid, &root.root);
         violations.extend(check_mutable_overwrites(history, &final_read, &at_rest));
-        violations.extend(check_file_at_rest(grid, &at_rest, &root_version));
+        violations.extend(check_file_at_rest(grid, &at_rest, &root_version, FileWriters::One));
     }
     violations
 }

@@ -75,6 +75,8 @@ pub fn swarm_faults(seed: u64) -> FaultModel {
 ///   2-of-4 happy 3 on 4; 3-of-10 happy 5 on 5 (two shares a server);
 /// - `swarm.gateways`: 1 to 4 gateways;
 /// - `swarm.reads`: `reads_per_write` 0 to 2 for mutable puts and appends.
+/// - `swarm.writers`: for appends, one writer per file or two taking turns
+///   (`writers_per_file`), on half the seeds each.
 ///
 /// The workload's kind and size, the design switches, the policies and the
 /// S3 latency stay as the scenario says: swarm tests that design under many
@@ -103,6 +105,9 @@ fn swarm_grid_environment(scenario: &mut Scenario, seed: u64) {
     scenario.network.latency = latency;
     scenario.network.loss_probability = loss_probability;
     scenario.workload = swarm_reads(&mut stream(seed, "swarm.reads"), &scenario.workload);
+    if let Workload::MutableAppends { writers_per_file, .. } = &mut scenario.workload {
+        *writers_per_file = stream(seed, "swarm.writers").gen_range(1..=2);
+    }
     if let Some(lafs) = scenario.lafs.as_mut() {
         lafs.rpc_timeout = swarm_rpc_timeout(&mut stream(seed, "swarm.rpc-timeout"), &s3_tail);
         swarm_grid_shape(&mut stream(seed, "swarm.grid-shape"), lafs);
@@ -241,7 +246,13 @@ fn run_work(scenario: &Scenario) -> u64 {
 fn scale_limits(scenario: &mut Scenario, work_before: u64, operations_per_gateway_before: u64) {
     let events_factor = run_work(scenario).div_ceil(work_before).max(1);
     scenario.limits.events_max = scenario.limits.events_max.saturating_mul(events_factor);
-    let operations_factor = scenario.workload.operations().div_ceil(operations_per_gateway_before.max(1)).max(1);
+    // A file's writers take turns: its writers' operations run one after another.
+    let writers = match scenario.workload {
+        Workload::MutableAppends { writers_per_file, .. } => writers_per_file.max(1),
+        _ => 1,
+    };
+    let operations_factor =
+        scenario.workload.operations().saturating_mul(writers).div_ceil(operations_per_gateway_before.max(1)).max(1);
     let time_factor = u32::try_from(operations_factor).unwrap_or(u32::MAX);
     scenario.limits.simulated_time_max = scenario.limits.simulated_time_max.saturating_mul(time_factor);
 }

@@ -25,6 +25,20 @@ pub struct LafsConfig {
 }
 
 impl LafsConfig {
+    /// Shares a mutable publish must place to succeed: max(k, happy, a
+    /// majority of N). With the read quorum N - W + k, any read meets at
+    /// least k shares of every acknowledged version, so no read misses a
+    /// write acknowledged before it began, whatever servers fail to answer.
+    /// The majority makes an acknowledged version the only one at its
+    /// seqnum that can hold a write quorum, so a reader that meets two
+    /// versions at one seqnum (a late write from an earlier writer of a
+    /// shared file landing beside the next writer's) can tell which one was
+    /// acknowledged.
+    pub fn write_quorum(&self) -> usize {
+        let majority = usize::from(self.shares_total) / 2 + 1;
+        usize::from(self.shares_needed.max(self.servers_of_happiness)).max(majority)
+    }
+
     /// The 2012 set-up: 1-of-1 on one storage server.
     pub fn one_of_one() -> Self {
         LafsConfig {

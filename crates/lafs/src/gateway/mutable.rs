@@ -2,7 +2,7 @@
 //! `PUT /uri/$FILECAP` does it, read (`get`), and the publish step shared
 //! with `modify`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;
 use rand::RngCore;
@@ -11,7 +11,7 @@ use super::servermap::{retrieve, server_name, Retrieved, ServerMap, SERVERMAP_RE
 use super::Gateway;
 use crate::cap::MutableCap;
 use crate::error::{GatewayError, Outcome, RpcError, WriteError};
-use crate::mutable_share::{build_shares, VerInfo, CHECKSTRING_BYTES};
+use crate::mutable_share::{build_shares, checkstring_seqnum, VerInfo, CHECKSTRING_BYTES};
 use crate::server::{TestAndWrite, TestOp, TestVector, WriteVector};
 
 /// Why a servermap is being updated (Tahoe-LAFS's modes). Both query every
@@ -72,12 +72,9 @@ impl Gateway {
         self.acknowledged.borrow_mut().insert(cap.storage_index, Bytes::copy_from_slice(&verinfo.checkstring()));
     }
 
-    /// Shares a publish must place to succeed: max(k, happy). With the read
-    /// quorum below, any read meets at least k shares of every acknowledged
-    /// version (write quorum + read quorum - N >= k), so no read misses a
-    /// write acknowledged before it began, whatever servers fail to answer.
+    /// Shares a publish must place to succeed ([`LafsConfig::write_quorum`]).
     pub(crate) fn write_quorum(&self) -> usize {
-        usize::from(self.config.shares_needed.max(self.config.servers_of_happiness))
+        self.config.write_quorum()
     }
 
     /// Shares whose servers must answer a servermap update before a read
@@ -96,6 +93,56 @@ impl Gateway {
             .map(|(_, shares)| shares.len())
             .max()
             .unwrap_or(0)
+    }
+
+    /// Why a publish over `map` cannot tell which version its servers must
+    /// keep, if it cannot: the version it builds on is newer than the last
+    /// this writer had acknowledged (another writer of a shared file may
+    /// have had it acknowledged), the map sees it on fewer shares than a
+    /// write quorum, and some server did not answer (it may hold the rest).
+    /// Publishing then could replace that version's shares on the servers
+    /// that answered without keeping them.
+    fn unsure_what_to_keep(&self, cap: &MutableCap, map: &ServerMap) -> Option<String> {
+        if self.config.shares_total <= 1 || map.problems.is_empty() {
+            return None;
+        }
+        let best = map.best_recoverable()?;
+        let acknowledged =
+            self.acknowledged.borrow().get(&cap.storage_index).and_then(|c| checkstring_seqnum(c)).unwrap_or(0);
+        let held = map.versions().get(&best).map_or(0, BTreeSet::len);
+        (best.seqnum > acknowledged && held < self.write_quorum()).then(|| {
+            format!(
+                "seqnum {} is on {held} shares that answered, fewer than a write quorum of {}, and {} server(s) did \
+                 not answer: a publish could not keep it",
+                best.seqnum,
+                self.write_quorum(),
+                map.problems.len()
+            )
+        })
+    }
+
+    /// Why `map` cannot say which version is newest, if it cannot: two
+    /// versions share the highest seqnum (a late write of an earlier writer
+    /// beside the next writer's publish), none of them is on a write quorum
+    /// of the shares that answered, and some server did not answer (it may
+    /// hold the rest of the acknowledged one). Guessing could return, and
+    /// build on, a version without an acknowledged write.
+    fn unresolved_collision(&self, map: &ServerMap) -> Option<String> {
+        let top = map.highest_seqnum()?;
+        let versions = map.versions();
+        let at_top: Vec<usize> =
+            versions.iter().filter(|(verinfo, _)| verinfo.seqnum == top).map(|(_, shares)| shares.len()).collect();
+        let resolved = at_top.len() < 2 || at_top.iter().any(|&shares| shares >= self.write_quorum());
+        if resolved || map.problems.is_empty() {
+            return None;
+        }
+        Some(format!(
+            "{} versions share seqnum {top} with {at_top:?} shares, none on a write quorum of {}, and {} server(s) did \
+             not answer",
+            at_top.len(),
+            self.write_quorum(),
+            map.problems.len()
+        ))
     }
 
     /// The shares held by servers that answered `map`'s queries.
@@ -125,6 +172,9 @@ impl Gateway {
                     self.read_quorum()
                 ),
             });
+        }
+        if let Some(message) = self.unresolved_collision(map) {
+            return Err(GatewayError::NotEnoughServers { message });
         }
         let storage_index = cap.storage_index;
         let fetch = |server: u32, share: u8, offset: u64, length: u64| async move {
@@ -185,6 +235,9 @@ impl Gateway {
     /// absent). Fewer than the write quorum landing is `NotEnoughServersError`; a
     /// failed test or a surprise share is `UncoordinatedWriteError`.
     pub(crate) async fn publish(&self, cap: &MutableCap, map: &ServerMap, contents: Bytes) -> Result<u64, WriteError> {
+        if let Some(message) = self.unsure_what_to_keep(cap, map) {
+            return Err(WriteError::not_applied(GatewayError::NotEnoughServers { message }));
+        }
         let attempted = self.attempted.borrow().get(&cap.storage_index).copied();
         let seqnum = map.highest_seqnum().max(attempted).map_or(1, |s| s.saturating_add(1));
         self.attempted.borrow_mut().insert(cap.storage_index, seqnum);
@@ -193,15 +246,25 @@ impl Gateway {
         let (verinfo, shares) = build_shares(cap, &self.codec, seqnum, salt, &contents);
         self.note("lafs.publish.start.seqnum", seqnum);
         let storage_index = cap.storage_index;
-        // The last version this writer published with success (else the
-        // newest it can recover): each server keeps the share of it that
-        // this publish replaces, so publishes that land on too few servers
-        // leave an acknowledged version recoverable. (With one share a
-        // publish lands whole or not at all: nothing to keep.)
+        // The newer of the last version this writer published with success
+        // and the newest this map sees on a write quorum (another writer of
+        // a shared file may have had that one acknowledged), else the
+        // newest it can recover: each server keeps the share of it that this
+        // publish replaces, so publishes that land on too few servers leave
+        // an acknowledged version recoverable. (With one share a publish
+        // lands whole or not at all: nothing to keep.) Keeping what this
+        // publish builds on instead, even when it is on fewer shares than a
+        // write quorum, loses acknowledged writes of a single writer (swarm
+        // seed 278 of grid/appends-3of10).
+        let checkstring = |verinfo: VerInfo| Bytes::copy_from_slice(&verinfo.checkstring());
         let acknowledged = self.acknowledged.borrow().get(&storage_index).cloned();
-        let preserve = acknowledged
-            .or_else(|| map.best_recoverable().map(|verinfo| Bytes::copy_from_slice(&verinfo.checkstring())))
-            .filter(|_| self.config.shares_total > 1);
+        let durable = map.newest_on(self.write_quorum()).map(checkstring);
+        let preserve = match (acknowledged, durable) {
+            (Some(a), Some(d)) => Some(if checkstring_seqnum(&d) > checkstring_seqnum(&a) { d } else { a }),
+            (a, d) => a.or(d),
+        }
+        .or_else(|| map.best_recoverable().map(checkstring))
+        .filter(|_| self.config.shares_total > 1);
         let writes = (0..self.server_count()).filter_map(|server| {
             let mut tw_vectors = BTreeMap::new();
             for share in self.shares_on(server) {

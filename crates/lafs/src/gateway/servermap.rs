@@ -97,13 +97,29 @@ impl ServerMap {
         versions
     }
 
-    /// The highest version with at least k distinct shares.
+    /// The highest version with at least k distinct shares. When several
+    /// recoverable versions share that seqnum (two writers' publishes met),
+    /// the one on the most shares: an acknowledged version is on a write
+    /// quorum, a majority, so it outnumbers any rival the servers answering
+    /// hold (see `Gateway::unresolved_collision` for when they are too few).
     pub fn best_recoverable(&self) -> Option<VerInfo> {
-        self.versions()
+        let recoverable: Vec<(VerInfo, usize)> = self
+            .versions()
             .into_iter()
-            .rev()
-            .find(|(verinfo, shares)| shares.len() >= usize::from(verinfo.shares_needed).max(1))
+            .filter(|(verinfo, shares)| shares.len() >= usize::from(verinfo.shares_needed).max(1))
+            .map(|(verinfo, shares)| (verinfo, shares.len()))
+            .collect();
+        let top = recoverable.iter().map(|(verinfo, _)| verinfo.seqnum).max()?;
+        recoverable
+            .into_iter()
+            .filter(|(verinfo, _)| verinfo.seqnum == top)
+            .max_by_key(|&(verinfo, shares)| (shares, verinfo))
             .map(|(verinfo, _)| verinfo)
+    }
+
+    /// The highest version with at least `shares` distinct shares.
+    pub fn newest_on(&self, shares: usize) -> Option<VerInfo> {
+        self.versions().into_iter().rev().find(|(_, held)| held.len() >= shares).map(|(verinfo, _)| verinfo)
     }
 
     /// The highest seqnum of any validly signed share, recoverable or not.
