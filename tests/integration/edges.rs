@@ -151,10 +151,15 @@ fn json_callers_get_errors_as_one_json_object_with_the_same_status() {
         assert!(error["seed"].is_u64(), "{error}");
         assert_eq!(error["status"], 1);
     }
-    // Usage errors too.
+    // Usage errors too, ours and clap's.
     let output = retrylab(&["compare", &lab(), "--seeds", "0", "--json"]);
     assert_eq!(output.status.code(), Some(2));
     assert!(json(&output)["error"].as_str().unwrap().contains("--seeds 0"));
+    let output = retrylab(&["estimate", &lab(), "--json", "--jobs", "100000"]);
+    assert_eq!(output.status.code(), Some(2));
+    let error = json(&output);
+    assert!(error["error"].as_str().unwrap().contains("--jobs"), "{error}");
+    assert_eq!(error["status"], 2);
 }
 
 #[test]

@@ -204,3 +204,21 @@ fn parse_timeout(text: &str) -> Result<RunTimeout, String> {
     let seconds: f64 = text.parse().map_err(|_| format!("not a number of seconds: {text:?}"))?;
     RunTimeout::seconds(seconds)
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    /// The help states the bounds; they must be the harness's.
+    #[test]
+    fn the_help_states_the_harness_bounds() {
+        let mut command = Cli::command();
+        let help = command.find_subcommand_mut("estimate").unwrap().render_long_help().to_string();
+        assert!(help.contains(&format!("at most {}", retrylab_harness::SEEDS_MAX)), "{help}");
+        assert!(help.contains(&format!("1 to {JOBS_MAX}")), "{help}");
+        let timeout_days = retrylab_harness::TIMEOUT_S_MAX / 86_400.0;
+        assert_eq!(timeout_days, 1.0, "the help says a day");
+    }
+}

@@ -29,7 +29,10 @@ const EXIT_FAILED: u8 = 1;
 const EXIT_USAGE: u8 = 2;
 
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return usage_error(&error),
+    };
     let json = cli.command.json();
     let result = match cli.command {
         Command::Run(args) => run(&args),
@@ -42,6 +45,19 @@ pub fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => failure.report(json),
     }
+}
+
+/// A command line clap refused: its own message and status, and with
+/// `--json` anywhere on the line, the JSON error object as well.
+fn usage_error(error: &clap::Error) -> ExitCode {
+    let json = std::env::args_os().any(|arg| arg == "--json");
+    if !json || !error.use_stderr() {
+        // --help and --version come this way too, to stdout, status 0.
+        error.exit()
+    }
+    let text = error.to_string();
+    let message = text.lines().next().unwrap_or_default().trim_start_matches("error: ").to_owned();
+    Failure { status: u8::try_from(error.exit_code()).unwrap_or(EXIT_USAGE), ..Failure::usage(message) }.report(true)
 }
 
 /// Why a command did not succeed: the exit status, the message and, where
