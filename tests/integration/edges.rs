@@ -81,10 +81,14 @@ fn seeds_past_the_maximum_or_past_the_last_seed_are_refused_naming_the_flag() {
 fn seeds_from_the_scenario_file_are_bounded_too() {
     let dir = scratch("scenario-seeds");
     let scenario = lab_with(&dir, "seeds = 200", "seeds = 1000000000000");
-    let output = retrylab(&["estimate", &scenario]);
+    let output = retrylab(&["estimate", &scenario, "--json"]);
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
     assert!(stderr(&output).contains("seeds"), "{}", stderr(&output));
     assert_eq!(stderr(&output).lines().count(), 1, "{}", stderr(&output));
+    // Refused by the loader or by the command: either way the file and field.
+    let error = json(&output);
+    assert_eq!(error["file"], scenario.as_str(), "{error}");
+    assert_eq!(error["field"], "seeds", "{error}");
 }
 
 #[test]

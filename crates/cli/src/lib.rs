@@ -215,18 +215,25 @@ fn seeds(args: &SeedsArgs, scenario: &Scenario) -> Result<u64, Failure> {
         Some(count) => (count, format!("--seeds {count}")),
         None => (scenario.seeds_default, format!("the scenario's seeds = {}", scenario.seeds_default)),
     };
-    match Seeds::new(args.first_seed, count) {
-        Ok(_) => Ok(count),
-        Err(SeedsError::None) => Err(Failure::usage(format!("{source}: must be at least 1"))),
+    let failure = match Seeds::new(args.first_seed, count) {
+        Ok(_) => return Ok(count),
+        Err(SeedsError::None) => Failure::usage(format!("{source}: must be at least 1")),
         Err(SeedsError::AboveMax { .. }) => {
-            Err(Failure::usage(format!("{source}: more than the maximum, {SEEDS_MAX} seeds per policy")))
+            Failure::usage(format!("{source}: more than the maximum, {SEEDS_MAX} seeds per policy"))
         }
-        Err(SeedsError::PastLastSeed { first, count }) => Err(Failure::usage(format!(
+        Err(SeedsError::PastLastSeed { first, count }) => Failure::usage(format!(
             "--first-seed {first} with {source}: the last seed would pass {}; --first-seed can be at most {}",
             u64::MAX,
             u64::MAX - (count - 1)
-        ))),
+        )),
+    };
+    if args.seeds.is_some() {
+        return Err(failure);
     }
+    // From the file: say which, and which field, to --json callers too.
+    let place =
+        Place { file: Some(scenario.path.display().to_string()), field: Some("seeds".to_owned()), ..Place::default() };
+    Err(Failure { place: Box::new(place), ..failure })
 }
 
 fn run(args: &RunArgs) -> Result<(), Failure> {
