@@ -13,7 +13,7 @@ fn known_bad(name: &str) -> Scenario {
 }
 
 fn options(seeds: u64) -> ExploreOptions {
-    ExploreOptions { seeds, first_seed: 0, policies: Vec::new(), jobs: None, swarm: false }
+    ExploreOptions { seeds, first_seed: 0, policies: Vec::new(), jobs: None, swarm: false, timeout: None }
 }
 
 /// The invariants found on seeds 0..seeds, and how many seeds found any.

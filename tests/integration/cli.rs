@@ -131,6 +131,7 @@ fn shrink_writes_a_minimal_failing_case_and_exits_1() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let bad = root.join("sim-scenarios/known-bad/replayed-append.toml");
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-shrink");
+    let _ = std::fs::remove_dir_all(&out);
     let output = retrylab(&[
         "shrink",
         &bad.to_string_lossy(),

@@ -87,7 +87,8 @@ fn layered_retries_multiply_requests_and_ride_out_an_outage() {
 fn no_layering_corrupts_a_mutable_file() {
     for file in [LAYERED_BURSTY, LAYERED_OUTAGE] {
         let scenario = load(file);
-        let options = ExploreOptions { seeds: 6, first_seed: 0, policies: Vec::new(), jobs: None, swarm: false };
+        let options =
+            ExploreOptions { seeds: 6, first_seed: 0, policies: Vec::new(), jobs: None, swarm: false, timeout: None };
         let found = explore(&scenario, &options, &|| {}).unwrap();
         assert_eq!(found.runs, 6 * scenario.policies.len() as u64);
         assert!(found.violations.is_empty(), "{file}: {:?}", found.violations.first());

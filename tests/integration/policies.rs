@@ -75,7 +75,8 @@ fn multi_retry_and_the_aws_policies_meet_99_9_percent_per_gateway_put() {
 fn no_policy_ever_corrupts_a_mutable_file() {
     // Every policy of the catalogue, 2,000 seeds each, through the checkers.
     let mutable = retrylab_scenario::load(&scenario("sim-scenarios/policies/mutable-bursty.toml")).unwrap();
-    let options = ExploreOptions { seeds: 2000, first_seed: 0, policies: Vec::new(), jobs: None, swarm: false };
+    let options =
+        ExploreOptions { seeds: 2000, first_seed: 0, policies: Vec::new(), jobs: None, swarm: false, timeout: None };
     let exploration = explore(&mutable, &options, &|| {}).unwrap();
     assert!(exploration.policies.len() >= 10);
     assert!(exploration.violations.is_empty(), "{:?}", &exploration.violations[..exploration.violations.len().min(3)]);
@@ -88,8 +89,8 @@ fn swarm_mode_finds_no_violation_in_the_safe_design() {
         seeds: 300,
         first_seed: 0,
         policies: vec!["none".into(), "aws-standard".into(), "multi-retry".into()],
-        jobs: None,
         swarm: true,
+        ..ExploreOptions::default()
     };
     let exploration = explore(&mutable, &options, &|| {}).unwrap();
     // Seed 113 (4 gateways on one server, tight timeouts, eventual

@@ -64,8 +64,10 @@ fn policy() -> impl Strategy<Value = PolicyConfig> {
     ]
 }
 
+include!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/proptest_seed.rs"));
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, failure_persistence: Some(Box::new(proptest::test_runner::FileFailurePersistence::Direct(concat!(env!("CARGO_MANIFEST_DIR"), "/proptest-regressions/integration-properties.txt")))), ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { rng_seed: proptest_rng_seed(), cases: 48, failure_persistence: Some(Box::new(proptest::test_runner::FileFailurePersistence::Direct(concat!(env!("CARGO_MANIFEST_DIR"), "/proptest-regressions/integration-properties.txt")))), ..ProptestConfig::default() })]
 
     #[test]
     fn every_run_keeps_its_books(faults in fault_model(), config in policy(), seed in 0u64..1_000_000) {
@@ -120,5 +122,13 @@ proptest! {
         let more = run_seed(&scenario, &scenario.policies[1], seed, TraceMode::HashOnly).unwrap();
         prop_assert!(more.failures <= fewer.failures, "{} retries: {} failed, {}: {}",
             retries, fewer.failures, retries + 1, more.failures);
+    }
+}
+
+#[test]
+fn proptest_suites_use_a_fixed_seed_unless_fresh_ones_are_asked_for() {
+    let fresh = std::env::var("RETRYLAB_FRESH_SEEDS").is_ok_and(|value| value == "1");
+    if !fresh {
+        assert!(matches!(proptest_rng_seed(), proptest::test_runner::RngSeed::Fixed(_)));
     }
 }

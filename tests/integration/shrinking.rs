@@ -3,7 +3,7 @@
 //! scenario file that `retrylab run` replays; on the safe design it holds
 //! across generated fault models, workload sizes and policy parameters.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use retrylab_harness::{Property, Variation};
@@ -13,8 +13,12 @@ fn shipped(file: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sim-scenarios").join(file)
 }
 
+/// An empty directory for one test's shrunk cases (never overwritten, so
+/// those of an earlier run would be numbered past).
 fn failures_dir(test: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("retrylab-failures").join(test)
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("retrylab-failures").join(test);
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
 }
 
 #[test]
@@ -50,10 +54,14 @@ fn a_replayed_append_is_shrunk_and_written_as_a_scenario_retrylab_run_replays() 
     assert_eq!(output.status.code(), Some(1), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
     assert!(stdout.contains("append-duplicated"), "{stdout}");
     assert!(failure.to_string().contains(&failure.reproduce), "{failure}");
-    // `run()` is the same as a test: it panics with the file and the command.
+    // `run()` is the same as a test: it panics with the file and the
+    // command. The same case again does not replace the first file: it is
+    // written beside it, numbered.
     let panic = std::panic::catch_unwind(|| property().run()).unwrap_err();
     let message = panic.downcast_ref::<String>().cloned().unwrap_or_default();
-    assert!(message.contains("retrylab run") && message.contains(&file.to_string_lossy().into_owned()), "{message}");
+    let second = format!("{}-2.toml", file.with_extension("").display());
+    assert!(message.contains("retrylab run") && message.contains(&second), "{message}");
+    assert!(file.is_file() && Path::new(&second).is_file());
 }
 
 #[test]

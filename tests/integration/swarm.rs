@@ -13,8 +13,14 @@ fn swarm_over_the_grid_environment_finds_no_violation_in_the_safe_design() {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sim-scenarios/grid/puts-3of10-eventual.toml");
     let scenario = retrylab_scenario::load(&path).unwrap();
     let seeds = 40;
-    let options =
-        ExploreOptions { seeds, first_seed: 0, policies: vec!["aws-standard".into()], jobs: None, swarm: true };
+    let options = ExploreOptions {
+        seeds,
+        first_seed: 0,
+        policies: vec!["aws-standard".into()],
+        jobs: None,
+        swarm: true,
+        timeout: None,
+    };
     let exploration = explore(&scenario, &options, &|| {}).unwrap();
     assert_eq!(exploration.runs, seeds);
     assert!(exploration.violations.is_empty(), "{:#?}", &exploration.violations[..exploration.violations.len().min(3)]);

@@ -322,8 +322,10 @@ fn break_appends(run: &mut Run, how: Breakage) -> &'static str {
     }
 }
 
+include!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/proptest_seed.rs"));
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, failure_persistence: Some(Box::new(proptest::test_runner::FileFailurePersistence::Direct(concat!(env!("CARGO_MANIFEST_DIR"), "/../../proptest-regressions/check-properties.txt")))), ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { rng_seed: proptest_rng_seed(), cases: 512, failure_persistence: Some(Box::new(proptest::test_runner::FileFailurePersistence::Direct(concat!(env!("CARGO_MANIFEST_DIR"), "/../../proptest-regressions/check-properties.txt")))), ..ProptestConfig::default() })]
 
     #[test]
     fn ideal_overwrite_histories_are_clean(steps in prop::collection::vec(step(), 0..60)) {
@@ -463,6 +465,7 @@ fn arbitrary_op() -> impl Strategy<Value = MutableOp> {
 }
 
 proptest! {
+    #![proptest_config(ProptestConfig { rng_seed: proptest_rng_seed(), ..ProptestConfig::default() })]
     /// Garbage in, violations out: never a panic, and the same answer twice.
     #[test]
     fn arbitrary_input_never_panics_and_is_deterministic(

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use retrylab_harness::{RunTimeout, JOBS_MAX};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -22,13 +23,26 @@ retrylab run sim-scenarios/lab-notebook/s3-10k-requests.toml --seed 7 --trace | 
 retrylab explore sim-scenarios/known-bad/replayed-append.toml --seeds 200\n  \
 retrylab compare sim-scenarios/policies/s3-bursty-1.3pct.toml --seeds 500 --json\n  \
 retrylab shrink sim-scenarios/known-bad/replayed-append.toml --operations-max 100 --out failures/\n\n\
-Exit status: 0 success, 1 a run failed (it hit a limit; the message names the seed) or the \
-checkers found an invariant violation (run, estimate, explore, compare, shrink: a policy that corrupts \
-data fails whatever its failure rate), 2 bad usage or a bad scenario file."
+Exit status: 0 success, 1 a run failed (it hit a limit or its --timeout; the message names the seed), \
+the checkers found an invariant violation (run, estimate, explore, compare, shrink: a policy that corrupts \
+data fails whatever its failure rate) or the output could not be written, 2 bad usage or a bad scenario \
+file. With --json, an error is also one JSON object on stdout: {\"error\": message, and \"file\", \"line\", \
+\"column\", \"field\", \"seed\" where known}. A closed pipe (`| head`) ends quietly with status 0."
 )]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Command {
+    /// Whether the command was asked for JSON output (errors then come as JSON too).
+    pub fn json(&self) -> bool {
+        match self {
+            Command::Run(args) => args.json,
+            Command::Estimate(args) | Command::Explore(args) | Command::Compare(args) => args.json,
+            Command::Shrink(args) => args.json,
+        }
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -111,9 +125,15 @@ pub struct ShrinkArgs {
     /// The seed of proptest's own generator: the same seed searches the same cases.
     #[arg(long, default_value_t = 0)]
     pub proptest_seed: u64,
-    /// Where to write the shrunk case [default: retrylab-failures in the temporary directory].
+    /// The directory to write the shrunk case to [default: retrylab-failures in the temporary
+    /// directory]. An existing file is never replaced: the new one is numbered (NAME-2.toml, ...).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Wall-clock budget of each run, in seconds (at most a day): a run still going after it stops with
+    /// its seed named and exit status 1. Measured by the runner, outside the simulated world, so it
+    /// never changes what a run does, only whether it is allowed to finish.
+    #[arg(long, value_name = "SECONDS", value_parser = parse_timeout)]
+    pub timeout: Option<RunTimeout>,
     /// Print one JSON object instead of the human summary.
     #[arg(long)]
     pub json: bool,
@@ -140,6 +160,11 @@ pub struct RunArgs {
     /// Print every event of the run (virtual time, node, what happened) before the summary.
     #[arg(long, conflicts_with = "json")]
     pub trace: bool,
+    /// Wall-clock budget of each run, in seconds (at most a day): a run still going after it stops with
+    /// its seed named and exit status 1. Measured by the runner, outside the simulated world, so it
+    /// never changes what a run does, only whether it is allowed to finish.
+    #[arg(long, value_name = "SECONDS", value_parser = parse_timeout)]
+    pub timeout: Option<RunTimeout>,
 }
 
 #[derive(Args, Debug)]
@@ -147,18 +172,19 @@ pub struct RunArgs {
 pub struct SeedsArgs {
     /// The scenario file (TOML).
     pub scenario: PathBuf,
-    /// Seeds per policy [default: the scenario's `seeds`].
+    /// Seeds per policy, at most 1000000 [default: the scenario's `seeds`].
     #[arg(long)]
     pub seeds: Option<u64>,
-    /// The first seed; seeds FIRST_SEED .. FIRST_SEED + SEEDS are run.
+    /// The first seed; seeds FIRST_SEED ..= FIRST_SEED + SEEDS - 1 are run (the last must not pass
+    /// 18446744073709551615).
     #[arg(long, default_value_t = 0)]
     pub first_seed: u64,
-    /// A policy to run (repeatable) [default: every policy of the scenario].
+    /// A policy to run (repeatable, each once) [default: every policy of the scenario].
     #[arg(long)]
     pub policy: Vec<String>,
-    /// Worker threads [default: one per core]. The results do not depend on it.
-    #[arg(long)]
-    pub jobs: Option<usize>,
+    /// Worker threads, 1 to 256 [default: one per core]. The results do not depend on it.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=JOBS_MAX as i64))]
+    pub jobs: Option<u16>,
     /// Swarm mode: each seed draws its own fault model (rates 0.1% to 5%, independent or
     /// bursty, a random mix of fault kinds, ambiguous writes, outages) instead of the
     /// scenario's, to find failures a single fault setting hides.
@@ -167,4 +193,32 @@ pub struct SeedsArgs {
     /// Print one JSON object instead of the human table.
     #[arg(long)]
     pub json: bool,
+    /// Wall-clock budget of each run, in seconds (at most a day): a run still going after it stops with
+    /// its seed named and exit status 1. Measured by the runner, outside the simulated world, so it
+    /// never changes what a run does, only whether it is allowed to finish.
+    #[arg(long, value_name = "SECONDS", value_parser = parse_timeout)]
+    pub timeout: Option<RunTimeout>,
+}
+
+fn parse_timeout(text: &str) -> Result<RunTimeout, String> {
+    let seconds: f64 = text.parse().map_err(|_| format!("not a number of seconds: {text:?}"))?;
+    RunTimeout::seconds(seconds)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    /// The help states the bounds; they must be the harness's.
+    #[test]
+    fn the_help_states_the_harness_bounds() {
+        let mut command = Cli::command();
+        let help = command.find_subcommand_mut("estimate").unwrap().render_long_help().to_string();
+        assert!(help.contains(&format!("at most {}", retrylab_harness::SEEDS_MAX)), "{help}");
+        assert!(help.contains(&format!("1 to {JOBS_MAX}")), "{help}");
+        let timeout_days = retrylab_harness::TIMEOUT_S_MAX / 86_400.0;
+        assert_eq!(timeout_days, 1.0, "the help says a day");
+    }
 }

@@ -1,9 +1,11 @@
 //! The `retrylab` command line: parses arguments, loads scenarios, calls the
 //! harness and prints human tables or `--json`. No simulation logic lives here.
 //!
-//! Exit status: 0 success; 1 a run failed (a limit was hit) or the checkers
-//! found an invariant violation (`run`, `explore`, `estimate`, `compare`,
-//! `shrink`); 2 bad usage or a bad scenario file.
+//! Exit status: 0 success; 1 a run failed (a limit or `--timeout` was hit),
+//! the checkers found an invariant violation (`run`, `explore`, `estimate`,
+//! `compare`, `shrink`) or the output could not be written; 2 bad usage or
+//! a bad scenario file. With `--json` an error is also a JSON object on
+//! stdout. A closed pipe ends the command quietly with status 0.
 
 mod args;
 mod output;
@@ -13,10 +15,11 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use retrylab_harness::{
-    compare, estimate, explore, run_seed, select_policies, swarm_scenario, EstimateOptions, ExploreOptions,
-    PolicyEstimate, Property, PropertyError, TraceMode, Variation,
+    compare, estimate, explore, run_seed_within, select_policies, swarm_scenario, EstimateError, EstimateOptions,
+    ExploreOptions, PolicyEstimate, Property, PropertyError, RunError, Seeds, SeedsError, TraceMode, Variation,
+    SEEDS_MAX,
 };
-use retrylab_scenario::Scenario;
+use retrylab_scenario::{Scenario, ScenarioError};
 
 use crate::args::{Cli, Command, RunArgs, SeedsArgs, ShrinkArgs};
 
@@ -26,7 +29,11 @@ const EXIT_FAILED: u8 = 1;
 const EXIT_USAGE: u8 = 2;
 
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return usage_error(&error),
+    };
+    let json = cli.command.json();
     let result = match cli.command {
         Command::Run(args) => run(&args),
         Command::Estimate(args) => run_estimate(&args),
@@ -36,59 +43,214 @@ pub fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(failure) => {
-            eprintln!("error: {}", failure.message);
-            ExitCode::from(failure.status)
-        }
+        Err(failure) => failure.report(json),
     }
 }
 
+/// A command line clap refused: its own message and status, and with
+/// `--json` anywhere on the line, the JSON error object as well.
+fn usage_error(error: &clap::Error) -> ExitCode {
+    let json = std::env::args_os().any(|arg| arg == "--json");
+    if !json || !error.use_stderr() {
+        // --help and --version come this way too, to stdout, status 0.
+        error.exit()
+    }
+    let text = error.to_string();
+    let message = text.lines().next().unwrap_or_default().trim_start_matches("error: ").to_owned();
+    Failure { status: u8::try_from(error.exit_code()).unwrap_or(EXIT_USAGE), ..Failure::usage(message) }.report(true)
+}
+
+/// Why a command did not succeed: the exit status, the message and, where
+/// known, where the trouble lies (for `--json` callers).
+#[derive(Debug, Default)]
 struct Failure {
     status: u8,
     message: String,
+    /// Boxed: every function returns `Result<_, Failure>`, and most succeed.
+    place: Box<Place>,
+    /// The command's own output (its JSON, with the verdict) went out
+    /// already: no JSON error object after it.
+    output_written: bool,
+    /// A closed pipe: end quietly, status 0.
+    quiet: bool,
+}
+
+/// Where a failure lies, as far as known.
+#[derive(Debug, Default)]
+struct Place {
+    file: Option<String>,
+    line: Option<usize>,
+    column: Option<usize>,
+    field: Option<String>,
+    seed: Option<u64>,
+}
+
+/// `--json`'s error object: field names are a stable interface.
+#[derive(serde::Serialize)]
+struct ErrorJson<'a> {
+    error: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    file: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    line: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    column: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    seed: Option<u64>,
+    status: u8,
 }
 
 impl Failure {
     fn usage(message: impl ToString) -> Self {
-        Failure { status: EXIT_USAGE, message: message.to_string() }
+        Failure { status: EXIT_USAGE, message: message.to_string(), ..Failure::default() }
     }
 
     fn failed(message: impl ToString) -> Self {
-        Failure { status: EXIT_FAILED, message: message.to_string() }
+        Failure { status: EXIT_FAILED, message: message.to_string(), ..Failure::default() }
+    }
+
+    /// A verdict (violations found) after the command printed its output.
+    fn verdict(message: impl ToString) -> Self {
+        Failure { output_written: true, ..Failure::failed(message) }
+    }
+
+    fn scenario(error: &ScenarioError) -> Self {
+        let place = Place {
+            file: Some(error.path().display().to_string()),
+            line: error.line(),
+            column: error.column(),
+            field: error.field().map(str::to_owned),
+            seed: None,
+        };
+        Failure { place: Box::new(place), ..Failure::usage(error) }
+    }
+
+    fn run(error: &RunError) -> Self {
+        Failure::failed(error).at_seed(error.seed())
+    }
+
+    /// Usage errors (an unknown or repeated policy, bad seeds) are status 2;
+    /// a run that failed is status 1 and names its seed.
+    fn estimate(error: &EstimateError) -> Self {
+        match error {
+            EstimateError::Run(error) => Failure::run(error),
+            EstimateError::Threads(_) => Failure::failed(error),
+            EstimateError::DuplicatePolicy(name) => {
+                Failure::usage(format!("--policy {name:?} is given twice: name each policy once"))
+            }
+            _ => Failure::usage(error),
+        }
+    }
+
+    fn at_seed(mut self, seed: u64) -> Self {
+        self.place.seed = Some(seed);
+        self
+    }
+
+    /// Prints the failure (stderr; and stdout as JSON with `--json`) and
+    /// gives the exit status.
+    fn report(self, json: bool) -> ExitCode {
+        if self.quiet {
+            return ExitCode::SUCCESS;
+        }
+        // stderr may be closed too; nothing is left to tell then.
+        let _ = writeln!(std::io::stderr(), "error: {}", self.message);
+        if json && !self.output_written {
+            let object = ErrorJson {
+                error: &self.message,
+                file: self.place.file.as_deref(),
+                line: self.place.line,
+                column: self.place.column,
+                field: self.place.field.as_deref(),
+                seed: self.place.seed,
+                status: self.status,
+            };
+            let mut text = serde_json::to_string_pretty(&object).unwrap_or_default();
+            text.push('\n');
+            let _ = write_stdout(&text);
+        }
+        ExitCode::from(self.status)
     }
 }
 
 /// Loads a scenario and warns on stderr, once, of each setting that cannot affect a run.
 fn load(path: &std::path::Path) -> Result<Scenario, Failure> {
-    let scenario = retrylab_scenario::load(path).map_err(Failure::usage)?;
+    let scenario = retrylab_scenario::load(path).map_err(|error| Failure::scenario(&error))?;
     for warning in scenario.warnings() {
-        eprintln!("warning: {warning}");
+        let _ = writeln!(std::io::stderr(), "warning: {warning}");
     }
     Ok(scenario)
 }
 
-fn print(text: &str) -> Result<(), Failure> {
+/// Writes `text` to standard output, all of it or an error. (A stdout
+/// closed with `>&-` is not seen here: Rust's runtime reopens descriptors
+/// 0-2 on /dev/null before `main`, so it is the same as `>/dev/null`.)
+fn write_stdout(text: &str) -> std::io::Result<()> {
     let mut stdout = std::io::stdout().lock();
-    // A closed pipe (`| head`) is not an error worth a message.
-    let _ = stdout.write_all(text.as_bytes());
-    let _ = stdout.flush();
-    Ok(())
+    stdout.write_all(text.as_bytes())?;
+    stdout.flush()
+}
+
+/// Prints the command's output; output that could not be written (a full
+/// disk, a closed file) is an error, status 1, except a closed pipe
+/// (`| head`), which ends the command quietly.
+fn print(text: &str) -> Result<(), Failure> {
+    match write_stdout(text) {
+        Ok(()) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => {
+            Err(Failure { quiet: true, ..Failure::default() })
+        }
+        Err(error) => {
+            Err(Failure { output_written: true, ..Failure::failed(format!("cannot write the output: {error}")) })
+        }
+    }
+}
+
+/// The seeds a many-seed command runs, refused with the flag named when
+/// there are none, too many, or the last would pass 2^64 - 1.
+fn seeds(args: &SeedsArgs, scenario: &Scenario) -> Result<u64, Failure> {
+    let (count, source) = match args.seeds {
+        Some(count) => (count, format!("--seeds {count}")),
+        None => (scenario.seeds_default, format!("the scenario's seeds = {}", scenario.seeds_default)),
+    };
+    let failure = match Seeds::new(args.first_seed, count) {
+        Ok(_) => return Ok(count),
+        Err(SeedsError::None) => Failure::usage(format!("{source}: must be at least 1")),
+        Err(SeedsError::AboveMax { .. }) => {
+            Failure::usage(format!("{source}: more than the maximum, {SEEDS_MAX} seeds per policy"))
+        }
+        Err(SeedsError::PastLastSeed { first, count }) => Failure::usage(format!(
+            "--first-seed {first} with {source}: the last seed would pass {}; --first-seed can be at most {}",
+            u64::MAX,
+            u64::MAX - (count - 1)
+        )),
+    };
+    if args.seeds.is_some() {
+        return Err(failure);
+    }
+    // From the file: say which, and which field, to --json callers too.
+    let place =
+        Place { file: Some(scenario.path.display().to_string()), field: Some("seeds".to_owned()), ..Place::default() };
+    Err(Failure { place: Box::new(place), ..failure })
 }
 
 fn run(args: &RunArgs) -> Result<(), Failure> {
     let scenario = load(&args.scenario)?;
     let names: Vec<String> = args.policy.iter().cloned().collect();
-    let policies = select_policies(&scenario, &names).map_err(Failure::usage)?;
+    let policies = select_policies(&scenario, &names).map_err(|error| Failure::estimate(&error))?;
     let Some(policy) = policies.first() else {
         return Err(Failure::usage("the scenario has no policies"));
     };
     let mode = if args.trace { TraceMode::Full } else { TraceMode::HashOnly };
+    let budget = args.timeout.map(|timeout| timeout.start());
     let report = if args.swarm {
-        run_seed(&swarm_scenario(&scenario, args.seed), policy, args.seed, mode)
+        run_seed_within(&swarm_scenario(&scenario, args.seed), policy, args.seed, mode, budget)
     } else {
-        run_seed(&scenario, policy, args.seed, mode)
+        run_seed_within(&scenario, policy, args.seed, mode, budget)
     }
-    .map_err(Failure::failed)?;
+    .map_err(|error| Failure::run(&error))?;
     if args.json {
         print(&output::run_json(&scenario, &report))?;
     } else {
@@ -97,7 +259,7 @@ fn run(args: &RunArgs) -> Result<(), Failure> {
     if report.violations.is_empty() {
         Ok(())
     } else {
-        Err(Failure::failed(format!("seed {}: {} invariant violation(s)", report.seed, report.violations.len())))
+        Err(Failure::verdict(format!("seed {}: {} invariant violation(s)", report.seed, report.violations.len())))
     }
 }
 
@@ -114,20 +276,18 @@ fn progress_bar(total: u64) -> indicatif::ProgressBar {
 fn run_explore(args: &SeedsArgs) -> Result<(), Failure> {
     let scenario = load(&args.scenario)?;
     let options = ExploreOptions {
-        seeds: args.seeds.unwrap_or(scenario.seeds_default),
+        seeds: seeds(args, &scenario)?,
         first_seed: args.first_seed,
         policies: args.policy.clone(),
-        jobs: args.jobs,
+        jobs: args.jobs.map(usize::from),
         swarm: args.swarm,
+        timeout: args.timeout,
     };
-    if options.seeds == 0 {
-        return Err(Failure::usage("--seeds must be at least 1"));
-    }
-    let chosen = select_policies(&scenario, &options.policies).map_err(Failure::usage)?;
-    let bar = progress_bar(options.seeds * chosen.len() as u64);
+    let chosen = select_policies(&scenario, &options.policies).map_err(|error| Failure::estimate(&error))?;
+    let bar = progress_bar(options.seeds.saturating_mul(chosen.len() as u64));
     let result = explore(&scenario, &options, &|| bar.inc(1));
     bar.finish_and_clear();
-    let exploration = result.map_err(Failure::failed)?;
+    let exploration = result.map_err(|error| Failure::estimate(&error))?;
     if args.json {
         print(&output::explore_json(&exploration))?;
     } else {
@@ -136,37 +296,38 @@ fn run_explore(args: &SeedsArgs) -> Result<(), Failure> {
     if exploration.violations.is_empty() {
         Ok(())
     } else {
-        Err(Failure::failed(format!(
+        let failure = Failure::verdict(format!(
             "{} violation(s) in {} runs; replay one with the command shown",
             exploration.violations.len(),
             exploration.runs
-        )))
+        ));
+        Err(match exploration.violations.first() {
+            Some(first) => failure.at_seed(first.seed),
+            None => failure,
+        })
     }
 }
 
 fn estimate_options(args: &SeedsArgs, scenario: &Scenario) -> Result<EstimateOptions, Failure> {
-    let options = EstimateOptions {
-        seeds: args.seeds.unwrap_or(scenario.seeds_default),
+    Ok(EstimateOptions {
+        seeds: seeds(args, scenario)?,
         first_seed: args.first_seed,
         policies: args.policy.clone(),
         confidence: 0.95,
-        jobs: args.jobs,
+        jobs: args.jobs.map(usize::from),
         swarm: args.swarm,
-    };
-    if options.seeds == 0 {
-        return Err(Failure::usage("--seeds must be at least 1"));
-    }
-    Ok(options)
+        timeout: args.timeout,
+    })
 }
 
 fn run_compare(args: &SeedsArgs) -> Result<(), Failure> {
     let scenario = load(&args.scenario)?;
     let options = estimate_options(args, &scenario)?;
-    let chosen = select_policies(&scenario, &options.policies).map_err(Failure::usage)?;
-    let bar = progress_bar(options.seeds * chosen.len() as u64);
+    let chosen = select_policies(&scenario, &options.policies).map_err(|error| Failure::estimate(&error))?;
+    let bar = progress_bar(options.seeds.saturating_mul(chosen.len() as u64));
     let result = compare(&scenario, &options, &|| bar.inc(1));
     bar.finish_and_clear();
-    let comparison = result.map_err(Failure::failed)?;
+    let comparison = result.map_err(|error| Failure::estimate(&error))?;
     if args.json {
         print(&output::compare_json(&comparison))?;
     } else {
@@ -186,7 +347,7 @@ fn violations_fail(policies: &[PolicyEstimate]) -> Result<(), Failure> {
     if violating.is_empty() {
         Ok(())
     } else {
-        Err(Failure::failed(format!(
+        Err(Failure::verdict(format!(
             "invariant violations under {}; replay one with the command shown",
             violating.join(", ")
         )))
@@ -196,11 +357,11 @@ fn violations_fail(policies: &[PolicyEstimate]) -> Result<(), Failure> {
 fn run_estimate(args: &SeedsArgs) -> Result<(), Failure> {
     let scenario = load(&args.scenario)?;
     let options = estimate_options(args, &scenario)?;
-    let chosen = select_policies(&scenario, &options.policies).map_err(Failure::usage)?;
-    let bar = progress_bar(options.seeds * chosen.len() as u64);
+    let chosen = select_policies(&scenario, &options.policies).map_err(|error| Failure::estimate(&error))?;
+    let bar = progress_bar(options.seeds.saturating_mul(chosen.len() as u64));
     let result = estimate(&scenario, &options, &|| bar.inc(1));
     bar.finish_and_clear();
-    let estimate = result.map_err(Failure::failed)?;
+    let estimate = result.map_err(|error| Failure::estimate(&error))?;
     if args.json {
         print(&output::estimate_json(&estimate))?;
     } else {
@@ -217,6 +378,13 @@ fn run_shrink(args: &ShrinkArgs) -> Result<(), Failure> {
     if args.operations_max == Some(0) {
         return Err(Failure::usage("--operations-max must be at least 1"));
     }
+    if let Some(out) = args.out.as_ref().filter(|out| out.exists() && !out.is_dir()) {
+        return Err(Failure::usage(format!(
+            "--out {}: is a file, not a directory: name the directory to write the shrunk case to \
+             (it is created if missing)",
+            out.display()
+        )));
+    }
     let variation = Variation {
         operations: args.operations_max.map(|max| 1..=max),
         policy_parameters: args.vary_policy,
@@ -231,9 +399,12 @@ fn run_shrink(args: &ShrinkArgs) -> Result<(), Failure> {
     if let Some(out) = &args.out {
         property = property.write_failures_to(out);
     }
+    if let Some(timeout) = args.timeout {
+        property = property.timeout(timeout);
+    }
     let found = property.evaluate().map_err(|error| match error {
         PropertyError::Scenario(_) | PropertyError::UnknownPolicy(_) => Failure::usage(error),
-        PropertyError::Aborted(_) => Failure::failed(error),
+        PropertyError::Aborted(_) | PropertyError::TimedOut(_) => Failure::failed(error),
     })?;
     let policy = args.policy.clone().or_else(|| scenario.policies.first().map(|p| p.name.clone())).unwrap_or_default();
     if args.json {
@@ -243,9 +414,16 @@ fn run_shrink(args: &ShrinkArgs) -> Result<(), Failure> {
     }
     match found {
         None => Ok(()),
-        Some(failure) => Err(Failure::failed(match &failure.file {
-            Some(file) => format!("invariant broken; shrunk case written to {}", file.display()),
-            None => "invariant broken; the shrunk case could not be written (see above)".to_owned(),
-        })),
+        Some(failure) => {
+            let verdict = match &failure.file {
+                Some(file) => Failure::verdict(format!("invariant broken; shrunk case written to {}", file.display())),
+                // The case is lost unless written: that is an error of its own.
+                None => Failure::verdict(format!(
+                    "invariant broken; the shrunk case could not be written: {}",
+                    failure.write_error.as_deref().unwrap_or("unknown error")
+                )),
+            };
+            Err(verdict.at_seed(failure.case.seed))
+        }
     }
 }

@@ -160,6 +160,7 @@ struct EstimateJson<'a> {
     first_seed: u64,
     confidence: f64,
     policies: &'a [retrylab_harness::PolicyEstimate],
+    notes: &'a [String],
 }
 
 pub fn estimate_json(estimate: &Estimate) -> String {
@@ -169,7 +170,15 @@ pub fn estimate_json(estimate: &Estimate) -> String {
         first_seed: estimate.first_seed,
         confidence: estimate.confidence,
         policies: &estimate.policies,
+        notes: &estimate.notes,
     })
+}
+
+/// The notes under a table, one `note:` line each.
+fn notes(out: &mut String, notes: &[String]) {
+    for note in notes {
+        let _ = writeln!(out, "note: {note}");
+    }
 }
 
 /// What the interval and deff columns mean, under every table that has them.
@@ -219,6 +228,7 @@ pub fn estimate_human(scenario: &Scenario, estimate: &Estimate) -> String {
         );
     }
     let _ = writeln!(out, "{DEFF_NOTE}");
+    notes(&mut out, &estimate.notes);
     let _ = writeln!(out);
     for p in &estimate.policies {
         let per_run = format!(
@@ -381,9 +391,17 @@ pub fn compare_human(scenario: &Scenario, comparison: &Comparison) -> String {
         );
     }
     let _ = writeln!(out, "{DEFF_NOTE}");
+    notes(&mut out, &comparison.notes);
     amplification(&mut out, scenario, &comparison.policies);
     invariants(&mut out, &comparison.policies);
-    let _ = writeln!(out, "\npaired (McNemar on the same operations, and clustered by seed (Durkalski 2003); p is the larger of the two; significant at p < 0.05):");
+    let _ = writeln!(
+        out,
+        "\npaired (McNemar on the same operations, and clustered by seed (Durkalski 2003); raw p is the larger of \
+         the two; adjusted p is Holm's correction over the {} pair{} compared; significant at adjusted p < {}):",
+        comparison.pairs.len(),
+        if comparison.pairs.len() == 1 { "" } else { "s" },
+        retrylab_harness::SIGNIFICANCE
+    );
     for pair in &comparison.pairs {
         let verdict = match (&pair.fewer_failures, pair.significant) {
             (Some(better), true) => format!("{better} fails less (significant)"),
@@ -392,8 +410,8 @@ pub fn compare_human(scenario: &Scenario, comparison: &Comparison) -> String {
         };
         let _ = writeln!(
             out,
-            "  {:<24} vs {:<24} {:>7} / {:<7} p = {:<10.3e} {verdict}",
-            pair.a, pair.b, pair.a_failed_b_succeeded, pair.a_succeeded_b_failed, pair.p_value
+            "  {:<24} vs {:<24} {:>7} / {:<7} raw p = {:<10.3e} adjusted p = {:<10.3e} {verdict}",
+            pair.a, pair.b, pair.a_failed_b_succeeded, pair.a_succeeded_b_failed, pair.p_value_raw, pair.p_value
         );
     }
     if comparison.best_excludes.is_empty() {

@@ -19,8 +19,9 @@ use retrylab_stats::{
     clopper_pearson_lower_one_sided, clopper_pearson_upper_one_sided, design_effect, Sprt, SprtVerdict,
 };
 
-use crate::estimate::{run_many, select_policies, EstimateError};
+use crate::estimate::{select_policies, EstimateError};
 use crate::explore::{reproduce_command, ViolationTally};
+use crate::runner::{Runner, Seeds};
 
 /// Seeds run between two looks at the evidence.
 const BATCH_SEEDS: u64 = 100;
@@ -99,6 +100,10 @@ pub struct Verdict {
     /// `seeds_used` (Clopper-Pearson): with no violation in n seeds it is
     /// about 4.6 / n at 99%, what the seeds checked rule out.
     pub seeds_with_violations_upper_bound: f64,
+    /// What the reader should know to weigh the verdict: the sequential
+    /// test could not be set up (so no early stop), or every seed met the
+    /// same scripted outage. Printed after the verdict.
+    pub notes: Vec<String>,
 }
 
 impl Verdict {
@@ -162,6 +167,9 @@ impl fmt::Display for Verdict {
                 self.seeds_with_violations_upper_bound * 100.0,
                 self.confidence * 100.0,
             )?;
+        }
+        for note in &self.notes {
+            write!(f, ". Note: {note}")?;
         }
         Ok(())
     }
@@ -277,35 +285,49 @@ impl Check {
         let names: Vec<String> = self.policy.iter().cloned().collect();
         let policies = select_policies(scenario, &names).map_err(CheckError::Estimate)?;
         let policy = policies[..1].to_vec();
+        let seeds =
+            Seeds::new(self.first_seed, self.seeds_max).map_err(|e| CheckError::Estimate(EstimateError::Seeds(e)))?;
+        let runner = Runner::new(scenario, &policy, self.jobs, false, None).map_err(CheckError::Estimate)?;
+        let mut notes: Vec<String> = crate::estimate::fixed_schedule_note(scenario, false).into_iter().collect();
         // The sequential test weighs "fails twice as often as allowed"
         // against "half as often"; it only decides when to stop looking.
         // The verdict itself is always the confidence bound. With a target
         // of 0 only the invariants are asked about, and no success rate
         // settles them: every seed runs.
         let allowed_failure = 1.0 - target;
-        let mut sprt = if self.stop_early && target > 0.0 {
-            Sprt::new(
+        let mut sprt = None;
+        if self.stop_early && target > 0.0 {
+            match Sprt::new(
                 (1.0 - 2.0 * allowed_failure).max(1e-9),
                 (1.0 - allowed_failure / 2.0).min(1.0 - 1e-12),
                 1.0 - self.confidence,
                 1.0 - self.confidence,
-            )
-            .ok()
-        } else {
-            None
-        };
+            ) {
+                Ok(test) => sprt = Some(test),
+                // Without the sequential test the check looks once, at the
+                // end: no early stop, and the verdict says so.
+                Err(error) => notes.push(format!(
+                    "the sequential test could not be set up for target {target} at {:.0}% confidence ({error}): \
+                     no early stop, every seed ran",
+                    self.confidence * 100.0
+                )),
+            }
+        }
         let (mut operations, mut failures, mut seeds_used) = (0u64, 0u64, 0u64);
         // (successes, operations) per seed: the clusters of the design effect.
         let mut per_seed: Vec<(u64, u64)> = Vec::new();
         let mut failed_example = None;
         let mut invariants = ViolationTally::default();
         let mut stopped_early = false;
-        let end = self.first_seed + self.seeds_max;
-        let mut next = self.first_seed;
-        while next < end {
-            let batch_end = (next + BATCH_SEEDS).min(end);
-            let reports =
-                run_many(scenario, &policy, next..batch_end, self.jobs, false, &|| {}).map_err(CheckError::Estimate)?;
+        let mut next = seeds.first();
+        loop {
+            let batch = Seeds::new(next, BATCH_SEEDS.min(seeds.last() - next + 1))
+                .map_err(|e| CheckError::Estimate(EstimateError::Seeds(e)))?;
+            let mut reports = Vec::new();
+            runner.run(batch, &|| {}, &mut |chunk| {
+                reports.extend(chunk.into_iter().flatten());
+                std::ops::ControlFlow::Continue(())
+            });
             let (mut batch_ops, mut batch_failures) = (0, 0);
             for report in reports {
                 let report = report.map_err(|error| CheckError::Estimate(EstimateError::Run(error)))?;
@@ -321,13 +343,18 @@ impl Check {
             }
             operations += batch_ops;
             failures += batch_failures;
-            seeds_used += batch_end - next;
-            next = batch_end;
+            seeds_used += batch.count();
             let lower = design_effect(&per_seed).map_err(CheckError::stats)?.lower_one_sided(self.confidence);
-            let decided = sprt
-                .as_mut()
-                .and_then(|sprt| sprt.observe(batch_ops - batch_failures, batch_ops).ok())
-                .unwrap_or(SprtVerdict::Continue);
+            let decided = match sprt.as_mut().map(|sprt| sprt.observe(batch_ops - batch_failures, batch_ops)) {
+                None => SprtVerdict::Continue,
+                Some(Ok(verdict)) => verdict,
+                Some(Err(error)) => {
+                    // Counts the test refuses end its use, visibly.
+                    notes.push(format!("the sequential test stopped taking counts ({error}): no early stop after it"));
+                    sprt = None;
+                    SprtVerdict::Continue
+                }
+            };
             // A violation decides the check (failed) on the spot; a pass
             // needs the sequential test and the bound to agree, on seeds
             // that are all clean so far.
@@ -337,7 +364,11 @@ impl Check {
                     SprtVerdict::AcceptH1 => lower >= target,
                     SprtVerdict::Continue => false,
                 };
-            if clear && next < end {
+            if batch.last() == seeds.last() {
+                break;
+            }
+            next = batch.last() + 1;
+            if clear {
                 stopped_early = true;
                 break;
             }
@@ -371,6 +402,7 @@ impl Check {
                 self.confidence,
             ),
             invariants,
+            notes,
         })
     }
 

@@ -1,14 +1,17 @@
 //! Comparing policies fairly: every policy on the same seeds (so on the same
 //! simulated S3), summarised side by side, with McNemar's paired test on
-//! per-operation outcomes for every pair, plain and clustered by seed.
+//! per-operation outcomes for every pair, plain and clustered by seed, and
+//! Holm's correction over the pairs.
+
+use std::ops::ControlFlow;
 
 use retrylab_scenario::Scenario;
-use retrylab_sim::RunError;
-use retrylab_stats::{discordant_pairs, mcnemar, mcnemar_clustered};
+use retrylab_stats::{discordant_pairs, holm, mcnemar, mcnemar_clustered};
 use serde::Serialize;
 
-use crate::estimate::{run_many, select_policies, summarise, EstimateError, EstimateOptions, PolicyEstimate};
+use crate::estimate::{select_policies, EstimateError, EstimateOptions, PolicyEstimate, PolicySummary};
 use crate::report::RunReport;
+use crate::runner::{Runner, Seeds};
 
 /// Significance level for "is the difference real".
 pub const SIGNIFICANCE: f64 = 0.05;
@@ -22,10 +25,14 @@ pub struct PairComparison {
     pub a_failed_b_succeeded: u64,
     /// Operations A succeeded and B failed.
     pub a_succeeded_b_failed: u64,
-    /// The p-value the verdict rests on: the larger of the two below, so a
-    /// difference is significant only if it is with operations counted one
-    /// by one and with seeds as clusters.
+    /// The p-value the verdict rests on: `p_value_raw` adjusted by Holm's
+    /// correction for every pair compared (with 12 policies, 66 pairs: at
+    /// 0.05 each, some pair would look different by chance alone).
     pub p_value: f64,
+    /// The pair's own p-value before the correction: the larger of the two
+    /// below, so a difference counts only if it does with operations
+    /// counted one by one and with seeds as clusters.
+    pub p_value_raw: f64,
     /// McNemar's two-sided p-value over operations as independent pairs
     /// (exact binomial below 25 discordant pairs).
     pub p_value_independent: f64,
@@ -38,6 +45,7 @@ pub struct PairComparison {
     pub seeds_discordant: u64,
     /// The policy with fewer failures on the paired operations, if they differ.
     pub fewer_failures: Option<String>,
+    /// Whether the Holm-adjusted `p_value` is below `SIGNIFICANCE`.
     pub significant: bool,
 }
 
@@ -48,7 +56,8 @@ pub struct Best {
     pub policy: String,
     pub value: f64,
     /// For the failure rate: whether the best policy is significantly better
-    /// (McNemar, p < 0.05) than every other; for other measures, not tested.
+    /// (McNemar, Holm-adjusted p < 0.05) than every other; for other
+    /// measures, not tested.
     pub significant: Option<bool>,
 }
 
@@ -66,6 +75,10 @@ pub struct Comparison {
     /// Policies left out of `best` because the checkers found a violation
     /// in their runs: a policy that corrupts data is never the best.
     pub best_excludes: Vec<String>,
+    /// The correction applied to the pairs' p-values (`"holm"`).
+    pub p_value_correction: &'static str,
+    /// What the reader should know to weigh the intervals (see `Estimate::notes`).
+    pub notes: Vec<String>,
 }
 
 /// Runs every chosen policy on the same seeds and compares them.
@@ -75,24 +88,43 @@ pub fn compare(
     progress: &(dyn Fn() + Sync),
 ) -> Result<Comparison, EstimateError> {
     let policies = select_policies(scenario, &options.policies)?;
-    let seeds = options.first_seed..options.first_seed + options.seeds;
-    let mut reports = run_many(scenario, &policies, seeds, options.jobs, options.swarm, progress)?.into_iter();
-    let per_policy: Vec<Vec<RunReport>> = policies
-        .iter()
-        .map(|_| reports.by_ref().take(options.seeds as usize).collect::<Result<Vec<_>, RunError>>())
-        .collect::<Result<_, _>>()
-        .map_err(EstimateError::Run)?;
-    let estimates: Vec<PolicyEstimate> = policies
-        .iter()
-        .zip(&per_policy)
-        .map(|(policy, reports)| summarise(scenario, &policy.name, reports, options))
-        .collect();
-    let mut pairs = Vec::new();
-    for i in 0..policies.len() {
-        for j in i + 1..policies.len() {
-            pairs.push(pair(&policies[i].name, &per_policy[i], &policies[j].name, &per_policy[j]));
+    let seeds = Seeds::new(options.first_seed, options.seeds).map_err(EstimateError::Seeds)?;
+    let runner = Runner::new(scenario, &policies, options.jobs, options.swarm, options.timeout)?;
+    let mut summaries: Vec<PolicySummary> =
+        policies.iter().map(|policy| PolicySummary::new(scenario, &policy.name, options.swarm)).collect();
+    let pair_indices: Vec<(usize, usize)> =
+        (0..policies.len()).flat_map(|i| (i + 1..policies.len()).map(move |j| (i, j))).collect();
+    // Per pair, per seed: (operations only A failed, operations only B failed).
+    let mut discordant: Vec<Vec<(u64, u64)>> = pair_indices.iter().map(|_| Vec::new()).collect();
+    let mut failed = None;
+    runner.run(seeds, progress, &mut |chunk| {
+        let reports: Vec<Vec<RunReport>> = match chunk.into_iter().map(|runs| runs.into_iter().collect()).collect() {
+            Ok(reports) => reports,
+            Err(error) => {
+                failed = Some(error);
+                return ControlFlow::Break(());
+            }
+        };
+        for (&(i, j), per_seed) in pair_indices.iter().zip(&mut discordant) {
+            per_seed.extend(reports[i].iter().zip(&reports[j]).map(|(a, b)| discordant_on_seed(a, b)));
         }
+        for (summary, runs) in summaries.iter_mut().zip(&reports) {
+            runs.iter().for_each(|report| summary.add(report));
+        }
+        ControlFlow::Continue(())
+    });
+    if let Some(error) = failed {
+        return Err(EstimateError::Run(error));
     }
+    let estimates: Vec<PolicyEstimate> =
+        summaries.into_iter().map(|summary| summary.finish(options.confidence)).collect();
+    let pairs = holm_adjusted(
+        pair_indices
+            .iter()
+            .zip(&discordant)
+            .map(|(&(i, j), per_seed)| pair(&policies[i].name, &policies[j].name, per_seed))
+            .collect(),
+    );
     let best = best_by_measure(&estimates, &pairs);
     let best_excludes = estimates.iter().filter(|p| !p.is_clean()).map(|p| p.policy.clone()).collect();
     Ok(Comparison {
@@ -104,25 +136,36 @@ pub fn compare(
         pairs,
         best,
         best_excludes,
+        p_value_correction: "holm",
+        notes: crate::estimate::fixed_schedule_note(scenario, options.swarm).into_iter().collect(),
     })
 }
 
-fn pair(a: &str, a_runs: &[RunReport], b: &str, b_runs: &[RunReport]) -> PairComparison {
-    // Pair operation k of seed s under A with operation k of seed s under B.
-    // Workloads issue the same operations in the same order whatever the
-    // policy, so the pairs are the same user request.
-    let per_seed: Vec<(u64, u64)> = a_runs
-        .iter()
-        .zip(b_runs)
-        .map(|(run_a, run_b)| {
-            let len = run_a.outcomes.len().min(run_b.outcomes.len());
-            discordant_pairs(&run_a.outcomes[..len], &run_b.outcomes[..len]).unwrap_or((0, 0))
-        })
-        .collect();
-    let clustered = mcnemar_clustered(&per_seed);
+/// Pairs operation k of a seed under A with operation k of the same seed
+/// under B: workloads issue the same operations in the same order whatever
+/// the policy, so the pairs are the same user request.
+fn discordant_on_seed(run_a: &RunReport, run_b: &RunReport) -> (u64, u64) {
+    let len = run_a.outcomes.len().min(run_b.outcomes.len());
+    discordant_pairs(&run_a.outcomes[..len], &run_b.outcomes[..len]).unwrap_or((0, 0))
+}
+
+/// Sets each pair's adjusted p-value and verdict by Holm's step-down
+/// correction over all the pairs compared, so that the chance of calling
+/// any equal pair different stays at most `SIGNIFICANCE`.
+fn holm_adjusted(mut pairs: Vec<PairComparison>) -> Vec<PairComparison> {
+    let raw: Vec<f64> = pairs.iter().map(|pair| pair.p_value_raw).collect();
+    for (pair, adjusted) in pairs.iter_mut().zip(holm(&raw)) {
+        pair.p_value = adjusted;
+        pair.significant = adjusted < SIGNIFICANCE;
+    }
+    pairs
+}
+
+fn pair(a: &str, b: &str, per_seed: &[(u64, u64)]) -> PairComparison {
+    let clustered = mcnemar_clustered(per_seed);
     let (a_only_failed, b_only_failed) = (clustered.b, clustered.c);
     let test = mcnemar(a_only_failed, b_only_failed);
-    let p_value = test.p_value.max(clustered.p_value);
+    let p_value_raw = test.p_value.max(clustered.p_value);
     let fewer_failures = match a_only_failed.cmp(&b_only_failed) {
         std::cmp::Ordering::Greater => Some(b.to_owned()),
         std::cmp::Ordering::Less => Some(a.to_owned()),
@@ -133,11 +176,13 @@ fn pair(a: &str, a_runs: &[RunReport], b: &str, b_runs: &[RunReport]) -> PairCom
         b: b.to_owned(),
         a_failed_b_succeeded: a_only_failed,
         a_succeeded_b_failed: b_only_failed,
-        p_value,
+        // Holm's correction over every pair sets these two (`holm_adjusted`).
+        p_value: p_value_raw,
+        p_value_raw,
         p_value_independent: test.p_value,
         p_value_clustered: clustered.p_value,
         seeds_discordant: clustered.clusters_discordant,
-        significant: p_value < SIGNIFICANCE,
+        significant: p_value_raw < SIGNIFICANCE,
         fewer_failures,
     }
 }

@@ -2,15 +2,16 @@
 
 use std::collections::BTreeMap;
 
-use rayon::prelude::*;
+use std::ops::ControlFlow;
+
 use retrylab_scenario::{NamedPolicy, Scenario};
-use retrylab_sim::{RunError, TraceMode};
+use retrylab_sim::RunError;
 use retrylab_stats::{clopper_pearson, design_effect, rate, Interval, LatencySummary};
 use serde::Serialize;
 
-use crate::explore::ViolationTally;
+use crate::explore::{replay_command, ViolationTally};
 use crate::report::RunReport;
-use crate::workload::run_seed;
+use crate::runner::{RunTimeout, Runner, Seeds, SeedsError, JOBS_MAX};
 
 /// Which runs to make.
 #[derive(Clone, Debug)]
@@ -26,11 +27,22 @@ pub struct EstimateOptions {
     pub jobs: Option<usize>,
     /// Swarm mode: each seed draws its own fault model (see `swarm_faults`).
     pub swarm: bool,
+    /// Wall-clock budget of each run; `None`: unbounded (the scenario's
+    /// simulated-time and event limits still apply).
+    pub timeout: Option<RunTimeout>,
 }
 
 impl Default for EstimateOptions {
     fn default() -> Self {
-        EstimateOptions { seeds: 100, first_seed: 0, policies: Vec::new(), confidence: 0.95, jobs: None, swarm: false }
+        EstimateOptions {
+            seeds: 100,
+            first_seed: 0,
+            policies: Vec::new(),
+            confidence: 0.95,
+            jobs: None,
+            swarm: false,
+            timeout: None,
+        }
     }
 }
 
@@ -100,71 +112,79 @@ pub struct Estimate {
     pub first_seed: u64,
     pub confidence: f64,
     pub policies: Vec<PolicyEstimate>,
+    /// What the reader should know to weigh the intervals (e.g. every seed
+    /// met the same scripted outage); printed under the table.
+    pub notes: Vec<String>,
 }
 
 /// Runs `options.seeds` seeds of every chosen policy over all cores;
 /// `progress` is called once per finished run (from worker threads).
 ///
 /// The result does not depend on the number of threads or their timing:
-/// runs are collected in (policy, seed) order before summarising.
+/// each policy's runs are summarised in seed order. Runs stream into the
+/// summaries a chunk of seeds at a time; the first run that fails (in
+/// policy, then seed order within its chunk) ends the estimate.
 pub fn estimate(
     scenario: &Scenario,
     options: &EstimateOptions,
     progress: &(dyn Fn() + Sync),
 ) -> Result<Estimate, EstimateError> {
     let policies = select_policies(scenario, &options.policies)?;
-    let seeds = options.first_seed..options.first_seed + options.seeds;
-    let reports = run_many(scenario, &policies, seeds.clone(), options.jobs, options.swarm, progress)?;
-    // Reports come in (policy, seed) order: one block of seeds per policy.
-    let mut reports = reports.into_iter();
-    let policies = policies
-        .iter()
-        .map(|policy| {
-            let runs: Result<Vec<RunReport>, RunError> = reports.by_ref().take(options.seeds as usize).collect();
-            runs.map(|runs| summarise(scenario, &policy.name, &runs, options)).map_err(EstimateError::Run)
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let seeds = Seeds::new(options.first_seed, options.seeds).map_err(EstimateError::Seeds)?;
+    let runner = Runner::new(scenario, &policies, options.jobs, options.swarm, options.timeout)?;
+    let mut summaries: Vec<PolicySummary> =
+        policies.iter().map(|policy| PolicySummary::new(scenario, &policy.name, options.swarm)).collect();
+    let mut failed = None;
+    runner.run(seeds, progress, &mut |chunk| {
+        for (summary, runs) in summaries.iter_mut().zip(chunk) {
+            for run in runs {
+                match run {
+                    Ok(report) => summary.add(&report),
+                    Err(error) => {
+                        failed = Some(error);
+                        return ControlFlow::Break(());
+                    }
+                }
+            }
+        }
+        ControlFlow::Continue(())
+    });
+    if let Some(error) = failed {
+        return Err(EstimateError::Run(error));
+    }
     Ok(Estimate {
         scenario: scenario.name.clone(),
         seeds: options.seeds,
         first_seed: options.first_seed,
         confidence: options.confidence,
-        policies,
+        policies: summaries.into_iter().map(|summary| summary.finish(options.confidence)).collect(),
+        notes: fixed_schedule_note(scenario, options.swarm).into_iter().collect(),
     })
 }
 
-/// Runs every (policy, seed) pair over the worker threads and returns the
-/// results in (policy, seed) order, whatever the threads' timing.
-pub(crate) fn run_many(
-    scenario: &Scenario,
-    policies: &[&NamedPolicy],
-    seeds: std::ops::Range<u64>,
-    jobs: Option<usize>,
-    swarm: bool,
-    progress: &(dyn Fn() + Sync),
-) -> Result<Vec<Result<RunReport, RunError>>, EstimateError> {
-    let runs: Vec<(usize, u64)> = (0..policies.len()).flat_map(|p| seeds.clone().map(move |seed| (p, seed))).collect();
-    let run_all = || -> Vec<Result<RunReport, RunError>> {
-        runs.par_iter()
-            .map(|&(p, seed)| {
-                let report = if swarm {
-                    run_seed(&crate::swarm::swarm_scenario(scenario, seed), policies[p], seed, TraceMode::HashOnly)
-                } else {
-                    run_seed(scenario, policies[p], seed, TraceMode::HashOnly)
-                };
-                progress();
-                report
-            })
-            .collect()
-    };
-    match jobs {
-        None => Ok(run_all()),
-        Some(jobs) => Ok(rayon::ThreadPoolBuilder::new()
-            .num_threads(jobs.max(1))
-            .build()
-            .map_err(|error| EstimateError::Threads(error.to_string()))?
-            .install(run_all)),
+/// When every seed meets the same scripted outage, crash or partition at
+/// the same virtual times, the seeds vary only what happens around it: an
+/// interval over them says nothing about where such an event may land.
+pub(crate) fn fixed_schedule_note(scenario: &Scenario, swarm: bool) -> Option<String> {
+    let mut fixed = Vec::new();
+    if !scenario.faults.outages.is_empty() {
+        fixed.push("faults.outages");
     }
+    if !scenario.disruptions.crashes.is_empty() {
+        fixed.push("crashes");
+    }
+    if !scenario.disruptions.partitions.is_empty() {
+        fixed.push("partitions");
+    }
+    if swarm || fixed.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "every seed meets the same scripted schedule ({}) at the same virtual times: the intervals reflect only \
+         the seeds' noise around this one schedule, not where such an event may land; vary its timing in the \
+         scenario, or use --swarm, to cover that",
+        fixed.join(", ")
+    ))
 }
 
 /// Why an estimate could not be made.
@@ -174,6 +194,12 @@ pub enum EstimateError {
         name: String,
         known: Vec<String>,
     },
+    /// A policy named twice: it would run (and count) twice.
+    DuplicatePolicy(String),
+    /// The seed range is empty, too long, or runs past the last seed.
+    Seeds(SeedsError),
+    /// Worker threads outside 1 ..= `JOBS_MAX`.
+    Jobs(usize),
     Run(RunError),
     /// The worker thread pool could not be started.
     Threads(String),
@@ -185,6 +211,11 @@ impl std::fmt::Display for EstimateError {
             EstimateError::UnknownPolicy { name, known } => {
                 write!(f, "no policy named {name:?} in the scenario (it has: {})", known.join(", "))
             }
+            EstimateError::DuplicatePolicy(name) => {
+                write!(f, "policy {name:?} is named twice: name each policy once")
+            }
+            EstimateError::Seeds(error) => error.fmt(f),
+            EstimateError::Jobs(jobs) => write!(f, "worker threads must be 1 to {JOBS_MAX}, got {jobs}"),
             EstimateError::Run(error) => error.fmt(f),
             EstimateError::Threads(error) => write!(f, "could not start worker threads: {error}"),
         }
@@ -197,6 +228,9 @@ impl std::error::Error for EstimateError {}
 pub fn select_policies<'s>(scenario: &'s Scenario, names: &[String]) -> Result<Vec<&'s NamedPolicy>, EstimateError> {
     if names.is_empty() {
         return Ok(scenario.policies.iter().collect());
+    }
+    if let Some(twice) = names.iter().enumerate().find_map(|(i, name)| names[..i].contains(name).then_some(name)) {
+        return Err(EstimateError::DuplicatePolicy(twice.clone()));
     }
     names
         .iter()
@@ -213,64 +247,115 @@ fn us_to_ms(us: u64) -> f64 {
     us as f64 / 1000.0
 }
 
-/// Summarises one policy's runs (`options` gives the confidence, and whether
-/// the seeds ran in swarm mode, for the replay command).
-pub(crate) fn summarise(
-    scenario: &Scenario,
-    policy: &str,
-    reports: &[RunReport],
-    options: &EstimateOptions,
-) -> PolicyEstimate {
-    let confidence = options.confidence;
-    let operations: u64 = reports.iter().map(|r| r.operations).sum();
-    let failures: u64 = reports.iter().map(|r| r.failures).sum();
-    let attempts: u64 = reports.iter().map(|r| r.attempts).sum();
-    let gateway_attempts: u64 = reports.iter().map(|r| r.gateway_attempts).sum();
-    let per_op = |count: u64| if operations == 0 { 0.0 } else { count as f64 / operations as f64 };
-    let independent = clopper_pearson(failures, operations, confidence);
-    let per_seed: Vec<(u64, u64)> = reports.iter().map(|r| (r.failures.min(r.operations), r.operations)).collect();
-    // Counts from reports are consistent (failures <= operations), so this
-    // only falls back to the independent interval if the totals overflow.
-    let (Interval { low, high }, deff) = match design_effect(&per_seed) {
-        Ok(deff) => (deff.clopper_pearson(confidence), deff.design_effect),
-        Err(_) => (independent, 1.0),
-    };
-    let mut latencies: Vec<u64> = reports.iter().flat_map(|r| r.latencies_us.iter().copied()).collect();
-    let latency = LatencySummary::from_unsorted(&mut latencies);
-    let mut failures_by_kind = BTreeMap::new();
-    let mut failures_by_status = BTreeMap::new();
-    for report in reports {
-        for (kind, n) in &report.failures_by_kind {
-            *failures_by_kind.entry(kind.clone()).or_default() += n;
-        }
-        for (status, n) in &report.failures_by_status {
-            *failures_by_status.entry(status.clone()).or_default() += n;
+/// One policy's runs, summed as they arrive (in seed order), so that no
+/// run's whole report is kept.
+pub(crate) struct PolicySummary<'s> {
+    scenario: &'s Scenario,
+    policy: String,
+    swarm: bool,
+    seeds: u64,
+    operations: u64,
+    failures: u64,
+    attempts: u64,
+    gateway_attempts: u64,
+    faults_injected: u64,
+    quota_exhausted: u64,
+    /// (failures, operations) per seed: the clusters of the design effect.
+    per_seed: Vec<(u64, u64)>,
+    latencies_us: Vec<u64>,
+    failures_by_kind: BTreeMap<String, u64>,
+    failures_by_status: BTreeMap<String, u64>,
+    failures_per_seed_min: Option<u64>,
+    failures_per_seed_max: u64,
+    invariants: ViolationTally,
+}
+
+impl<'s> PolicySummary<'s> {
+    /// `swarm`: whether the seeds run in swarm mode (for the replay command).
+    pub(crate) fn new(scenario: &'s Scenario, policy: &str, swarm: bool) -> Self {
+        PolicySummary {
+            scenario,
+            policy: policy.to_owned(),
+            swarm,
+            seeds: 0,
+            operations: 0,
+            failures: 0,
+            attempts: 0,
+            gateway_attempts: 0,
+            faults_injected: 0,
+            quota_exhausted: 0,
+            per_seed: Vec::new(),
+            latencies_us: Vec::new(),
+            failures_by_kind: BTreeMap::new(),
+            failures_by_status: BTreeMap::new(),
+            failures_per_seed_min: None,
+            failures_per_seed_max: 0,
+            invariants: ViolationTally::default(),
         }
     }
-    PolicyEstimate {
-        policy: policy.to_owned(),
-        seeds: reports.len() as u64,
-        operations,
-        failures,
-        failure_rate: rate(failures, operations),
-        ci_low: low,
-        ci_high: high,
-        design_effect: deff,
-        ci_low_independent: independent.low,
-        ci_high_independent: independent.high,
-        attempts_per_op: per_op(attempts),
-        gateway_attempts_per_op: per_op(gateway_attempts),
-        latency_ms_p50: us_to_ms(latency.p50),
-        latency_ms_p99: us_to_ms(latency.p99),
-        latency_ms_p999: us_to_ms(latency.p999),
-        latency_ms_max: us_to_ms(latency.max),
-        failures_by_kind,
-        failures_by_status,
-        failures_per_seed_mean: if reports.is_empty() { 0.0 } else { failures as f64 / reports.len() as f64 },
-        failures_per_seed_min: reports.iter().map(|r| r.failures).min().unwrap_or(0),
-        failures_per_seed_max: reports.iter().map(|r| r.failures).max().unwrap_or(0),
-        faults_injected: reports.iter().map(|r| r.faults_injected).sum(),
-        retry_quota_exhausted: reports.iter().map(|r| r.quota_exhausted).sum(),
-        invariants: ViolationTally::of(scenario, policy, reports, options.swarm),
+
+    pub(crate) fn add(&mut self, report: &RunReport) {
+        self.seeds += 1;
+        // Saturating: sums of per-run counts cannot reach 2^64 within the
+        // seed and operation bounds, and a saturated sum is still no wrap.
+        self.operations = self.operations.saturating_add(report.operations);
+        self.failures = self.failures.saturating_add(report.failures);
+        self.attempts = self.attempts.saturating_add(report.attempts);
+        self.gateway_attempts = self.gateway_attempts.saturating_add(report.gateway_attempts);
+        self.faults_injected = self.faults_injected.saturating_add(report.faults_injected);
+        self.quota_exhausted = self.quota_exhausted.saturating_add(report.quota_exhausted);
+        self.per_seed.push((report.failures.min(report.operations), report.operations));
+        self.latencies_us.extend_from_slice(&report.latencies_us);
+        for (kind, n) in &report.failures_by_kind {
+            *self.failures_by_kind.entry(kind.clone()).or_default() += n;
+        }
+        for (status, n) in &report.failures_by_status {
+            *self.failures_by_status.entry(status.clone()).or_default() += n;
+        }
+        self.failures_per_seed_min =
+            Some(self.failures_per_seed_min.map_or(report.failures, |m| m.min(report.failures)));
+        self.failures_per_seed_max = self.failures_per_seed_max.max(report.failures);
+        let (scenario, policy, swarm) = (self.scenario, &self.policy, self.swarm);
+        self.invariants.add(report, |seed| replay_command(scenario, policy, seed, swarm));
+    }
+
+    /// The summary at two-sided `confidence`.
+    pub(crate) fn finish(mut self, confidence: f64) -> PolicyEstimate {
+        let (operations, failures) = (self.operations, self.failures);
+        let per_op = |count: u64| if operations == 0 { 0.0 } else { count as f64 / operations as f64 };
+        let independent = clopper_pearson(failures, operations, confidence);
+        // Counts from reports are consistent (failures <= operations), so this
+        // only falls back to the independent interval if the totals overflow.
+        let (Interval { low, high }, deff) = match design_effect(&self.per_seed) {
+            Ok(deff) => (deff.clopper_pearson(confidence), deff.design_effect),
+            Err(_) => (independent, 1.0),
+        };
+        let latency = LatencySummary::from_unsorted(&mut self.latencies_us);
+        PolicyEstimate {
+            seeds: self.seeds,
+            operations,
+            failures,
+            failure_rate: rate(failures, operations),
+            ci_low: low,
+            ci_high: high,
+            design_effect: deff,
+            ci_low_independent: independent.low,
+            ci_high_independent: independent.high,
+            attempts_per_op: per_op(self.attempts),
+            gateway_attempts_per_op: per_op(self.gateway_attempts),
+            latency_ms_p50: us_to_ms(latency.p50),
+            latency_ms_p99: us_to_ms(latency.p99),
+            latency_ms_p999: us_to_ms(latency.p999),
+            latency_ms_max: us_to_ms(latency.max),
+            failures_per_seed_mean: if self.seeds == 0 { 0.0 } else { failures as f64 / self.seeds as f64 },
+            failures_per_seed_min: self.failures_per_seed_min.unwrap_or(0),
+            failures_per_seed_max: self.failures_per_seed_max,
+            faults_injected: self.faults_injected,
+            retry_quota_exhausted: self.quota_exhausted,
+            failures_by_kind: self.failures_by_kind,
+            failures_by_status: self.failures_by_status,
+            invariants: self.invariants,
+            policy: self.policy,
+        }
     }
 }

@@ -2,13 +2,15 @@
 //! reported with the seed and the command that replays it.
 
 use std::collections::BTreeMap;
+use std::ops::ControlFlow;
 
 use retrylab_scenario::Scenario;
 use retrylab_sim::RunError;
 use serde::Serialize;
 
-use crate::estimate::{run_many, select_policies, EstimateError};
+use crate::estimate::{select_policies, EstimateError};
 use crate::report::RunReport;
+use crate::runner::{RunTimeout, Runner, Seeds};
 
 #[derive(Clone, Debug)]
 pub struct ExploreOptions {
@@ -19,6 +21,14 @@ pub struct ExploreOptions {
     pub jobs: Option<usize>,
     /// Swarm mode: each seed draws its own fault model (see `swarm_faults`).
     pub swarm: bool,
+    /// Wall-clock budget of each run; a run past it is a finding.
+    pub timeout: Option<RunTimeout>,
+}
+
+impl Default for ExploreOptions {
+    fn default() -> Self {
+        ExploreOptions { seeds: 100, first_seed: 0, policies: Vec::new(), jobs: None, swarm: false, timeout: None }
+    }
 }
 
 /// One broken invariant on one seed.
@@ -44,9 +54,35 @@ pub struct Exploration {
     pub violations: Vec<Finding>,
 }
 
-/// The shell command that replays `seed` of `scenario` under `policy`.
+/// The shell command that replays `seed` of `scenario` under `policy`,
+/// every argument quoted for a POSIX shell.
 pub fn reproduce_command(scenario: &Scenario, policy: &str, seed: u64) -> String {
-    format!("retrylab run {} --seed {seed} --policy {policy}", scenario.path.display())
+    run_command(&scenario.path, policy, seed)
+}
+
+/// `retrylab run FILE --seed SEED --policy POLICY`, quoted for a POSIX shell.
+pub(crate) fn run_command(file: &std::path::Path, policy: &str, seed: u64) -> String {
+    let file = file.to_string_lossy();
+    // A leading `-` would read as an option: `./-x.toml`, `--policy=-x`.
+    let file = if file.starts_with('-') { format!("./{file}") } else { file.into_owned() };
+    let policy = if policy.starts_with('-') {
+        format!("--policy={}", shell_quote(policy))
+    } else {
+        format!("--policy {}", shell_quote(policy))
+    };
+    format!("retrylab run {} --seed {seed} {policy}", shell_quote(&file))
+}
+
+/// `word` as one word for a POSIX shell: as is when it holds only
+/// characters no shell treats specially, else in single quotes (a single
+/// quote inside becomes `'\''`).
+pub fn shell_quote(word: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c);
+    if !word.is_empty() && word.chars().all(plain) {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
 }
 
 /// The same for a seed run in swarm mode.
@@ -100,53 +136,76 @@ impl ViolationTally {
         }
     }
 
-    /// The tally of one policy's runs.
-    pub(crate) fn of(scenario: &Scenario, policy: &str, reports: &[RunReport], swarm: bool) -> ViolationTally {
-        let mut tally = ViolationTally::default();
-        for report in reports {
-            tally.add(report, |seed| replay_command(scenario, policy, seed, swarm));
-        }
-        tally
-    }
-
     pub fn is_clean(&self) -> bool {
         self.violations == 0
     }
 }
 
-/// Runs the seeds of every chosen policy and collects what the checkers found.
+/// Runs the seeds of every chosen policy and collects what the checkers
+/// found, per policy in seed order (whatever the threads' timing).
 pub fn explore(
     scenario: &Scenario,
     options: &ExploreOptions,
     progress: &(dyn Fn() + Sync),
 ) -> Result<Exploration, EstimateError> {
     let policies = select_policies(scenario, &options.policies)?;
-    let seeds = options.first_seed..options.first_seed + options.seeds;
-    let reports = run_many(scenario, &policies, seeds.clone(), options.jobs, options.swarm, progress)?;
-    let pairs = policies.iter().flat_map(|policy| seeds.clone().map(move |seed| (*policy, seed)));
-    let mut violations = Vec::new();
-    for ((policy, seed), report) in pairs.zip(reports) {
-        let finding = |invariant: &str, detail: String| Finding {
-            seed,
-            policy: policy.name.clone(),
-            invariant: invariant.to_owned(),
-            detail,
-            reproduce: replay_command(scenario, &policy.name, seed, options.swarm),
-        };
-        match report {
-            Ok(report) => violations.extend(report.violations.iter().map(|v| finding(v.invariant, v.detail.clone()))),
-            // A run that loops, stalls or panics is itself a finding.
-            Err(error @ (RunError::TimeLimit { .. } | RunError::EventLimit { .. } | RunError::Panicked { .. })) => {
-                violations.push(finding("run-did-not-finish", error.to_string()));
+    let seeds = Seeds::new(options.first_seed, options.seeds).map_err(EstimateError::Seeds)?;
+    let runner = Runner::new(scenario, &policies, options.jobs, options.swarm, options.timeout)?;
+    let mut per_policy: Vec<Vec<Finding>> = policies.iter().map(|_| Vec::new()).collect();
+    runner.run(seeds, progress, &mut |chunk| {
+        for ((policy, findings), runs) in policies.iter().zip(&mut per_policy).zip(chunk) {
+            for run in runs {
+                findings.extend(findings_of(scenario, &policy.name, options.swarm, run));
             }
         }
-    }
+        ControlFlow::Continue(())
+    });
     Ok(Exploration {
         scenario: scenario.name.clone(),
         seeds: options.seeds,
         first_seed: options.first_seed,
         policies: policies.iter().map(|p| p.name.clone()).collect(),
         runs: options.seeds * policies.len() as u64,
-        violations,
+        violations: per_policy.into_iter().flatten().collect(),
     })
+}
+
+/// What one run's checkers found; a run that loops, stalls, panics or runs
+/// out of wall-clock time is itself a finding.
+fn findings_of(scenario: &Scenario, policy: &str, swarm: bool, run: Result<RunReport, RunError>) -> Vec<Finding> {
+    let seed = match &run {
+        Ok(report) => report.seed,
+        Err(error) => error.seed(),
+    };
+    let finding = |invariant: &str, detail: String| Finding {
+        seed,
+        policy: policy.to_owned(),
+        invariant: invariant.to_owned(),
+        detail,
+        reproduce: replay_command(scenario, policy, seed, swarm),
+    };
+    match run {
+        Ok(report) => report.violations.iter().map(|v| finding(v.invariant, v.detail.clone())).collect(),
+        Err(error) => vec![finding("run-did-not-finish", error.to_string())],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replay_commands_quote_what_a_shell_would_split_or_run() {
+        assert_eq!(shell_quote("aws-standard"), "aws-standard");
+        assert_eq!(shell_quote("a b; echo x"), "'a b; echo x'");
+        assert_eq!(shell_quote("it's"), "'it'\\''s'");
+        assert_eq!(shell_quote(""), "''");
+        assert_eq!(shell_quote("$HOME`x`"), "'$HOME`x`'");
+        let path = std::path::Path::new("dir with space/f.toml");
+        assert_eq!(run_command(path, "a b", 3), "retrylab run 'dir with space/f.toml' --seed 3 --policy 'a b'");
+        assert_eq!(
+            run_command(std::path::Path::new("-f.toml"), "-x", 1),
+            "retrylab run ./-f.toml --seed 1 --policy=-x"
+        );
+    }
 }

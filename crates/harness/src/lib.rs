@@ -24,6 +24,7 @@ mod explore;
 mod lafs_workload;
 mod property;
 mod report;
+mod runner;
 mod s3_mixed;
 pub mod strategies;
 mod swarm;
@@ -36,7 +37,8 @@ pub use explore::{explore, reproduce_command, Exploration, ExploreOptions, Findi
 pub use property::{check_case, Property, PropertyError, PropertyFailure};
 pub use report::RunReport;
 pub use retrylab_check::Violation;
-pub use retrylab_sim::{RunError, TraceMode};
+pub use retrylab_sim::{RunError, TraceMode, WallBudget};
+pub use runner::{RunTimeout, Seeds, SeedsError, JOBS_MAX, SEEDS_MAX, TIMEOUT_S_MAX};
 pub use strategies::{Case, Variation};
 pub use swarm::{swarm_faults, swarm_scenario};
-pub use workload::run_seed;
+pub use workload::{run_seed, run_seed_within};

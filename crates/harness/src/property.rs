@@ -8,8 +8,11 @@ use std::path::{Path, PathBuf};
 use proptest::test_runner::{Config, FileFailurePersistence, RngSeed, TestCaseError, TestError, TestRunner};
 use retrylab_scenario::Scenario;
 
+use retrylab_sim::{RunError, WallBudget};
+
+use crate::runner::RunTimeout;
 use crate::strategies::{case, Case, Variation};
-use crate::workload::run_seed;
+use crate::workload::run_seed_within;
 use crate::TraceMode;
 
 /// A property test of one scenario's policy against the invariant checkers.
@@ -33,6 +36,7 @@ pub struct Property {
     shrink_iterations_max: u32,
     failures_dir: PathBuf,
     regressions: Option<&'static str>,
+    timeout: Option<RunTimeout>,
 }
 
 /// A case that broke an invariant (or could not run), shrunk.
@@ -70,6 +74,8 @@ pub enum PropertyError {
     UnknownPolicy(String),
     /// proptest gave up (e.g. too many rejected cases).
     Aborted(String),
+    /// A case ran out of its wall-clock budget (the message names its seed).
+    TimedOut(String),
 }
 
 impl fmt::Display for PropertyError {
@@ -78,6 +84,7 @@ impl fmt::Display for PropertyError {
             PropertyError::Scenario(message) => write!(f, "{message}"),
             PropertyError::UnknownPolicy(name) => write!(f, "no policy named {name:?} in the scenario"),
             PropertyError::Aborted(reason) => write!(f, "proptest aborted: {reason}"),
+            PropertyError::TimedOut(message) => write!(f, "{message}"),
         }
     }
 }
@@ -105,6 +112,7 @@ impl Property {
             shrink_iterations_max: 512,
             failures_dir: std::env::temp_dir().join("retrylab-failures"),
             regressions: None,
+            timeout: None,
         }
     }
 
@@ -141,6 +149,14 @@ impl Property {
         self
     }
 
+    /// A wall-clock budget per case [default: none]: a case past it ends
+    /// the property test with [`PropertyError::TimedOut`], naming its seed
+    /// (a slow case is not a broken invariant, and is not shrunk).
+    pub fn timeout(mut self, timeout: RunTimeout) -> Property {
+        self.timeout = Some(timeout);
+        self
+    }
+
     /// proptest's regression file (commit it): failing cases found before
     /// are tried first. proptest wants a `&'static str`, e.g.
     /// `concat!(env!("CARGO_MANIFEST_DIR"), "/proptest-regressions/mine.txt")`.
@@ -166,7 +182,27 @@ impl Property {
         };
         let mut runner = TestRunner::new(config);
         let strategy = case(base, policy, &self.variation);
-        match runner.run(&strategy, |case| check_case(&case).map_err(TestCaseError::fail)) {
+        // The first case out of wall-clock time; the cases after it pass
+        // without running, so proptest ends at once.
+        let timed_out: std::cell::RefCell<Option<RunError>> = std::cell::RefCell::new(None);
+        let outcome = runner.run(&strategy, |case| {
+            if timed_out.borrow().is_some() {
+                return Ok(());
+            }
+            let budget = self.timeout.map(|timeout| timeout.start());
+            match run_case(&case, budget) {
+                Err(CaseError::TimedOut(error)) => {
+                    *timed_out.borrow_mut() = Some(error);
+                    Ok(())
+                }
+                Err(CaseError::Broken(reason)) => Err(TestCaseError::fail(reason)),
+                Ok(()) => Ok(()),
+            }
+        });
+        if let Some(error) = timed_out.into_inner() {
+            return Err(PropertyError::TimedOut(error.to_string()));
+        }
+        match outcome {
             Ok(()) => Ok(None),
             Err(TestError::Abort(reason)) => Err(PropertyError::Aborted(reason.to_string())),
             Err(TestError::Fail(reason, case)) => Ok(Some(self.failure(case, reason.to_string()))),
@@ -183,28 +219,31 @@ impl Property {
         }
     }
 
-    /// Writes the shrunk case and builds the report.
+    /// Writes the shrunk case (never over an existing file: `-2`, `-3`, ...
+    /// are appended to the name) and builds the report.
     fn failure(&self, mut case: Case, reason: String) -> PropertyFailure {
         // The base's description no longer fits the shrunk case.
         case.scenario.description = format!("A minimal case shrunk by proptest from {}.", case.scenario.path.display());
         let policy = case.policy().name.clone();
         let stem = format!("{}-{}-seed-{}", file_safe(&case.scenario.name), file_safe(&policy), case.seed);
-        let file = self.failures_dir.join(format!("{stem}.toml"));
-        let reproduce = format!("retrylab run {} --seed {} --policy {policy}", file.display(), case.seed);
-        let comment = format!(
-            "A case proptest shrank from {} that breaks an invariant:\n  {reason}\nReplay it with:\n  {reproduce}",
-            case.scenario.path.display()
-        );
-        let text = retrylab_scenario::to_toml_with_comment(&case.scenario, &comment);
-        match write_whole(&file, &text) {
-            Ok(()) => PropertyFailure { case, reason, file: Some(file), write_error: None, reproduce },
-            Err(error) => PropertyFailure {
-                case,
-                reason,
-                file: None,
-                write_error: Some(format!("{}: {error}", file.display())),
-                reproduce,
-            },
+        let text_for = |file: &Path| {
+            let reproduce = crate::explore::run_command(file, &policy, case.seed);
+            let comment = format!(
+                "A case proptest shrank from {} that breaks an invariant:\n  {reason}\nReplay it with:\n  {reproduce}",
+                case.scenario.path.display()
+            );
+            retrylab_scenario::to_toml_with_comment(&case.scenario, &comment)
+        };
+        match write_new(&self.failures_dir, &stem, text_for) {
+            Ok(file) => {
+                let reproduce = crate::explore::run_command(&file, &policy, case.seed);
+                PropertyFailure { case, reason, file: Some(file), write_error: None, reproduce }
+            }
+            Err(error) => {
+                let file = self.failures_dir.join(format!("{stem}.toml"));
+                let reproduce = crate::explore::run_command(&file, &policy, case.seed);
+                PropertyFailure { case, reason, file: None, write_error: Some(error), reproduce }
+            }
         }
     }
 }
@@ -212,16 +251,35 @@ impl Property {
 /// Runs one case: `Err` with what broke if a checker found a violation or
 /// the run hit a limit.
 pub fn check_case(case: &Case) -> Result<(), String> {
-    let report = run_seed(&case.scenario, case.policy(), case.seed, TraceMode::HashOnly).map_err(|e| e.to_string())?;
+    run_case(case, None).map_err(|error| match error {
+        CaseError::Broken(reason) => reason,
+        CaseError::TimedOut(error) => error.to_string(),
+    })
+}
+
+/// Why a case did not pass.
+enum CaseError {
+    /// A violation, or a simulated limit hit: the property is broken.
+    Broken(String),
+    /// The wall-clock budget ran out: nothing is known about the property.
+    TimedOut(RunError),
+}
+
+fn run_case(case: &Case, budget: Option<WallBudget>) -> Result<(), CaseError> {
+    let report = match run_seed_within(&case.scenario, case.policy(), case.seed, TraceMode::HashOnly, budget) {
+        Ok(report) => report,
+        Err(error @ RunError::WallTimeLimit { .. }) => return Err(CaseError::TimedOut(error)),
+        Err(error) => return Err(CaseError::Broken(error.to_string())),
+    };
     match report.violations.first() {
         None => Ok(()),
-        Some(first) => Err(format!(
+        Some(first) => Err(CaseError::Broken(format!(
             "{} violation{}; first: {}: {}",
             report.violations.len(),
             if report.violations.len() == 1 { "" } else { "s" },
             first.invariant,
             first.detail
-        )),
+        ))),
     }
 }
 
@@ -230,13 +288,33 @@ fn file_safe(name: &str) -> String {
     name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
 }
 
-/// Writes `text` to `path` whole or not at all: a temporary file beside it,
-/// then a rename.
-fn write_whole(path: &Path, text: &str) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
+/// Numbered names tried (`stem.toml`, `stem-2.toml`, ...) before giving up.
+const NUMBERED_FILES_MAX: u32 = 1000;
+
+/// Writes a new file `dir/stem.toml` (or `stem-2.toml`, ... if taken) whole
+/// or not at all, and returns its path: the text (which may name the file)
+/// goes to a temporary file beside it, then is linked to the name, which
+/// fails rather than replace a file that exists.
+fn write_new(dir: &Path, stem: &str, text_for: impl Fn(&Path) -> String) -> Result<PathBuf, String> {
+    if dir.exists() && !dir.is_dir() {
+        return Err(format!("{} is not a directory: name a directory for the shrunk cases", dir.display()));
     }
-    let temporary = path.with_extension("toml.partial");
-    std::fs::write(&temporary, text)?;
-    std::fs::rename(&temporary, path)
+    std::fs::create_dir_all(dir).map_err(|error| format!("{}: cannot create the directory: {error}", dir.display()))?;
+    for n in 1..=NUMBERED_FILES_MAX {
+        let name = if n == 1 { format!("{stem}.toml") } else { format!("{stem}-{n}.toml") };
+        let file = dir.join(name);
+        if file.exists() {
+            continue;
+        }
+        let temporary = dir.join(format!(".{stem}-{}.toml.partial", std::process::id()));
+        let written = std::fs::write(&temporary, text_for(&file)).and_then(|()| std::fs::hard_link(&temporary, &file));
+        let _ = std::fs::remove_file(&temporary);
+        match written {
+            Ok(()) => return Ok(file),
+            // Taken since the check: try the next number.
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(error) => return Err(format!("{}: {error}", file.display())),
+        }
+    }
+    Err(format!("{}: {stem}.toml and {NUMBERED_FILES_MAX} numbered copies exist already", dir.display()))
 }

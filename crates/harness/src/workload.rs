@@ -11,7 +11,7 @@ use retrylab_s3::{
     service::S3Config, Consistency, ObjectStore, PutCondition, RetryingStore, S3Request, S3Service, SimS3Client,
 };
 use retrylab_scenario::{LafsSpec, NamedPolicy, S3Operation, Scenario, Workload};
-use retrylab_sim::{EventKind, LinkSpec, RunError, RunLimits, SimClock, TraceMode, World, WorldConfig};
+use retrylab_sim::{EventKind, LinkSpec, RunError, RunLimits, SimClock, TraceMode, WallBudget, World, WorldConfig};
 
 use crate::report::RunReport;
 use crate::s3_mixed::MixedSpec;
@@ -23,7 +23,19 @@ pub fn run_seed(
     seed: u64,
     trace_mode: TraceMode,
 ) -> Result<RunReport, RunError> {
-    let config = world_config(scenario, seed, trace_mode);
+    run_seed_within(scenario, policy, seed, trace_mode, None)
+}
+
+/// [`run_seed`] with a wall-clock budget: past it the run stops with
+/// [`RunError::WallTimeLimit`], naming the seed.
+pub fn run_seed_within(
+    scenario: &Scenario,
+    policy: &NamedPolicy,
+    seed: u64,
+    trace_mode: TraceMode,
+    wall_budget: Option<WallBudget>,
+) -> Result<RunReport, RunError> {
+    let config = WorldConfig { wall_budget, ..world_config(scenario, seed, trace_mode) };
     let run = retrylab_sim::run(&config, |world| drive(world, scenario, policy))?;
     let mut report = run.output;
     report.seed = seed;
@@ -47,6 +59,7 @@ pub(crate) fn world_config(scenario: &Scenario, seed: u64, trace_mode: TraceMode
             latency: scenario.network.latency.clone(),
             loss_probability: scenario.network.loss_probability,
         },
+        wall_budget: None,
     }
 }
 

@@ -247,11 +247,13 @@ mod tests {
         ]
     }
 
+    include!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/proptest_seed.rs"));
+
     proptest! {
 
         // Failing cases are kept in the workspace's proptest-regressions/ (committed).
 
-        #![proptest_config(ProptestConfig { failure_persistence: Some(Box::new(proptest::test_runner::FileFailurePersistence::Direct(concat!(env!("CARGO_MANIFEST_DIR"), "/../../proptest-regressions/retry-lib.txt")))), ..ProptestConfig::default() })]
+        #![proptest_config(ProptestConfig { rng_seed: proptest_rng_seed(), failure_persistence: Some(Box::new(proptest::test_runner::FileFailurePersistence::Direct(concat!(env!("CARGO_MANIFEST_DIR"), "/../../proptest-regressions/retry-lib.txt")))), ..ProptestConfig::default() })]
         #[test]
         fn client_errors_are_never_retried(config in any_config(), attempt in 1u32..20, seed: u64) {
             let mut policy = Policy::new(config, seed);

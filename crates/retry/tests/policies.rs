@@ -666,11 +666,13 @@ fn failing_operation(
     }
 }
 
+include!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/proptest_seed.rs"));
+
 proptest! {
 
     // Failing cases are kept in the workspace's proptest-regressions/ (committed).
 
-    #![proptest_config(ProptestConfig { failure_persistence: Some(Box::new(proptest::test_runner::FileFailurePersistence::Direct(concat!(env!("CARGO_MANIFEST_DIR"), "/../../proptest-regressions/retry-policies.txt")))), ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { rng_seed: proptest_rng_seed(), failure_persistence: Some(Box::new(proptest::test_runner::FileFailurePersistence::Direct(concat!(env!("CARGO_MANIFEST_DIR"), "/../../proptest-regressions/retry-policies.txt")))), ..ProptestConfig::default() })]
     #[test]
     fn no_policy_ever_retries_a_4xx(config in any_config(), attempt in 1u32..20, seed: u64, prior in 0usize..5) {
         let mut policy = Policy::new(config, seed);

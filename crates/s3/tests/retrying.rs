@@ -289,8 +289,10 @@ fn fault_mix() -> impl Strategy<Value = FaultMix> {
     })
 }
 
+include!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/proptest_seed.rs"));
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 32, failure_persistence: Some(Box::new(proptest::test_runner::FileFailurePersistence::Direct(concat!(env!("CARGO_MANIFEST_DIR"), "/../../proptest-regressions/s3-retrying.txt")))), ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { rng_seed: proptest_rng_seed(), cases: 32, failure_persistence: Some(Box::new(proptest::test_runner::FileFailurePersistence::Direct(concat!(env!("CARGO_MANIFEST_DIR"), "/../../proptest-regressions/s3-retrying.txt")))), ..ProptestConfig::default() })]
 
     /// On one seed, `Immediate { retries: n + 1 }` never fails more of 200
     /// sequential PUTs than `Immediate { retries: n }`.

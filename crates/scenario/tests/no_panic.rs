@@ -178,8 +178,10 @@ fn check(source: &str) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+include!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/proptest_seed.rs"));
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 2000, failure_persistence: Some(Box::new(proptest::test_runner::FileFailurePersistence::Direct(concat!(env!("CARGO_MANIFEST_DIR"), "/../../proptest-regressions/scenario-no-panic.txt")))), ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { rng_seed: proptest_rng_seed(), cases: 2000, failure_persistence: Some(Box::new(proptest::test_runner::FileFailurePersistence::Direct(concat!(env!("CARGO_MANIFEST_DIR"), "/../../proptest-regressions/scenario-no-panic.txt")))), ..ProptestConfig::default() })]
 
     #[test]
     fn arbitrary_strings_do_not_panic(source in any::<String>()) {

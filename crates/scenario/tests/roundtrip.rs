@@ -709,8 +709,10 @@ prop_compose! {
     }
 }
 
+include!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/proptest_seed.rs"));
+
 proptest! {
-    #![proptest_config(ProptestConfig {
+    #![proptest_config(ProptestConfig { rng_seed: proptest_rng_seed(),
         cases: 256,
         failure_persistence: Some(Box::new(FileFailurePersistence::Direct(concat!(
             env!("CARGO_MANIFEST_DIR"),

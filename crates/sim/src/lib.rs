@@ -14,4 +14,4 @@ mod world;
 pub use clock::SimClock;
 pub use net::{LinkSpec, NetError, Network, NodeId, Reply};
 pub use trace::{Event, EventKind, Trace, TraceMode};
-pub use world::{run, RunError, RunLimits, World, WorldConfig, WorldRun};
+pub use world::{run, RunError, RunLimits, WallBudget, World, WorldConfig, WorldRun};

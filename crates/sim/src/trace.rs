@@ -4,6 +4,7 @@
 use std::cell::RefCell;
 use std::fmt;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::channel::oneshot;
@@ -126,12 +127,29 @@ struct TraceState {
     count: u64,
     events_max: u64,
     events: Option<Vec<Event>>,
-    /// Fired once when `events_max` is exceeded: the world stops the run.
-    over_limit: Option<oneshot::Sender<()>>,
+    /// The runner's wall-clock budget check (see `WallBudget`), if any.
+    wall_budget_expired: Option<WallBudgetExpired>,
+    /// Fired once when `events_max` is exceeded or the wall-clock budget is
+    /// spent: the world stops the run.
+    over_limit: Option<oneshot::Sender<Stop>>,
+}
+
+type WallBudgetExpired = Arc<dyn Fn() -> bool + Send + Sync>;
+
+/// Why the trace asks the world to stop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Stop {
+    Events,
+    WallTime,
 }
 
 impl Trace {
-    pub(crate) fn new(mode: TraceMode, events_max: u64, over_limit: oneshot::Sender<()>) -> Self {
+    pub(crate) fn new(
+        mode: TraceMode,
+        events_max: u64,
+        wall_budget_expired: Option<WallBudgetExpired>,
+        over_limit: oneshot::Sender<Stop>,
+    ) -> Self {
         Trace {
             inner: Rc::new(RefCell::new(TraceState {
                 clock: SimClock,
@@ -139,6 +157,7 @@ impl Trace {
                 count: 0,
                 events_max,
                 events: (mode == TraceMode::Full).then(Vec::new),
+                wall_budget_expired,
                 over_limit: Some(over_limit),
             })),
         }
@@ -153,10 +172,19 @@ impl Trace {
         if let Some(events) = &mut state.events {
             events.push(event);
         }
-        if state.count > state.events_max {
+        let stop = if state.count > state.events_max {
+            Some(Stop::Events)
+        } else if state.count & (crate::world::WallBudget::CHECK_EVERY_EVENTS - 1) == 0
+            && state.wall_budget_expired.as_ref().is_some_and(|expired| expired())
+        {
+            Some(Stop::WallTime)
+        } else {
+            None
+        };
+        if let Some(stop) = stop {
             if let Some(over_limit) = state.over_limit.take() {
                 // The receiver lives as long as the run; if it is gone the run is over anyway.
-                let _ = over_limit.send(());
+                let _ = over_limit.send(stop);
             }
         }
     }

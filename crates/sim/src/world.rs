@@ -4,6 +4,7 @@
 use std::fmt;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::channel::oneshot;
@@ -12,7 +13,7 @@ use retrylab_faults::{stream, sub_seed, SimRng};
 
 use crate::clock::SimClock;
 use crate::net::{LinkSpec, Network};
-use crate::trace::{Event, Trace, TraceMode};
+use crate::trace::{Event, Stop, Trace, TraceMode};
 
 /// When a run is cut short.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,6 +36,40 @@ pub struct WorldConfig {
     pub trace_mode: TraceMode,
     /// Latency and loss of every link unless overridden.
     pub network: LinkSpec,
+    /// A wall-clock budget the code running the world enforces, if any.
+    pub wall_budget: Option<WallBudget>,
+}
+
+/// A wall-clock budget for one run, kept by the code that runs the world:
+/// the world never reads the wall clock (that would break determinism); it
+/// asks `expired` every [`WallBudget::CHECK_EVERY_EVENTS`] events and stops
+/// with [`RunError::WallTimeLimit`] once it says yes. `expired` runs on the
+/// runner's thread, outside the simulated code's view.
+#[derive(Clone)]
+pub struct WallBudget {
+    /// The budget, for the error message.
+    pub limit: Duration,
+    /// Whether the budget is spent.
+    pub expired: Arc<dyn Fn() -> bool + Send + Sync>,
+}
+
+impl WallBudget {
+    /// Events between two asks (a power of two: the trace tests it with a
+    /// mask). A clock read is tens of nanoseconds, an event about a
+    /// microsecond, so this costs nothing measurable.
+    pub const CHECK_EVERY_EVENTS: u64 = 1024;
+}
+
+impl fmt::Debug for WallBudget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WallBudget").field("limit", &self.limit).finish_non_exhaustive()
+    }
+}
+
+impl PartialEq for WallBudget {
+    fn eq(&self, other: &Self) -> bool {
+        self.limit == other.limit && Arc::ptr_eq(&self.expired, &other.expired)
+    }
 }
 
 impl WorldConfig {
@@ -44,6 +79,7 @@ impl WorldConfig {
             limits: RunLimits::default(),
             trace_mode: TraceMode::HashOnly,
             network: LinkSpec::default(),
+            wall_budget: None,
         }
     }
 }
@@ -110,14 +146,17 @@ pub enum RunError {
     EventLimit { seed: u64, limit: u64, at: Duration },
     /// Code in the world panicked: a bug in retrylab or in the system under test.
     Panicked { seed: u64, message: String },
+    /// The run's wall-clock budget ([`WallBudget`]) ran out.
+    WallTimeLimit { seed: u64, limit: Duration, events: u64, at: Duration },
 }
 
 impl RunError {
     pub fn seed(&self) -> u64 {
         match self {
-            RunError::TimeLimit { seed, .. } | RunError::EventLimit { seed, .. } | RunError::Panicked { seed, .. } => {
-                *seed
-            }
+            RunError::TimeLimit { seed, .. }
+            | RunError::EventLimit { seed, .. }
+            | RunError::Panicked { seed, .. }
+            | RunError::WallTimeLimit { seed, .. } => *seed,
         }
     }
 }
@@ -138,6 +177,13 @@ impl fmt::Display for RunError {
                 at.as_secs_f64()
             ),
             RunError::Panicked { seed, message } => write!(f, "seed {seed}: the simulation panicked: {message}"),
+            RunError::WallTimeLimit { seed, limit, events, at } => write!(
+                f,
+                "seed {seed}: run stopped by its wall-clock budget of {:.3} s (--timeout) after {events} events, \
+                 at {:.3} s of simulated time: it is slow, or the budget is too small",
+                limit.as_secs_f64(),
+                at.as_secs_f64()
+            ),
         }
     }
 }
@@ -158,7 +204,8 @@ where
         runtime.block_on(async {
             let _clock = crate::clock::ClockGuard::install();
             let (over_limit, over_limit_fired) = oneshot::channel();
-            let trace = Trace::new(config.trace_mode, limits.events_max, over_limit);
+            let expired = config.wall_budget.as_ref().map(|budget| budget.expired.clone());
+            let trace = Trace::new(config.trace_mode, limits.events_max, expired, over_limit);
             let net = Network::new(seed, config.network.clone(), trace.clone());
             let world = World { seed, trace: trace.clone(), net };
             let work = Box::pin(workload(world));
@@ -181,6 +228,12 @@ where
                 // The last step may pass the event limit with no await after it.
                 Either::Left(_) if trace.len() > limits.events_max => Err(event_limit),
                 Either::Left((output, _)) => Ok(output),
+                Either::Right((Either::Left((Ok(Stop::WallTime), _)), _)) => Err(RunError::WallTimeLimit {
+                    seed,
+                    limit: config.wall_budget.as_ref().map_or(Duration::ZERO, |budget| budget.limit),
+                    events: trace.len(),
+                    at,
+                }),
                 Either::Right((Either::Left(_), _)) => Err(event_limit),
                 Either::Right((Either::Right(_), _)) => {
                     Err(RunError::TimeLimit { seed, limit: limits.simulated_time_max, events: trace.len() })

@@ -15,6 +15,8 @@
 //!   soon as the evidence decides between two success rates.
 //! - [`mod@mcnemar`]: McNemar's paired test for two policies run over the same
 //!   operations.
+//! - [`multiple`]: Holm's correction of p-values when many pairs are tested
+//!   at once.
 //! - [`proportion`]: an unpaired two-proportion z-test, for when the runs are
 //!   not paired.
 
@@ -22,6 +24,7 @@ pub mod cluster;
 mod incomplete_beta;
 pub mod interval;
 pub mod mcnemar;
+pub mod multiple;
 pub mod percentile;
 pub mod proportion;
 pub mod sprt;
@@ -37,6 +40,7 @@ pub use mcnemar::{
     discordant_pairs, mcnemar, mcnemar_clustered, ClusteredMcNemar, McNemar, McNemarMethod,
     CLUSTERED_MCNEMAR_CLUSTERS_MIN, MCNEMAR_EXACT_BELOW,
 };
+pub use multiple::holm;
 pub use percentile::{percentile_nearest_rank, LatencySummary};
 pub use proportion::{two_proportion_z_test, TwoProportion};
 pub use sprt::{Sprt, SprtError, SprtVerdict};

@@ -239,9 +239,11 @@ fn confidence() -> impl Strategy<Value = f64> {
     prop_oneof![Just(0.8), Just(0.9), Just(0.95), Just(0.99), Just(0.999)]
 }
 
+include!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/proptest_seed.rs"));
+
 proptest! {
     // Failing cases are kept in the workspace's proptest-regressions/ (committed).
-    #![proptest_config(ProptestConfig { failure_persistence: Some(Box::new(proptest::test_runner::FileFailurePersistence::Direct(concat!(env!("CARGO_MANIFEST_DIR"), "/../../proptest-regressions/stats-cluster.txt")))), ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { rng_seed: proptest_rng_seed(), failure_persistence: Some(Box::new(proptest::test_runner::FileFailurePersistence::Direct(concat!(env!("CARGO_MANIFEST_DIR"), "/../../proptest-regressions/stats-cluster.txt")))), ..ProptestConfig::default() })]
 
     #[test]
     fn design_effect_is_at_least_one_and_finite(seeds in seeds()) {

@@ -19,11 +19,13 @@ fn confidence() -> impl Strategy<Value = f64> {
     prop_oneof![Just(0.8), Just(0.9), Just(0.95), Just(0.99), Just(0.999)]
 }
 
+include!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/proptest_seed.rs"));
+
 proptest! {
 
     // Failing cases are kept in the workspace's proptest-regressions/ (committed).
 
-    #![proptest_config(ProptestConfig { failure_persistence: Some(Box::new(proptest::test_runner::FileFailurePersistence::Direct(concat!(env!("CARGO_MANIFEST_DIR"), "/../../proptest-regressions/stats-properties.txt")))), ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { rng_seed: proptest_rng_seed(), failure_persistence: Some(Box::new(proptest::test_runner::FileFailurePersistence::Direct(concat!(env!("CARGO_MANIFEST_DIR"), "/../../proptest-regressions/stats-properties.txt")))), ..ProptestConfig::default() })]
     #[test]
     fn clopper_pearson_brackets_the_point_estimate((k, n) in k_and_n(100_000), c in confidence()) {
         let iv = clopper_pearson(k, n, c);
