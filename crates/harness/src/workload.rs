@@ -207,3 +207,17 @@ fn body(i: u64, size: u64) -> Bytes {
     bytes[..tagged].copy_from_slice(&tag[..tagged]);
     Bytes::from(bytes)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use retrylab_scenario::bounds::SIMULATED_TIME_S_MAX_CEILING;
+
+    /// The loader's ceiling on `limits.simulated_time_s_max` is a time the
+    /// world's watchdog can sleep, so a loaded limit is never cut short.
+    #[test]
+    fn the_loaders_time_ceiling_fits_the_worlds_clock() {
+        assert!(Duration::from_secs(SIMULATED_TIME_S_MAX_CEILING) <= retrylab_sim::SIMULATED_TIME_MAX);
+    }
+}
