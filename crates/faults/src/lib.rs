@@ -22,5 +22,6 @@ pub use disruption::{
 pub use latency::{LatencyDist, LatencyError, LatencySampler, MixtureComponent};
 pub use model::{
     BurstParams, FaultDecision, FaultKind, FaultMix, FaultModel, FaultProcess, FaultSchedule, ModelError, Outage,
+    BURST_MEAN_MS_MIN,
 };
 pub use rng::{slot_rng, stream, sub_seed, SimRng};

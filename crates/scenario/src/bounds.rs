@@ -83,6 +83,14 @@ pub const READS_PER_WRITE_MAX: u64 = 100;
 /// read back at the end, and key names have five digits (`data/00000`).
 pub const MIXED_KEYS_MAX: u64 = 100_000;
 
+/// The shortest mean sojourn of a Gilbert-Elliott state, in milliseconds:
+/// the simulator's clock resolution (every latency and delay is whole
+/// milliseconds). A chain that switches many times between two requests is
+/// in its stationary distribution at each of them, which is independent
+/// faults at the stationary rate (`kind = "independent"` says that
+/// directly); shorter means only cost time stepping the chain.
+pub const BURST_MEAN_MS_MIN: f64 = retrylab_faults::BURST_MEAN_MS_MIN;
+
 /// What the world stores by the end of one run of `workload`, in bytes (an
 /// estimate from above, saturating): S3 objects for an `s3-requests`
 /// workload (`min(keys, operations)` bodies of `object_bytes`), and for a

@@ -20,9 +20,9 @@ use retrylab_retry::{AwsRetryConfig, Jitter, ObjectStoreConfig, PolicyConfig};
 use toml_edit::{Array, ArrayOfTables, ImDocument, InlineTable, Item, Table, Value};
 
 use crate::bounds::{
-    line_width, stored_bytes, BACKUPS_MAX, CLIENTS_MAX, DURATION_MS_MAX, EVENTS_MAX_CEILING, FILES_PER_BACKUP_MAX,
-    FILE_BYTES_MAX, GATEWAYS_MAX, MIXED_KEYS_MAX, MUTABLE_WRITES_MAX, OPERATIONS_MAX, OPERATION_RECORDS_MAX,
-    READS_PER_WRITE_MAX, SEEDS_MAX, SERVERS_MAX, SIMULATED_TIME_S_MAX_CEILING, STORED_BYTES_MAX,
+    line_width, stored_bytes, BACKUPS_MAX, BURST_MEAN_MS_MIN, CLIENTS_MAX, DURATION_MS_MAX, EVENTS_MAX_CEILING,
+    FILES_PER_BACKUP_MAX, FILE_BYTES_MAX, GATEWAYS_MAX, MIXED_KEYS_MAX, MUTABLE_WRITES_MAX, OPERATIONS_MAX,
+    OPERATION_RECORDS_MAX, READS_PER_WRITE_MAX, SEEDS_MAX, SERVERS_MAX, SIMULATED_TIME_S_MAX_CEILING, STORED_BYTES_MAX,
 };
 use crate::error::{line_column, ErrorKind, ScenarioError};
 use crate::model::{
@@ -771,6 +771,17 @@ impl Cx<'_> {
         let ms = seconds * 1000.0;
         if !ms.is_finite() {
             return Err(self.invalid(field, format!("is too large, got {seconds:?}")));
+        }
+        if ms < BURST_MEAN_MS_MIN {
+            return Err(self.invalid(
+                field,
+                format!(
+                    "must be at least {} s (the simulator's 1 ms resolution: a chain switching many times \
+                     between two requests is independent faults at its stationary rate, kind = \"independent\"), \
+                     got {seconds:?}",
+                    BURST_MEAN_MS_MIN / 1000.0
+                ),
+            ));
         }
         Ok(ms)
     }

@@ -219,6 +219,20 @@ fn seeds_past_the_bound_are_refused() {
     );
 }
 
+/// Issue 9: `good_mean_s = bad_mean_s = 1e-320` looped forever in the
+/// chain's advance; anything below the clock's 1 ms resolution is refused.
+#[test]
+fn burst_means_below_a_millisecond_are_refused() {
+    let burst = S3.replace(
+        "[workload]",
+        "[faults]\nkind = \"gilbert-elliott\"\ngood_mean_s = 1.0\nbad_mean_s = 1.0\ngood_failure = 0.0\nbad_failure = 0.5\n\n[workload]",
+    );
+    ok(&burst);
+    ok(&burst.replace("good_mean_s = 1.0", "good_mean_s = 0.001"));
+    refused(&burst, "good_mean_s = 1.0", "good_mean_s = 1e-320", 10, "faults.good_mean_s", "must be at least 0.001 s");
+    refused(&burst, "bad_mean_s = 1.0", "bad_mean_s = 1e-9", 11, "faults.bad_mean_s", "must be at least 0.001 s");
+}
+
 #[test]
 fn limits_and_timeouts_past_the_bound_are_refused() {
     refused(
