@@ -319,6 +319,9 @@ pub struct FaultSchedule {
     model: FaultModel,
     slot_seed: u64,
     chain: Option<Chain>,
+    /// Requests that arrived inside each of `model.outages`, in its order:
+    /// an outage no request reached cannot have affected the run.
+    outage_requests: Vec<u64>,
 }
 
 #[derive(Clone, Debug)]
@@ -396,11 +399,19 @@ impl FaultSchedule {
             FaultProcess::GilbertElliott(params) => Some(Chain::new(params.clone(), stream(seed, "chain"))),
             _ => None,
         };
-        FaultSchedule { slot_seed: sub_seed(seed, "slots"), model, chain }
+        let outage_requests = vec![0; model.outages.len()];
+        FaultSchedule { slot_seed: sub_seed(seed, "slots"), model, chain, outage_requests }
     }
 
     pub fn model(&self) -> &FaultModel {
         &self.model
+    }
+
+    /// Requests that arrived inside each outage of the model so far, in the
+    /// model's order (a request inside two overlapping outages counts for
+    /// the first, whose kind it fails with).
+    pub fn outage_requests(&self) -> &[u64] {
+        &self.outage_requests
     }
 
     /// Whether the request in slot `slot`, arriving at virtual time `now`
@@ -415,7 +426,12 @@ impl FaultSchedule {
             (FaultProcess::GilbertElliott(_), None) => 0.0,
         };
         let now_whole_ms = now.as_millis() as u64;
-        let outage = self.model.outages.iter().find(|o| o.start_ms <= now_whole_ms && now_whole_ms < o.end_ms);
+        let outage_index =
+            self.model.outages.iter().position(|o| o.start_ms <= now_whole_ms && now_whole_ms < o.end_ms);
+        if let Some(index) = outage_index {
+            self.outage_requests[index] += 1;
+        }
+        let outage = outage_index.map(|index| &self.model.outages[index]);
         if outage.is_none() && p_fail <= 0.0 {
             return None;
         }
@@ -481,6 +497,7 @@ mod tests {
         assert_eq!(inside, FaultDecision { kind: FaultKind::SlowDown, applied: false });
         assert!(schedule.decide(2, Duration::from_millis(1999)).is_some());
         assert!(schedule.decide(3, Duration::from_millis(2000)).is_none());
+        assert_eq!(schedule.outage_requests(), [2]);
     }
 
     #[test]

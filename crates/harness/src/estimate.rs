@@ -9,6 +9,7 @@ use retrylab_stats::{clopper_pearson, design_effect, rate, Interval, LatencySumm
 use serde::Serialize;
 
 use crate::explore::ViolationTally;
+use crate::reached::DisruptionsReached;
 use crate::report::RunReport;
 use crate::workload::run_seed;
 
@@ -83,6 +84,9 @@ pub struct PolicyEstimate {
     /// `compare` exit 1, whatever the failure rate.
     #[serde(flatten)]
     pub invariants: ViolationTally,
+    /// What these runs met of the scenario's outages, crashes and
+    /// partitions; `crate::warnings_after_run` turns it into warnings.
+    pub disruptions_reached: DisruptionsReached,
 }
 
 impl PolicyEstimate {
@@ -272,5 +276,6 @@ pub(crate) fn summarise(
         faults_injected: reports.iter().map(|r| r.faults_injected).sum(),
         retry_quota_exhausted: reports.iter().map(|r| r.quota_exhausted).sum(),
         invariants: ViolationTally::of(scenario, policy, reports, options.swarm),
+        disruptions_reached: DisruptionsReached::of_runs(reports, options.swarm),
     }
 }

@@ -483,6 +483,7 @@ pub(crate) async fn drive(
     report.retries = counters.retries;
     report.quota_exhausted += counters.quota_exhausted;
     report.faults_injected = grid.faults_injected();
+    report.outage_requests = grid.outage_requests();
 }
 
 /// Creates every gateway's file, each gateway its own task, before any

@@ -195,6 +195,7 @@ async fn drive_s3_requests(world: World, scenario: &Scenario, policy: &NamedPoli
     report.retries = counters.retries;
     report.quota_exhausted = counters.quota_exhausted;
     report.faults_injected = service.borrow().faults_injected();
+    report.outage_requests = service.borrow().outage_requests().to_vec();
     report
 }
 

@@ -315,6 +315,7 @@ impl Cx<'_> {
         self.operation_records(Given::new(file.seeds, SEEDS_DEFAULT), &workload, lafs.as_ref(), &root.key("seeds"))?;
         let disruptions =
             self.disruptions(file.faults.as_ref(), lafs.as_ref(), file.workload.kind, &root.key("faults"))?;
+        self.disruptions_start_in_time(&limits, &faults, &disruptions, &root.key("faults"))?;
         let grid = file.workload.kind != WorkloadKind::S3Requests;
         let policies = self.policies(file.policies, grid, &root.key("policies"))?;
         Ok(Scenario {
@@ -723,6 +724,52 @@ impl Cx<'_> {
             .validate(lafs.servers, lafs.gateways)
             .map_err(|err| self.invalid(at, format!("{}: {}", err.field, err.message)))?;
         Ok(disruptions)
+    }
+
+    /// Refuses an outage, crash or partition that starts at or after
+    /// `limits.simulated_time_s_max`: no run lasts until then, so it cannot
+    /// be meant. (One that starts after a run's workload ends is only known
+    /// after the run: `retrylab_harness::warnings_after_run`.)
+    fn disruptions_start_in_time(
+        &self,
+        limits: &Limits,
+        faults: &FaultModel,
+        disruptions: &Disruptions,
+        at: &FieldPath,
+    ) -> Result<(), ScenarioError> {
+        let limit = limits.simulated_time_max;
+        let starts = faults
+            .outages
+            .iter()
+            .enumerate()
+            .map(|(i, outage)| (at.key("outages").index(i).key("start_s"), Duration::from_millis(outage.start_ms)))
+            .chain(
+                disruptions
+                    .crashes
+                    .iter()
+                    .enumerate()
+                    .map(|(i, crash)| (at.key("crashes").index(i).key("at_s"), crash.at)),
+            )
+            .chain(
+                disruptions
+                    .partitions
+                    .iter()
+                    .enumerate()
+                    .map(|(i, partition)| (at.key("partitions").index(i).key("start_s"), partition.start)),
+            );
+        for (field, start) in starts {
+            if start >= limit {
+                return Err(self.invalid(
+                    &field,
+                    format!(
+                        "starts at {} s, at or after limits.simulated_time_s_max ({} s): no run lasts until then",
+                        start.as_secs_f64(),
+                        limit.as_secs_f64()
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// A node of the grid by name: `storage-server.<i>` or `gateway.<g>`.
