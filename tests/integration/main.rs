@@ -6,6 +6,7 @@ mod analytic;
 mod checkers;
 mod cli;
 mod determinism;
+mod fuzz;
 mod layered;
 mod policies;
 mod properties;
