@@ -144,7 +144,7 @@ impl BurstParams {
     pub fn failure_after_failure(&self, gap_ms: f64) -> f64 {
         let bad = self.stationary_bad_fraction();
         let rate = 1.0 / self.good_mean_ms + 1.0 / self.bad_mean_ms;
-        let decay = (-rate * gap_ms).exp();
+        let decay = libm::exp(-rate * gap_ms);
         // P(bad at t+gap | bad at t) and P(bad at t+gap | good at t).
         let stay_bad = bad + (1.0 - bad) * decay;
         let become_bad = bad * (1.0 - decay);
@@ -345,8 +345,7 @@ impl Chain {
 
     fn sojourn_ms(&mut self) -> f64 {
         let mean = if self.bad { self.params.bad_mean_ms } else { self.params.good_mean_ms };
-        // Inverse-CDF exponential; 1 - u is in (0, 1] so ln never sees 0.
-        -mean * (1.0 - self.rng.gen::<f64>()).ln()
+        crate::draw::exponential(&mut self.rng, mean)
     }
 
     fn failure_probability_at(&mut self, now_ms: f64) -> f64 {
@@ -383,7 +382,7 @@ impl Chain {
         let pi_bad = self.params.stationary_bad_fraction();
         let rate = 1.0 / self.params.good_mean_ms + 1.0 / self.params.bad_mean_ms;
         // An infinite rate (absurdly short means) has forgotten its start at any t > 0.
-        let decay = if elapsed_ms > 0.0 { (-rate * elapsed_ms).exp() } else { 1.0 };
+        let decay = if elapsed_ms > 0.0 { libm::exp(-rate * elapsed_ms) } else { 1.0 };
         let p0 = if entered_bad { 1.0 } else { 0.0 };
         let p_bad = pi_bad + (p0 - pi_bad) * decay;
         self.bad = self.rng.gen::<f64>() < p_bad;
