@@ -225,6 +225,8 @@ fn time_limits_finer_than_an_f64_of_seconds_are_written_as_the_nearest() {
     for (limit, loads_as) in [
         // At 2^29 s an f64 step is 2^-23 s (about 119 ns).
         (Duration::new(1 << 29, 1_000_000), Duration::new(1 << 29, 1_000_047)),
+        // A nanosecond is below half a step: it is lost.
+        (Duration::new(1 << 29, 1), Duration::from_secs(1 << 29)),
     ] {
         let mut scenario = small_scenario();
         scenario.limits.simulated_time_max = limit;
