@@ -236,13 +236,16 @@ fn burst_means_below_a_millisecond_are_refused() {
 /// An outage that starts when every run has already been stopped cannot be meant.
 #[test]
 fn an_outage_after_the_time_limit_is_refused() {
-    let outage = S3.replace("[workload]", "[[faults.outages]]\nstart_s = 999.9\nend_s = 2000\n\n[workload]");
+    let outage = S3.replace(
+        "[workload]",
+        "[faults]\nkind = \"none\"\n\n[[faults.outages]]\nstart_s = 999.9\nend_s = 2000\n\n[workload]",
+    );
     ok(&outage);
     refused(
         &outage,
         "start_s = 999.9",
         "start_s = 1000",
-        8,
+        12,
         "faults.outages[0].start_s",
         "at or after limits.simulated_time_s_max (1000 s)",
     );
