@@ -291,6 +291,13 @@ fn outage_bounds_are_exact_below_2_pow_52_milliseconds() {
         Outage { start_ms: 300_500, end_ms: 301_001, kind: FaultKind::SlowDown },
         Outage { start_ms: (1 << 52) - 2, end_ms: (1 << 52) - 1, kind: FaultKind::ConnectionReset },
     ];
+    // Past the loader's bounds (an outage starting after the time limit is refused): the
+    // writer's exactness is what is tested here.
+    let text = to_toml(&scenario);
+    assert!(!text.contains("not exact"), "{text}");
+    scenario.faults.outages[2] =
+        Outage { start_ms: 1_000_000, end_ms: (1 << 52) - 1, kind: FaultKind::ConnectionReset };
+    scenario.limits.simulated_time_max = Duration::from_secs(SIMULATED_TIME_S_MAX_CEILING);
     let text = to_toml(&scenario);
     assert_eq!(reparse(&text), with_written_path(&scenario), "{text}");
     assert!(!text.contains("not exact"), "{text}");
@@ -733,6 +740,18 @@ prop_compose! {
 /// `scenario` with its workload halved until it meets the loader's joint bounds (the largest
 /// file, the bytes stored, seeds × operations), then its seeds cut to what the records allow.
 fn fit(mut scenario: Scenario) -> Scenario {
+    // The loader refuses a disruption that starts at or after the time limit: outages start
+    // below the ceiling, and the limit reaches past every start.
+    let ceiling = Duration::from_secs(SIMULATED_TIME_S_MAX_CEILING);
+    scenario.faults.outages.retain(|outage| Duration::from_millis(outage.start_ms) < ceiling);
+    let starts = scenario.faults.outages.iter().map(|outage| Duration::from_millis(outage.start_ms));
+    let starts = starts
+        .chain(scenario.disruptions.crashes.iter().map(|crash| crash.at))
+        .chain(scenario.disruptions.partitions.iter().map(|partition| partition.start));
+    if let Some(latest) = starts.max().filter(|latest| *latest >= scenario.limits.simulated_time_max) {
+        // Whole seconds: exact in the file at any size up to the ceiling.
+        scenario.limits.simulated_time_max = Duration::from_secs(latest.as_secs() + 1);
+    }
     let gateways = scenario.lafs.as_ref().map_or(1, |lafs| u64::from(lafs.gateways));
     loop {
         let per_run = scenario.workload.operations().saturating_mul(gateways);
