@@ -19,7 +19,7 @@ use proptest::test_runner::{Config, FileFailurePersistence, RngSeed, TestCaseErr
 use retrylab_harness::{run_seed, RunError, TraceMode};
 use retrylab_scenario::{bounds, parse, ErrorKind, S3Operation, Scenario, ScenarioError, ShareLayout, Workload};
 
-/// Cases in `cargo test` (about 4 s); `RETRYLAB_FUZZ_CASES` overrides.
+/// Cases in `cargo test` (about 3 s); `RETRYLAB_FUZZ_CASES` overrides.
 const CASES_DEFAULT: u32 = 500;
 /// The fixed seed of `cargo test`; `RETRYLAB_FUZZ_SEED` overrides.
 const SEED_DEFAULT: u64 = 0x9_f022;
