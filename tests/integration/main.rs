@@ -7,6 +7,7 @@ mod checkers;
 mod cli;
 mod determinism;
 mod edges;
+mod fuzz;
 mod layered;
 mod policies;
 mod properties;

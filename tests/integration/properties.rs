@@ -126,6 +126,8 @@ proptest! {
 }
 
 #[test]
+// Test code, outside any simulated world: the environment is what it checks.
+#[allow(clippy::disallowed_methods)]
 fn proptest_suites_use_a_fixed_seed_unless_fresh_ones_are_asked_for() {
     let fresh = std::env::var("RETRYLAB_FRESH_SEEDS").is_ok_and(|value| value == "1");
     if !fresh {

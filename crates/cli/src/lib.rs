@@ -15,9 +15,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use retrylab_harness::{
-    compare, estimate, explore, run_seed_within, select_policies, swarm_scenario, EstimateError, EstimateOptions,
-    ExploreOptions, PolicyEstimate, Property, PropertyError, RunError, Seeds, SeedsError, TraceMode, Variation,
-    SEEDS_MAX,
+    compare, estimate, explore, run_seed_within, select_policies, swarm_scenario, warnings_after_run,
+    DisruptionsReached, EstimateError, EstimateOptions, ExploreOptions, PolicyEstimate, Property, PropertyError,
+    RunError, Seeds, SeedsError, TraceMode, Variation, SEEDS_MAX,
 };
 use retrylab_scenario::{Scenario, ScenarioError};
 
@@ -184,6 +184,36 @@ fn load(path: &std::path::Path) -> Result<Scenario, Failure> {
     Ok(scenario)
 }
 
+/// The warnings about settings a command's runs could not have met: the
+/// scenario's own (printed when it was loaded) and, after the runs, each
+/// scripted outage, crash or partition no run reached. Those found after the
+/// runs go to stderr here; all of them go in `--json` output.
+fn warnings_after<'a>(scenario: &Scenario, reached: impl IntoIterator<Item = &'a DisruptionsReached>) -> Vec<String> {
+    let mut after: Vec<String> = Vec::new();
+    for reached in reached {
+        for warning in warnings_after_run(scenario, reached) {
+            if !after.contains(&warning) {
+                after.push(warning);
+            }
+        }
+    }
+    for warning in &after {
+        let _ = writeln!(std::io::stderr(), "warning: {warning}");
+    }
+    scenario.warnings().into_iter().chain(after).collect()
+}
+
+/// `json` (one pretty-printed object) with a `warnings` array added last,
+/// its other fields in their order.
+fn with_warnings(json: &str, warnings: &[String]) -> String {
+    let body = json.trim_end();
+    let Some(open) = body.strip_suffix('}') else { return json.to_owned() };
+    let array = serde_json::to_string(warnings).unwrap_or_else(|_| "[]".to_owned());
+    let open = open.trim_end();
+    let separator = if open.ends_with('{') { "" } else { "," };
+    format!("{open}{separator}\n  \"warnings\": {array}\n}}\n")
+}
+
 /// Writes `text` to standard output, all of it or an error. (A stdout
 /// closed with `>&-` is not seen here: Rust's runtime reopens descriptors
 /// 0-2 on /dev/null before `main`, so it is the same as `>/dev/null`.)
@@ -251,8 +281,9 @@ fn run(args: &RunArgs) -> Result<(), Failure> {
         run_seed_within(&scenario, policy, args.seed, mode, budget)
     }
     .map_err(|error| Failure::run(&error))?;
+    let warnings = warnings_after(&scenario, [&DisruptionsReached::of_runs(std::slice::from_ref(&report), args.swarm)]);
     if args.json {
-        print(&output::run_json(&scenario, &report))?;
+        print(&with_warnings(&output::run_json(&scenario, &report), &warnings))?;
     } else {
         print(&output::run_human(&scenario, &report))?;
     }
@@ -328,8 +359,9 @@ fn run_compare(args: &SeedsArgs) -> Result<(), Failure> {
     let result = compare(&scenario, &options, &|| bar.inc(1));
     bar.finish_and_clear();
     let comparison = result.map_err(|error| Failure::estimate(&error))?;
+    let warnings = warnings_after(&scenario, comparison.policies.iter().map(|p| &p.disruptions_reached));
     if args.json {
-        print(&output::compare_json(&comparison))?;
+        print(&with_warnings(&output::compare_json(&comparison), &warnings))?;
     } else {
         print(&output::compare_human(&scenario, &comparison))?;
     }
@@ -362,8 +394,9 @@ fn run_estimate(args: &SeedsArgs) -> Result<(), Failure> {
     let result = estimate(&scenario, &options, &|| bar.inc(1));
     bar.finish_and_clear();
     let estimate = result.map_err(|error| Failure::estimate(&error))?;
+    let warnings = warnings_after(&scenario, estimate.policies.iter().map(|p| &p.disruptions_reached));
     if args.json {
-        print(&output::estimate_json(&estimate))?;
+        print(&with_warnings(&output::estimate_json(&estimate), &warnings))?;
     } else {
         print(&output::estimate_human(&scenario, &estimate))?;
     }

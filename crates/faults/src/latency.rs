@@ -5,8 +5,8 @@ use std::fmt;
 use std::time::Duration;
 
 use rand::Rng;
-use rand_distr::{Distribution, Exp, LogNormal, Normal};
 
+use crate::draw;
 use crate::rng::{slot_rng, SimRng};
 
 /// A distribution of latencies in milliseconds.
@@ -133,7 +133,7 @@ impl LatencyDist {
             LatencyDist::Uniform { low_ms, high_ms } => (low_ms + high_ms) / 2.0,
             // Truncation at zero is ignored: it matters only when std_dev ~ mean.
             LatencyDist::Normal { mean_ms, .. } => *mean_ms,
-            LatencyDist::LogNormal { median_ms, sigma } => median_ms * (sigma * sigma / 2.0).exp(),
+            LatencyDist::LogNormal { median_ms, sigma } => median_ms * libm::exp(sigma * sigma / 2.0),
             LatencyDist::Exponential { mean_ms } => *mean_ms,
             LatencyDist::Mixture(components) => {
                 let total: f64 = components.iter().map(|c| c.weight).sum();
@@ -159,17 +159,16 @@ impl LatencyDist {
                     rng.gen_range(*low_ms..*high_ms)
                 }
             }
-            LatencyDist::Normal { mean_ms, std_dev_ms } => {
-                Normal::new(*mean_ms, *std_dev_ms).map(|normal| normal.sample(rng)).unwrap_or(*mean_ms)
-            }
+            // Validated parameters are finite, spreads >= 0 (see `validate`).
+            LatencyDist::Normal { mean_ms, std_dev_ms } => mean_ms + std_dev_ms * draw::standard_normal(rng),
             LatencyDist::LogNormal { median_ms, sigma } => {
-                LogNormal::new(median_ms.ln(), *sigma).map(|log_normal| log_normal.sample(rng)).unwrap_or(*median_ms)
+                libm::exp(libm::log(*median_ms) + sigma * draw::standard_normal(rng))
             }
             LatencyDist::Exponential { mean_ms } => {
                 if *mean_ms <= 0.0 {
                     0.0
                 } else {
-                    Exp::new(1.0 / mean_ms).map(|exp| exp.sample(rng)).unwrap_or(*mean_ms)
+                    draw::exponential(rng, *mean_ms)
                 }
             }
             LatencyDist::Mixture(components) => {

@@ -11,6 +11,7 @@
 //! meets the same luck.
 
 mod disruption;
+pub mod draw;
 mod latency;
 mod model;
 mod rng;
@@ -20,7 +21,10 @@ pub use disruption::{
     Disruptions, GridNode, Partition, DISRUPTION_SECONDS_MAX,
 };
 pub use latency::{LatencyDist, LatencyError, LatencySampler, MixtureComponent};
+/// The one math library of simulated code (see [`draw`]).
+pub use libm;
 pub use model::{
     BurstParams, FaultDecision, FaultKind, FaultMix, FaultModel, FaultProcess, FaultSchedule, ModelError, Outage,
+    BURST_MEAN_MS_MIN,
 };
 pub use rng::{slot_rng, stream, sub_seed, SimRng};

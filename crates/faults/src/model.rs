@@ -98,6 +98,24 @@ impl FaultMix {
     }
 }
 
+/// The shortest mean sojourn of a Gilbert-Elliott state, in milliseconds:
+/// the simulator's clock resolution (every latency and delay is whole
+/// milliseconds). A chain that switches many times between two requests is
+/// in its stationary distribution at each of them, which is independent
+/// faults at the stationary rate; shorter means describe no burst the
+/// simulator could show.
+pub const BURST_MEAN_MS_MIN: f64 = 1.0;
+
+/// Transitions of the Gilbert-Elliott chain stepped one at a time between
+/// two requests before the chain jumps to its state at the request's time
+/// in closed form (`Chain::jump_to`). Shipped scenarios switch every few
+/// seconds at most, far below this between two requests, so their draws
+/// are those of plain stepping; a chain switching much faster than requests
+/// arrive costs at most this many steps per request instead of one per
+/// transition (means of 1e-9 s cost 10 wall-seconds per simulated second,
+/// and 1e-320 s never advanced at all).
+const CHAIN_STEPS_MAX: u32 = 256;
+
 /// A two-state Gilbert-Elliott chain in continuous virtual time: the service
 /// alternates between a good and a bad state with exponentially distributed
 /// sojourns, and fails each request with the probability of its state.
@@ -126,7 +144,7 @@ impl BurstParams {
     pub fn failure_after_failure(&self, gap_ms: f64) -> f64 {
         let bad = self.stationary_bad_fraction();
         let rate = 1.0 / self.good_mean_ms + 1.0 / self.bad_mean_ms;
-        let decay = (-rate * gap_ms).exp();
+        let decay = libm::exp(-rate * gap_ms);
         // P(bad at t+gap | bad at t) and P(bad at t+gap | good at t).
         let stay_bad = bad + (1.0 - bad) * decay;
         let become_bad = bad * (1.0 - decay);
@@ -227,6 +245,20 @@ fn positive(field: &'static str, value: f64) -> Result<(), ModelError> {
     }
 }
 
+fn burst_mean(field: &'static str, value: f64) -> Result<(), ModelError> {
+    positive(field, value)?;
+    if value < BURST_MEAN_MS_MIN {
+        return Err(ModelError {
+            field,
+            message: format!(
+                "must be at least {BURST_MEAN_MS_MIN} ms (the simulator's resolution; a faster chain is \
+                 independent faults at its stationary rate), got {value}"
+            ),
+        });
+    }
+    Ok(())
+}
+
 impl FaultModel {
     /// Independent faults with probability `p`, all 500 InternalError.
     pub fn independent(p: f64) -> Self {
@@ -240,8 +272,8 @@ impl FaultModel {
                 probability("failure_probability", *failure_probability)?;
             }
             FaultProcess::GilbertElliott(burst) => {
-                positive("good_mean_ms", burst.good_mean_ms)?;
-                positive("bad_mean_ms", burst.bad_mean_ms)?;
+                burst_mean("good_mean_ms", burst.good_mean_ms)?;
+                burst_mean("bad_mean_ms", burst.bad_mean_ms)?;
                 probability("good_failure", burst.good_failure)?;
                 probability("bad_failure", burst.bad_failure)?;
             }
@@ -287,6 +319,9 @@ pub struct FaultSchedule {
     model: FaultModel,
     slot_seed: u64,
     chain: Option<Chain>,
+    /// Requests that arrived inside each of `model.outages`, in its order:
+    /// an outage no request reached cannot have affected the run.
+    outage_requests: Vec<u64>,
 }
 
 #[derive(Clone, Debug)]
@@ -310,20 +345,48 @@ impl Chain {
 
     fn sojourn_ms(&mut self) -> f64 {
         let mean = if self.bad { self.params.bad_mean_ms } else { self.params.good_mean_ms };
-        // Inverse-CDF exponential; 1 - u is in (0, 1] so ln never sees 0.
-        -mean * (1.0 - self.rng.gen::<f64>()).ln()
+        crate::draw::exponential(&mut self.rng, mean)
     }
 
     fn failure_probability_at(&mut self, now_ms: f64) -> f64 {
+        let mut steps = 0;
         while self.next_switch_ms <= now_ms {
+            if steps == CHAIN_STEPS_MAX {
+                self.jump_to(now_ms);
+                break;
+            }
             self.bad = !self.bad;
             self.next_switch_ms += self.sojourn_ms();
+            steps += 1;
         }
         if self.bad {
             self.params.bad_failure
         } else {
             self.params.good_failure
         }
+    }
+}
+
+impl Chain {
+    /// Draws the state at `now_ms` (at or after the switch due at
+    /// `next_switch_ms`) without stepping through the transitions between.
+    /// From the state entered at that switch, a two-state chain with rates
+    /// a = 1/good_mean (good to bad) and b = 1/bad_mean is bad at `t` later
+    /// with probability pi_bad + (p0 - pi_bad) e^{-(a+b) t}, where
+    /// pi_bad = a / (a + b) and p0 is 1 when it entered bad, 0 otherwise.
+    /// Sojourns are memoryless, so the time left in the drawn state is a
+    /// fresh sojourn: the chain's law is exactly that of stepping.
+    fn jump_to(&mut self, now_ms: f64) {
+        let entered_bad = !self.bad;
+        let elapsed_ms = now_ms - self.next_switch_ms;
+        let pi_bad = self.params.stationary_bad_fraction();
+        let rate = 1.0 / self.params.good_mean_ms + 1.0 / self.params.bad_mean_ms;
+        // An infinite rate (absurdly short means) has forgotten its start at any t > 0.
+        let decay = if elapsed_ms > 0.0 { libm::exp(-rate * elapsed_ms) } else { 1.0 };
+        let p0 = if entered_bad { 1.0 } else { 0.0 };
+        let p_bad = pi_bad + (p0 - pi_bad) * decay;
+        self.bad = self.rng.gen::<f64>() < p_bad;
+        self.next_switch_ms = now_ms + self.sojourn_ms();
     }
 }
 
@@ -335,11 +398,19 @@ impl FaultSchedule {
             FaultProcess::GilbertElliott(params) => Some(Chain::new(params.clone(), stream(seed, "chain"))),
             _ => None,
         };
-        FaultSchedule { slot_seed: sub_seed(seed, "slots"), model, chain }
+        let outage_requests = vec![0; model.outages.len()];
+        FaultSchedule { slot_seed: sub_seed(seed, "slots"), model, chain, outage_requests }
     }
 
     pub fn model(&self) -> &FaultModel {
         &self.model
+    }
+
+    /// Requests that arrived inside each outage of the model so far, in the
+    /// model's order (a request inside two overlapping outages counts for
+    /// the first, whose kind it fails with).
+    pub fn outage_requests(&self) -> &[u64] {
+        &self.outage_requests
     }
 
     /// Whether the request in slot `slot`, arriving at virtual time `now`
@@ -354,7 +425,12 @@ impl FaultSchedule {
             (FaultProcess::GilbertElliott(_), None) => 0.0,
         };
         let now_whole_ms = now.as_millis() as u64;
-        let outage = self.model.outages.iter().find(|o| o.start_ms <= now_whole_ms && now_whole_ms < o.end_ms);
+        let outage_index =
+            self.model.outages.iter().position(|o| o.start_ms <= now_whole_ms && now_whole_ms < o.end_ms);
+        if let Some(index) = outage_index {
+            self.outage_requests[index] += 1;
+        }
+        let outage = outage_index.map(|index| &self.model.outages[index]);
         if outage.is_none() && p_fail <= 0.0 {
             return None;
         }
@@ -420,6 +496,7 @@ mod tests {
         assert_eq!(inside, FaultDecision { kind: FaultKind::SlowDown, applied: false });
         assert!(schedule.decide(2, Duration::from_millis(1999)).is_some());
         assert!(schedule.decide(3, Duration::from_millis(2000)).is_none());
+        assert_eq!(schedule.outage_requests(), [2]);
     }
 
     #[test]
@@ -445,6 +522,68 @@ mod tests {
         assert_eq!(bad.validate().unwrap_err().field, "failure_probability");
         let model = FaultModel { ambiguous_fraction: -0.1, ..FaultModel::default() };
         assert_eq!(model.validate().unwrap_err().field, "ambiguous_fraction");
+    }
+
+    /// Issue 9: means of 1e-320 s looped forever in the chain's advance
+    /// (each sojourn added nothing to the switch time); 1e-9 s cost about
+    /// 10 wall-seconds per simulated second. The simulator's own guard
+    /// refuses them, and the chain never steps more than CHAIN_STEPS_MAX
+    /// times per request whatever it is given.
+    #[test]
+    fn absurdly_short_means_are_refused_and_cannot_hang_the_chain() {
+        for mean_ms in [1e-317, 1e-6] {
+            let params =
+                BurstParams { good_mean_ms: mean_ms, bad_mean_ms: mean_ms, good_failure: 0.0, bad_failure: 1.0 };
+            let model = FaultModel { process: FaultProcess::GilbertElliott(params), ..FaultModel::default() };
+            assert_eq!(model.validate().unwrap_err().field, "good_mean_ms");
+            let mut schedule = FaultSchedule::new(model, 3);
+            // 200 simulated seconds, a request every 10 ms: stationary, half fail.
+            let n = 20_000u64;
+            let failures = (0..n).filter(|&slot| schedule.decide(slot, Duration::from_millis(slot * 10)).is_some());
+            let rate = failures.count() as f64 / n as f64;
+            // sd = 0.5 / sqrt(n) ~ 0.0035; allow 5 sd.
+            assert!((rate - 0.5).abs() < 0.018, "{mean_ms} ms: {rate}");
+        }
+    }
+
+    /// The closed-form jump draws the state with the two-state chain's
+    /// transition probabilities, from either starting state.
+    #[test]
+    fn the_jump_draws_the_chains_transient_law() {
+        let params = BurstParams { good_mean_ms: 4.0, bad_mean_ms: 1.0, good_failure: 0.0, bad_failure: 1.0 };
+        let pi_bad = params.stationary_bad_fraction();
+        let rate = 1.0 / 4.0 + 1.0 / 1.0;
+        for (entered_bad, elapsed_ms) in [(true, 0.0), (true, 0.5), (false, 0.5), (true, 3.0), (false, 1.0)] {
+            let mut chain = Chain::new(params.clone(), stream(5, "jump"));
+            let n = 200_000;
+            let mut bad = 0;
+            for _ in 0..n {
+                chain.bad = !entered_bad;
+                chain.next_switch_ms = 10.0;
+                chain.jump_to(10.0 + elapsed_ms);
+                bad += u32::from(chain.bad);
+            }
+            let p0 = if entered_bad { 1.0 } else { 0.0 };
+            let expected = pi_bad + (p0 - pi_bad) * f64::exp(-rate * elapsed_ms);
+            let observed = f64::from(bad) / f64::from(n);
+            // sd <= 0.5 / sqrt(n) ~ 0.0011; allow 5 sd.
+            assert!((observed - expected).abs() < 0.0056, "{entered_bad} {elapsed_ms}: {observed} vs {expected}");
+        }
+    }
+
+    /// Stepping and jumping agree: a chain whose requests are far apart
+    /// (every gap past CHAIN_STEPS_MAX transitions) fails at the stationary rate.
+    #[test]
+    fn a_chain_that_jumps_fails_at_the_stationary_rate() {
+        let params = BurstParams { good_mean_ms: 3.0, bad_mean_ms: 1.0, good_failure: 0.1, bad_failure: 0.9 };
+        let expected = params.stationary_failure_rate();
+        let model = FaultModel { process: FaultProcess::GilbertElliott(params), ..FaultModel::default() };
+        let mut schedule = FaultSchedule::new(model, 17);
+        let n = 100_000u64;
+        // 5 s between requests: about 2,500 transitions each.
+        let failures = (0..n).filter(|&slot| schedule.decide(slot, Duration::from_secs(slot * 5)).is_some());
+        let rate = failures.count() as f64 / n as f64;
+        assert!((rate - expected).abs() < 0.01, "{rate} vs {expected}");
     }
 
     #[test]

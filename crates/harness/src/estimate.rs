@@ -10,6 +10,7 @@ use retrylab_stats::{clopper_pearson, design_effect, rate, Interval, LatencySumm
 use serde::Serialize;
 
 use crate::explore::{replay_command, ViolationTally};
+use crate::reached::DisruptionsReached;
 use crate::report::RunReport;
 use crate::runner::{RunTimeout, Runner, Seeds, SeedsError, JOBS_MAX};
 
@@ -95,6 +96,9 @@ pub struct PolicyEstimate {
     /// `compare` exit 1, whatever the failure rate.
     #[serde(flatten)]
     pub invariants: ViolationTally,
+    /// What these runs met of the scenario's outages, crashes and
+    /// partitions; `crate::warnings_after_run` turns it into warnings.
+    pub disruptions_reached: DisruptionsReached,
 }
 
 impl PolicyEstimate {
@@ -268,6 +272,7 @@ pub(crate) struct PolicySummary<'s> {
     failures_per_seed_min: Option<u64>,
     failures_per_seed_max: u64,
     invariants: ViolationTally,
+    reached: DisruptionsReached,
 }
 
 impl<'s> PolicySummary<'s> {
@@ -291,6 +296,7 @@ impl<'s> PolicySummary<'s> {
             failures_per_seed_min: None,
             failures_per_seed_max: 0,
             invariants: ViolationTally::default(),
+            reached: DisruptionsReached { swarm, ..DisruptionsReached::default() },
         }
     }
 
@@ -315,6 +321,7 @@ impl<'s> PolicySummary<'s> {
         self.failures_per_seed_min =
             Some(self.failures_per_seed_min.map_or(report.failures, |m| m.min(report.failures)));
         self.failures_per_seed_max = self.failures_per_seed_max.max(report.failures);
+        self.reached.add(report);
         let (scenario, policy, swarm) = (self.scenario, &self.policy, self.swarm);
         self.invariants.add(report, |seed| replay_command(scenario, policy, seed, swarm));
     }
@@ -355,6 +362,7 @@ impl<'s> PolicySummary<'s> {
             failures_by_kind: self.failures_by_kind,
             failures_by_status: self.failures_by_status,
             invariants: self.invariants,
+            disruptions_reached: self.reached,
             policy: self.policy,
         }
     }

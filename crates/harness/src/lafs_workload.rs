@@ -515,6 +515,7 @@ pub(crate) async fn drive(
     report.retries = counters.retries;
     report.quota_exhausted += counters.quota_exhausted;
     report.faults_injected = grid.faults_injected();
+    report.outage_requests = grid.outage_requests();
 }
 
 /// Creates every file, each by its first writer as its own task, before any
@@ -786,7 +787,7 @@ async fn check_written(
     let gateway = client.gateway();
     match (written, files) {
         // A shared file is checked once, by its first writer.
-        (Written::File, Some(files)) if client.index % files.writers != 0 => Vec::new(),
+        (Written::File, Some(files)) if !client.index.is_multiple_of(files.writers) => Vec::new(),
         (Written::File, Some(files)) => {
             let (file, _) = client.file_written(files);
             let cap = &files.caps[file];

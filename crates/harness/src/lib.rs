@@ -15,6 +15,9 @@
 //! - [`Property`] and [`strategies`]: proptest over fault models, workload
 //!   sizes, policy parameters and seeds; a broken invariant is shrunk to a
 //!   minimal case and written as a scenario file `retrylab run` replays.
+//! - [`warnings_after_run`]: the scripted outages, crashes and partitions
+//!   that runs never reached ([`DisruptionsReached`], in every
+//!   [`PolicyEstimate`] and from [`DisruptionsReached::of_runs`]).
 
 mod check;
 mod compare;
@@ -23,6 +26,7 @@ mod estimate;
 mod explore;
 mod lafs_workload;
 mod property;
+mod reached;
 mod report;
 mod runner;
 mod s3_mixed;
@@ -35,6 +39,7 @@ pub use compare::{compare, Best, Comparison, PairComparison, SIGNIFICANCE};
 pub use estimate::{estimate, select_policies, Estimate, EstimateError, EstimateOptions, PolicyEstimate};
 pub use explore::{explore, reproduce_command, Exploration, ExploreOptions, Finding, ViolationTally};
 pub use property::{check_case, Property, PropertyError, PropertyFailure};
+pub use reached::{warnings_after_run, DisruptionsReached};
 pub use report::RunReport;
 pub use retrylab_check::Violation;
 pub use retrylab_sim::{RunError, TraceMode, WallBudget};

@@ -32,6 +32,10 @@ pub struct RunReport {
     pub quota_exhausted: u64,
     /// Faults the S3 model injected (whether or not a retry hid them).
     pub faults_injected: u64,
+    /// S3 requests that arrived inside each `[[faults.outages]]` entry, in
+    /// the fault model's order (summed over a grid's buckets): an outage no
+    /// request reached did not affect the run (`crate::warnings_after_run`).
+    pub outage_requests: Vec<u64>,
     /// Each operation's latency, first request to final answer, in microseconds.
     pub latencies_us: Vec<u64>,
     /// Each operation's outcome, in order (true: success), for paired comparisons.
@@ -60,6 +64,7 @@ impl RunReport {
             retries: 0,
             quota_exhausted: 0,
             faults_injected: 0,
+            outage_requests: Vec::new(),
             latencies_us: Vec::new(),
             outcomes: Vec::new(),
             trace_hash: 0,

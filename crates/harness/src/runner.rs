@@ -15,11 +15,11 @@ use crate::report::RunReport;
 use crate::workload::run_seed_within;
 
 /// The most seeds one command runs per policy, from `--seeds` or from a
-/// scenario's `seeds`. Runs stream through the summaries a chunk at a time,
-/// so memory grows with what each summary keeps per seed (a latency per
-/// operation, a count pair per seed), not with a run's whole report.
-/// (Defined here until the scenario crate bounds `seeds` itself.)
-pub const SEEDS_MAX: u64 = 1_000_000;
+/// scenario's `seeds`: the scenario crate's bound, one definition for both.
+/// Runs stream through the summaries a chunk at a time, so memory grows with
+/// what each summary keeps per seed (a latency per operation, a count pair
+/// per seed), not with a run's whole report.
+pub use retrylab_scenario::bounds::SEEDS_MAX;
 
 /// The most worker threads (`--jobs`): beyond a few per core they only add
 /// memory (one world each) and scheduling, never speed.

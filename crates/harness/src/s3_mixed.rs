@@ -139,6 +139,7 @@ pub(crate) async fn run_history(
     report.retries = counters.retries;
     report.quota_exhausted = counters.quota_exhausted;
     report.faults_injected = service.borrow().faults_injected();
+    report.outage_requests = service.borrow().outage_requests().to_vec();
     history.ops = done.into_iter().map(|d| d.op).collect();
 
     // Quiescence: no more faults, and no version young enough to be read stale.

@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use rand::Rng;
+use retrylab_faults::libm;
 use retrylab_faults::{
     stream, BurstParams, FaultKind, FaultMix, FaultModel, FaultProcess, LatencyDist, Outage, SimRng,
 };
@@ -23,12 +24,12 @@ use retrylab_scenario::{Consistency, LafsSpec, Scenario, Workload};
 /// scripted outage of 5 s to 60 s within the first hour on a quarter.
 pub fn swarm_faults(seed: u64) -> FaultModel {
     let mut rng = stream(seed, "swarm");
-    let rate = 10f64.powf(rng.gen_range(-3.0..(0.05f64).log10()));
+    let rate = libm::pow(10.0, rng.gen_range(-3.0..libm::log10(0.05)));
     let process = if rng.gen_bool(0.5) {
         FaultProcess::Independent { failure_probability: rate }
     } else {
         let bad_failure = rng.gen_range(0.3..0.9);
-        let bad_mean_ms = 10f64.powf(rng.gen_range(3.0..(60_000f64).log10()));
+        let bad_mean_ms = libm::pow(10.0, rng.gen_range(3.0..libm::log10(60_000.0)));
         let good_failure = rate / 2.0;
         // Solve for the good sojourn that gives the long-run rate.
         let bad_fraction = (rate - good_failure) / (bad_failure - good_failure);
@@ -153,7 +154,7 @@ fn log_uniform_ms(rng: &mut SimRng, low_ms: u64, high_ms: u64) -> u64 {
     if low >= high {
         return low as u64;
     }
-    (10f64.powf(rng.gen_range(low.log10()..=high.log10())).round() as u64).clamp(low as u64, high as u64)
+    (libm::pow(10.0, rng.gen_range(libm::log10(low)..=libm::log10(high))).round() as u64).clamp(low as u64, high as u64)
 }
 
 fn swarm_consistency(rng: &mut SimRng) -> Consistency {
@@ -200,7 +201,7 @@ fn swarm_network(rng: &mut SimRng) -> (LatencyDist, f64) {
         let high_ms = low_ms + log_uniform_ms(rng, 1, 100);
         LatencyDist::Uniform { low_ms: low_ms as f64, high_ms: high_ms as f64 }
     };
-    let loss_probability = if rng.gen_bool(0.5) { 0.0 } else { 10f64.powf(rng.gen_range(-4.0..=-2.0)) };
+    let loss_probability = if rng.gen_bool(0.5) { 0.0 } else { libm::pow(10.0, rng.gen_range(-4.0..=-2.0)) };
     (latency, loss_probability)
 }
 

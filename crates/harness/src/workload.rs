@@ -208,6 +208,7 @@ async fn drive_s3_requests(world: World, scenario: &Scenario, policy: &NamedPoli
     report.retries = counters.retries;
     report.quota_exhausted = counters.quota_exhausted;
     report.faults_injected = service.borrow().faults_injected();
+    report.outage_requests = service.borrow().outage_requests().to_vec();
     report
 }
 
@@ -219,4 +220,18 @@ fn body(i: u64, size: u64) -> Bytes {
     let tagged = bytes.len().min(tag.len());
     bytes[..tagged].copy_from_slice(&tag[..tagged]);
     Bytes::from(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use retrylab_scenario::bounds::SIMULATED_TIME_S_MAX_CEILING;
+
+    /// The loader's ceiling on `limits.simulated_time_s_max` is a time the
+    /// world's watchdog can sleep, so a loaded limit is never cut short.
+    #[test]
+    fn the_loaders_time_ceiling_fits_the_worlds_clock() {
+        assert!(Duration::from_secs(SIMULATED_TIME_S_MAX_CEILING) <= retrylab_sim::SIMULATED_TIME_MAX);
+    }
 }

@@ -142,6 +142,21 @@ impl Grid {
         self.services.iter().map(|s| s.borrow().faults_injected()).sum()
     }
 
+    /// Requests that arrived inside each scripted outage, summed over the
+    /// servers' buckets, in the fault model's order.
+    pub fn outage_requests(&self) -> Vec<u64> {
+        let mut total: Vec<u64> = Vec::new();
+        for service in &self.services {
+            let service = service.borrow();
+            let counts = service.outage_requests();
+            total.resize(total.len().max(counts.len()), 0);
+            for (sum, count) in total.iter_mut().zip(counts) {
+                *sum += count;
+            }
+        }
+        total
+    }
+
     /// Every stored share of `storage_index`: (server, share, its container
     /// bytes, assembled from chunks where chunked).
     fn containers_at_rest(&self, storage_index: &StorageIndex) -> Vec<(u32, u8, Bytes)> {

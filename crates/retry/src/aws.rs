@@ -214,7 +214,7 @@ impl ClientRateLimiter {
 
     /// CUBIC's K: the time the cubic takes to climb back to `last_max_rate`.
     fn time_window(&self) -> f64 {
-        ((self.last_max_rate * (1.0 - BETA)) / SCALE_CONSTANT).powf(1.0 / 3.0)
+        retrylab_faults::libm::pow((self.last_max_rate * (1.0 - BETA)) / SCALE_CONSTANT, 1.0 / 3.0)
     }
 
     fn cubic_success(&self, now: f64) -> f64 {

@@ -398,6 +398,12 @@ impl S3Service {
         self.faults_injected
     }
 
+    /// Requests that arrived inside each scripted outage, in the fault
+    /// model's order (before healing; a healed service draws no faults).
+    pub fn outage_requests(&self) -> &[u64] {
+        self.faults.outage_requests()
+    }
+
     /// Requests that met corruption, by kind.
     pub fn corruptions(&self) -> CorruptionCounts {
         self.corruptions

@@ -1,14 +1,16 @@
 //! Scenario files: the serde schema of `sim-scenarios/*.toml`, validated
 //! into internal types, with errors that name file, line and field.
 
+pub mod bounds;
 mod error;
 mod load;
 mod model;
 mod schema;
 mod write;
 
+pub use bounds::{CLIENTS_MAX, GATEWAYS_MAX, MIXED_KEYS_MAX, READS_PER_WRITE_MAX, SEEDS_MAX};
 pub use error::{ErrorKind, ScenarioError};
-pub use load::{load, parse, CLIENTS_MAX, GATEWAYS_MAX, MIXED_KEYS_MAX, READS_PER_WRITE_MAX};
+pub use load::{load, parse};
 pub use model::{
     BudgetScope, Consistency, Design, LafsSpec, Limits, Listing, ModifyRetry, NamedPolicy, NetworkSpec, OperationMix,
     ReadCheck, S3Operation, S3Spec, Scenario, ShareLayout, Workload, WriteCheck,

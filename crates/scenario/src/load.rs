@@ -19,6 +19,11 @@ use retrylab_faults::{
 use retrylab_retry::{AwsRetryConfig, Jitter, ObjectStoreConfig, PolicyConfig};
 use toml_edit::{Array, ArrayOfTables, ImDocument, InlineTable, Item, Table, Value};
 
+use crate::bounds::{
+    line_width, stored_bytes, BACKUPS_MAX, BURST_MEAN_MS_MIN, CLIENTS_MAX, DURATION_MS_MAX, EVENTS_MAX_CEILING,
+    FILES_PER_BACKUP_MAX, FILE_BYTES_MAX, GATEWAYS_MAX, MIXED_KEYS_MAX, MUTABLE_WRITES_MAX, OPERATIONS_MAX,
+    OPERATION_RECORDS_MAX, READS_PER_WRITE_MAX, SEEDS_MAX, SERVERS_MAX, SIMULATED_TIME_S_MAX_CEILING, STORED_BYTES_MAX,
+};
 use crate::error::{line_column, ErrorKind, ScenarioError};
 use crate::model::{
     BudgetScope, Consistency, Design, LafsSpec, Limits, Listing, ModifyRetry, NamedPolicy, NetworkSpec, ReadCheck,
@@ -57,18 +62,6 @@ const SERVERS_DEFAULT: u64 = 10;
 const RPC_TIMEOUT_MS_DEFAULT: u64 = 300_000;
 /// `lafs.design.chunk_bytes` with share_layout = "chunked" when the file does not say (512 KiB).
 const CHUNK_BYTES_DEFAULT: u64 = 512 * 1024;
-/// More gateways than this is a mistake of units, not a load test: each
-/// gateway is a node with its own files.
-pub const GATEWAYS_MAX: u64 = 10_000;
-/// Likewise for `workload.clients`.
-pub const CLIENTS_MAX: u64 = 100_000;
-/// Reads after each write of a grid workload: more than this is a mistake
-/// of units (a read costs a servermap update on every server).
-pub const READS_PER_WRITE_MAX: u64 = 100;
-/// `workload.keys` of a mixed s3-requests workload: every key is stored and
-/// read back at the end, and key names have five digits (`data/00000`).
-pub const MIXED_KEYS_MAX: u64 = 100_000;
-
 /// Reads and checks the scenario file at `path`.
 pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
     let source = std::fs::read_to_string(path)
@@ -311,14 +304,18 @@ impl Cx<'_> {
         if seeds_default == 0 {
             return Err(self.invalid(&root.key("seeds"), "must be at least 1, got 0"));
         }
+        self.at_most(&root.key("seeds"), seeds_default, SEEDS_MAX)?;
         let limits = self.limits(file.limits.as_ref(), &root.key("limits"))?;
         let network = self.network(file.network.as_ref(), &root.key("network"))?;
         let s3 = self.s3(file.s3.as_ref(), &root.key("s3"))?;
         let faults = self.faults(file.faults.as_ref(), &root.key("faults"))?;
         let workload = self.workload(&file.workload, &root.key("workload"))?;
         let lafs = self.lafs(file.lafs.as_ref(), file.workload.kind, &root.key("lafs"))?;
+        self.stored_bytes(&workload, lafs.as_ref(), &file.workload, &root.key("workload"))?;
+        self.operation_records(Given::new(file.seeds, SEEDS_DEFAULT), &workload, lafs.as_ref(), &root.key("seeds"))?;
         let disruptions =
             self.disruptions(file.faults.as_ref(), lafs.as_ref(), file.workload.kind, &root.key("faults"))?;
+        self.disruptions_start_in_time(&limits, &faults, &disruptions, &root.key("faults"))?;
         let grid = file.workload.kind != WorkloadKind::S3Requests;
         let policies = self.policies(file.policies, grid, &root.key("policies"))?;
         Ok(Scenario {
@@ -347,6 +344,12 @@ impl Cx<'_> {
                 }
                 let limit = Duration::try_from_secs_f64(seconds)
                     .map_err(|_| self.invalid(&field, format!("is too large, got {seconds:?}")))?;
+                if seconds > SIMULATED_TIME_S_MAX_CEILING as f64 {
+                    return Err(self.invalid(
+                        &field,
+                        format!("must be at most {SIMULATED_TIME_S_MAX_CEILING} s (about 32 years), got {seconds:?}"),
+                    ));
+                }
                 // A positive number too small for a nanosecond would stop every run at once.
                 if limit.is_zero() {
                     return Err(self.invalid(&field, format!("must be at least 1 ns, got {seconds:?} s")));
@@ -358,6 +361,7 @@ impl Cx<'_> {
         if events_max == 0 {
             return Err(self.invalid(&at.key("events_max"), "must be at least 1, got 0"));
         }
+        self.at_most(&at.key("events_max"), events_max, EVENTS_MAX_CEILING)?;
         Ok(Limits { simulated_time_max, events_max })
     }
 
@@ -393,12 +397,16 @@ impl Cx<'_> {
             (ConsistencyName::Eventual, Some(0)) => {
                 return Err(self.invalid(&window_field, "must be > 0 ms, got 0"));
             }
-            (ConsistencyName::Eventual, Some(ms)) => Consistency::Eventual { window: Duration::from_millis(ms) },
+            (ConsistencyName::Eventual, Some(ms)) => {
+                self.at_most(&window_field, ms, DURATION_MS_MAX)?;
+                Consistency::Eventual { window: Duration::from_millis(ms) }
+            }
         };
         let timeout_ms = table.and_then(|t| t.request_timeout_ms).unwrap_or(REQUEST_TIMEOUT_MS_DEFAULT);
         if timeout_ms == 0 {
             return Err(self.invalid(&at.key("request_timeout_ms"), "must be > 0 ms, got 0"));
         }
+        self.at_most(&at.key("request_timeout_ms"), timeout_ms, DURATION_MS_MAX)?;
         let latency = match table.and_then(|t| t.latency_ms.as_ref()) {
             Some(latency) => self.latency(latency, &at.key("latency_ms"))?,
             None => LatencyDist::constant_ms(S3_LATENCY_MS_DEFAULT),
@@ -718,6 +726,52 @@ impl Cx<'_> {
         Ok(disruptions)
     }
 
+    /// Refuses an outage, crash or partition that starts at or after
+    /// `limits.simulated_time_s_max`: no run lasts until then, so it cannot
+    /// be meant. (One that starts after a run's workload ends is only known
+    /// after the run: `retrylab_harness::warnings_after_run`.)
+    fn disruptions_start_in_time(
+        &self,
+        limits: &Limits,
+        faults: &FaultModel,
+        disruptions: &Disruptions,
+        at: &FieldPath,
+    ) -> Result<(), ScenarioError> {
+        let limit = limits.simulated_time_max;
+        let starts = faults
+            .outages
+            .iter()
+            .enumerate()
+            .map(|(i, outage)| (at.key("outages").index(i).key("start_s"), Duration::from_millis(outage.start_ms)))
+            .chain(
+                disruptions
+                    .crashes
+                    .iter()
+                    .enumerate()
+                    .map(|(i, crash)| (at.key("crashes").index(i).key("at_s"), crash.at)),
+            )
+            .chain(
+                disruptions
+                    .partitions
+                    .iter()
+                    .enumerate()
+                    .map(|(i, partition)| (at.key("partitions").index(i).key("start_s"), partition.start)),
+            );
+        for (field, start) in starts {
+            if start >= limit {
+                return Err(self.invalid(
+                    &field,
+                    format!(
+                        "starts at {} s, at or after limits.simulated_time_s_max ({} s): no run lasts until then",
+                        start.as_secs_f64(),
+                        limit.as_secs_f64()
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// A node of the grid by name: `storage-server.<i>` or `gateway.<g>`.
     fn grid_node(&self, field: &FieldPath, name: &str, lafs: &LafsSpec) -> Result<GridNode, ScenarioError> {
         let node = GridNode::parse(name).ok_or_else(|| {
@@ -764,6 +818,17 @@ impl Cx<'_> {
         let ms = seconds * 1000.0;
         if !ms.is_finite() {
             return Err(self.invalid(field, format!("is too large, got {seconds:?}")));
+        }
+        if ms < BURST_MEAN_MS_MIN {
+            return Err(self.invalid(
+                field,
+                format!(
+                    "must be at least {} s (the simulator's 1 ms resolution: a chain switching many times \
+                     between two requests is independent faults at its stationary rate, kind = \"independent\"), \
+                     got {seconds:?}",
+                    BURST_MEAN_MS_MIN / 1000.0
+                ),
+            ));
         }
         Ok(ms)
     }
@@ -814,9 +879,13 @@ impl Cx<'_> {
                     .operations
                     .ok_or_else(|| self.missing(&at.key("operations"), format!("required for {what}")))?;
                 self.at_least_one(&at.key("operations"), operations)?;
+                self.at_most(&at.key("operations"), operations, OPERATIONS_MAX)?;
                 let operation = self.s3_operation(table, at, &what)?;
                 let keys = table.keys.unwrap_or(1);
                 self.at_least_one(&at.key("keys"), keys)?;
+                self.at_most(&at.key("keys"), keys, OPERATIONS_MAX)?;
+                let object_bytes = table.object_bytes.unwrap_or(OBJECT_BYTES_DEFAULT);
+                self.at_most(&at.key("object_bytes"), object_bytes, FILE_BYTES_MAX)?;
                 if matches!(operation, S3Operation::Mixed(_)) && keys > MIXED_KEYS_MAX {
                     return Err(self.invalid(
                         &at.key("keys"),
@@ -830,23 +899,34 @@ impl Cx<'_> {
                         self.invalid(&at.key("clients"), format!("must be at most {CLIENTS_MAX}, got {clients}"))
                     );
                 }
-                Ok(Workload::S3Requests {
-                    operations,
-                    operation,
-                    object_bytes: table.object_bytes.unwrap_or(OBJECT_BYTES_DEFAULT),
-                    keys,
-                    clients,
-                })
+                Ok(Workload::S3Requests { operations, operation, object_bytes, keys, clients })
             }
             WorkloadKind::MutablePuts => {
                 let puts = required("puts", table.puts)?;
                 self.at_least_one(&at.key("puts"), puts)?;
+                self.at_most(&at.key("puts"), puts, MUTABLE_WRITES_MAX)?;
+                let line_bytes = table.line_bytes.unwrap_or(0);
+                self.at_most(&at.key("line_bytes"), line_bytes, FILE_BYTES_MAX)?;
+                // The last put writes every line: the largest file of the run.
+                let last_put_bytes = u128::from(puts) * u128::from(line_width(puts, line_bytes));
+                if last_put_bytes > u128::from(FILE_BYTES_MAX) {
+                    let field = if table.line_bytes.is_some() { "line_bytes" } else { "puts" };
+                    return Err(self.invalid(
+                        &at.key(field),
+                        format!(
+                            "the last put writes a file of puts × line width = {puts} × {} = {last_put_bytes} bytes, \
+                             at most {FILE_BYTES_MAX} (64 MiB) is allowed",
+                            line_width(puts, line_bytes)
+                        ),
+                    ));
+                }
                 let reads_per_write = self.reads_per_write(table, at)?;
-                Ok(Workload::MutablePuts { puts, line_bytes: table.line_bytes.unwrap_or(0), reads_per_write })
+                Ok(Workload::MutablePuts { puts, line_bytes, reads_per_write })
             }
             WorkloadKind::MutableAppends => {
                 let appends = required("appends", table.appends)?;
                 self.at_least_one(&at.key("appends"), appends)?;
+                self.at_most(&at.key("appends"), appends, MUTABLE_WRITES_MAX)?;
                 let reads_per_write = self.reads_per_write(table, at)?;
                 let writers_per_file = table.writers_per_file.unwrap_or(1);
                 self.at_least_one(&at.key("writers_per_file"), writers_per_file)?;
@@ -868,13 +948,28 @@ impl Cx<'_> {
                 if files.is_empty() {
                     return Err(self.invalid(&files_field, "at least one backup is required"));
                 }
+                self.at_most(&files_field, files.len() as u64, BACKUPS_MAX)?;
+                let file_bytes_step = table.file_bytes_step.unwrap_or(FILE_BYTES_STEP_DEFAULT);
+                self.at_most(&at.key("file_bytes_step"), file_bytes_step, FILE_BYTES_MAX)?;
                 for (i, count) in files.iter().enumerate() {
-                    self.at_least_one(&files_field.index(i), *count)?;
+                    let field = files_field.index(i);
+                    self.at_least_one(&field, *count)?;
+                    self.at_most(&field, *count, FILES_PER_BACKUP_MAX)?;
+                    // Files of 0, step, .. bytes: the last is the largest.
+                    let largest = u128::from(*count - 1) * u128::from(file_bytes_step);
+                    if largest > u128::from(FILE_BYTES_MAX) {
+                        return Err(self.invalid(
+                            &field,
+                            format!(
+                                "the largest file of this backup is (files - 1) × file_bytes_step = \
+                                 {} × {file_bytes_step} = {largest} bytes, at most {FILE_BYTES_MAX} (64 MiB) \
+                                 is allowed",
+                                count - 1
+                            ),
+                        ));
+                    }
                 }
-                Ok(Workload::Backups {
-                    files,
-                    file_bytes_step: table.file_bytes_step.unwrap_or(FILE_BYTES_STEP_DEFAULT),
-                })
+                Ok(Workload::Backups { files, file_bytes_step })
             }
         }
     }
@@ -935,6 +1030,68 @@ impl Cx<'_> {
         Ok(())
     }
 
+    /// Refuses `value` above `max` (one of the bounds of `crate::bounds`).
+    fn at_most(&self, field: &FieldPath, value: u64, max: u64) -> Result<(), ScenarioError> {
+        if value > max {
+            return Err(self.invalid(field, format!("must be at most {max}, got {value}")));
+        }
+        Ok(())
+    }
+
+    /// Refuses a workload whose stored bytes (`bounds::stored_bytes`) pass
+    /// `STORED_BYTES_MAX`, at the field that sizes what it stores.
+    fn stored_bytes(
+        &self,
+        workload: &Workload,
+        lafs: Option<&LafsSpec>,
+        table: &WorkloadTable,
+        at: &FieldPath,
+    ) -> Result<(), ScenarioError> {
+        let bytes = stored_bytes(workload, lafs);
+        if bytes <= u128::from(STORED_BYTES_MAX) {
+            return Ok(());
+        }
+        let field = match workload {
+            Workload::S3Requests { .. } => "object_bytes",
+            Workload::MutablePuts { .. } if table.line_bytes.is_some() => "line_bytes",
+            Workload::MutablePuts { .. } => "puts",
+            Workload::MutableAppends { .. } => "appends",
+            Workload::Backups { .. } => "files",
+        };
+        let grid = if lafs.is_some() { " (every gateway's files, in N shares of 1/k of each)" } else { "" };
+        Err(self.invalid(
+            &at.key(field),
+            format!(
+                "the workload would store about {bytes} bytes{grid}, at most {STORED_BYTES_MAX} (1 GiB) is allowed: \
+                 the simulated S3 buckets hold every stored byte in memory"
+            ),
+        ))
+    }
+
+    /// Refuses `seeds` × operations per run above `OPERATION_RECORDS_MAX`
+    /// (an estimate keeps every operation's latency and outcome).
+    fn operation_records(
+        &self,
+        seeds: Given,
+        workload: &Workload,
+        lafs: Option<&LafsSpec>,
+        field: &FieldPath,
+    ) -> Result<(), ScenarioError> {
+        let gateways = lafs.map_or(1, |lafs| u64::from(lafs.gateways));
+        let per_run = workload.operations().saturating_mul(gateways);
+        if seeds.value.saturating_mul(per_run) > OPERATION_RECORDS_MAX {
+            return Err(self.invalid(
+                field,
+                format!(
+                    "seeds × operations per run must be at most {OPERATION_RECORDS_MAX} (an estimate keeps each \
+                     operation's latency and outcome), got {seeds} × {per_run}; at most {} seeds",
+                    OPERATION_RECORDS_MAX / per_run.max(1)
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     // -----------------------------------------------------------------------
     // The Tahoe-LAFS grid
 
@@ -981,8 +1138,9 @@ impl Cx<'_> {
         if servers.value == 0 {
             return Err(self.invalid(&servers_field, "must be at least 1, got 0"));
         }
-        let servers_u32 = u32::try_from(servers.value)
-            .map_err(|_| self.invalid(&servers_field, format!("must be at most {}, got {servers}", u32::MAX)))?;
+        self.at_most(&servers_field, servers.value, SERVERS_MAX)?;
+        // In range: checked above.
+        let servers_u32 = u32::try_from(servers.value).unwrap_or(u32::MAX);
         let happy_field = at.key("servers_of_happiness");
         let happy = Given::new(table.servers_of_happiness, SERVERS_OF_HAPPINESS_DEFAULT);
         if happy.value == 0 {
@@ -998,6 +1156,7 @@ impl Cx<'_> {
         if rpc_timeout_ms == 0 {
             return Err(self.invalid(&at.key("rpc_timeout_ms"), "must be > 0 ms, got 0"));
         }
+        self.at_most(&at.key("rpc_timeout_ms"), rpc_timeout_ms, DURATION_MS_MAX)?;
         let gateways = table.gateways.unwrap_or(1);
         if !(1..=GATEWAYS_MAX).contains(&gateways) {
             return Err(self.invalid(&at.key("gateways"), format!("must be in 1..={GATEWAYS_MAX}, got {gateways}")));
@@ -1041,7 +1200,9 @@ impl Cx<'_> {
                 return Err(self.invalid(&chunk_field, "must be > 0 bytes, got 0"));
             }
             (ShareLayoutName::Chunked, chunk_bytes) => {
-                ShareLayout::Chunked { chunk_bytes: chunk_bytes.unwrap_or(CHUNK_BYTES_DEFAULT) }
+                let chunk_bytes = chunk_bytes.unwrap_or(CHUNK_BYTES_DEFAULT);
+                self.at_most(&chunk_field, chunk_bytes, FILE_BYTES_MAX)?;
+                ShareLayout::Chunked { chunk_bytes }
             }
         };
         Ok(Design {

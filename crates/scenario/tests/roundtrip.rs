@@ -15,6 +15,11 @@ use retrylab_faults::{
     MixtureComponent, Outage, Partition, DISRUPTION_SECONDS_MAX,
 };
 use retrylab_retry::{AwsRetryConfig, Jitter, ObjectStoreConfig, PolicyConfig};
+use retrylab_scenario::bounds::{
+    line_width, stored_bytes, BURST_MEAN_MS_MIN, DURATION_MS_MAX, EVENTS_MAX_CEILING, FILES_PER_BACKUP_MAX,
+    FILE_BYTES_MAX, MUTABLE_WRITES_MAX, OPERATIONS_MAX, OPERATION_RECORDS_MAX, SEEDS_MAX, SERVERS_MAX,
+    SIMULATED_TIME_S_MAX_CEILING, STORED_BYTES_MAX,
+};
 use retrylab_scenario::{
     load, parse, to_toml, to_toml_with_comment, BudgetScope, Consistency, Design, LafsSpec, Limits, Listing,
     ModifyRetry, NamedPolicy, NetworkSpec, OperationMix, ReadCheck, S3Operation, S3Spec, Scenario, ShareLayout,
@@ -171,7 +176,7 @@ fn good_mean_ms(scenario: &Scenario) -> f64 {
 
 #[test]
 fn gilbert_elliott_means_the_loader_can_produce_are_exact() {
-    for seconds in [1900.0, 8.0, 1.001, 0.1, 1e-300, 3.3e300, 123.456_789] {
+    for seconds in [1900.0, 8.0, 1.001, 0.1, 0.001, 3.3e300, 123.456_789] {
         let mut scenario = small_scenario();
         scenario.faults = gilbert_elliott(seconds * 1000.0);
         let text = to_toml(&scenario);
@@ -203,8 +208,8 @@ fn whole_millisecond_and_nanosecond_time_limits_are_exact_below_2_pow_23_seconds
         Duration::from_millis(1001),
         Duration::new(8_388_607, 999_999_999),
         Duration::new(1_000_000, 123_456_789),
-        // Whole seconds are exact up to 2^53 s.
-        Duration::from_secs(9_007_199_254_740_992),
+        // Whole seconds are exact up to 2^53 s, past the loader's ceiling.
+        Duration::from_secs(SIMULATED_TIME_S_MAX_CEILING),
     ];
     for limit in limits {
         let mut scenario = small_scenario();
@@ -218,10 +223,10 @@ fn whole_millisecond_and_nanosecond_time_limits_are_exact_below_2_pow_23_seconds
 #[test]
 fn time_limits_finer_than_an_f64_of_seconds_are_written_as_the_nearest() {
     for (limit, loads_as) in [
-        // At 2^33 s an f64 step is 2^-19 s (about 1.9 µs).
-        (Duration::new(1 << 33, 1_000_000), Duration::new(1 << 33, 999_451)),
-        // Beyond 2^64 s no f64 loads at all; the largest that does is 2^64 - 2048 s.
-        (Duration::MAX, Duration::from_secs(u64::MAX - 2047)),
+        // At 2^29 s an f64 step is 2^-23 s (about 119 ns).
+        (Duration::new(1 << 29, 1_000_000), Duration::new(1 << 29, 1_000_047)),
+        // A nanosecond is below half a step: it is lost.
+        (Duration::new(1 << 29, 1), Duration::from_secs(1 << 29)),
     ] {
         let mut scenario = small_scenario();
         scenario.limits.simulated_time_max = limit;
@@ -229,6 +234,12 @@ fn time_limits_finer_than_an_f64_of_seconds_are_written_as_the_nearest() {
         assert!(text.contains(&format!("# not exact: loads as {loads_as:?}; the scenario has {limit:?}")), "{text}");
         assert_eq!(reparse(&text).limits.simulated_time_max, loads_as);
     }
+    // Beyond 2^64 s no f64 loads at all; the nearest the file holds is past the loader's ceiling.
+    let mut scenario = small_scenario();
+    scenario.limits.simulated_time_max = Duration::MAX;
+    let text = to_toml(&scenario);
+    let err = parse(&text, Path::new(WRITTEN_PATH)).expect_err("past the ceiling");
+    assert_eq!(err.field(), Some("limits.simulated_time_s_max"), "{err}");
 }
 
 #[test]
@@ -244,9 +255,9 @@ fn integers_beyond_toml_are_written_as_its_largest() {
     ));
     assert!(text.contains("events_max = 9223372036854775807\n"), "{text}");
     assert!(text.contains("files = [1, 9223372036854775807]  # not exact: [1]: the scenario has"), "{text}");
-    let loaded = reparse(&text);
-    assert_eq!(loaded.seeds_default, i64::MAX as u64);
-    assert_eq!(loaded.limits.events_max, i64::MAX as u64);
+    // Such sizes are past the loader's bounds (retrylab_scenario::bounds): refused, not run.
+    let err = parse(&text, Path::new(WRITTEN_PATH)).expect_err("past the bounds");
+    assert_eq!(err.field(), Some("seeds"), "{err}");
 }
 
 #[test]
@@ -280,6 +291,13 @@ fn outage_bounds_are_exact_below_2_pow_52_milliseconds() {
         Outage { start_ms: 300_500, end_ms: 301_001, kind: FaultKind::SlowDown },
         Outage { start_ms: (1 << 52) - 2, end_ms: (1 << 52) - 1, kind: FaultKind::ConnectionReset },
     ];
+    // Past the loader's bounds (an outage starting after the time limit is refused): the
+    // writer's exactness is what is tested here.
+    let text = to_toml(&scenario);
+    assert!(!text.contains("not exact"), "{text}");
+    scenario.faults.outages[2] =
+        Outage { start_ms: 1_000_000, end_ms: (1 << 52) - 1, kind: FaultKind::ConnectionReset };
+    scenario.limits.simulated_time_max = Duration::from_secs(SIMULATED_TIME_S_MAX_CEILING);
     let text = to_toml(&scenario);
     assert_eq!(reparse(&text), with_written_path(&scenario), "{text}");
     assert!(!text.contains("not exact"), "{text}");
@@ -316,13 +334,19 @@ fn probability() -> impl Strategy<Value = f64> {
     ]
 }
 
-/// A u64 count >= 1 the file can hold (TOML integers stop at i64::MAX).
-fn count() -> impl Strategy<Value = u64> {
-    prop_oneof![3 => 1..1_000u64, 1 => 1..=i64::MAX as u64]
+/// A count in 1..=max (a bound of `retrylab_scenario::bounds`), often small, sometimes the bound.
+fn count_to(max: u64) -> impl Strategy<Value = u64> {
+    prop_oneof![3 => 1..1_000u64.min(max), 1 => 1..=max, 1 => Just(max)]
 }
 
-fn any_count() -> impl Strategy<Value = u64> {
-    prop_oneof![3 => 0..100_000u64, 1 => 0..=i64::MAX as u64]
+/// A size in 0..=max, often small, sometimes the bound.
+fn size_to(max: u64) -> impl Strategy<Value = u64> {
+    prop_oneof![3 => 0..100_000u64.min(max), 1 => 0..=max, 1 => Just(max)]
+}
+
+/// Positive whole milliseconds up to `DURATION_MS_MAX` (timeouts and windows).
+fn bounded_positive_millis() -> impl Strategy<Value = Duration> {
+    count_to(DURATION_MS_MAX).prop_map(Duration::from_millis)
 }
 
 fn millis() -> impl Strategy<Value = Duration> {
@@ -375,24 +399,27 @@ fn latency() -> impl Strategy<Value = LatencyDist> {
 }
 
 /// Time limits the file holds exactly: whatever the loader makes of a number of seconds, and whole
-/// nanoseconds and milliseconds below 2^23 s, whole seconds below 2^53 s.
+/// nanoseconds and milliseconds below 2^23 s, whole seconds up to the loader's ceiling.
 fn time_limit() -> impl Strategy<Value = Duration> {
     use proptest::num::f64::{NORMAL, POSITIVE, SUBNORMAL};
     const SECONDS_2_POW_23: u64 = 1 << 23;
     prop_oneof![
         (POSITIVE | NORMAL | SUBNORMAL)
-            // The loader refuses a limit that rounds to zero.
-            .prop_filter_map("beyond Duration, or zero", |seconds| {
-                Duration::try_from_secs_f64(seconds).ok().filter(|limit| !limit.is_zero())
+            // The loader refuses a limit that rounds to zero or passes its ceiling.
+            .prop_filter_map("beyond the ceiling, or zero", |seconds| {
+                Duration::try_from_secs_f64(seconds)
+                    .ok()
+                    .filter(|limit| !limit.is_zero() && *limit <= Duration::from_secs(SIMULATED_TIME_S_MAX_CEILING))
             }),
         (1..SECONDS_2_POW_23 * 1_000_000_000).prop_map(Duration::from_nanos),
         (1..SECONDS_2_POW_23 * 1000).prop_map(Duration::from_millis),
-        (1..=1u64 << 53).prop_map(Duration::from_secs),
+        (1..=SIMULATED_TIME_S_MAX_CEILING).prop_map(Duration::from_secs),
     ]
 }
 
 fn limits() -> impl Strategy<Value = Limits> {
-    (time_limit(), count()).prop_map(|(simulated_time_max, events_max)| Limits { simulated_time_max, events_max })
+    (time_limit(), count_to(EVENTS_MAX_CEILING))
+        .prop_map(|(simulated_time_max, events_max)| Limits { simulated_time_max, events_max })
 }
 
 fn network() -> impl Strategy<Value = NetworkSpec> {
@@ -400,9 +427,11 @@ fn network() -> impl Strategy<Value = NetworkSpec> {
 }
 
 fn s3() -> impl Strategy<Value = S3Spec> {
-    let consistency =
-        prop_oneof![Just(Consistency::Strong), positive_millis().prop_map(|window| Consistency::Eventual { window }),];
-    (latency(), prop::option::of(latency()), consistency, positive_millis()).prop_map(
+    let consistency = prop_oneof![
+        Just(Consistency::Strong),
+        bounded_positive_millis().prop_map(|window| Consistency::Eventual { window }),
+    ];
+    (latency(), prop::option::of(latency()), consistency, bounded_positive_millis()).prop_map(
         |(latency, error_latency, consistency, request_timeout)| S3Spec {
             latency,
             error_latency,
@@ -417,8 +446,9 @@ fn mean_ms() -> impl Strategy<Value = f64> {
     use proptest::num::f64::{NORMAL, POSITIVE, SUBNORMAL};
     prop_oneof![
         (0.001..100_000.0f64).prop_map(|seconds| seconds * 1000.0),
-        (POSITIVE | NORMAL | SUBNORMAL)
-            .prop_filter_map("not finite in ms", |seconds| Some(seconds * 1000.0).filter(|ms| ms.is_finite())),
+        (POSITIVE | NORMAL | SUBNORMAL).prop_filter_map("not finite in ms, or below the minimum mean", |seconds| {
+            Some(seconds * 1000.0).filter(|ms| ms.is_finite() && *ms >= BURST_MEAN_MS_MIN)
+        }),
     ]
 }
 
@@ -466,7 +496,15 @@ fn workload() -> impl Strategy<Value = Workload> {
         S3Operation::Mixed(OperationMix { get, put, delete, list })
     });
     prop_oneof![
-        (count(), operation, any_count(), count(), 1..=CLIENTS_MAX).prop_map(
+        (count_to(OPERATIONS_MAX), operation, size_to(FILE_BYTES_MAX), count_to(OPERATIONS_MAX), 1..=CLIENTS_MAX)
+            .prop_map(|(operations, operation, object_bytes, keys, clients)| Workload::S3Requests {
+                operations,
+                operation,
+                object_bytes,
+                keys,
+                clients,
+            }),
+        (count_to(OPERATIONS_MAX), mix, size_to(FILE_BYTES_MAX), 1..=MIXED_KEYS_MAX, 1..=CLIENTS_MAX).prop_map(
             |(operations, operation, object_bytes, keys, clients)| Workload::S3Requests {
                 operations,
                 operation,
@@ -475,31 +513,24 @@ fn workload() -> impl Strategy<Value = Workload> {
                 clients,
             }
         ),
-        (count(), mix, any_count(), 1..=MIXED_KEYS_MAX, 1..=CLIENTS_MAX).prop_map(
-            |(operations, operation, object_bytes, keys, clients)| Workload::S3Requests {
-                operations,
-                operation,
-                object_bytes,
-                keys,
-                clients,
+        (count_to(MUTABLE_WRITES_MAX), size_to(FILE_BYTES_MAX), 0u64..=100).prop_map(
+            |(puts, line_bytes, reads_per_write)| Workload::MutablePuts { puts, line_bytes, reads_per_write }
+        ),
+        (count_to(MUTABLE_WRITES_MAX), 0u64..=100, 1u64..=4).prop_map(
+            |(appends, reads_per_write, writers_per_file)| {
+                Workload::MutableAppends { appends, reads_per_write, writers_per_file }
             }
         ),
-        (count(), any_count(), 0u64..=100).prop_map(|(puts, line_bytes, reads_per_write)| Workload::MutablePuts {
-            puts,
-            line_bytes,
-            reads_per_write,
-        }),
-        (count(), 0u64..=100, 1u64..=4).prop_map(|(appends, reads_per_write, writers_per_file)| {
-            Workload::MutableAppends { appends, reads_per_write, writers_per_file }
-        }),
-        (vec(count(), 1..5), any_count())
+        (vec(count_to(FILES_PER_BACKUP_MAX), 1..5), size_to(FILE_BYTES_MAX))
             .prop_map(|(files, file_bytes_step)| Workload::Backups { files, file_bytes_step }),
     ]
 }
 
 fn design() -> impl Strategy<Value = Design> {
-    let share_layout =
-        prop_oneof![Just(ShareLayout::Whole), count().prop_map(|chunk_bytes| ShareLayout::Chunked { chunk_bytes }),];
+    let share_layout = prop_oneof![
+        Just(ShareLayout::Whole),
+        count_to(FILE_BYTES_MAX).prop_map(|chunk_bytes| ShareLayout::Chunked { chunk_bytes }),
+    ];
     let listing = prop_oneof![Just(Listing::Prefixed), Just(Listing::WholeBucketFirstPage)];
     let write_check = prop_oneof![Just(WriteCheck::IfMatch), Just(WriteCheck::Blind)];
     let read_check = prop_oneof![Just(ReadCheck::ListedEtag), Just(ReadCheck::TrustGet)];
@@ -520,11 +551,11 @@ fn lafs() -> impl Strategy<Value = LafsSpec> {
     // k <= N <= 255; happy <= N and <= servers.
     let encoding = (1..=255u8)
         .prop_flat_map(|k| (Just(k), k..=255u8))
-        .prop_flat_map(|(k, n)| (Just(k), Just(n), prop_oneof![1..=20u32, 1..=u32::MAX]))
+        .prop_flat_map(|(k, n)| (Just(k), Just(n), prop_oneof![1..=20u32, 1..=SERVERS_MAX as u32]))
         .prop_flat_map(|(k, n, servers)| (Just(k), Just(n), Just(servers), 1..=u32::from(n).min(servers)));
     let budgets = prop_oneof![Just(BudgetScope::PerGateway), Just(BudgetScope::Shared)];
     let gateways = u32::try_from(GATEWAYS_MAX).unwrap_or(u32::MAX);
-    (encoding, positive_millis(), 1..=gateways, budgets, design()).prop_map(
+    (encoding, bounded_positive_millis(), 1..=gateways, budgets, design()).prop_map(
         |((shares_needed, shares_total, servers, happy), rpc_timeout, gateways, gateway_budgets, design)| LafsSpec {
             shares_needed,
             shares_total,
@@ -677,7 +708,7 @@ prop_compose! {
     fn scenario()(
         name in text().prop_map(non_blank),
         description in text(),
-        seeds_default in count(),
+        seeds_default in count_to(SEEDS_MAX),
         limits in limits(),
         network in network(),
         s3 in s3(),
@@ -692,7 +723,7 @@ prop_compose! {
             (Just(workload), lafs, policies(grid))
         }),
     ) -> Scenario {
-        Scenario {
+        fit(Scenario {
             name,
             description,
             path: PathBuf::from(WRITTEN_PATH),
@@ -705,6 +736,69 @@ prop_compose! {
             workload,
             policies,
             lafs,
+        })
+    }
+}
+
+/// `scenario` with its workload halved until it meets the loader's joint bounds (the largest
+/// file, the bytes stored, seeds × operations), then its seeds cut to what the records allow.
+fn fit(mut scenario: Scenario) -> Scenario {
+    // The loader refuses a disruption that starts at or after the time limit: outages start
+    // below the ceiling, and the limit reaches past every start.
+    let ceiling = Duration::from_secs(SIMULATED_TIME_S_MAX_CEILING);
+    scenario.faults.outages.retain(|outage| Duration::from_millis(outage.start_ms) < ceiling);
+    let starts = scenario.faults.outages.iter().map(|outage| Duration::from_millis(outage.start_ms));
+    let starts = starts
+        .chain(scenario.disruptions.crashes.iter().map(|crash| crash.at))
+        .chain(scenario.disruptions.partitions.iter().map(|partition| partition.start));
+    if let Some(latest) = starts.max().filter(|latest| *latest >= scenario.limits.simulated_time_max) {
+        // Whole seconds: exact in the file at any size up to the ceiling.
+        scenario.limits.simulated_time_max = Duration::from_secs(latest.as_secs() + 1);
+    }
+    let gateways = scenario.lafs.as_ref().map_or(1, |lafs| u64::from(lafs.gateways));
+    loop {
+        let per_run = scenario.workload.operations().saturating_mul(gateways);
+        let stored = stored_bytes(&scenario.workload, scenario.lafs.as_ref());
+        if per_run <= OPERATION_RECORDS_MAX
+            && largest_file(&scenario.workload) <= u128::from(FILE_BYTES_MAX)
+            && stored <= u128::from(STORED_BYTES_MAX)
+        {
+            scenario.seeds_default = scenario.seeds_default.min(OPERATION_RECORDS_MAX / per_run.max(1)).max(1);
+            return scenario;
+        }
+        halve(&mut scenario.workload);
+    }
+}
+
+/// The largest single file a grid workload writes (0 for S3 workloads, bounded per object).
+fn largest_file(workload: &Workload) -> u128 {
+    match workload {
+        Workload::MutablePuts { puts, line_bytes, .. } => {
+            u128::from(*puts) * u128::from(line_width(*puts, *line_bytes))
+        }
+        Workload::Backups { files, file_bytes_step } => {
+            files.iter().map(|count| u128::from(count - 1) * u128::from(*file_bytes_step)).max().unwrap_or(0)
+        }
+        Workload::S3Requests { .. } | Workload::MutableAppends { .. } => 0,
+    }
+}
+
+fn halve(workload: &mut Workload) {
+    let half = |count: &mut u64| *count = (*count / 2).max(1);
+    match workload {
+        Workload::S3Requests { operations, object_bytes, keys, .. } => {
+            half(operations);
+            half(keys);
+            *object_bytes /= 2;
+        }
+        Workload::MutablePuts { puts, line_bytes, .. } => {
+            half(puts);
+            *line_bytes /= 2;
+        }
+        Workload::MutableAppends { appends, .. } => half(appends),
+        Workload::Backups { files, file_bytes_step } => {
+            files.iter_mut().for_each(half);
+            *file_bytes_step /= 2;
         }
     }
 }

@@ -28,6 +28,24 @@ impl Drop for ClockGuard {
     }
 }
 
+/// The longest run the world can time: 2^33 s (272 years). madsim's clock
+/// is a `std::time::Instant` counted from zero, which holds 2^64 ns (584
+/// years) on every platform (macOS counts u64 nanoseconds; elsewhere it is
+/// i64 seconds), and traces keep times as u64 nanoseconds; the watchdog
+/// sleeps at most this, so a run ends by then whatever its limit.
+pub const SIMULATED_TIME_MAX: Duration = Duration::from_secs(1 << 33);
+
+/// The latest time any sleep or timeout of the world may end at: twice
+/// [`SIMULATED_TIME_MAX`], still inside the 2^64 ns the clock holds. A sleep
+/// past it ends there instead of overflowing madsim's `Instant` (a panic);
+/// the watchdog has stopped the run long before, so nothing can tell.
+pub(crate) const CLOCK_END: Duration = Duration::from_secs(1 << 34);
+
+/// `duration` from now, cut so that it ends by [`CLOCK_END`].
+pub(crate) fn bounded_sleep(now: Duration, duration: Duration) -> Duration {
+    duration.min(CLOCK_END.saturating_sub(now))
+}
+
 /// The world's clock: virtual time measured from the runtime's start.
 ///
 /// madsim advances its clock by 50-100 ns at every task poll (to model CPU
@@ -52,7 +70,7 @@ impl SimClock {
     /// delays are drawn that way).
     pub async fn sleep(&self, duration: Duration) {
         if !duration.is_zero() {
-            madsim::time::sleep(duration).await;
+            madsim::time::sleep(bounded_sleep(self.now(), duration)).await;
         }
     }
 }

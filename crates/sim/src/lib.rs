@@ -11,7 +11,7 @@ mod net;
 mod trace;
 mod world;
 
-pub use clock::SimClock;
+pub use clock::{SimClock, SIMULATED_TIME_MAX};
 pub use net::{LinkSpec, NetError, Network, NodeId, Reply};
 pub use trace::{Event, EventKind, Trace, TraceMode};
 pub use world::{run, RunError, RunLimits, WallBudget, World, WorldConfig, WorldRun};

@@ -379,7 +379,7 @@ impl Network {
             result.ok()
         });
         let remaining = timeout - request_latency;
-        let outcome = madsim::time::timeout(remaining, task).await;
+        let outcome = madsim::time::timeout(crate::clock::bounded_sleep(self.clock.now(), remaining), task).await;
         let response = match outcome {
             Ok(Ok(Some(response))) if self.incarnation(to) == Some(incarnation) => response,
             Ok(_) => return Err(NetError::Reset),

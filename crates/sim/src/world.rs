@@ -11,7 +11,7 @@ use futures::channel::oneshot;
 use futures::future::{select, Either};
 use retrylab_faults::{stream, sub_seed, SimRng};
 
-use crate::clock::SimClock;
+use crate::clock::{SimClock, SIMULATED_TIME_MAX};
 use crate::net::{LinkSpec, Network};
 use crate::trace::{Event, Stop, Trace, TraceMode};
 
@@ -215,7 +215,9 @@ where
             // panic. (Wrapping the workload in `time::timeout` would register
             // the limit's timer again at every wake-up of the workload.)
             let (time_up, time_up_fired) = oneshot::channel::<()>();
-            let limit = limits.simulated_time_max;
+            // Any limit, however large, is a time the clock can hold: a
+            // larger one ends the run at SIMULATED_TIME_MAX (and says so).
+            let limit = limits.simulated_time_max.min(SIMULATED_TIME_MAX);
             let watchdog = madsim::task::spawn_local(async move {
                 madsim::time::sleep(limit).await;
                 let _ = time_up.send(());
@@ -235,9 +237,7 @@ where
                     at,
                 }),
                 Either::Right((Either::Left(_), _)) => Err(event_limit),
-                Either::Right((Either::Right(_), _)) => {
-                    Err(RunError::TimeLimit { seed, limit: limits.simulated_time_max, events: trace.len() })
-                }
+                Either::Right((Either::Right(_), _)) => Err(RunError::TimeLimit { seed, limit, events: trace.len() }),
             };
             result.map(|output| WorldRun {
                 output,

@@ -174,3 +174,38 @@ fn a_failed_run_leaves_the_next_run_unaffected() {
     assert_eq!(after.output, before.output);
     assert_eq!(after.elapsed, before.elapsed);
 }
+
+/// Issue 9: `[limits] simulated_time_s_max = 1e19` panicked "overflow when
+/// adding duration to instant" in the watchdog's sleep. No limit can now.
+#[test]
+fn any_time_limit_is_one_the_watchdog_can_sleep() {
+    for limit in [Duration::from_secs(10_000_000_000_000_000_000), Duration::MAX, retrylab_sim::SIMULATED_TIME_MAX] {
+        let config = limited(7, limit, 1_000);
+        let result = run(&config, |_world: World| async move { 5 });
+        assert_eq!(result.expect("a run that ends at once finishes").output, 5, "{limit:?}");
+    }
+}
+
+/// A stalled world under the largest limit ends at the clock's limit with
+/// `TimeLimit` naming the limit it really used, rather than panicking.
+#[test]
+fn a_stalled_world_under_a_huge_limit_ends_at_the_clocks_limit() {
+    let config = limited(7, Duration::MAX, 1_000);
+    let result = run(&config, |_world: World| futures::future::pending::<()>());
+    let error = result.expect_err("a stalled world cannot finish");
+    let RunError::TimeLimit { limit, .. } = error else { panic!("expected TimeLimit, got {error:?}") };
+    assert_eq!(limit, retrylab_sim::SIMULATED_TIME_MAX);
+}
+
+/// Sleeps of any length (a retry policy's cap of 2^63 ms, say) end in the
+/// time limit, not in an overflow of madsim's clock.
+#[test]
+fn a_sleep_of_any_length_ends_in_the_time_limit() {
+    let config = limited(7, Duration::from_secs(100), 1_000);
+    let result = run(&config, |_world: World| async move {
+        SimClock.sleep(Duration::MAX).await;
+        SimClock.sleep(Duration::from_millis(u64::MAX)).await;
+    });
+    let error = result.expect_err("the sleep outlasts the limit");
+    assert!(matches!(error, RunError::TimeLimit { .. }), "{error:?}");
+}

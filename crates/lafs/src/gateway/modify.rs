@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use rand::Rng;
 
 use super::mutable::Mode;
 use super::Gateway;
@@ -145,10 +144,7 @@ impl Gateway {
 
     /// A standard normal draw (Box-Muller) from the backoff stream.
     fn standard_normal(&self) -> f64 {
-        let mut rng = self.backoff_rng.borrow_mut();
-        let u1: f64 = 1.0 - rng.gen::<f64>(); // (0, 1]: ln never sees 0
-        let u2: f64 = rng.gen();
-        (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+        retrylab_faults::draw::standard_normal(&mut self.backoff_rng.borrow_mut())
     }
 }
 
