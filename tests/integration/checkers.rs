@@ -67,15 +67,18 @@ fn stale_gets_served_to_readers_are_found_and_listed_etag_reads_are_clean() {
     check_both_ways("stale-get.toml", 20, "stale-read");
 }
 
-/// Every grid scenario that ships (outside known-bad/) is clean for the safe
-/// design on its first seeds under every policy; `retrylab explore FILE
-/// --seeds 2000` is the heavier sweep (docs/lafs-model.md).
+/// Every grid and fault scenario that ships (outside known-bad/) is clean
+/// for the safe design on its first seeds under every policy; `retrylab
+/// explore FILE --seeds 2000` is the heavier sweep (docs/bug-finding.md).
 #[test]
-fn shipped_grid_scenarios_are_clean_under_the_safe_design() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sim-scenarios/grid");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().path()).collect();
+fn shipped_grid_and_fault_scenarios_are_clean_under_the_safe_design() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sim-scenarios");
+    let mut files: Vec<PathBuf> = ["grid", "faults"]
+        .iter()
+        .flat_map(|dir| std::fs::read_dir(root.join(dir)).unwrap().map(|e| e.unwrap().path()))
+        .collect();
     files.sort();
-    assert!(files.len() >= 3, "{files:?}");
+    assert!(files.len() >= 9, "{files:?}");
     for file in files {
         let scenario = retrylab_scenario::load(&file).unwrap();
         let exploration = explore(&scenario, &options(12), &|| {}).unwrap();
