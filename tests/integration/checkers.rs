@@ -100,3 +100,19 @@ fn lab_notebook_scenarios_are_clean_under_the_safe_design() {
         assert_eq!(exploration.runs, seeds * 3);
     }
 }
+
+/// The S3-level scenarios (mixed GET/PUT/DELETE/LIST over thousands of keys,
+/// strong and 2012 eventual consistency) are clean on their first seeds: the
+/// simulated S3 keeps its own register semantics, listing pages included.
+#[test]
+fn shipped_s3_scenarios_are_clean() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sim-scenarios/s3");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    assert!(files.len() >= 2, "{files:?}");
+    for file in files {
+        let scenario = retrylab_scenario::load(&file).unwrap();
+        let exploration = explore(&scenario, &options(4), &|| {}).unwrap();
+        assert!(exploration.violations.is_empty(), "{}: {:?}", scenario.name, exploration.violations.first());
+    }
+}
