@@ -4,6 +4,41 @@
 //! `Design::default()` is the safe design; every other value of a switch is a
 //! known-bad design with a scenario in `sim-scenarios/known-bad/`.
 
+/// A switch value spelled by name in a scenario file: the names live here,
+/// beside the values, so the loader, the writer and the error messages all
+/// read the one list.
+pub trait Named: Sized + Copy + 'static {
+    /// Every value's name, in declaration order.
+    const NAMES: &'static [&'static str];
+    /// This value's name.
+    fn name(self) -> &'static str;
+    /// The value of `name`, if it is one.
+    fn from_name(name: &str) -> Option<Self>;
+}
+
+/// Implements [`Named`] for a field-less switch enum from its
+/// `Variant = "name"` pairs.
+macro_rules! named {
+    ($name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+        impl Named for $name {
+            const NAMES: &'static [&'static str] = &[$($text),+];
+
+            fn name(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+
+            fn from_name(name: &str) -> Option<Self> {
+                match name {
+                    $($text => Some($name::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
 /// Design switches. `Design::default()` is the safe design.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Design {
@@ -81,4 +116,30 @@ pub enum ModifyRetry {
     /// Known-bad 4: re-run the whole read-modify-write after an ambiguous
     /// 500, so a modify that did land is applied twice.
     Replay,
+}
+
+named!(Listing { Prefixed = "prefixed", WholeBucketFirstPage = "whole-bucket-first-page" });
+named!(WriteCheck { IfMatch = "if-match", Blind = "blind" });
+named!(ReadCheck { ListedEtag = "listed-etag", TrustGet = "trust-get" });
+named!(ModifyRetry { Reconcile = "reconcile", Replay = "replay" });
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trips<T: Named + PartialEq + std::fmt::Debug>() {
+        for name in T::NAMES {
+            let value = T::from_name(name).unwrap();
+            assert_eq!(value.name(), *name);
+        }
+        assert_eq!(T::from_name("no-such-value"), None);
+    }
+
+    #[test]
+    fn every_name_names_its_value() {
+        round_trips::<Listing>();
+        round_trips::<WriteCheck>();
+        round_trips::<ReadCheck>();
+        round_trips::<ModifyRetry>();
+    }
 }

@@ -26,14 +26,13 @@ use crate::bounds::{
 };
 use crate::error::{line_column, ErrorKind, ScenarioError};
 use crate::model::{
-    BudgetScope, Consistency, Design, LafsSpec, Limits, Listing, ModifyRetry, NamedPolicy, NetworkSpec, ReadCheck,
-    S3Operation, S3Spec, Scenario, ShareLayout, Workload, WriteCheck,
+    BudgetScope, Consistency, Design, LafsSpec, Limits, NamedPolicy, NetworkSpec, S3Operation, S3Spec, Scenario,
+    ShareLayout, Workload,
 };
 use crate::schema::{
     BudgetScopeName, ComponentTable, ConsistencyName, DesignTable, FaultKindName, FaultsKind, FaultsTable,
-    InnerPolicyTable, JitterName, LafsTable, LatencyKind, LatencyTable, LimitsTable, ListingName, ModifyRetryName,
-    NetworkTable, OperationName, PolicyKind, PolicyTable, ReadCheckName, S3Table, ScenarioFile, ShareLayoutName,
-    WorkloadKind, WorkloadTable, WriteCheckName,
+    InnerPolicyTable, JitterName, LafsTable, LatencyKind, LatencyTable, LimitsTable, NetworkTable, OperationName,
+    PolicyKind, PolicyTable, S3Table, ScenarioFile, ShareLayoutName, WorkloadKind, WorkloadTable,
 };
 // The mixed s3-requests workload's types (kept apart so the lists above stay as they were).
 use crate::model::OperationMix;
@@ -1208,26 +1207,10 @@ impl Cx<'_> {
         Ok(Design {
             share_layout,
             per_index_lock: table.per_index_lock.unwrap_or(safe.per_index_lock),
-            listing: match table.listing {
-                None => safe.listing,
-                Some(ListingName::Prefixed) => Listing::Prefixed,
-                Some(ListingName::WholeBucketFirstPage) => Listing::WholeBucketFirstPage,
-            },
-            write_check: match table.write_check {
-                None => safe.write_check,
-                Some(WriteCheckName::IfMatch) => WriteCheck::IfMatch,
-                Some(WriteCheckName::Blind) => WriteCheck::Blind,
-            },
-            read_check: match table.read_check {
-                None => safe.read_check,
-                Some(ReadCheckName::ListedEtag) => ReadCheck::ListedEtag,
-                Some(ReadCheckName::TrustGet) => ReadCheck::TrustGet,
-            },
-            modify_retry: match table.modify_retry {
-                None => safe.modify_retry,
-                Some(ModifyRetryName::Reconcile) => ModifyRetry::Reconcile,
-                Some(ModifyRetryName::Replay) => ModifyRetry::Replay,
-            },
+            listing: table.listing.map_or(safe.listing, |switch| switch.0),
+            write_check: table.write_check.map_or(safe.write_check, |switch| switch.0),
+            read_check: table.read_check.map_or(safe.read_check, |switch| switch.0),
+            modify_retry: table.modify_retry.map_or(safe.modify_retry, |switch| switch.0),
         })
     }
 

@@ -11,6 +11,7 @@
 
 use std::fmt;
 
+use retrylab_design::{Listing, ModifyRetry, Named, ReadCheck, WriteCheck};
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
@@ -368,13 +369,29 @@ names!(BudgetScopeName { PerGateway = "per-gateway", Shared = "shared" });
 
 names!(ShareLayoutName { Whole = "whole", Chunked = "chunked" });
 
-names!(ListingName { Prefixed = "prefixed", WholeBucketFirstPage = "whole-bucket-first-page" });
+/// A design switch read by the name `retrylab-design` gives its value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ByName<T>(pub T);
 
-names!(WriteCheckName { IfMatch = "if-match", Blind = "blind" });
+impl<'de, T: Named> Deserialize<'de> for ByName<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct NameVisitor<T>(std::marker::PhantomData<T>);
 
-names!(ReadCheckName { ListedEtag = "listed-etag", TrustGet = "trust-get" });
+        impl<T: Named> Visitor<'_> for NameVisitor<T> {
+            type Value = ByName<T>;
 
-names!(ModifyRetryName { Reconcile = "reconcile", Replay = "replay" });
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                expecting_names(f, T::NAMES)
+            }
+
+            fn visit_str<E: de::Error>(self, value: &str) -> Result<ByName<T>, E> {
+                T::from_name(value).map(ByName).ok_or_else(|| E::unknown_variant(value, T::NAMES))
+            }
+        }
+
+        deserializer.deserialize_str(NameVisitor(std::marker::PhantomData))
+    }
+}
 
 /// `[lafs.design]`: every switch optional, defaulting to the safe design.
 #[derive(Debug, Deserialize)]
@@ -384,10 +401,10 @@ pub(crate) struct DesignTable {
     /// `chunked` only.
     pub chunk_bytes: Option<u64>,
     pub per_index_lock: Option<bool>,
-    pub listing: Option<ListingName>,
-    pub write_check: Option<WriteCheckName>,
-    pub read_check: Option<ReadCheckName>,
-    pub modify_retry: Option<ModifyRetryName>,
+    pub listing: Option<ByName<Listing>>,
+    pub write_check: Option<ByName<WriteCheck>>,
+    pub read_check: Option<ByName<ReadCheck>>,
+    pub modify_retry: Option<ByName<ModifyRetry>>,
 }
 
 names!(PolicyKind {

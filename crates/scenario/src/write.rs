@@ -32,16 +32,17 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use retrylab_design::Named;
 use retrylab_faults::{Disruptions, FaultKind, FaultModel, FaultProcess, LatencyDist, Outage};
 use retrylab_retry::{AwsRetryConfig, Jitter, ObjectStoreConfig, PolicyConfig};
 
 use crate::model::{
-    BudgetScope, Consistency, Design, LafsSpec, Limits, Listing, ModifyRetry, NamedPolicy, NetworkSpec, ReadCheck,
-    S3Operation, S3Spec, Scenario, ShareLayout, Workload, WriteCheck,
+    BudgetScope, Consistency, Design, LafsSpec, Limits, NamedPolicy, NetworkSpec, S3Operation, S3Spec, Scenario,
+    ShareLayout, Workload,
 };
 use crate::schema::{
-    BudgetScopeName, ConsistencyName, FaultKindName, FaultsKind, JitterName, LatencyKind, ListingName, ModifyRetryName,
-    OperationName, PolicyKind, ReadCheckName, ShareLayoutName, WorkloadKind, WriteCheckName,
+    BudgetScopeName, ConsistencyName, FaultKindName, FaultsKind, JitterName, LatencyKind, OperationName, PolicyKind,
+    ShareLayoutName, WorkloadKind,
 };
 
 /// The scenario as scenario-file TOML (see the module documentation for what loads back exactly).
@@ -253,26 +254,11 @@ fn design(out: &mut Toml, design: &Design) {
         }
     }
     out.field("per_index_lock", Written::exact(design.per_index_lock.to_string()));
-    let listing = match design.listing {
-        Listing::Prefixed => ListingName::Prefixed,
-        Listing::WholeBucketFirstPage => ListingName::WholeBucketFirstPage,
-    };
-    out.field("listing", Written::exact(string(listing.name())));
-    let write_check = match design.write_check {
-        WriteCheck::IfMatch => WriteCheckName::IfMatch,
-        WriteCheck::Blind => WriteCheckName::Blind,
-    };
-    out.field("write_check", Written::exact(string(write_check.name())));
-    let read_check = match design.read_check {
-        ReadCheck::ListedEtag => ReadCheckName::ListedEtag,
-        ReadCheck::TrustGet => ReadCheckName::TrustGet,
-    };
-    out.field("read_check", Written::exact(string(read_check.name())));
-    let modify_retry = match design.modify_retry {
-        ModifyRetry::Reconcile => ModifyRetryName::Reconcile,
-        ModifyRetry::Replay => ModifyRetryName::Replay,
-    };
-    out.field("modify_retry", Written::exact(string(modify_retry.name())));
+    // The names are the design crate's (`Named`), the same the loader reads.
+    out.field("listing", Written::exact(string(design.listing.name())));
+    out.field("write_check", Written::exact(string(design.write_check.name())));
+    out.field("read_check", Written::exact(string(design.read_check.name())));
+    out.field("modify_retry", Written::exact(string(design.modify_retry.name())));
 }
 
 // ---------------------------------------------------------------------------
