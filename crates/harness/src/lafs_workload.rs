@@ -542,10 +542,10 @@ async fn create_files(grid: &Rc<Grid>, files: &Rc<Files>, workload: &Workload) {
 async fn run_workload(mut client: Client, workload: Workload, files: Option<Rc<Files>>) -> (Client, Written) {
     let written = match (&workload, files) {
         (Workload::MutablePuts { puts, line_bytes, reads_per_write }, Some(files)) => {
-            mutable_puts(&mut client, &files, *puts, *line_bytes, *reads_per_write).await
+            mutable_writes(&mut client, &files, *puts, *reads_per_write, Decode::Puts { line_bytes: *line_bytes }).await
         }
         (Workload::MutableAppends { appends, reads_per_write, .. }, Some(files)) => {
-            mutable_appends(&mut client, &files, *appends, *reads_per_write).await
+            mutable_writes(&mut client, &files, *appends, *reads_per_write, Decode::Appends).await
         }
         (Workload::Backups { files, file_bytes_step }, _) => backups(&mut client, files, *file_bytes_step).await,
         // `s3-requests` is handled by the S3 workload driver.
@@ -658,44 +658,46 @@ async fn final_read(
     }
 }
 
-async fn mutable_puts(client: &mut Client, files: &Files, puts: u64, line_bytes: u64, reads_per_write: u64) -> Written {
-    let decode = Decode::Puts { line_bytes };
-    let (file, _) = client.file_written(files);
-    let cap = files.caps[file];
-    let mut contents = BytesMut::new();
-    for i in 1..=puts {
-        append_line(&mut contents, i, line_bytes);
-        let contents = contents.clone().freeze();
-        let id = files.invoke(file);
-        let (operation, started) = client.start("put");
-        let gateway = client.gateway();
-        let result = client.write(|_maybe_landed| gateway.put(&cap, contents.clone())).await;
-        client.end(operation, started, result.as_ref().err().map(|e| &e.error));
-        let op = write_op(client, id, MutableOpKind::Write { value: i }, started, result.as_ref().copied());
-        files.record(file, op);
-        reads(client, files, reads_per_write, decode).await;
-    }
-    Written::File
-}
-
-async fn mutable_appends(client: &mut Client, files: &Files, appends: u64, reads_per_write: u64) -> Written {
-    let decode = Decode::Appends;
+/// The gateway's writes to its file, `reads_per_write` reads after each:
+/// puts (put i overwrites the file with lines 1..=i, padded to
+/// `line_bytes`) or appends (one line each, the writer taking turns with
+/// the file's other writers).
+async fn mutable_writes(
+    client: &mut Client,
+    files: &Files,
+    writes: u64,
+    reads_per_write: u64,
+    decode: Decode,
+) -> Written {
     let (file, slot) = client.file_written(files);
     let writers = files.writers as u64;
     let cap = files.caps[file];
-    for i in 1..=appends {
+    let mut contents = BytesMut::new();
+    for i in 1..=writes {
         let turn = files.turns[file].lock().await;
         let id = files.invoke(file);
-        let (operation, started) = client.start("append");
-        // Line ids unique across the file's writers, increasing per writer
-        // (with one writer, 1, 2, 3, ..).
-        let value = (i - 1) * writers + slot + 1;
-        let line = AppendLine::numbered(value);
-        let gateway = client.gateway();
-        let result = client.write(|maybe_landed| gateway.modify_again(&cap, &line, maybe_landed)).await;
+        let (kind, operation, started, result) = match decode {
+            Decode::Puts { line_bytes } => {
+                append_line(&mut contents, i, line_bytes);
+                let body = contents.clone().freeze();
+                let (operation, started) = client.start("put");
+                let gateway = client.gateway();
+                let result = client.write(|_maybe_landed| gateway.put(&cap, body.clone())).await;
+                (MutableOpKind::Write { value: i }, operation, started, result)
+            }
+            Decode::Appends => {
+                // Line ids unique across the file's writers, increasing per
+                // writer (with one writer, 1, 2, 3, ..).
+                let value = (i - 1) * writers + slot + 1;
+                let line = AppendLine::numbered(value);
+                let (operation, started) = client.start("append");
+                let gateway = client.gateway();
+                let result = client.write(|maybe_landed| gateway.modify_again(&cap, &line, maybe_landed)).await;
+                (MutableOpKind::Append { value }, operation, started, result.map(|modified| modified.seqnum))
+            }
+        };
         client.end(operation, started, result.as_ref().err().map(|e| &e.error));
-        let result = result.as_ref().map(|modified| modified.seqnum);
-        let op = write_op(client, id, MutableOpKind::Append { value }, started, result);
+        let op = write_op(client, id, kind, started, result.as_ref().copied());
         files.record(file, op);
         drop(turn);
         reads(client, files, reads_per_write, decode).await;
