@@ -102,13 +102,6 @@ impl CorruptionCounts {
     pub fn total(&self) -> u64 {
         self.bit_flips + self.truncations + self.stale_reads + self.tampered_reads
     }
-
-    pub fn add(&mut self, other: &CorruptionCounts) {
-        self.bit_flips += other.bit_flips;
-        self.truncations += other.truncations;
-        self.stale_reads += other.stale_reads;
-        self.tampered_reads += other.tampered_reads;
-    }
 }
 
 impl S3Service {
