@@ -134,12 +134,7 @@ pub(crate) async fn run_history(
             *report.failures_by_status.entry(status).or_default() += 1;
         }
     }
-    let counters = store.counters();
-    report.attempts = counters.attempts;
-    report.retries = counters.retries;
-    report.quota_exhausted = counters.quota_exhausted;
-    report.faults_injected = service.borrow().faults_injected();
-    report.outage_requests = service.borrow().outage_requests().to_vec();
+    crate::workload::book_s3(&mut report, store.counters(), &service.borrow());
     history.ops = done.into_iter().map(|d| d.op).collect();
 
     // Quiescence: no more faults, and no version young enough to be read stale.

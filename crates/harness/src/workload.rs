@@ -203,12 +203,7 @@ async fn drive_s3_requests(world: World, scenario: &Scenario, policy: &NamedPoli
         }
         Workload::MutablePuts { .. } | Workload::MutableAppends { .. } | Workload::Backups { .. } => {}
     }
-    let counters = store.counters();
-    report.attempts = counters.attempts;
-    report.retries = counters.retries;
-    report.quota_exhausted = counters.quota_exhausted;
-    report.faults_injected = service.borrow().faults_injected();
-    report.outage_requests = service.borrow().outage_requests().to_vec();
+    book_s3(&mut report, store.counters(), &service.borrow());
     report
 }
 
@@ -234,4 +229,15 @@ mod tests {
     fn the_loaders_time_ceiling_fits_the_worlds_clock() {
         assert!(Duration::from_secs(SIMULATED_TIME_S_MAX_CEILING) <= retrylab_sim::SIMULATED_TIME_MAX);
     }
+}
+
+/// Books what a run's S3 saw into its report: the retry layer's attempts,
+/// retries and give-ups for want of quota, the faults the service injected
+/// and the requests that arrived inside each outage.
+pub(crate) fn book_s3(report: &mut RunReport, counters: retrylab_s3::RetryCounters, service: &S3Service) {
+    report.attempts = counters.attempts;
+    report.retries = counters.retries;
+    report.quota_exhausted = counters.quota_exhausted;
+    report.faults_injected = service.faults_injected();
+    report.outage_requests = service.outage_requests().to_vec();
 }
