@@ -217,6 +217,17 @@ fn body(i: u64, size: u64) -> Bytes {
     Bytes::from(bytes)
 }
 
+/// Books what a run's S3 saw into its report: the retry layer's attempts,
+/// retries and give-ups for want of quota, the faults the service injected
+/// and the requests that arrived inside each outage.
+pub(crate) fn book_s3(report: &mut RunReport, counters: retrylab_s3::RetryCounters, service: &S3Service) {
+    report.attempts = counters.attempts;
+    report.retries = counters.retries;
+    report.quota_exhausted = counters.quota_exhausted;
+    report.faults_injected = service.faults_injected();
+    report.outage_requests = service.outage_requests().to_vec();
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -229,15 +240,4 @@ mod tests {
     fn the_loaders_time_ceiling_fits_the_worlds_clock() {
         assert!(Duration::from_secs(SIMULATED_TIME_S_MAX_CEILING) <= retrylab_sim::SIMULATED_TIME_MAX);
     }
-}
-
-/// Books what a run's S3 saw into its report: the retry layer's attempts,
-/// retries and give-ups for want of quota, the faults the service injected
-/// and the requests that arrived inside each outage.
-pub(crate) fn book_s3(report: &mut RunReport, counters: retrylab_s3::RetryCounters, service: &S3Service) {
-    report.attempts = counters.attempts;
-    report.retries = counters.retries;
-    report.quota_exhausted = counters.quota_exhausted;
-    report.faults_injected = service.faults_injected();
-    report.outage_requests = service.outage_requests().to_vec();
 }
