@@ -72,16 +72,20 @@ fn stale_gets_served_to_readers_are_found_and_listed_etag_reads_are_clean() {
 /// explore FILE --seeds 2000` is the heavier sweep (docs/bug-finding.md).
 #[test]
 fn shipped_grid_and_fault_scenarios_are_clean_under_the_safe_design() {
+    assert_shipped_clean(&["grid", "faults"], 9, 12);
+}
+
+/// Every scenario file in `dirs` of `sim-scenarios/` (at least `files_min`
+/// of them) explored on its first `seeds` seeds under every policy: no violation.
+fn assert_shipped_clean(dirs: &[&str], files_min: usize, seeds: u64) {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sim-scenarios");
-    let mut files: Vec<PathBuf> = ["grid", "faults"]
-        .iter()
-        .flat_map(|dir| std::fs::read_dir(root.join(dir)).unwrap().map(|e| e.unwrap().path()))
-        .collect();
+    let mut files: Vec<PathBuf> =
+        dirs.iter().flat_map(|dir| std::fs::read_dir(root.join(dir)).unwrap().map(|e| e.unwrap().path())).collect();
     files.sort();
-    assert!(files.len() >= 9, "{files:?}");
+    assert!(files.len() >= files_min, "{files:?}");
     for file in files {
         let scenario = retrylab_scenario::load(&file).unwrap();
-        let exploration = explore(&scenario, &options(12), &|| {}).unwrap();
+        let exploration = explore(&scenario, &options(seeds), &|| {}).unwrap();
         assert!(exploration.violations.is_empty(), "{}: {:?}", scenario.name, exploration.violations.first());
     }
 }
@@ -106,13 +110,5 @@ fn lab_notebook_scenarios_are_clean_under_the_safe_design() {
 /// simulated S3 keeps its own register semantics, listing pages included.
 #[test]
 fn shipped_s3_scenarios_are_clean() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sim-scenarios/s3");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().path()).collect();
-    files.sort();
-    assert!(files.len() >= 2, "{files:?}");
-    for file in files {
-        let scenario = retrylab_scenario::load(&file).unwrap();
-        let exploration = explore(&scenario, &options(4), &|| {}).unwrap();
-        assert!(exploration.violations.is_empty(), "{}: {:?}", scenario.name, exploration.violations.first());
-    }
+    assert_shipped_clean(&["s3"], 2, 4);
 }

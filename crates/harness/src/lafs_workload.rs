@@ -466,10 +466,7 @@ pub(crate) async fn drive(
         .collect();
     let files = match scenario.workload {
         Workload::MutablePuts { .. } | Workload::MutableAppends { .. } => {
-            let writers = match scenario.workload {
-                Workload::MutableAppends { writers_per_file, .. } => usize::try_from(writers_per_file).unwrap_or(1),
-                _ => 1,
-            };
+            let writers = usize::try_from(scenario.workload.writers_per_file()).unwrap_or(1);
             // The first writer of each file makes its cap.
             let caps = grid.gateways().iter().step_by(writers.max(1)).map(Gateway::generate_mutable_cap).collect();
             let files = Rc::new(Files::new(caps, writers));

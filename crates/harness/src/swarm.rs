@@ -248,10 +248,7 @@ fn scale_limits(scenario: &mut Scenario, work_before: u64, operations_per_gatewa
     let events_factor = run_work(scenario).div_ceil(work_before).max(1);
     scenario.limits.events_max = scenario.limits.events_max.saturating_mul(events_factor);
     // A file's writers take turns: its writers' operations run one after another.
-    let writers = match scenario.workload {
-        Workload::MutableAppends { writers_per_file, .. } => writers_per_file.max(1),
-        _ => 1,
-    };
+    let writers = scenario.workload.writers_per_file();
     let operations_factor =
         scenario.workload.operations().saturating_mul(writers).div_ceil(operations_per_gateway_before.max(1)).max(1);
     let time_factor = u32::try_from(operations_factor).unwrap_or(u32::MAX);

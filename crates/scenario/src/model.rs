@@ -151,6 +151,14 @@ pub enum Workload {
 }
 
 impl Workload {
+    /// Gateways writing each mutable file (1 but for shared appends).
+    pub fn writers_per_file(&self) -> u64 {
+        match self {
+            Workload::MutableAppends { writers_per_file, .. } => (*writers_per_file).max(1),
+            _ => 1,
+        }
+    }
+
     /// The number of user-level operations the workload performs (reads
     /// during the run count: a user sees a failed read as a failure).
     pub fn operations(&self) -> u64 {
