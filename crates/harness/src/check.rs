@@ -12,7 +12,7 @@
 //! ```
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use retrylab_scenario::Scenario;
 use retrylab_stats::{
@@ -21,6 +21,7 @@ use retrylab_stats::{
 
 use crate::estimate::{select_policies, EstimateError};
 use crate::explore::{reproduce_command, ViolationTally};
+use crate::nightly::{count_from_env, SEEDS_VAR};
 use crate::runner::{Runner, Seeds};
 
 /// Seeds run between two looks at the evidence.
@@ -183,6 +184,8 @@ pub enum CheckError {
     BadTarget(f64),
     /// The statistics refused the counts (a bug: reports never give such counts).
     Stats(String),
+    /// `RETRYLAB_SEEDS` is set but not a whole number of at least 1.
+    Environment(String),
 }
 
 impl CheckError {
@@ -198,18 +201,36 @@ impl fmt::Display for CheckError {
             CheckError::Estimate(error) => error.fmt(f),
             CheckError::BadTarget(target) => write!(f, "target_success must be in [0, 1), got {target}"),
             CheckError::Stats(message) => write!(f, "statistics: {message}"),
+            CheckError::Environment(message) => f.write_str(message),
         }
     }
 }
 
 impl std::error::Error for CheckError {}
 
+/// Loads a scenario named in a test. A relative path that does not exist
+/// is the usual mistake in a crate of one's own (the README's paths are
+/// relative to the retrylab repository): the message says how to name it.
+pub(crate) fn load_for_test(path: &Path) -> Result<Scenario, String> {
+    retrylab_scenario::load(path).map_err(|error| {
+        if path.is_relative() && !path.exists() {
+            let cwd = std::env::current_dir().map(|dir| dir.display().to_string()).unwrap_or_default();
+            format!(
+                "{error} (a relative path is taken from the current directory, {cwd}; name the file from your \
+                 crate's directory instead: concat!(env!(\"CARGO_MANIFEST_DIR\"), \"/{}\"))",
+                path.display()
+            )
+        } else {
+            error.to_string()
+        }
+    })
+}
+
 impl Check {
     /// A check of the scenario in `path` (relative paths are taken from the
     /// current directory; `cargo test` runs in the package's directory).
     pub fn scenario(path: impl AsRef<Path>) -> Check {
-        let path: PathBuf = path.as_ref().to_path_buf();
-        Check::with(retrylab_scenario::load(&path).map_err(|error| error.to_string()))
+        Check::with(load_for_test(path.as_ref()))
     }
 
     /// A check of a scenario built in code.
@@ -236,7 +257,10 @@ impl Check {
         self
     }
 
-    /// At most this many seeds (fewer if the sequential test decides sooner).
+    /// At most this many seeds (fewer if the sequential test decides sooner)
+    /// [default 1000]. `RETRYLAB_SEEDS` in the environment replaces it, so a
+    /// nightly run can look further than every pull request's run; the
+    /// verdict's notes say so.
     pub fn seeds(mut self, seeds: u64) -> Check {
         self.seeds_max = seeds;
         self
@@ -285,10 +309,17 @@ impl Check {
         let names: Vec<String> = self.policy.iter().cloned().collect();
         let policies = select_policies(scenario, &names).map_err(CheckError::Estimate)?;
         let policy = policies[..1].to_vec();
-        let seeds =
-            Seeds::new(self.first_seed, self.seeds_max).map_err(|e| CheckError::Estimate(EstimateError::Seeds(e)))?;
-        let runner = Runner::new(scenario, &policy, self.jobs, false, None).map_err(CheckError::Estimate)?;
         let mut notes: Vec<String> = crate::estimate::fixed_schedule_note(scenario, false).into_iter().collect();
+        let seeds_max = match count_from_env(SEEDS_VAR).map_err(CheckError::Environment)? {
+            Some(seeds) => {
+                notes.push(format!("{SEEDS_VAR}={seeds} replaced the test's {} seeds", self.seeds_max));
+                seeds
+            }
+            None => self.seeds_max,
+        };
+        let seeds =
+            Seeds::new(self.first_seed, seeds_max).map_err(|e| CheckError::Estimate(EstimateError::Seeds(e)))?;
+        let runner = Runner::new(scenario, &policy, self.jobs, false, None).map_err(CheckError::Estimate)?;
         // The sequential test weighs "fails twice as often as allowed"
         // against "half as often"; it only decides when to stop looking.
         // The verdict itself is always the confidence bound. With a target
@@ -409,9 +440,16 @@ impl Check {
     /// Runs the check and panics with the verdict (and a replay command)
     /// unless the policy meets its target and breaks no invariant: for
     /// `#[test]` functions.
+    ///
+    /// A passing check prints what it saw (rate, bound, seeds used) on
+    /// standard output, which the test harness shows under
+    /// `cargo test -- --nocapture`.
     pub fn run(self) -> Verdict {
         match self.evaluate() {
-            Ok(verdict) if verdict.passed => verdict,
+            Ok(verdict) if verdict.passed => {
+                println!("{verdict}");
+                verdict
+            }
             Ok(verdict) => panic!("{verdict}"),
             Err(error) => panic!("the check could not run: {error}"),
         }

@@ -94,7 +94,7 @@ impl std::error::Error for PropertyError {}
 impl Property {
     /// A property test of the scenario in `path`.
     pub fn scenario(path: impl AsRef<Path>) -> Property {
-        Property::with(retrylab_scenario::load(path.as_ref()).map_err(|error| error.to_string()))
+        Property::with(crate::check::load_for_test(path.as_ref()))
     }
 
     /// A property test of a scenario built in code.
@@ -110,7 +110,7 @@ impl Property {
             cases: 64,
             proptest_seed: 0,
             shrink_iterations_max: 512,
-            failures_dir: std::env::temp_dir().join("retrylab-failures"),
+            failures_dir: crate::nightly::default_failures_dir(),
             regressions: None,
             timeout: None,
         }
@@ -128,7 +128,8 @@ impl Property {
         self
     }
 
-    /// Cases to generate [default 64].
+    /// Cases to generate [default 64]. `RETRYLAB_CASES` in the environment
+    /// replaces it in [`Property::run`], for a nightly run.
     pub fn cases(mut self, cases: u32) -> Property {
         self.cases = cases;
         self
@@ -141,9 +142,10 @@ impl Property {
         self
     }
 
-    /// Where failing cases are written [default: `retrylab-failures` in the
-    /// system's temporary directory]. Integration tests can pass
-    /// `env!("CARGO_TARGET_TMPDIR")`.
+    /// Where failing cases are written [default: `RETRYLAB_FAILURES_DIR` if
+    /// set, else `retrylab-failures` in the cargo target directory the test
+    /// was built in (`target/retrylab-failures`, where a CI job can keep it
+    /// as an artifact), else in the system's temporary directory].
     pub fn write_failures_to(mut self, dir: impl Into<PathBuf>) -> Property {
         self.failures_dir = dir.into();
         self
@@ -211,7 +213,16 @@ impl Property {
 
     /// Runs the cases and panics with the shrunk failing case's file and
     /// replay command if one breaks an invariant: for `#[test]` functions.
-    pub fn run(self) {
+    ///
+    /// `RETRYLAB_CASES` in the environment replaces the number of cases
+    /// (`evaluate` keeps the number given: the CLI's `--cases` is not
+    /// overridden).
+    pub fn run(mut self) {
+        match crate::nightly::count_from_env(crate::nightly::CASES_VAR) {
+            Ok(Some(cases)) => self.cases = u32::try_from(cases).unwrap_or(u32::MAX),
+            Ok(None) => {}
+            Err(message) => panic!("the property test could not run: {message}"),
+        }
         match self.evaluate() {
             Ok(None) => {}
             Ok(Some(failure)) => panic!("{failure}"),
