@@ -148,7 +148,8 @@ impl std::fmt::Display for MergeError {
             MergeError::Missing { count, missing } => {
                 let list: Vec<String> = missing.iter().take(20).map(|k| format!("{k}/{count}")).collect();
                 let more = if missing.len() > 20 { format!(" and {} more", missing.len() - 20) } else { String::new() };
-                write!(f, "shard{} {}{more} missing: merge every shard of {count}", plural(missing.len()), list.join(", "))
+                let (noun, verb) = if missing.len() == 1 { ("shard", "is") } else { ("shards", "are") };
+                write!(f, "{noun} {}{more} {verb} missing: merge every shard of {count}", list.join(", "))
             }
             MergeError::NotContiguous { expected_first_seed, first_seed } => write!(
                 f,
@@ -157,14 +158,6 @@ impl std::fmt::Display for MergeError {
             ),
             MergeError::Mismatch(what) => write!(f, "the parts differ: {what}"),
         }
-    }
-}
-
-fn plural(n: usize) -> &'static str {
-    if n == 1 {
-        " is"
-    } else {
-        "s are"
     }
 }
 
