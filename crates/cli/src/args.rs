@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-use retrylab_harness::{RunTimeout, JOBS_MAX};
+use retrylab_harness::{RunTimeout, Shard, JOBS_MAX};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -41,6 +41,7 @@ impl Command {
             Command::Run(args) => args.json,
             Command::Estimate(args) | Command::Explore(args) | Command::Compare(args) => args.json,
             Command::Shrink(args) => args.json,
+            Command::Merge(args) => args.json,
         }
     }
 }
@@ -101,6 +102,27 @@ pub enum Command {
     /// simpler faults, fewer operations, fewer retries) and written to OUT as a scenario file,
     /// with the `retrylab run` command that replays it. Exit status 1 when one is found.
     Shrink(ShrinkArgs),
+    /// Merge the parts of a sharded estimate, compare or explore into what one machine would have printed.
+    ///
+    /// Each PART is the `--json` output of `estimate`, `compare` or `explore` run with
+    /// `--shard K/N`: its normal output plus the exact state behind it (counts, per-seed
+    /// tallies, latency histograms, findings) and the scenario file it ran. The merge adds the
+    /// counts, recomputes every interval, design effect, percentile and paired test from that
+    /// state, and prints exactly what the unsharded command would have, human or `--json`,
+    /// with the same exit status. Parts of different scenario files, retrylab versions,
+    /// commands, policies or seed ranges, a shard given twice and a missing shard are refused
+    /// (exit status 2). See docs/shards.md.
+    Merge(MergeArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct MergeArgs {
+    /// The parts to merge (the `--json` output of each shard), in any order.
+    #[arg(required = true, value_name = "PART")]
+    pub parts: Vec<PathBuf>,
+    /// Print one JSON object instead of the human table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]
@@ -198,6 +220,16 @@ pub struct SeedsArgs {
     /// never changes what a run does, only whether it is allowed to finish.
     #[arg(long, value_name = "SECONDS", value_parser = parse_timeout)]
     pub timeout: Option<RunTimeout>,
+    /// Run only shard K of N (K from 1 to N, N at most 10000): the K-th of N contiguous blocks of the
+    /// seeds. With --json the output is a part: `retrylab merge` combines the N parts into exactly
+    /// what one machine would have printed. From a 0-based index (Kubernetes' JOB_COMPLETION_INDEX),
+    /// add 1.
+    #[arg(long, value_name = "K/N", value_parser = parse_shard)]
+    pub shard: Option<Shard>,
+}
+
+fn parse_shard(text: &str) -> Result<Shard, String> {
+    text.parse().map_err(|error: retrylab_harness::ShardError| error.to_string())
 }
 
 fn parse_timeout(text: &str) -> Result<RunTimeout, String> {
