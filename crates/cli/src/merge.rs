@@ -155,6 +155,11 @@ fn read_part(path: &Path) -> Result<Part, Failure> {
             part.shard.format
         )));
     }
+    if sha256_hex(&part.shard.scenario_toml) != part.shard.scenario_sha256 {
+        return Err(Failure::usage(format!(
+            "{name}: its scenario text does not match its SHA-256: the part was altered after it was written"
+        )));
+    }
     Ok(Part { path: path.to_owned(), header: part.shard, state: part.state })
 }
 
@@ -297,15 +302,9 @@ fn merged<S: Mergeable>(
 }
 
 /// The scenario the parts ran, from the text they carry (checked against
-/// its hash), named by the path it was run as; its warnings go to stderr
-/// as when a command loads a file.
+/// its hash by `read_part`), named by the path it was run as; its warnings
+/// go to stderr as when a command loads a file.
 fn scenario_of(header: &PartHeader) -> Result<Scenario, Failure> {
-    if sha256_hex(&header.scenario_toml) != header.scenario_sha256 {
-        return Err(Failure::usage(format!(
-            "the part of shard {}/{}: its scenario text does not match its SHA-256: the part was altered",
-            header.index, header.count
-        )));
-    }
     let scenario = retrylab_scenario::parse(&header.scenario_toml, Path::new(&header.scenario_path))
         .map_err(|error| Failure::scenario(&error))?;
     crate::print_scenario_warnings(&scenario);
