@@ -244,3 +244,210 @@ fn merged_states_finish_into_the_whole_estimate() {
     let early = estimate_state(&scenario, &options(3, 4), &|| {}).unwrap();
     assert!(late.merge(early).unwrap_err().to_string().contains("starts at seed 3 where seed 12 was expected"));
 }
+
+// ---------------------------------------------------------------------------
+// The examples in docs/examples/, rendered as their engines would run them.
+
+mod examples {
+    use std::collections::BTreeSet;
+
+    use retrylab_cli::{parse_args, Command};
+    use retrylab_harness::Shard;
+    use yaml_rust2::{Yaml, YamlLoader};
+
+    fn load(file: &str) -> Vec<Yaml> {
+        let path = format!("{}/docs/examples/{file}", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("{path}: {error}"));
+        YamlLoader::load_from_str(&text).unwrap_or_else(|error| panic!("{path}: {error}"))
+    }
+
+    fn text(yaml: &Yaml) -> &str {
+        yaml.as_str().unwrap_or_else(|| panic!("not a string: {yaml:?}"))
+    }
+
+    /// One command line of a shell script, as the shell would run it.
+    struct Line {
+        words: Vec<String>,
+        /// The file after `>`, if any.
+        stdout: Option<String>,
+    }
+
+    /// The lines of `script` that run `program`, after joining continued
+    /// lines and substituting `vars`; each is cut at `||` and its `>` target kept.
+    fn lines_of(script: &str, program: &str, vars: &[(&str, String)]) -> Vec<Line> {
+        let mut script = script.replace("\\\n", " ");
+        for (name, value) in vars {
+            script = script.replace(name, value);
+        }
+        script
+            .lines()
+            .map(str::trim)
+            .filter(|line| line.starts_with(&format!("{program} ")))
+            .map(|line| {
+                let line = line.split(" || ").next().unwrap_or_default();
+                let (command, stdout) = match line.split_once(" > ") {
+                    Some((command, target)) => (command, Some(target.trim().to_owned())),
+                    None => (line, None),
+                };
+                assert!(!command.contains('$'), "a variable left unsubstituted: {command}");
+                let words = command.split_whitespace().map(|word| word.trim_matches('"').to_owned()).collect();
+                Line { words, stdout }
+            })
+            .collect()
+    }
+
+    /// Whether `name` matches `pattern` with at most one `*` (as a shell glob would).
+    fn glob_matches(pattern: &str, name: &str) -> bool {
+        match pattern.split_once('*') {
+            None => pattern == name,
+            Some((head, tail)) => {
+                name.len() >= head.len() + tail.len() && name.starts_with(head) && name.ends_with(tail)
+            }
+        }
+    }
+
+    /// `words` with each glob replaced by the files it matches, in order.
+    fn expand(words: &[String], files: &BTreeSet<String>) -> Vec<String> {
+        words
+            .iter()
+            .flat_map(|word| {
+                if word.contains('*') {
+                    let matched: Vec<String> = files.iter().filter(|f| glob_matches(word, f)).cloned().collect();
+                    assert!(!matched.is_empty(), "{word} matches no file");
+                    matched
+                } else {
+                    vec![word.clone()]
+                }
+            })
+            .collect()
+    }
+
+    /// A matrix list that must be exactly 1..=N, once each.
+    fn one_to_n(list: &Yaml) -> u64 {
+        let values: Vec<i64> = list.as_vec().unwrap().iter().map(|v| v.as_i64().unwrap()).collect();
+        let n = values.len() as i64;
+        assert_eq!(values, (1..=n).collect::<Vec<_>>(), "the matrix must list 1..=N once each");
+        n as u64
+    }
+
+    /// The `run` scripts of a job's steps, joined.
+    fn scripts(job: &Yaml) -> String {
+        job["steps"].as_vec().unwrap().iter().filter_map(|step| step["run"].as_str()).collect::<Vec<_>>().join("\n")
+    }
+
+    /// Parses `words` as the binary would and checks it is shard `k` of `n` of a `--json` estimate of an existing scenario.
+    fn assert_shard_command(words: &[String], k: u64, n: u64) {
+        let cli = parse_args(words).unwrap_or_else(|error| panic!("{words:?}: {error}"));
+        let Command::Estimate(args) = cli.command else { panic!("not an estimate: {words:?}") };
+        assert_eq!(args.shard, Some(Shard::new(k, n).unwrap()), "{words:?}");
+        assert!(args.json, "a part needs --json: {words:?}");
+        let scenario = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(&args.scenario);
+        assert!(scenario.is_file(), "{} does not exist", args.scenario.display());
+    }
+
+    fn assert_merges(words: &[String], parts: &BTreeSet<String>) {
+        let cli = parse_args(words).unwrap_or_else(|error| panic!("{words:?}: {error}"));
+        let Command::Merge(args) = cli.command else { panic!("not a merge: {words:?}") };
+        let merged: BTreeSet<String> = args.parts.iter().map(|p| p.to_string_lossy().into_owned()).collect();
+        assert_eq!(merged.len(), args.parts.len(), "a part merged twice: {words:?}");
+        assert_eq!(&merged, parts, "the merge must take every part");
+    }
+
+    #[test]
+    fn github_actions_matrix_runs_every_shard_once_and_merges_every_part() {
+        let doc = &load("github-actions-shards.yml")[0];
+        let env: Vec<(String, String)> = doc["env"]
+            .as_hash()
+            .unwrap()
+            .iter()
+            .map(|(name, value)| (format!("${}", text(name)), text(value).to_owned()))
+            .collect();
+        let shard_job = &doc["jobs"]["shard"];
+        let n = one_to_n(&shard_job["strategy"]["matrix"]["shard"]);
+        let upload = shard_job["steps"]
+            .as_vec()
+            .unwrap()
+            .iter()
+            .find(|step| step["uses"].as_str().is_some_and(|u| u.starts_with("actions/upload-artifact")))
+            .unwrap();
+        let (mut artifacts, mut files) = (BTreeSet::new(), BTreeSet::new());
+        for k in 1..=n {
+            let mut vars: Vec<(&str, String)> =
+                vec![("${{ matrix.shard }}", k.to_string()), ("${{ strategy.job-total }}", n.to_string())];
+            vars.extend(env.iter().map(|(name, value)| (name.as_str(), value.clone())));
+            let lines = lines_of(&scripts(shard_job), "retrylab", &vars);
+            assert_eq!(lines.len(), 1, "one retrylab command per shard");
+            assert_shard_command(&lines[0].words, k, n);
+            let written = lines[0].stdout.clone().expect("the part goes to a file");
+            let uploaded = text(&upload["with"]["path"]).replace("${{ matrix.shard }}", &k.to_string());
+            assert_eq!(written, uploaded, "shard {k} uploads the file it wrote");
+            artifacts.insert(text(&upload["with"]["name"]).replace("${{ matrix.shard }}", &k.to_string()));
+            files.insert(written);
+        }
+        assert_eq!(artifacts.len() as u64, n, "one artifact per shard");
+        let merge_job = &doc["jobs"]["merge"];
+        let needs: Vec<&str> = merge_job["needs"].as_vec().unwrap().iter().map(text).collect();
+        assert!(needs.contains(&"shard"), "the merge waits for every shard");
+        let download = merge_job["steps"]
+            .as_vec()
+            .unwrap()
+            .iter()
+            .find(|step| step["with"]["pattern"].as_str().is_some())
+            .expect("the merge job downloads the parts");
+        let pattern = text(&download["with"]["pattern"]);
+        assert!(artifacts.iter().all(|name| glob_matches(pattern, name)), "{pattern} must match every part");
+        assert_eq!(download["with"]["merge-multiple"].as_bool(), Some(true), "every part in one directory");
+        let directory = text(&download["with"]["path"]);
+        let downloaded: BTreeSet<String> = files.iter().map(|file| format!("{directory}/{file}")).collect();
+        let merges = lines_of(&scripts(merge_job), "retrylab", &[]);
+        assert!(!merges.is_empty());
+        for line in &merges {
+            assert_merges(&expand(&line.words, &downloaded), &downloaded);
+        }
+    }
+
+    #[test]
+    fn kubernetes_indexed_job_runs_shard_index_plus_one_and_merges_every_part() {
+        let docs = load("k8s-indexed-job.yml");
+        let (shards, merge) = (&docs[0], &docs[1]);
+        assert_eq!(text(&shards["spec"]["completionMode"]), "Indexed");
+        let n = shards["spec"]["completions"].as_i64().unwrap() as u64;
+        let container = &shards["spec"]["template"]["spec"]["containers"][0];
+        let script = text(&container["args"][0]);
+        let mut files = BTreeSet::new();
+        for index in 0..n {
+            // Kubernetes sets JOB_COMPLETION_INDEX to 0 ..= completions - 1.
+            let vars = [("$((JOB_COMPLETION_INDEX + 1))", (index + 1).to_string())];
+            let lines = lines_of(script, "retrylab", &vars);
+            assert_eq!(lines.len(), 1);
+            assert_shard_command(&lines[0].words, index + 1, n);
+            assert!(files.insert(lines[0].stdout.clone().expect("the part goes to a file")), "two pods, one file");
+        }
+        let merge_script = text(&merge["spec"]["template"]["spec"]["containers"][0]["args"][0]);
+        let merges = lines_of(merge_script, "retrylab", &[]);
+        assert!(!merges.is_empty());
+        for line in &merges {
+            assert_merges(&expand(&line.words, &files), &files);
+        }
+        let claim = |job: &Yaml| {
+            text(&job["spec"]["template"]["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"]).to_owned()
+        };
+        assert_eq!(claim(shards), claim(merge), "the merge reads the volume the shards wrote");
+    }
+
+    #[test]
+    fn nextest_partitions_cover_every_partition_once() {
+        let doc = &load("github-actions-nextest-partition.yml")[0];
+        let job = &doc["jobs"]["tests"];
+        let n = one_to_n(&job["strategy"]["matrix"]["partition"]);
+        for k in 1..=n {
+            let vars = [("${{ matrix.partition }}", k.to_string()), ("${{ strategy.job-total }}", n.to_string())];
+            let lines = lines_of(&scripts(job), "cargo", &vars);
+            assert_eq!(lines.len(), 1);
+            let words = &lines[0].words;
+            assert_eq!(words[..3], ["cargo", "nextest", "run"]);
+            let partition = words.iter().position(|w| w == "--partition").expect("--partition");
+            assert_eq!(words[partition + 1], format!("count:{k}/{n}"));
+        }
+    }
+}

@@ -16,10 +16,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use retrylab_harness::{
-    compare_state, estimate_state, explore_state, run_seed_within, select_policies, swarm_scenario,
-    warnings_after_run, Comparison, DisruptionsReached, Estimate, EstimateError, EstimateOptions, Exploration,
-    ExploreOptions, PolicyEstimate, Property, PropertyError, RunError, Seeds, SeedsError, TraceMode, Variation,
-    SEEDS_MAX,
+    compare_state, estimate_state, explore_state, run_seed_within, select_policies, swarm_scenario, warnings_after_run,
+    Comparison, DisruptionsReached, Estimate, EstimateError, EstimateOptions, Exploration, ExploreOptions,
+    PolicyEstimate, Property, PropertyError, RunError, Seeds, SeedsError, TraceMode, Variation, SEEDS_MAX,
 };
 use retrylab_scenario::{Scenario, ScenarioError};
 

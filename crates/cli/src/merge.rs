@@ -137,9 +137,11 @@ struct Part {
 
 fn read_part(path: &Path) -> Result<Part, Failure> {
     let name = path.display();
-    let text = std::fs::read_to_string(path).map_err(|error| Failure::usage(format!("{name}: cannot read: {error}")))?;
-    let value: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|error| Failure::usage(format!("{name}: not JSON ({error}): a part is the --json output of a --shard run")))?;
+    let text =
+        std::fs::read_to_string(path).map_err(|error| Failure::usage(format!("{name}: cannot read: {error}")))?;
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(|error| {
+        Failure::usage(format!("{name}: not JSON ({error}): a part is the --json output of a --shard run"))
+    })?;
     if value.get("shard").is_none() {
         let why = match value.get("error").and_then(|error| error.as_str()) {
             Some(error) => format!("it holds the error its run ended with: {error}"),
@@ -147,8 +149,8 @@ fn read_part(path: &Path) -> Result<Part, Failure> {
         };
         return Err(Failure::usage(format!("{name}: not a part: {why}")));
     }
-    let part: PartFile =
-        serde_json::from_value(value).map_err(|error| Failure::usage(format!("{name}: not a readable part: {error}")))?;
+    let part: PartFile = serde_json::from_value(value)
+        .map_err(|error| Failure::usage(format!("{name}: not a readable part: {error}")))?;
     if part.shard.format != PART_FORMAT {
         return Err(Failure::usage(format!(
             "{name}: part format {} (this retrylab reads format {PART_FORMAT}): merge with the retrylab that wrote it",

@@ -9,9 +9,7 @@ use retrylab_scenario::Scenario;
 use retrylab_stats::{discordant_pairs, holm, mcnemar, mcnemar_clustered};
 use serde::{Deserialize, Serialize};
 
-use crate::estimate::{
-    select_policies, EstimateError, EstimateOptions, EstimateState, PolicyEstimate, PolicySummary,
-};
+use crate::estimate::{select_policies, EstimateError, EstimateOptions, EstimateState, PolicyEstimate, PolicySummary};
 use crate::report::RunReport;
 use crate::runner::{Runner, Seeds};
 use crate::shard::MergeError;

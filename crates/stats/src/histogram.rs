@@ -188,9 +188,6 @@ mod tests {
         assert_eq!(LatencyHistogram::try_from(vec![(5, 1), (1, 1)]), Err(HistogramError::NotAscending { value: 1 }));
         assert_eq!(LatencyHistogram::try_from(vec![(5, 1), (5, 1)]), Err(HistogramError::NotAscending { value: 5 }));
         assert_eq!(LatencyHistogram::try_from(vec![(5, 0)]), Err(HistogramError::ZeroCount { value: 5 }));
-        assert_eq!(
-            LatencyHistogram::try_from(vec![(1, u64::MAX), (2, 1)]),
-            Err(HistogramError::TotalOverflows)
-        );
+        assert_eq!(LatencyHistogram::try_from(vec![(1, u64::MAX), (2, 1)]), Err(HistogramError::TotalOverflows));
     }
 }
