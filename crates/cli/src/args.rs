@@ -250,6 +250,7 @@ mod tests {
         let help = command.find_subcommand_mut("estimate").unwrap().render_long_help().to_string();
         assert!(help.contains(&format!("at most {}", retrylab_harness::SEEDS_MAX)), "{help}");
         assert!(help.contains(&format!("1 to {JOBS_MAX}")), "{help}");
+        assert!(help.contains(&format!("N at most {}", retrylab_harness::SHARDS_MAX)), "{help}");
         let timeout_days = retrylab_harness::TIMEOUT_S_MAX / 86_400.0;
         assert_eq!(timeout_days, 1.0, "the help says a day");
     }

@@ -222,7 +222,7 @@ pub(crate) fn run(args: &MergeArgs) -> Result<(), Failure> {
                 .map_err(|error| Failure::usage(format!("{}: {error}", part.path.display())))
         })
         .collect::<Result<_, _>>()?;
-    let order = merge_order(&shards).map_err(|error| Failure::usage(error))?;
+    let order = merge_order(&shards).map_err(Failure::usage)?;
     let whole = Seeds::new(first.first_seed, first.seeds)
         .map_err(|error| Failure::usage(format!("{}: {error}", parts[0].path.display())))?;
     let ordered: Vec<&Part> = order.iter().map(|&i| &parts[i]).collect();
