@@ -22,9 +22,11 @@ retrylab run sim-scenarios/lab-notebook/s3-10k-requests.toml --seed 7 --policy r
 retrylab run sim-scenarios/lab-notebook/s3-10k-requests.toml --seed 7 --trace | less\n  \
 retrylab explore sim-scenarios/known-bad/replayed-append.toml --seeds 200\n  \
 retrylab compare sim-scenarios/policies/s3-bursty-1.3pct.toml --seeds 500 --json\n  \
-retrylab shrink sim-scenarios/known-bad/replayed-append.toml --operations-max 100 --out failures/\n\n\
+retrylab shrink sim-scenarios/known-bad/replayed-append.toml --operations-max 100 --out failures/\n  \
+retrylab estimate sim-scenarios/policies/s3-bursty-1.3pct.toml --shard 1/4 --json > p1.json\n  \
+retrylab merge p1.json p2.json p3.json p4.json\n\n\
 Exit status: 0 success, 1 a run failed (it hit a limit or its --timeout; the message names the seed), \
-the checkers found an invariant violation (run, estimate, explore, compare, shrink: a policy that corrupts \
+the checkers found an invariant violation (run, estimate, explore, compare, merge, shrink: a policy that corrupts \
 data fails whatever its failure rate) or the output could not be written, 2 bad usage or a bad scenario \
 file. With --json, an error is also one JSON object on stdout: {\"error\": message, and \"file\", \"line\", \
 \"column\", \"field\", \"seed\" where known}. A closed pipe (`| head`) ends quietly with status 0."

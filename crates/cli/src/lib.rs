@@ -3,7 +3,7 @@
 //!
 //! Exit status: 0 success; 1 a run failed (a limit or `--timeout` was hit),
 //! the checkers found an invariant violation (`run`, `explore`, `estimate`,
-//! `compare`, `shrink`) or the output could not be written; 2 bad usage or
+//! `compare`, `merge`, `shrink`) or the output could not be written; 2 bad usage or
 //! a bad scenario file. With `--json` an error is also a JSON object on
 //! stdout. A closed pipe ends the command quietly with status 0.
 
