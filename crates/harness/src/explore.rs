@@ -265,6 +265,33 @@ fn findings_of(scenario: &Scenario, policy: &str, swarm: bool, run: Result<RunRe
 mod tests {
     use super::*;
 
+    fn tally(seed: u64, invariant: &str, violations: u64) -> ViolationTally {
+        ViolationTally {
+            violations,
+            seeds_with_violations: 1,
+            violations_by_invariant: [(invariant.to_owned(), violations)].into_iter().collect(),
+            violation_example: Some(Finding {
+                seed,
+                policy: "p".to_owned(),
+                invariant: invariant.to_owned(),
+                detail: String::new(),
+                reproduce: String::new(),
+            }),
+        }
+    }
+
+    #[test]
+    fn merged_tallies_add_and_keep_the_lowest_seed_example() {
+        let mut merged = ViolationTally::default();
+        merged.merge(tally(9, "stale-read", 2));
+        merged.merge(ViolationTally::default());
+        merged.merge(tally(4, "lost-write", 1));
+        merged.merge(tally(7, "stale-read", 3));
+        assert_eq!((merged.violations, merged.seeds_with_violations), (6, 3));
+        assert_eq!(merged.violations_by_invariant.get("stale-read"), Some(&5));
+        assert_eq!(merged.violation_example.map(|e| (e.seed, e.invariant)), Some((4, "lost-write".to_owned())));
+    }
+
     #[test]
     fn replay_commands_quote_what_a_shell_would_split_or_run() {
         assert_eq!(shell_quote("aws-standard"), "aws-standard");
