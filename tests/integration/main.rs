@@ -11,6 +11,7 @@ mod fuzz;
 mod layered;
 mod policies;
 mod properties;
+mod shards;
 mod shrinking;
 mod support;
 mod swarm;

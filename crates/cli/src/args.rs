@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-use retrylab_harness::{RunTimeout, JOBS_MAX};
+use retrylab_harness::{RunTimeout, Shard, JOBS_MAX};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -22,9 +22,11 @@ retrylab run sim-scenarios/lab-notebook/s3-10k-requests.toml --seed 7 --policy r
 retrylab run sim-scenarios/lab-notebook/s3-10k-requests.toml --seed 7 --trace | less\n  \
 retrylab explore sim-scenarios/known-bad/replayed-append.toml --seeds 200\n  \
 retrylab compare sim-scenarios/policies/s3-bursty-1.3pct.toml --seeds 500 --json\n  \
-retrylab shrink sim-scenarios/known-bad/replayed-append.toml --operations-max 100 --out failures/\n\n\
+retrylab shrink sim-scenarios/known-bad/replayed-append.toml --operations-max 100 --out failures/\n  \
+retrylab estimate sim-scenarios/policies/s3-bursty-1.3pct.toml --shard 1/4 --json > p1.json\n  \
+retrylab merge p1.json p2.json p3.json p4.json\n\n\
 Exit status: 0 success, 1 a run failed (it hit a limit or its --timeout; the message names the seed), \
-the checkers found an invariant violation (run, estimate, explore, compare, shrink: a policy that corrupts \
+the checkers found an invariant violation (run, estimate, explore, compare, merge, shrink: a policy that corrupts \
 data fails whatever its failure rate) or the output could not be written, 2 bad usage or a bad scenario \
 file. With --json, an error is also one JSON object on stdout: {\"error\": message, and \"file\", \"line\", \
 \"column\", \"field\", \"seed\" where known}. A closed pipe (`| head`) ends quietly with status 0."
@@ -41,6 +43,7 @@ impl Command {
             Command::Run(args) => args.json,
             Command::Estimate(args) | Command::Explore(args) | Command::Compare(args) => args.json,
             Command::Shrink(args) => args.json,
+            Command::Merge(args) => args.json,
         }
     }
 }
@@ -101,6 +104,27 @@ pub enum Command {
     /// simpler faults, fewer operations, fewer retries) and written to OUT as a scenario file,
     /// with the `retrylab run` command that replays it. Exit status 1 when one is found.
     Shrink(ShrinkArgs),
+    /// Merge the parts of a sharded estimate, compare or explore into what one machine would have printed.
+    ///
+    /// Each PART is the `--json` output of `estimate`, `compare` or `explore` run with
+    /// `--shard K/N`: its normal output plus the exact state behind it (counts, per-seed
+    /// tallies, latency histograms, findings) and the scenario file it ran. The merge adds the
+    /// counts, recomputes every interval, design effect, percentile and paired test from that
+    /// state, and prints exactly what the unsharded command would have, human or `--json`,
+    /// with the same exit status. Parts of different scenario files, retrylab versions,
+    /// commands, policies or seed ranges, a shard given twice and a missing shard are refused
+    /// (exit status 2). See docs/shards.md.
+    Merge(MergeArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct MergeArgs {
+    /// The parts to merge (the `--json` output of each shard), in any order.
+    #[arg(required = true, value_name = "PART")]
+    pub parts: Vec<PathBuf>,
+    /// Print one JSON object instead of the human table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]
@@ -198,6 +222,16 @@ pub struct SeedsArgs {
     /// never changes what a run does, only whether it is allowed to finish.
     #[arg(long, value_name = "SECONDS", value_parser = parse_timeout)]
     pub timeout: Option<RunTimeout>,
+    /// Run only shard K of N (K from 1 to N, N at most 10000): the K-th of N contiguous blocks of the
+    /// seeds. With --json the output is a part: `retrylab merge` combines the N parts into exactly
+    /// what one machine would have printed. From a 0-based index (Kubernetes' JOB_COMPLETION_INDEX),
+    /// add 1.
+    #[arg(long, value_name = "K/N", value_parser = parse_shard)]
+    pub shard: Option<Shard>,
+}
+
+fn parse_shard(text: &str) -> Result<Shard, String> {
+    text.parse().map_err(|error: retrylab_harness::ShardError| error.to_string())
 }
 
 fn parse_timeout(text: &str) -> Result<RunTimeout, String> {
@@ -218,6 +252,7 @@ mod tests {
         let help = command.find_subcommand_mut("estimate").unwrap().render_long_help().to_string();
         assert!(help.contains(&format!("at most {}", retrylab_harness::SEEDS_MAX)), "{help}");
         assert!(help.contains(&format!("1 to {JOBS_MAX}")), "{help}");
+        assert!(help.contains(&format!("N at most {}", retrylab_harness::SHARDS_MAX)), "{help}");
         let timeout_days = retrylab_harness::TIMEOUT_S_MAX / 86_400.0;
         assert_eq!(timeout_days, 1.0, "the help says a day");
     }

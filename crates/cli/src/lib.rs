@@ -3,11 +3,12 @@
 //!
 //! Exit status: 0 success; 1 a run failed (a limit or `--timeout` was hit),
 //! the checkers found an invariant violation (`run`, `explore`, `estimate`,
-//! `compare`, `shrink`) or the output could not be written; 2 bad usage or
+//! `compare`, `merge`, `shrink`) or the output could not be written; 2 bad usage or
 //! a bad scenario file. With `--json` an error is also a JSON object on
 //! stdout. A closed pipe ends the command quietly with status 0.
 
 mod args;
+mod merge;
 mod output;
 
 use std::io::Write;
@@ -15,18 +16,30 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use retrylab_harness::{
-    compare, estimate, explore, run_seed_within, select_policies, swarm_scenario, warnings_after_run,
-    DisruptionsReached, EstimateError, EstimateOptions, ExploreOptions, PolicyEstimate, Property, PropertyError,
-    RunError, Seeds, SeedsError, TraceMode, Variation, SEEDS_MAX,
+    compare_state, estimate_state, explore_state, run_seed_within, select_policies, swarm_scenario, warnings_after_run,
+    Comparison, DisruptionsReached, Estimate, EstimateError, EstimateOptions, Exploration, ExploreOptions,
+    PolicyEstimate, Property, PropertyError, RunError, Seeds, SeedsError, TraceMode, Variation, SEEDS_MAX,
 };
 use retrylab_scenario::{Scenario, ScenarioError};
 
-use crate::args::{Cli, Command, RunArgs, SeedsArgs, ShrinkArgs};
+pub use crate::args::{Cli, Command, MergeArgs, SeedsArgs};
+use crate::args::{RunArgs, ShrinkArgs};
+use crate::merge::PartKind;
 
 /// Exit status for a failed run or check.
 const EXIT_FAILED: u8 = 1;
 /// Exit status for bad usage or a bad scenario (clap uses 2 as well).
 const EXIT_USAGE: u8 = 2;
+
+/// Parses a `retrylab` command line (the program name first) with the
+/// binary's own definition: for tests that check documented commands.
+pub fn parse_args<I, T>(args: I) -> Result<Cli, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    Cli::try_parse_from(args)
+}
 
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -40,6 +53,7 @@ pub fn main() -> ExitCode {
         Command::Explore(args) => run_explore(&args),
         Command::Compare(args) => run_compare(&args),
         Command::Shrink(args) => run_shrink(&args),
+        Command::Merge(args) => merge::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -178,10 +192,14 @@ impl Failure {
 /// Loads a scenario and warns on stderr, once, of each setting that cannot affect a run.
 fn load(path: &std::path::Path) -> Result<Scenario, Failure> {
     let scenario = retrylab_scenario::load(path).map_err(|error| Failure::scenario(&error))?;
+    print_scenario_warnings(&scenario);
+    Ok(scenario)
+}
+
+fn print_scenario_warnings(scenario: &Scenario) {
     for warning in scenario.warnings() {
         let _ = writeln!(std::io::stderr(), "warning: {warning}");
     }
-    Ok(scenario)
 }
 
 /// The warnings about settings a command's runs could not have met: the
@@ -306,7 +324,7 @@ fn progress_bar(total: u64) -> indicatif::ProgressBar {
 
 fn run_explore(args: &SeedsArgs) -> Result<(), Failure> {
     let scenario = load(&args.scenario)?;
-    let options = ExploreOptions {
+    let mut options = ExploreOptions {
         seeds: seeds(args, &scenario)?,
         first_seed: args.first_seed,
         policies: args.policy.clone(),
@@ -314,15 +332,23 @@ fn run_explore(args: &SeedsArgs) -> Result<(), Failure> {
         swarm: args.swarm,
         timeout: args.timeout,
     };
+    let part = merge::shard_seeds(args, PartKind::Explore, &mut options.first_seed, &mut options.seeds)?;
     let chosen = select_policies(&scenario, &options.policies).map_err(|error| Failure::estimate(&error))?;
     let bar = progress_bar(options.seeds.saturating_mul(chosen.len() as u64));
-    let result = explore(&scenario, &options, &|| bar.inc(1));
+    let result = explore_state(&scenario, &options, &|| bar.inc(1));
     bar.finish_and_clear();
-    let exploration = result.map_err(|error| Failure::estimate(&error))?;
-    if args.json {
-        print(&output::explore_json(&exploration))?;
+    let state = result.map_err(|error| Failure::estimate(&error))?;
+    let part = part.map(|header| merge::part_fields(&header, &state));
+    emit_explore(&state.finish(&scenario), args.json, part.as_deref())
+}
+
+/// Prints an exploration (with a shard's part fields, if any) and gives its
+/// verdict: the one output path of `explore` and of `merge`.
+fn emit_explore(exploration: &Exploration, json: bool, part: Option<&str>) -> Result<(), Failure> {
+    if json {
+        print(&merge::with_part(&output::explore_json(exploration), part))?;
     } else {
-        print(&output::explore_human(&exploration))?;
+        print(&output::explore_human(exploration))?;
     }
     if exploration.violations.is_empty() {
         Ok(())
@@ -353,17 +379,25 @@ fn estimate_options(args: &SeedsArgs, scenario: &Scenario) -> Result<EstimateOpt
 
 fn run_compare(args: &SeedsArgs) -> Result<(), Failure> {
     let scenario = load(&args.scenario)?;
-    let options = estimate_options(args, &scenario)?;
+    let mut options = estimate_options(args, &scenario)?;
+    let part = merge::shard_seeds(args, PartKind::Compare, &mut options.first_seed, &mut options.seeds)?;
     let chosen = select_policies(&scenario, &options.policies).map_err(|error| Failure::estimate(&error))?;
     let bar = progress_bar(options.seeds.saturating_mul(chosen.len() as u64));
-    let result = compare(&scenario, &options, &|| bar.inc(1));
+    let result = compare_state(&scenario, &options, &|| bar.inc(1));
     bar.finish_and_clear();
-    let comparison = result.map_err(|error| Failure::estimate(&error))?;
-    let warnings = warnings_after(&scenario, comparison.policies.iter().map(|p| &p.disruptions_reached));
-    if args.json {
-        print(&with_warnings(&output::compare_json(&comparison), &warnings))?;
+    let state = result.map_err(|error| Failure::estimate(&error))?;
+    let part = part.map(|header| merge::part_fields(&header, &state));
+    emit_compare(&scenario, &state.finish(&scenario), args.json, part.as_deref())
+}
+
+/// Prints a comparison (with a shard's part fields, if any) and gives its
+/// verdict: the one output path of `compare` and of `merge`.
+fn emit_compare(scenario: &Scenario, comparison: &Comparison, json: bool, part: Option<&str>) -> Result<(), Failure> {
+    let warnings = warnings_after(scenario, comparison.policies.iter().map(|p| &p.disruptions_reached));
+    if json {
+        print(&merge::with_part(&with_warnings(&output::compare_json(comparison), &warnings), part))?;
     } else {
-        print(&output::compare_human(&scenario, &comparison))?;
+        print(&output::compare_human(scenario, comparison))?;
     }
     violations_fail(&comparison.policies)
 }
@@ -388,17 +422,25 @@ fn violations_fail(policies: &[PolicyEstimate]) -> Result<(), Failure> {
 
 fn run_estimate(args: &SeedsArgs) -> Result<(), Failure> {
     let scenario = load(&args.scenario)?;
-    let options = estimate_options(args, &scenario)?;
+    let mut options = estimate_options(args, &scenario)?;
+    let part = merge::shard_seeds(args, PartKind::Estimate, &mut options.first_seed, &mut options.seeds)?;
     let chosen = select_policies(&scenario, &options.policies).map_err(|error| Failure::estimate(&error))?;
     let bar = progress_bar(options.seeds.saturating_mul(chosen.len() as u64));
-    let result = estimate(&scenario, &options, &|| bar.inc(1));
+    let result = estimate_state(&scenario, &options, &|| bar.inc(1));
     bar.finish_and_clear();
-    let estimate = result.map_err(|error| Failure::estimate(&error))?;
-    let warnings = warnings_after(&scenario, estimate.policies.iter().map(|p| &p.disruptions_reached));
-    if args.json {
-        print(&with_warnings(&output::estimate_json(&estimate), &warnings))?;
+    let state = result.map_err(|error| Failure::estimate(&error))?;
+    let part = part.map(|header| merge::part_fields(&header, &state));
+    emit_estimate(&scenario, &state.finish(&scenario), args.json, part.as_deref())
+}
+
+/// Prints an estimate (with a shard's part fields, if any) and gives its
+/// verdict: the one output path of `estimate` and of `merge`.
+fn emit_estimate(scenario: &Scenario, estimate: &Estimate, json: bool, part: Option<&str>) -> Result<(), Failure> {
+    let warnings = warnings_after(scenario, estimate.policies.iter().map(|p| &p.disruptions_reached));
+    if json {
+        print(&merge::with_part(&with_warnings(&output::estimate_json(estimate), &warnings), part))?;
     } else {
-        print(&output::estimate_human(&scenario, &estimate))?;
+        print(&output::estimate_human(scenario, estimate))?;
     }
     violations_fail(&estimate.policies)
 }

@@ -7,11 +7,12 @@ use std::ops::ControlFlow;
 
 use retrylab_scenario::Scenario;
 use retrylab_stats::{discordant_pairs, holm, mcnemar, mcnemar_clustered};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use crate::estimate::{select_policies, EstimateError, EstimateOptions, PolicyEstimate, PolicySummary};
+use crate::estimate::{select_policies, EstimateError, EstimateOptions, EstimateState, PolicyEstimate, PolicySummary};
 use crate::report::RunReport;
 use crate::runner::{Runner, Seeds};
+use crate::shard::MergeError;
 
 /// Significance level for "is the difference real".
 pub const SIGNIFICANCE: f64 = 0.05;
@@ -87,14 +88,33 @@ pub fn compare(
     options: &EstimateOptions,
     progress: &(dyn Fn() + Sync),
 ) -> Result<Comparison, EstimateError> {
+    Ok(compare_state(scenario, options, progress)?.finish(scenario))
+}
+
+/// The exact state a [`Comparison`] is computed from: each policy's
+/// summary and, per pair of policies, the discordant operations of each
+/// seed. Serializable, so that shards of the seeds merge
+/// ([`ComparisonState::merge`]) into what one machine would have computed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ComparisonState {
+    pub estimate: EstimateState,
+    /// Per pair (policy i against each later j, in order), per seed in seed
+    /// order: (operations only A failed, operations only B failed).
+    pub discordant: Vec<Vec<(u64, u64)>>,
+}
+
+/// [`compare`], stopping short of the tests: the state to finish or merge.
+pub fn compare_state(
+    scenario: &Scenario,
+    options: &EstimateOptions,
+    progress: &(dyn Fn() + Sync),
+) -> Result<ComparisonState, EstimateError> {
     let policies = select_policies(scenario, &options.policies)?;
     let seeds = Seeds::new(options.first_seed, options.seeds).map_err(EstimateError::Seeds)?;
     let runner = Runner::new(scenario, &policies, options.jobs, options.swarm, options.timeout)?;
     let mut summaries: Vec<PolicySummary> =
-        policies.iter().map(|policy| PolicySummary::new(scenario, &policy.name, options.swarm)).collect();
-    let pair_indices: Vec<(usize, usize)> =
-        (0..policies.len()).flat_map(|i| (i + 1..policies.len()).map(move |j| (i, j))).collect();
-    // Per pair, per seed: (operations only A failed, operations only B failed).
+        policies.iter().map(|policy| PolicySummary::new(&policy.name, options.swarm)).collect();
+    let pair_indices = pair_indices(policies.len());
     let mut discordant: Vec<Vec<(u64, u64)>> = pair_indices.iter().map(|_| Vec::new()).collect();
     let mut failed = None;
     runner.run(seeds, progress, &mut |chunk| {
@@ -109,36 +129,74 @@ pub fn compare(
             per_seed.extend(reports[i].iter().zip(&reports[j]).map(|(a, b)| discordant_on_seed(a, b)));
         }
         for (summary, runs) in summaries.iter_mut().zip(&reports) {
-            runs.iter().for_each(|report| summary.add(report));
+            runs.iter().for_each(|report| summary.add(scenario, report));
         }
         ControlFlow::Continue(())
     });
     if let Some(error) = failed {
         return Err(EstimateError::Run(error));
     }
-    let estimates: Vec<PolicyEstimate> =
-        summaries.into_iter().map(|summary| summary.finish(options.confidence)).collect();
-    let pairs = holm_adjusted(
-        pair_indices
-            .iter()
-            .zip(&discordant)
-            .map(|(&(i, j), per_seed)| pair(&policies[i].name, &policies[j].name, per_seed))
-            .collect(),
-    );
-    let best = best_by_measure(&estimates, &pairs);
-    let best_excludes = estimates.iter().filter(|p| !p.is_clean()).map(|p| p.policy.clone()).collect();
-    Ok(Comparison {
-        scenario: scenario.name.clone(),
-        seeds: options.seeds,
+    let estimate = EstimateState {
         first_seed: options.first_seed,
+        seeds: options.seeds,
         confidence: options.confidence,
-        policies: estimates,
-        pairs,
-        best,
-        best_excludes,
-        p_value_correction: "holm",
-        notes: crate::estimate::fixed_schedule_note(scenario, options.swarm).into_iter().collect(),
-    })
+        swarm: options.swarm,
+        policies: summaries,
+    };
+    Ok(ComparisonState { estimate, discordant })
+}
+
+/// Every pair (i, j) of `policies` policies with i < j, in order.
+fn pair_indices(policies: usize) -> Vec<(usize, usize)> {
+    (0..policies).flat_map(|i| (i + 1..policies).map(move |j| (i, j))).collect()
+}
+
+impl ComparisonState {
+    /// The comparison of `scenario`'s policies (the scenario these seeds ran).
+    pub fn finish(self, scenario: &Scenario) -> Comparison {
+        let names: Vec<String> = self.estimate.policies.iter().map(|p| p.policy().to_owned()).collect();
+        let swarm = self.estimate.swarm;
+        let (seeds, first_seed, confidence) = (self.estimate.seeds, self.estimate.first_seed, self.estimate.confidence);
+        let estimates = self.estimate.finish(scenario).policies;
+        let pairs = holm_adjusted(
+            pair_indices(names.len())
+                .iter()
+                .zip(&self.discordant)
+                .map(|(&(i, j), per_seed)| pair(&names[i], &names[j], per_seed))
+                .collect(),
+        );
+        let best = best_by_measure(&estimates, &pairs);
+        let best_excludes = estimates.iter().filter(|p| !p.is_clean()).map(|p| p.policy.clone()).collect();
+        Comparison {
+            scenario: scenario.name.clone(),
+            seeds,
+            first_seed,
+            confidence,
+            policies: estimates,
+            pairs,
+            best,
+            best_excludes,
+            p_value_correction: "holm",
+            notes: crate::estimate::fixed_schedule_note(scenario, swarm).into_iter().collect(),
+        }
+    }
+
+    /// Appends `next`, the state of the seeds that follow these under the
+    /// same policies; the tests are recomputed from the per-seed tallies.
+    pub fn merge(&mut self, next: ComparisonState) -> Result<(), MergeError> {
+        if next.discordant.len() != self.discordant.len() {
+            return Err(MergeError::Mismatch(format!(
+                "{} pairs of policies against {}",
+                self.discordant.len(),
+                next.discordant.len()
+            )));
+        }
+        self.estimate.merge(next.estimate)?;
+        for (per_seed, more) in self.discordant.iter_mut().zip(next.discordant) {
+            per_seed.extend(more);
+        }
+        Ok(())
+    }
 }
 
 /// Pairs operation k of a seed under A with operation k of the same seed

@@ -6,13 +6,14 @@ use std::ops::ControlFlow;
 
 use retrylab_scenario::{NamedPolicy, Scenario};
 use retrylab_sim::RunError;
-use retrylab_stats::{clopper_pearson, design_effect, rate, Interval, LatencySummary};
-use serde::Serialize;
+use retrylab_stats::{clopper_pearson, design_effect, rate, Interval, LatencyHistogram};
+use serde::{Deserialize, Serialize};
 
 use crate::explore::{replay_command, ViolationTally};
 use crate::reached::DisruptionsReached;
 use crate::report::RunReport;
 use crate::runner::{RunTimeout, Runner, Seeds, SeedsError, JOBS_MAX};
+use crate::shard::{check_follows, MergeError};
 
 /// Which runs to make.
 #[derive(Clone, Debug)]
@@ -133,17 +134,39 @@ pub fn estimate(
     options: &EstimateOptions,
     progress: &(dyn Fn() + Sync),
 ) -> Result<Estimate, EstimateError> {
+    Ok(estimate_state(scenario, options, progress)?.finish(scenario))
+}
+
+/// The exact state an [`Estimate`] is computed from, serializable so that a
+/// shard of the seeds can be run on one machine and merged with the others
+/// ([`EstimateState::merge`]) into what one machine would have computed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EstimateState {
+    pub first_seed: u64,
+    pub seeds: u64,
+    pub confidence: f64,
+    pub swarm: bool,
+    /// In the order the policies were chosen.
+    pub policies: Vec<PolicySummary>,
+}
+
+/// [`estimate`], stopping short of the summary: the state to finish or merge.
+pub fn estimate_state(
+    scenario: &Scenario,
+    options: &EstimateOptions,
+    progress: &(dyn Fn() + Sync),
+) -> Result<EstimateState, EstimateError> {
     let policies = select_policies(scenario, &options.policies)?;
     let seeds = Seeds::new(options.first_seed, options.seeds).map_err(EstimateError::Seeds)?;
     let runner = Runner::new(scenario, &policies, options.jobs, options.swarm, options.timeout)?;
     let mut summaries: Vec<PolicySummary> =
-        policies.iter().map(|policy| PolicySummary::new(scenario, &policy.name, options.swarm)).collect();
+        policies.iter().map(|policy| PolicySummary::new(&policy.name, options.swarm)).collect();
     let mut failed = None;
     runner.run(seeds, progress, &mut |chunk| {
         for (summary, runs) in summaries.iter_mut().zip(chunk) {
             for run in runs {
                 match run {
-                    Ok(report) => summary.add(&report),
+                    Ok(report) => summary.add(scenario, &report),
                     Err(error) => {
                         failed = Some(error);
                         return ControlFlow::Break(());
@@ -156,14 +179,52 @@ pub fn estimate(
     if let Some(error) = failed {
         return Err(EstimateError::Run(error));
     }
-    Ok(Estimate {
-        scenario: scenario.name.clone(),
-        seeds: options.seeds,
+    Ok(EstimateState {
         first_seed: options.first_seed,
+        seeds: options.seeds,
         confidence: options.confidence,
-        policies: summaries.into_iter().map(|summary| summary.finish(options.confidence)).collect(),
-        notes: fixed_schedule_note(scenario, options.swarm).into_iter().collect(),
+        swarm: options.swarm,
+        policies: summaries,
     })
+}
+
+impl EstimateState {
+    /// Every policy's estimate of `scenario` (the one these seeds ran).
+    pub fn finish(self, scenario: &Scenario) -> Estimate {
+        Estimate {
+            scenario: scenario.name.clone(),
+            seeds: self.seeds,
+            first_seed: self.first_seed,
+            confidence: self.confidence,
+            policies: self.policies.into_iter().map(|summary| summary.finish(self.confidence)).collect(),
+            notes: fixed_schedule_note(scenario, self.swarm).into_iter().collect(),
+        }
+    }
+
+    /// Appends `next`, the state of the seeds that follow these under the
+    /// same policies: the state of both ranges, as if run on one machine.
+    pub fn merge(&mut self, next: EstimateState) -> Result<(), MergeError> {
+        check_follows(self.first_seed, self.seeds, next.first_seed)?;
+        if next.confidence.to_bits() != self.confidence.to_bits() || next.swarm != self.swarm {
+            return Err(MergeError::Mismatch(format!(
+                "confidence {} against {}, swarm {} against {}",
+                self.confidence, next.confidence, self.swarm, next.swarm
+            )));
+        }
+        let names = |state: &EstimateState| state.policies.iter().map(|p| p.policy.clone()).collect::<Vec<_>>();
+        if names(self) != names(&next) {
+            return Err(MergeError::Mismatch(format!(
+                "policies [{}] against [{}]",
+                names(self).join(", "),
+                names(&next).join(", ")
+            )));
+        }
+        for (summary, more) in self.policies.iter_mut().zip(next.policies) {
+            summary.merge(more)?;
+        }
+        self.seeds += next.seeds;
+        Ok(())
+    }
 }
 
 /// When every seed meets the same scripted outage, crash or partition at
@@ -252,9 +313,13 @@ fn us_to_ms(us: u64) -> f64 {
 }
 
 /// One policy's runs, summed as they arrive (in seed order), so that no
-/// run's whole report is kept.
-pub(crate) struct PolicySummary<'s> {
-    scenario: &'s Scenario,
+/// run's whole report is kept: the exact state a summary is computed from.
+/// Serializable, so that a shard's part carries it; `merge` appends the next
+/// shard's seeds, and `finish` then gives what one machine running every
+/// seed would have (counts add, latencies are an exact histogram, per-seed
+/// tallies keep seed order).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PolicySummary {
     policy: String,
     swarm: bool,
     seeds: u64,
@@ -264,9 +329,9 @@ pub(crate) struct PolicySummary<'s> {
     gateway_attempts: u64,
     faults_injected: u64,
     quota_exhausted: u64,
-    /// (failures, operations) per seed: the clusters of the design effect.
+    /// (failures, operations) per seed, in seed order: the clusters of the design effect.
     per_seed: Vec<(u64, u64)>,
-    latencies_us: Vec<u64>,
+    latencies_us: LatencyHistogram,
     failures_by_kind: BTreeMap<String, u64>,
     failures_by_status: BTreeMap<String, u64>,
     failures_per_seed_min: Option<u64>,
@@ -275,11 +340,10 @@ pub(crate) struct PolicySummary<'s> {
     reached: DisruptionsReached,
 }
 
-impl<'s> PolicySummary<'s> {
+impl PolicySummary {
     /// `swarm`: whether the seeds run in swarm mode (for the replay command).
-    pub(crate) fn new(scenario: &'s Scenario, policy: &str, swarm: bool) -> Self {
+    pub(crate) fn new(policy: &str, swarm: bool) -> Self {
         PolicySummary {
-            scenario,
             policy: policy.to_owned(),
             swarm,
             seeds: 0,
@@ -290,7 +354,7 @@ impl<'s> PolicySummary<'s> {
             faults_injected: 0,
             quota_exhausted: 0,
             per_seed: Vec::new(),
-            latencies_us: Vec::new(),
+            latencies_us: LatencyHistogram::new(),
             failures_by_kind: BTreeMap::new(),
             failures_by_status: BTreeMap::new(),
             failures_per_seed_min: None,
@@ -300,7 +364,12 @@ impl<'s> PolicySummary<'s> {
         }
     }
 
-    pub(crate) fn add(&mut self, report: &RunReport) {
+    pub fn policy(&self) -> &str {
+        &self.policy
+    }
+
+    /// Adds the next seed's run of `scenario` (for its replay command).
+    pub(crate) fn add(&mut self, scenario: &Scenario, report: &RunReport) {
         self.seeds += 1;
         // Saturating: sums of per-run counts cannot reach 2^64 within the
         // seed and operation bounds, and a saturated sum is still no wrap.
@@ -311,23 +380,52 @@ impl<'s> PolicySummary<'s> {
         self.faults_injected = self.faults_injected.saturating_add(report.faults_injected);
         self.quota_exhausted = self.quota_exhausted.saturating_add(report.quota_exhausted);
         self.per_seed.push((report.failures.min(report.operations), report.operations));
-        self.latencies_us.extend_from_slice(&report.latencies_us);
-        for (kind, n) in &report.failures_by_kind {
-            *self.failures_by_kind.entry(kind.clone()).or_default() += n;
-        }
-        for (status, n) in &report.failures_by_status {
-            *self.failures_by_status.entry(status.clone()).or_default() += n;
-        }
+        self.latencies_us.extend(&report.latencies_us);
+        add_counts(&mut self.failures_by_kind, &report.failures_by_kind);
+        add_counts(&mut self.failures_by_status, &report.failures_by_status);
         self.failures_per_seed_min =
             Some(self.failures_per_seed_min.map_or(report.failures, |m| m.min(report.failures)));
         self.failures_per_seed_max = self.failures_per_seed_max.max(report.failures);
         self.reached.add(report);
-        let (scenario, policy, swarm) = (self.scenario, &self.policy, self.swarm);
+        let (policy, swarm) = (&self.policy, self.swarm);
         self.invariants.add(report, |seed| replay_command(scenario, policy, seed, swarm));
     }
 
+    /// Appends `next`, the same policy's summary of the seeds that follow
+    /// these: the result is the summary of both ranges, exactly.
+    pub fn merge(&mut self, next: PolicySummary) -> Result<(), MergeError> {
+        if next.policy != self.policy || next.swarm != self.swarm {
+            return Err(MergeError::Mismatch(format!(
+                "policy {:?}{} against {:?}{}",
+                self.policy,
+                if self.swarm { " (swarm)" } else { "" },
+                next.policy,
+                if next.swarm { " (swarm)" } else { "" }
+            )));
+        }
+        self.seeds += next.seeds;
+        self.operations = self.operations.saturating_add(next.operations);
+        self.failures = self.failures.saturating_add(next.failures);
+        self.attempts = self.attempts.saturating_add(next.attempts);
+        self.gateway_attempts = self.gateway_attempts.saturating_add(next.gateway_attempts);
+        self.faults_injected = self.faults_injected.saturating_add(next.faults_injected);
+        self.quota_exhausted = self.quota_exhausted.saturating_add(next.quota_exhausted);
+        self.per_seed.extend(next.per_seed);
+        self.latencies_us.merge(&next.latencies_us);
+        add_counts(&mut self.failures_by_kind, &next.failures_by_kind);
+        add_counts(&mut self.failures_by_status, &next.failures_by_status);
+        self.failures_per_seed_min = match (self.failures_per_seed_min, next.failures_per_seed_min) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.failures_per_seed_max = self.failures_per_seed_max.max(next.failures_per_seed_max);
+        self.invariants.merge(next.invariants);
+        self.reached.merge(&next.reached);
+        Ok(())
+    }
+
     /// The summary at two-sided `confidence`.
-    pub(crate) fn finish(mut self, confidence: f64) -> PolicyEstimate {
+    pub(crate) fn finish(self, confidence: f64) -> PolicyEstimate {
         let (operations, failures) = (self.operations, self.failures);
         let per_op = |count: u64| if operations == 0 { 0.0 } else { count as f64 / operations as f64 };
         let independent = clopper_pearson(failures, operations, confidence);
@@ -337,7 +435,7 @@ impl<'s> PolicySummary<'s> {
             Ok(deff) => (deff.clopper_pearson(confidence), deff.design_effect),
             Err(_) => (independent, 1.0),
         };
-        let latency = LatencySummary::from_unsorted(&mut self.latencies_us);
+        let latency = self.latencies_us.summary();
         PolicyEstimate {
             seeds: self.seeds,
             operations,
@@ -365,5 +463,12 @@ impl<'s> PolicySummary<'s> {
             disruptions_reached: self.reached,
             policy: self.policy,
         }
+    }
+}
+
+fn add_counts(sum: &mut BTreeMap<String, u64>, counts: &BTreeMap<String, u64>) {
+    for (name, n) in counts {
+        let slot = sum.entry(name.clone()).or_default();
+        *slot = slot.saturating_add(*n);
     }
 }

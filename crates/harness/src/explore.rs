@@ -6,11 +6,12 @@ use std::ops::ControlFlow;
 
 use retrylab_scenario::Scenario;
 use retrylab_sim::RunError;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::estimate::{select_policies, EstimateError};
 use crate::report::RunReport;
 use crate::runner::{RunTimeout, Runner, Seeds};
+use crate::shard::{check_follows, MergeError};
 
 #[derive(Clone, Debug)]
 pub struct ExploreOptions {
@@ -32,7 +33,7 @@ impl Default for ExploreOptions {
 }
 
 /// One broken invariant on one seed.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {
     pub seed: u64,
     pub policy: String,
@@ -102,7 +103,7 @@ pub(crate) fn replay_command(scenario: &Scenario, policy: &str, seed: u64, swarm
 /// What the invariant checkers found over one policy's seeds: the part of
 /// every verdict (`estimate`, `compare`, `Check`) that counts corruption.
 /// Its fields appear flattened in each verdict's JSON, under stable names.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ViolationTally {
     /// Invariant violations over all seeds (a seed can break several).
     pub violations: u64,
@@ -139,6 +140,22 @@ impl ViolationTally {
     pub fn is_clean(&self) -> bool {
         self.violations == 0
     }
+
+    /// Adds another tally of other seeds: counts add, and the example is
+    /// the one on the lower seed, as if every seed had been counted here.
+    pub fn merge(&mut self, other: ViolationTally) {
+        self.violations = self.violations.saturating_add(other.violations);
+        self.seeds_with_violations = self.seeds_with_violations.saturating_add(other.seeds_with_violations);
+        for (invariant, n) in other.violations_by_invariant {
+            let slot = self.violations_by_invariant.entry(invariant).or_default();
+            *slot = slot.saturating_add(n);
+        }
+        if let Some(example) = other.violation_example {
+            if self.violation_example.as_ref().is_none_or(|mine| example.seed < mine.seed) {
+                self.violation_example = Some(example);
+            }
+        }
+    }
 }
 
 /// Runs the seeds of every chosen policy and collects what the checkers
@@ -148,6 +165,28 @@ pub fn explore(
     options: &ExploreOptions,
     progress: &(dyn Fn() + Sync),
 ) -> Result<Exploration, EstimateError> {
+    Ok(explore_state(scenario, options, progress)?.finish(scenario))
+}
+
+/// What an [`Exploration`] is made of, per policy: serializable, so that
+/// shards of the seeds merge ([`ExplorationState::merge`]) into what one
+/// machine would have found.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExplorationState {
+    pub first_seed: u64,
+    pub seeds: u64,
+    pub swarm: bool,
+    pub policies: Vec<String>,
+    /// Per policy (in `policies`' order), the findings in seed order.
+    pub findings: Vec<Vec<Finding>>,
+}
+
+/// [`explore`], stopping short of the report: the state to finish or merge.
+pub fn explore_state(
+    scenario: &Scenario,
+    options: &ExploreOptions,
+    progress: &(dyn Fn() + Sync),
+) -> Result<ExplorationState, EstimateError> {
     let policies = select_policies(scenario, &options.policies)?;
     let seeds = Seeds::new(options.first_seed, options.seeds).map_err(EstimateError::Seeds)?;
     let runner = Runner::new(scenario, &policies, options.jobs, options.swarm, options.timeout)?;
@@ -160,14 +199,46 @@ pub fn explore(
         }
         ControlFlow::Continue(())
     });
-    Ok(Exploration {
-        scenario: scenario.name.clone(),
-        seeds: options.seeds,
+    Ok(ExplorationState {
         first_seed: options.first_seed,
+        seeds: options.seeds,
+        swarm: options.swarm,
         policies: policies.iter().map(|p| p.name.clone()).collect(),
-        runs: options.seeds * policies.len() as u64,
-        violations: per_policy.into_iter().flatten().collect(),
+        findings: per_policy,
     })
+}
+
+impl ExplorationState {
+    /// The exploration of `scenario` (the one these seeds ran).
+    pub fn finish(self, scenario: &Scenario) -> Exploration {
+        Exploration {
+            scenario: scenario.name.clone(),
+            seeds: self.seeds,
+            first_seed: self.first_seed,
+            runs: self.seeds * self.policies.len() as u64,
+            policies: self.policies,
+            violations: self.findings.into_iter().flatten().collect(),
+        }
+    }
+
+    /// Appends `next`, the findings on the seeds that follow these under the same policies.
+    pub fn merge(&mut self, next: ExplorationState) -> Result<(), MergeError> {
+        check_follows(self.first_seed, self.seeds, next.first_seed)?;
+        if next.policies != self.policies || next.swarm != self.swarm || next.findings.len() != self.findings.len() {
+            return Err(MergeError::Mismatch(format!(
+                "policies [{}]{} against [{}]{}",
+                self.policies.join(", "),
+                if self.swarm { " (swarm)" } else { "" },
+                next.policies.join(", "),
+                if next.swarm { " (swarm)" } else { "" }
+            )));
+        }
+        for (findings, more) in self.findings.iter_mut().zip(next.findings) {
+            findings.extend(more);
+        }
+        self.seeds += next.seeds;
+        Ok(())
+    }
 }
 
 /// What one run's checkers found; a run that loops, stalls, panics or runs
@@ -193,6 +264,33 @@ fn findings_of(scenario: &Scenario, policy: &str, swarm: bool, run: Result<RunRe
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn tally(seed: u64, invariant: &str, violations: u64) -> ViolationTally {
+        ViolationTally {
+            violations,
+            seeds_with_violations: 1,
+            violations_by_invariant: [(invariant.to_owned(), violations)].into_iter().collect(),
+            violation_example: Some(Finding {
+                seed,
+                policy: "p".to_owned(),
+                invariant: invariant.to_owned(),
+                detail: String::new(),
+                reproduce: String::new(),
+            }),
+        }
+    }
+
+    #[test]
+    fn merged_tallies_add_and_keep_the_lowest_seed_example() {
+        let mut merged = ViolationTally::default();
+        merged.merge(tally(9, "stale-read", 2));
+        merged.merge(ViolationTally::default());
+        merged.merge(tally(4, "lost-write", 1));
+        merged.merge(tally(7, "stale-read", 3));
+        assert_eq!((merged.violations, merged.seeds_with_violations), (6, 3));
+        assert_eq!(merged.violations_by_invariant.get("stale-read"), Some(&5));
+        assert_eq!(merged.violation_example.map(|e| (e.seed, e.invariant)), Some((4, "lost-write".to_owned())));
+    }
 
     #[test]
     fn replay_commands_quote_what_a_shell_would_split_or_run() {

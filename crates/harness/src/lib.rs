@@ -15,6 +15,10 @@
 //! - [`Property`] and [`strategies`]: proptest over fault models, workload
 //!   sizes, policy parameters and seeds; a broken invariant is shrunk to a
 //!   minimal case and written as a scenario file `retrylab run` replays.
+//! - [`Shard`]: the K-th of N blocks of a seed range; the `*_state`
+//!   functions ([`estimate_state`], [`compare_state`], [`explore_state`])
+//!   return the exact, serializable state behind each result, which merges
+//!   across shards into what one machine would have computed.
 //! - [`warnings_after_run`]: the scripted outages, crashes and partitions
 //!   that runs never reached ([`DisruptionsReached`], in every
 //!   [`PolicyEstimate`] and from [`DisruptionsReached::of_runs`]).
@@ -31,14 +35,20 @@ mod reached;
 mod report;
 mod runner;
 mod s3_mixed;
+mod shard;
 pub mod strategies;
 mod swarm;
 mod workload;
 
 pub use check::{Check, CheckError, Verdict};
-pub use compare::{compare, Best, Comparison, PairComparison, SIGNIFICANCE};
-pub use estimate::{estimate, select_policies, Estimate, EstimateError, EstimateOptions, PolicyEstimate};
-pub use explore::{explore, reproduce_command, Exploration, ExploreOptions, Finding, ViolationTally};
+pub use compare::{compare, compare_state, Best, Comparison, ComparisonState, PairComparison, SIGNIFICANCE};
+pub use estimate::{
+    estimate, estimate_state, select_policies, Estimate, EstimateError, EstimateOptions, EstimateState, PolicyEstimate,
+    PolicySummary,
+};
+pub use explore::{
+    explore, explore_state, reproduce_command, Exploration, ExplorationState, ExploreOptions, Finding, ViolationTally,
+};
 pub use nightly::{CASES_VAR, FAILURES_DIR_VAR, SEEDS_VAR};
 pub use property::{check_case, Property, PropertyError, PropertyFailure};
 pub use reached::{warnings_after_run, DisruptionsReached};
@@ -46,6 +56,7 @@ pub use report::RunReport;
 pub use retrylab_check::Violation;
 pub use retrylab_sim::{RunError, TraceMode, WallBudget};
 pub use runner::{RunTimeout, Seeds, SeedsError, JOBS_MAX, SEEDS_MAX, TIMEOUT_S_MAX};
+pub use shard::{merge_order, MergeError, Shard, ShardError, SHARDS_MAX};
 pub use strategies::{Case, Variation};
 pub use swarm::{swarm_faults, swarm_scenario};
 pub use workload::{run_seed, run_seed_within};

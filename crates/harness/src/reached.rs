@@ -4,12 +4,12 @@
 //! policies under it measures nothing.
 
 use retrylab_scenario::Scenario;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::report::RunReport;
 
 /// What runs of a scenario met of its scripted disruptions.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct DisruptionsReached {
     /// S3 requests that arrived inside each `[[faults.outages]]` entry,
     /// summed over the runs, in the file's order.
@@ -40,6 +40,16 @@ impl DisruptionsReached {
             *sum = sum.saturating_add(*count);
         }
         self.longest_run_s = self.longest_run_s.max(report.simulated_time.as_secs_f64());
+    }
+
+    /// Adds what other runs of the same scenario met (another shard's seeds).
+    pub fn merge(&mut self, other: &DisruptionsReached) {
+        let outages = &mut self.outage_requests;
+        outages.resize(outages.len().max(other.outage_requests.len()), 0);
+        for (sum, count) in outages.iter_mut().zip(&other.outage_requests) {
+            *sum = sum.saturating_add(*count);
+        }
+        self.longest_run_s = self.longest_run_s.max(other.longest_run_s);
     }
 }
 

@@ -11,6 +11,8 @@
 //!   seed, and Clopper-Pearson bounds on the effective number of trials it
 //!   leaves, for rates pooled over correlated operations.
 //! - [`percentile`]: nearest-rank percentiles and a latency summary.
+//! - [`histogram`]: exact counts per latency value, which add across machines
+//!   and give the same nearest-rank summary as the sorted values.
 //! - [`sprt`]: Wald's sequential probability ratio test, to stop simulating as
 //!   soon as the evidence decides between two success rates.
 //! - [`mod@mcnemar`]: McNemar's paired test for two policies run over the same
@@ -21,6 +23,7 @@
 //!   not paired.
 
 pub mod cluster;
+pub mod histogram;
 mod incomplete_beta;
 pub mod interval;
 pub mod mcnemar;
@@ -33,6 +36,7 @@ pub use cluster::{
     clopper_pearson_clustered, clopper_pearson_clustered_lower_one_sided, clopper_pearson_clustered_upper_one_sided,
     design_effect, effective_trials, ClusterError, DesignEffect, MIN_CLUSTERS_FOR_DESIGN_EFFECT,
 };
+pub use histogram::{HistogramError, LatencyHistogram};
 pub use interval::{
     clopper_pearson, clopper_pearson_lower_one_sided, clopper_pearson_upper_one_sided, rate, wilson, Interval,
 };

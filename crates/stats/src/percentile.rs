@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 /// (0.999 * 1000) can land one ulp above it and `ceil` would then skip a rank.
 /// A product within a few ulps of an integer is therefore taken as that integer.
 /// Assumes `len > 0` and `q` in `[0, 1]`.
-fn nearest_rank(len: usize, q: f64) -> usize {
+pub(crate) fn nearest_rank(len: usize, q: f64) -> usize {
     let product = q * len as f64;
     let nearest = product.round();
     let rank =

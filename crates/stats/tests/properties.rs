@@ -6,7 +6,7 @@
 use proptest::prelude::*;
 use retrylab_stats::{
     clopper_pearson, clopper_pearson_lower_one_sided, clopper_pearson_upper_one_sided, mcnemar,
-    percentile_nearest_rank, rate, wilson, LatencySummary, Sprt,
+    percentile_nearest_rank, rate, wilson, LatencyHistogram, LatencySummary, Sprt,
 };
 use statrs::distribution::{Binomial, DiscreteCDF};
 
@@ -115,6 +115,25 @@ proptest! {
         prop_assert!(s.min <= s.p50 && s.p50 <= s.p90 && s.p90 <= s.p99);
         prop_assert!(s.p99 <= s.p999 && s.p999 <= s.max);
         prop_assert_eq!(Some(&s.max), data.iter().max());
+    }
+
+    /// The histogram is exact: split anywhere, merged, it summarises as the
+    /// sorted list does, at every quantile.
+    #[test]
+    fn histogram_halves_merge_into_the_sorted_summary(
+        mut data in prop::collection::vec(0_u64..2_000, 0..500),
+        split in any::<prop::sample::Index>(),
+        permille in 0_u64..=1000,
+    ) {
+        let at = if data.is_empty() { 0 } else { split.index(data.len()) };
+        let (mut left, mut right) = (LatencyHistogram::new(), LatencyHistogram::new());
+        left.extend(&data[..at]);
+        right.extend(&data[at..]);
+        left.merge(&right);
+        let q = permille as f64 / 1000.0;
+        let summary = LatencySummary::from_unsorted(&mut data);
+        prop_assert_eq!(left.summary(), summary);
+        prop_assert_eq!(left.percentile_nearest_rank(q), percentile_nearest_rank(&data, q));
     }
 
     #[test]

@@ -1,0 +1,193 @@
+//! An exact latency histogram: how many operations took each integer latency, so that summaries add across shards.
+//!
+//! A run's latencies are integers in the caller's unit (microseconds of
+//! virtual time in the harness). Keeping one count per distinct value loses
+//! nothing: the nearest-rank percentiles of the histogram are those of the
+//! sorted list of values, by the same rank rule ([`crate::percentile`]), and
+//! two histograms add exactly. That is what lets seeds run on many machines
+//! and merge into the summary one machine would have printed; the unsharded
+//! path uses the same type, so both compute percentiles by one definition.
+//! Virtual latencies repeat (the simulator's resolution is 1 ms, plus tens of
+//! nanoseconds of scheduling noise), so the map is also smaller than the list.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::percentile::{nearest_rank, LatencySummary};
+
+/// Counts per latency value. Serialized as `[[value, count], ...]` in
+/// ascending value order, every count at least 1.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "Vec<(u64, u64)>", try_from = "Vec<(u64, u64)>")]
+pub struct LatencyHistogram {
+    counts: BTreeMap<u64, u64>,
+    /// The sum of `counts`' values, kept so that ranks need no second pass.
+    total: u64,
+}
+
+/// Why a serialized histogram was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HistogramError {
+    /// Values must ascend strictly (each value once).
+    NotAscending { value: u64 },
+    /// A listed value must have been seen at least once.
+    ZeroCount { value: u64 },
+    /// The counts add up past `u64::MAX`.
+    TotalOverflows,
+}
+
+impl std::fmt::Display for HistogramError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HistogramError::NotAscending { value } => {
+                write!(f, "latency histogram: value {value} is out of order or repeated (values must ascend)")
+            }
+            HistogramError::ZeroCount { value } => write!(f, "latency histogram: value {value} has a count of 0"),
+            HistogramError::TotalOverflows => write!(f, "latency histogram: the counts add up past 2^64 - 1"),
+        }
+    }
+}
+
+impl std::error::Error for HistogramError {}
+
+impl LatencyHistogram {
+    pub fn new() -> Self {
+        LatencyHistogram::default()
+    }
+
+    /// Counts one more latency of `value`.
+    pub fn add(&mut self, value: u64) {
+        self.add_count(value, 1);
+    }
+
+    /// Counts every value of `values`.
+    pub fn extend(&mut self, values: &[u64]) {
+        values.iter().for_each(|&value| self.add(value));
+    }
+
+    /// Adds `other`'s counts to these: the histogram of both sets of values.
+    pub fn merge(&mut self, other: &LatencyHistogram) {
+        for (&value, &count) in &other.counts {
+            self.add_count(value, count);
+        }
+    }
+
+    fn add_count(&mut self, value: u64, count: u64) {
+        // Saturating: counts are bounded by seeds x operations, far below 2^64.
+        let slot = self.counts.entry(value).or_default();
+        *slot = slot.saturating_add(count);
+        self.total = self.total.saturating_add(count);
+    }
+
+    /// Latencies counted.
+    pub fn count(&self) -> u64 {
+        self.total
+    }
+
+    /// The nearest-rank `q`-quantile, as [`crate::percentile_nearest_rank`]
+    /// gives it for the sorted values; `None` when empty or `q` is outside `[0, 1]`.
+    #[must_use]
+    pub fn percentile_nearest_rank(&self, q: f64) -> Option<u64> {
+        if self.total == 0 || !(0.0..=1.0).contains(&q) {
+            return None;
+        }
+        let rank = nearest_rank(usize::try_from(self.total).unwrap_or(usize::MAX), q) as u64;
+        let mut seen = 0u64;
+        self.counts.iter().find_map(|(&value, &count)| {
+            seen = seen.saturating_add(count);
+            (seen >= rank).then_some(value)
+        })
+    }
+
+    /// The same summary [`LatencySummary::from_unsorted`] gives for the values counted.
+    #[must_use]
+    pub fn summary(&self) -> LatencySummary {
+        let at = |q: f64| self.percentile_nearest_rank(q).unwrap_or(0);
+        LatencySummary {
+            count: self.total,
+            min: self.counts.keys().next().copied().unwrap_or(0),
+            p50: at(0.5),
+            p90: at(0.9),
+            p99: at(0.99),
+            p999: at(0.999),
+            max: self.counts.keys().next_back().copied().unwrap_or(0),
+        }
+    }
+}
+
+impl From<LatencyHistogram> for Vec<(u64, u64)> {
+    fn from(histogram: LatencyHistogram) -> Self {
+        histogram.counts.into_iter().collect()
+    }
+}
+
+impl TryFrom<Vec<(u64, u64)>> for LatencyHistogram {
+    type Error = HistogramError;
+
+    fn try_from(pairs: Vec<(u64, u64)>) -> Result<Self, Self::Error> {
+        let mut histogram = LatencyHistogram::new();
+        let mut previous: Option<u64> = None;
+        for (value, count) in pairs {
+            if previous.is_some_and(|previous| value <= previous) {
+                return Err(HistogramError::NotAscending { value });
+            }
+            if count == 0 {
+                return Err(HistogramError::ZeroCount { value });
+            }
+            histogram.total = histogram.total.checked_add(count).ok_or(HistogramError::TotalOverflows)?;
+            histogram.counts.insert(value, count);
+            previous = Some(value);
+        }
+        Ok(histogram)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn of(values: &[u64]) -> LatencyHistogram {
+        let mut histogram = LatencyHistogram::new();
+        histogram.extend(values);
+        histogram
+    }
+
+    #[test]
+    fn summary_equals_the_sorted_list_summary() {
+        let mut values: Vec<u64> = (0..1000u64).map(|i| (i * 7919) % 613 + (i % 3) * 1000).collect();
+        let histogram = of(&values);
+        assert_eq!(histogram.summary(), LatencySummary::from_unsorted(&mut values));
+        for q in [0.0, 0.001, 0.25, 0.5, 0.9, 0.99, 0.999, 1.0] {
+            assert_eq!(histogram.percentile_nearest_rank(q), crate::percentile_nearest_rank(&values, q), "q = {q}");
+        }
+    }
+
+    #[test]
+    fn merged_halves_equal_the_whole() {
+        let values: Vec<u64> = (0..500u64).map(|i| (i * 31) % 97).collect();
+        let mut merged = of(&values[..123]);
+        merged.merge(&of(&values[123..]));
+        assert_eq!(merged, of(&values));
+        assert_eq!(merged.count(), 500);
+    }
+
+    #[test]
+    fn empty_summary_is_the_default() {
+        assert_eq!(LatencyHistogram::new().summary(), LatencySummary::default());
+        assert_eq!(LatencyHistogram::new().percentile_nearest_rank(0.5), None);
+        assert_eq!(of(&[3]).percentile_nearest_rank(f64::NAN), None);
+    }
+
+    #[test]
+    fn serialized_form_round_trips_and_bad_forms_are_refused() {
+        let histogram = of(&[5, 1, 5, 9]);
+        let pairs: Vec<(u64, u64)> = histogram.clone().into();
+        assert_eq!(pairs, [(1, 1), (5, 2), (9, 1)]);
+        assert_eq!(LatencyHistogram::try_from(pairs), Ok(histogram));
+        assert_eq!(LatencyHistogram::try_from(vec![(5, 1), (1, 1)]), Err(HistogramError::NotAscending { value: 1 }));
+        assert_eq!(LatencyHistogram::try_from(vec![(5, 1), (5, 1)]), Err(HistogramError::NotAscending { value: 5 }));
+        assert_eq!(LatencyHistogram::try_from(vec![(5, 0)]), Err(HistogramError::ZeroCount { value: 5 }));
+        assert_eq!(LatencyHistogram::try_from(vec![(1, u64::MAX), (2, 1)]), Err(HistogramError::TotalOverflows));
+    }
+}
