@@ -3,6 +3,7 @@
 
 pub mod bounds;
 mod error;
+mod json_schema;
 mod load;
 mod model;
 mod schema;
@@ -10,6 +11,7 @@ mod write;
 
 pub use bounds::{CLIENTS_MAX, GATEWAYS_MAX, MIXED_KEYS_MAX, READS_PER_WRITE_MAX, SEEDS_MAX};
 pub use error::{ErrorKind, ScenarioError};
+pub use json_schema::json_schema;
 pub use load::{load, parse};
 pub use model::{
     BudgetScope, Consistency, Design, LafsSpec, Limits, Listing, ModifyRetry, NamedPolicy, NetworkSpec, OperationMix,
