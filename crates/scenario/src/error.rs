@@ -33,6 +33,9 @@ pub struct ScenarioError {
     field: Option<String>,
     kind: ErrorKind,
     message: String,
+    /// How to fix it, when a guess can be made (`did you mean ...?`); not
+    /// part of the one-line rendering, which stays as it was.
+    hint: Option<String>,
 }
 
 impl ScenarioError {
@@ -45,7 +48,13 @@ impl ScenarioError {
             kind,
             // The rendering is one line whatever the underlying message says.
             message: one_line(&message.into()),
+            hint: None,
         }
+    }
+
+    pub(crate) fn with_hint(mut self, hint: Option<String>) -> Self {
+        self.hint = hint;
+        self
     }
 
     pub(crate) fn with_field(mut self, field: Option<String>) -> Self {
@@ -90,6 +99,12 @@ impl ScenarioError {
     /// The message alone, without file, line or field.
     pub fn message(&self) -> &str {
         &self.message
+    }
+
+    /// A suggested fix (`did you mean `bad_mean_s`?`, the names allowed),
+    /// when one is known: [`crate::check_source`] gives them.
+    pub fn hint(&self) -> Option<&str> {
+        self.hint.as_deref()
     }
 }
 

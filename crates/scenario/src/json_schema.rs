@@ -13,13 +13,18 @@ use crate::schema::ScenarioFile;
 /// The JSON Schema (draft 7, which taplo reads) of a scenario file,
 /// pretty-printed with a final newline.
 pub fn json_schema() -> String {
+    let mut text = serde_json::to_string_pretty(&root_schema()).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+/// The schema as a JSON value, for walking a file against it (`check.rs`).
+pub(crate) fn root_schema() -> Value {
     let mut settings = SchemaSettings::draft07();
     settings.transforms.push(Box::new(RecursiveTransform(without_null)));
     let mut schema = settings.into_generator().into_root_schema_for::<ScenarioFile>();
     schema.insert("title".to_owned(), Value::from("retrylab scenario file"));
-    let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
-    text.push('\n');
-    text
+    schema.to_value()
 }
 
 /// Drops the `null` that schemars allows for an `Option` field: TOML has no
