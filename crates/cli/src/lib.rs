@@ -8,6 +8,7 @@
 //! stdout. A closed pipe ends the command quietly with status 0.
 
 mod args;
+mod check;
 mod output;
 
 use std::io::Write;
@@ -40,6 +41,8 @@ pub fn main() -> ExitCode {
         Command::Explore(args) => run_explore(&args),
         Command::Compare(args) => run_compare(&args),
         Command::Shrink(args) => run_shrink(&args),
+        Command::Check(args) => check::run(&args),
+        Command::Schema => check::schema(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -169,7 +169,7 @@ impl<'a> Walk<'a> {
                     let known: Vec<&str> = properties.keys().map(String::as_str).collect();
                     let place = if at.is_empty() { "the top level".to_owned() } else { format!("`{}`", strip_indices(at)) };
                     let hint = match closest(name, &known) {
-                        Some(close) => format!("did you mean `{close}`? ({place} takes {})", known.join(", ")),
+                        Some(close) => format!("did you mean `{close}`?"),
                         None => format!("{place} takes {}", known.join(", ")),
                     };
                     self.push(ErrorKind::UnknownField, &field, offset, format!("unknown field `{name}`"), hint);
@@ -313,7 +313,7 @@ kind = "none"
         let rendered: Vec<String> = checked.errors.iter().map(|e| format!("{e} | {}", e.hint().unwrap_or(""))).collect();
         assert_eq!(checked.errors.len(), 3, "{rendered:#?}");
         assert_eq!(checked.errors[0].to_string(), "t.toml:7:1: faults.bad_mena_s: unknown field `bad_mena_s`");
-        assert!(checked.errors[0].hint().unwrap().starts_with("did you mean `bad_mean_s`? (`faults` takes"));
+        assert_eq!(checked.errors[0].hint(), Some("did you mean `bad_mean_s`?"));
         assert_eq!(checked.errors[1].field(), Some("workload.operatoins"));
         assert!(checked.errors[1].hint().unwrap().starts_with("did you mean `operations`?"), "{rendered:#?}");
         assert_eq!(checked.errors[2].field(), Some("policies[0].retires"));

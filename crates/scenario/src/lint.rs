@@ -288,3 +288,138 @@ fn hedges(config: &PolicyConfig) -> bool {
         _ => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::load::parse;
+
+    /// An s3-requests put workload with `extra` tables before `[workload]`
+    /// and `workload` lines after its kind.
+    fn s3(extra: &str, workload: &str, policies: &str) -> Vec<String> {
+        let text = format!(
+            "name = \"l\"\n{extra}\n[workload]\nkind = \"s3-requests\"\noperations = 10\n{workload}\n{policies}\n"
+        );
+        warnings(&text)
+    }
+
+    fn warnings(text: &str) -> Vec<String> {
+        let scenario = parse(text, Path::new("l.toml")).unwrap_or_else(|err| panic!("{err}\n{text}"));
+        lint(&scenario).iter().map(ToString::to_string).collect()
+    }
+
+    const FAULTS: &str = "[faults]\nkind = \"independent\"\nfailure_probability = 0.01\n";
+    const NONE: &str = "[[policies]]\nname = \"none\"\nkind = \"none\"\n";
+    const AWS: &str = "[[policies]]\nname = \"aws\"\nkind = \"aws-standard\"\n";
+
+    fn fields(warnings: &[String]) -> Vec<&str> {
+        warnings.iter().map(|w| w.split(':').next().unwrap_or("")).collect()
+    }
+
+    #[test]
+    fn a_plain_scenario_has_no_warnings() {
+        assert_eq!(s3(FAULTS, "operation = \"put\"", AWS), Vec::<String>::new());
+        assert_eq!(s3("", "operation = \"put\"", NONE), Vec::<String>::new());
+    }
+
+    #[test]
+    fn settings_for_faults_that_cannot_happen() {
+        let mix = "[faults]\nkind = \"none\"\nmix = { slow_down = 1 }\nambiguous_fraction = 0.5\n";
+        assert_eq!(fields(&s3(mix, "operation = \"put\"", NONE)), ["faults.mix", "faults.ambiguous_fraction"]);
+        let zero = "[faults]\nkind = \"independent\"\nfailure_probability = 0.0\nmix = { timeout = 1 }\n";
+        assert_eq!(fields(&s3(zero, "operation = \"put\"", NONE)), ["faults.mix"]);
+        // A mix the process can draw from, or the default mix, is fine.
+        let used = format!("{FAULTS}mix = {{ timeout = 1 }}\n");
+        assert!(s3(&used, "operation = \"put\"", NONE).is_empty());
+        let get = format!("{FAULTS}ambiguous_fraction = 0.5\n");
+        let warned = s3(&get, "operation = \"get\"", NONE);
+        assert_eq!(fields(&warned), ["faults.ambiguous_fraction"]);
+        assert!(warned[0].contains("a GET workload writes nothing"), "{warned:?}");
+        assert!(s3(&get, "operation = \"put\"", NONE).is_empty());
+        let throttled = format!("{FAULTS}mix = {{ slow_down = 1 }}\nambiguous_fraction = 0.5\n");
+        let warned = s3(&throttled, "operation = \"put\"", NONE);
+        assert!(warned[0].contains("every fault that can happen is a slow_down"), "{warned:?}");
+        // An outage is a fault that can happen, with its own kind.
+        let outage = "[faults]\nkind = \"none\"\nambiguous_fraction = 0.5\n\
+                      [[faults.outages]]\nstart_s = 0\nend_s = 1\n";
+        assert!(s3(outage, "operation = \"put\"", NONE).is_empty());
+    }
+
+    #[test]
+    fn an_error_latency_where_nothing_errs() {
+        let latency = "[s3]\nerror_latency_ms = { kind = \"constant\", ms = 5 }\n";
+        assert_eq!(fields(&s3(latency, "operation = \"put\"", NONE)), ["s3.error_latency_ms"]);
+        assert!(s3(&format!("{latency}{FAULTS}"), "operation = \"put\"", NONE).is_empty());
+    }
+
+    #[test]
+    fn policies_where_nothing_can_fail() {
+        let warned = s3("", "operation = \"put\"", &format!("{AWS}{NONE}"));
+        assert_eq!(fields(&warned), ["policies"]);
+        assert!(warned[0].ends_with("so aws never retries and behaves as \"none\""), "{warned:?}");
+        let lossy = "[network]\nloss_probability = 0.01\n";
+        assert!(s3(lossy, "operation = \"put\"", AWS).is_empty());
+        let hedged = "[[policies]]\nname = \"h\"\nkind = \"hedged\"\ndelay_ms = 50\n";
+        assert!(s3("", "operation = \"put\"", hedged).is_empty());
+    }
+
+    #[test]
+    fn throttling_settings_without_throttling() {
+        let policy = format!("{AWS}initial_backoff_ms = 50\nthrottling_retry_cost = 1\nretry_cost = 1\n");
+        let warned = s3(FAULTS, "operation = \"put\"", &policy);
+        assert_eq!(fields(&warned), ["policies[0].initial_backoff_ms", "policies[0].throttling_retry_cost"]);
+        let throttling = format!("{FAULTS}mix = {{ slow_down = 1, internal_error = 1 }}\n");
+        assert!(s3(&throttling, "operation = \"put\"", &policy).is_empty());
+        let wrapped = "[[policies]]\nname = \"d\"\nkind = \"deadline\"\ndeadline_ms = 100\n\
+                       inner = { kind = \"aws-standard\", initial_backoff_ms = 5 }\n";
+        assert_eq!(fields(&s3(FAULTS, "operation = \"put\"", wrapped)), ["policies[0].inner.initial_backoff_ms"]);
+    }
+
+    #[test]
+    fn keys_and_clients_past_the_operations() {
+        let warned = s3(FAULTS, "operation = \"put\"\nkeys = 11\nclients = 12", NONE);
+        assert_eq!(fields(&warned), ["workload.keys", "workload.clients"]);
+        assert!(s3(FAULTS, "operation = \"put\"\nkeys = 10\nclients = 10", NONE).is_empty());
+    }
+
+    fn grid(lafs: &str, workload: &str, faults: &str, policies: &str) -> Vec<String> {
+        warnings(&format!(
+            "name = \"g\"\n{faults}\n[workload]\n{workload}\n\n[lafs]\nshares_needed = 1\nshares_total = 1\n\
+             servers_of_happiness = 1\nservers = 2\n{lafs}\n{policies}\n"
+        ))
+    }
+
+    const APPENDS: &str = "kind = \"mutable-appends\"\nappends = 5";
+    const PUTS: &str = "kind = \"mutable-puts\"\nputs = 5";
+
+    #[test]
+    fn grid_settings_with_no_effect() {
+        assert!(grid("gateways = 2", APPENDS, FAULTS, NONE).is_empty());
+        let shared = "gateways = 2\ngateway_budgets = \"shared\"";
+        assert_eq!(fields(&grid(shared, APPENDS, FAULTS, NONE)), ["lafs.gateway_budgets"]);
+        let layered = format!("{NONE}gateway = {{ kind = \"immediate\", retries = 1 }}\n");
+        assert!(grid(shared, APPENDS, FAULTS, &layered).is_empty());
+        let one = "gateway_budgets = \"shared\"";
+        assert!(grid(one, APPENDS, FAULTS, &layered)[0].contains("there is one gateway"));
+        let writers = format!("{APPENDS}\nwriters_per_file = 3");
+        assert_eq!(fields(&grid("gateways = 2", &writers, FAULTS, NONE)), ["workload.writers_per_file"]);
+        let replay = "[lafs.design]\nmodify_retry = \"replay\"";
+        assert_eq!(fields(&grid(replay, PUTS, FAULTS, NONE)), ["lafs.design.modify_retry"]);
+        assert!(grid(replay, APPENDS, FAULTS, NONE).is_empty());
+    }
+
+    #[test]
+    fn partitions_between_nodes_that_never_talk() {
+        let partition = |between: &str| {
+            format!("{FAULTS}[[faults.partitions]]\nbetween = {between}\nstart_s = 0\nduration_s = 1\n")
+        };
+        let servers = partition("[[\"storage-server.0\"], [\"storage-server.1\"]]");
+        assert_eq!(fields(&grid("gateways = 2", PUTS, &servers, NONE)), ["faults.partitions[0].between"]);
+        let gateways = partition("[[\"gateway.0\"], [\"gateway.1\"]]");
+        assert_eq!(fields(&grid("gateways = 2", PUTS, &gateways, NONE)), ["faults.partitions[0].between"]);
+        let cut = partition("[[\"gateway.0\", \"storage-server.1\"], [\"storage-server.0\"]]");
+        assert!(grid("gateways = 2", PUTS, &cut, NONE).is_empty());
+    }
+}
