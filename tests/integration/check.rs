@@ -80,8 +80,15 @@ fn a_typo_gets_did_you_mean_at_its_line_and_column_and_every_unknown_key_is_repo
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines[..4], expected, "{text}");
     // The unknown policy kind: its value's column, and every valid kind.
-    assert!(lines[4].starts_with(&format!("{file}:{}:8: policies[0].kind: unknown name \"nnoe\"", line_of("kind = \"nnoe\""))), "{text}");
-    assert!(lines[5].starts_with("  hint: did you mean \"none\"? (one of \"none\", \"immediate\", \"schedule\""), "{text}");
+    assert!(
+        lines[4]
+            .starts_with(&format!("{file}:{}:8: policies[0].kind: unknown name \"nnoe\"", line_of("kind = \"nnoe\""))),
+        "{text}"
+    );
+    assert!(
+        lines[5].starts_with("  hint: did you mean \"none\"? (one of \"none\", \"immediate\", \"schedule\""),
+        "{text}"
+    );
     assert_eq!(lines.len(), 6, "{text}");
     assert_eq!(stderr(&output), "error: 3 error(s) in 1 of 1 scenario file(s)\n");
 
@@ -135,7 +142,10 @@ fn exit_statuses_and_the_eventual_consistency_warning() {
     assert_eq!(output.status.code(), Some(2));
     let text = stdout(&output);
     assert!(text.starts_with(&format!("OK {eventual}")), "{text}");
-    assert!(text.contains(&format!("{broken}:")) && text.contains("faults.bad_failure: must be a probability"), "{text}");
+    assert!(
+        text.contains(&format!("{broken}:")) && text.contains("faults.bad_failure: must be a probability"),
+        "{text}"
+    );
     let json: Value = serde_json::from_str(&stdout(&retrylab(&["check", "--json", &eventual, &broken]))).unwrap();
     assert_eq!(json.as_array().map(Vec::len), Some(2));
     assert_eq!((json[0]["ok"].as_bool(), json[1]["ok"].as_bool()), (Some(true), Some(false)));
@@ -271,7 +281,8 @@ fn every_shipped_scenario_validates_against_the_committed_schema() {
     assert!(problems.is_empty(), "{problems:#?}");
     // Not vacuous: a key the format lacks is caught.
     let mut wrong = Vec::new();
-    let typo: toml::Value = toml::from_str("name = \"x\"\nworkload = { kind = \"backup\", fils = [1] }\npolicies = []").unwrap();
+    let typo: toml::Value =
+        toml::from_str("name = \"x\"\nworkload = { kind = \"backup\", fils = [1] }\npolicies = []").unwrap();
     schema.validate(&schema.root, &typo, "typo", &mut wrong);
     assert_eq!(wrong, ["typo.workload.fils: not in the schema", "typo.workload.kind: \"backup\" is not one of [String(\"s3-requests\"), String(\"mutable-puts\"), String(\"mutable-appends\"), String(\"backups\")]"]);
 }
@@ -301,8 +312,10 @@ fn check_never_panics_on_the_fuzz_corpus_and_agrees_with_the_loader() {
         })
         .collect();
     let mut config = config();
-    config.failure_persistence =
-        Some(Box::new(FileFailurePersistence::Direct(concat!(env!("CARGO_MANIFEST_DIR"), "/proptest-regressions/check-scenarios.txt"))));
+    config.failure_persistence = Some(Box::new(FileFailurePersistence::Direct(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/proptest-regressions/check-scenarios.txt"
+    ))));
     let cases = config.cases;
     let mut runner = TestRunner::new(config);
     let refused = Cell::new(0u32);
@@ -317,7 +330,10 @@ fn check_never_panics_on_the_fuzz_corpus_and_agrees_with_the_loader() {
             refused.set(refused.get() + 1);
             let covered = checked.errors.iter().any(|e| e.field() == error.field() && e.kind() == error.kind());
             if !covered {
-                return Err(TestCaseError::fail(format!("the loader's error {error} is not among {:?}", checked.errors)));
+                return Err(TestCaseError::fail(format!(
+                    "the loader's error {error} is not among {:?}",
+                    checked.errors
+                )));
             }
         }
         for error in &checked.errors {

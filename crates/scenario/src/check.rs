@@ -167,7 +167,8 @@ impl<'a> Walk<'a> {
                 },
                 None if closed => {
                     let known: Vec<&str> = properties.keys().map(String::as_str).collect();
-                    let place = if at.is_empty() { "the top level".to_owned() } else { format!("`{}`", strip_indices(at)) };
+                    let place =
+                        if at.is_empty() { "the top level".to_owned() } else { format!("`{}`", strip_indices(at)) };
                     let hint = match closest(name, &known) {
                         Some(close) => format!("did you mean `{close}`?"),
                         None => format!("{place} takes {}", known.join(", ")),
@@ -310,7 +311,8 @@ kind = "none"
             .replace("operations = 10", "operatoins = 10")
             .replace("name = \"none\"\nkind", "name = \"none\"\nretires = 1\nkind");
         let checked = check(&text);
-        let rendered: Vec<String> = checked.errors.iter().map(|e| format!("{e} | {}", e.hint().unwrap_or(""))).collect();
+        let rendered: Vec<String> =
+            checked.errors.iter().map(|e| format!("{e} | {}", e.hint().unwrap_or(""))).collect();
         assert_eq!(checked.errors.len(), 3, "{rendered:#?}");
         assert_eq!(checked.errors[0].to_string(), "t.toml:7:1: faults.bad_mena_s: unknown field `bad_mena_s`");
         assert_eq!(checked.errors[0].hint(), Some("did you mean `bad_mean_s`?"));
@@ -350,7 +352,9 @@ kind = "none"
 
     #[test]
     fn warnings_are_located() {
-        let checked = check(&GOOD.replace("[workload]", "[s3]\nconsistency = \"eventual\"\neventual_window_ms = 5\n\n[workload]"));
+        let checked = check(
+            &GOOD.replace("[workload]", "[s3]\nconsistency = \"eventual\"\neventual_window_ms = 5\n\n[workload]"),
+        );
         assert!(checked.errors.is_empty(), "{:?}", checked.errors);
         assert_eq!(checked.warnings.len(), 1, "{:?}", checked.warnings);
         let warning = &checked.warnings[0];

@@ -181,7 +181,9 @@ fn workload(scenario: &Scenario, warnings: &mut Vec<Warning>) {
         if clients > operations {
             warnings.push(Warning::new(
                 "workload.clients",
-                format!("{clients} clients but {operations} operations: the streams past the {operations}th send nothing"),
+                format!(
+                    "{clients} clients but {operations} operations: the streams past the {operations}th send nothing"
+                ),
             ));
         }
     }
@@ -226,7 +228,10 @@ fn policies(scenario: &Scenario, warnings: &mut Vec<Warning>) {
     let throttling = possible_fault_kinds(&scenario.faults).contains(&FaultKind::SlowDown);
     let defaults = AwsRetryConfig::v2_0();
     for (i, policy) in scenario.policies.iter().enumerate() {
-        let layers = [(format!("policies[{i}]"), Some(&policy.config)), (format!("policies[{i}].gateway"), policy.gateway.as_ref())];
+        let layers = [
+            (format!("policies[{i}]"), Some(&policy.config)),
+            (format!("policies[{i}].gateway"), policy.gateway.as_ref()),
+        ];
         for (at, config) in layers {
             let Some(config) = config else { continue };
             if !throttling {
