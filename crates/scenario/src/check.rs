@@ -58,7 +58,8 @@ pub fn check_source(source: &str, path: &Path) -> FileCheck {
         Err(error) => {
             // serde's first error is usually one the walk found already, with a hint.
             if !errors.iter().any(|found| found.field() == error.field() && found.kind() == error.kind()) {
-                errors.push(error);
+                let hint = loader_hint(&error);
+                errors.push(error.with_hint(hint));
             }
             (None, Vec::new())
         }
@@ -68,6 +69,16 @@ pub fn check_source(source: &str, path: &Path) -> FileCheck {
     // same structs); if it did, the errors stand and the scenario is dropped.
     let scenario = if errors.is_empty() { scenario } else { None };
     FileCheck { path: path.to_path_buf(), scenario, errors, warnings }
+}
+
+/// A hint for a loader error that names the fields its place takes (`not a
+/// field of an "aws-standard" policy (it takes attempts_max, ...)`): the
+/// closest of them to the key given, when it is a likely typo.
+fn loader_hint(error: &ScenarioError) -> Option<String> {
+    let (_, takes) = error.message().split_once("(it takes ")?;
+    let names: Vec<&str> = takes.split(')').next()?.split(", ").collect();
+    let given = error.field()?.rsplit('.').next()?;
+    closest(given, &names).filter(|name| *name != given).map(|name| format!("did you mean `{name}`?"))
 }
 
 /// `warning` with the line and column of its field in `source`.
@@ -348,6 +359,30 @@ kind = "none"
         assert_eq!(checked.errors.len(), 1);
         assert_eq!(checked.errors[0].field(), Some("faults.bad_failure"));
         assert_eq!(checked.errors[0].hint(), None);
+    }
+
+    #[test]
+    fn a_field_of_another_kind_gets_the_closest_of_this_kind() {
+        let text = GOOD.replace("kind = \"none\"", "kind = \"exponential\"\nbase_ms = 1\ncap_ms = 2\nattempt_max = 3");
+        let checked = check(&text);
+        assert_eq!(checked.errors.len(), 1, "{:?}", checked.errors);
+        let error = &checked.errors[0];
+        // `attempt_max` is no field of any policy: the walk finds it.
+        assert_eq!(
+            (error.field(), error.hint()),
+            (Some("policies[0].attempt_max"), Some("did you mean `attempts_max`?"))
+        );
+        let text = GOOD.replace("kind = \"none\"", "kind = \"object-store\"\nmax_backof_ms = 3");
+        assert_eq!(check(&text).errors[0].hint(), Some("did you mean `max_backoff_ms`?"));
+        // `init_backoff_ms` is object-store's, not an AWS kind's: the loader says so, with a hint.
+        let text = GOOD.replace("kind = \"none\"", "kind = \"aws-standard\"\ninit_backoff_ms = 3");
+        let error = &check(&text).errors[0];
+        assert!(error.message().starts_with("not a field of an \"aws-standard\" policy"), "{error}");
+        assert_eq!(error.hint(), Some("did you mean `initial_backoff_ms`?"), "{error}");
+        let text = GOOD.replace("kind = \"none\"", "kind = \"object-store\"\nretries = 3");
+        let error = &check(&text).errors[0];
+        assert!(error.message().starts_with("not a field of an \"object-store\" policy (it takes"), "{error}");
+        assert_eq!(error.hint(), None, "{error}");
     }
 
     #[test]
