@@ -17,6 +17,7 @@ use crate::json_schema::root_schema;
 use crate::lint::{lint, Warning};
 use crate::load::{locate_field, parse};
 use crate::model::Scenario;
+use crate::schema::fields_of_kind;
 
 /// What checking one file found.
 #[derive(Clone, Debug)]
@@ -149,11 +150,17 @@ impl<'d> Entries<'d> {
 
 impl<'a> Walk<'a> {
     /// `schema` with `$ref` and one-element `allOf` followed to the definition.
-    fn resolve(&self, mut schema: &'a Value) -> &'a Value {
+    fn resolve(&self, schema: &'a Value) -> &'a Value {
+        self.resolve_named(schema).1
+    }
+
+    /// The definition `schema` names (its name, when a `$ref` was followed) and its schema.
+    fn resolve_named(&self, mut schema: &'a Value) -> (Option<&'a str>, &'a Value) {
+        let mut named = None;
         for _ in 0..16 {
             if let Some(name) = schema.get("$ref").and_then(Value::as_str).and_then(|r| r.rsplit('/').next()) {
-                match self.definitions.get(name) {
-                    Some(definition) => schema = definition,
+                match self.definitions.get_key_value(name) {
+                    Some((name, definition)) => (named, schema) = (Some(name.as_str()), definition),
                     None => break,
                 }
             } else if let Some([only]) = schema.get("allOf").and_then(Value::as_array).map(Vec::as_slice) {
@@ -162,13 +169,20 @@ impl<'a> Walk<'a> {
                 break;
             }
         }
-        schema
+        (named, schema)
     }
 
     fn table(&mut self, schema: &'a Value, entries: Entries<'_>, at: &str) {
-        let schema = self.resolve(schema);
+        let (definition, schema) = self.resolve_named(schema);
         let Some(properties) = schema.get("properties").and_then(Value::as_object) else { return };
         let closed = schema.get("additionalProperties") == Some(&Value::Bool(false));
+        // A table with a `kind` takes that kind's fields: hints name those.
+        let kind = entries.0.iter().find_map(|(name, _, child)| match (name, child) {
+            (&"kind", Child::Item(Item::Value(toml_edit::Value::String(kind))))
+            | (&"kind", Child::Value(toml_edit::Value::String(kind))) => Some(kind.value().clone()),
+            _ => None,
+        });
+        let of_kind = definition.zip(kind.as_deref()).and_then(|(definition, kind)| fields_of_kind(definition, kind));
         for (name, offset, child) in entries.0 {
             let field = if at.is_empty() { name.to_owned() } else { format!("{at}.{name}") };
             match properties.get(name) {
@@ -177,10 +191,16 @@ impl<'a> Walk<'a> {
                     Child::Value(value) => self.value(property, value, &field),
                 },
                 None if closed => {
-                    let known: Vec<&str> = properties.keys().map(String::as_str).collect();
-                    let place =
-                        if at.is_empty() { "the top level".to_owned() } else { format!("`{}`", strip_indices(at)) };
-                    let hint = match closest(name, &known) {
+                    let every: Vec<&str> = properties.keys().map(String::as_str).collect();
+                    let known = of_kind.as_deref().unwrap_or(&every);
+                    let place = match (at.is_empty(), &kind) {
+                        (true, _) => "the top level".to_owned(),
+                        (false, Some(kind)) if of_kind.is_some() => {
+                            format!("`{}` of kind \"{kind}\"", strip_indices(at))
+                        }
+                        (false, _) => format!("`{}`", strip_indices(at)),
+                    };
+                    let hint = match closest(name, known).or_else(|| closest(name, &every)) {
                         Some(close) => format!("did you mean `{close}`?"),
                         None => format!("{place} takes {}", known.join(", ")),
                     };
@@ -266,12 +286,19 @@ fn strip_indices(field: &str) -> String {
     out
 }
 
-/// The known name closest to `given` by edit distance (a transposition
-/// counts as one edit; case and `-`/`_` are ignored), if it is close enough
-/// to be a typo: at most a third of its length, and at most 3 edits.
+/// The known name `given` most likely misspells: the shortest that `given`
+/// begins (`file_bytes` for `file_bytes_step`, at least 3 characters
+/// given), else the closest by edit distance (a transposition counts as one
+/// edit; case and `-`/`_` are ignored) if close enough to be a typo: at
+/// most a third of its length, and at most 3 edits.
 fn closest<'n>(given: &str, known: &[&'n str]) -> Option<&'n str> {
     let normal = |name: &str| name.to_ascii_lowercase().replace('-', "_");
     let given = normal(given);
+    let extended =
+        known.iter().filter(|name| given.len() >= 3 && normal(name).starts_with(&given)).min_by_key(|name| name.len());
+    if let Some(name) = extended {
+        return Some(name);
+    }
     known
         .iter()
         .map(|name| (strsim::damerau_levenshtein(&given, &normal(name)), *name))
@@ -386,6 +413,16 @@ kind = "none"
     }
 
     #[test]
+    fn a_far_typo_in_a_kinded_table_lists_that_kinds_fields() {
+        let text = GOOD.replace("kind = \"none\"", "kind = \"immediate\"\nretries = 1\nzzz = 1");
+        let hint = check(&text).errors[0].hint().unwrap().to_owned();
+        assert_eq!(hint, "`policies` of kind \"immediate\" takes name, kind, gateway, retries");
+        // A close name of the kind wins over one of another kind.
+        let text = GOOD.replace("kind = \"none\"", "kind = \"exponential\"\nbase_ms = 1\ncap_ms = 1\nbas = 1");
+        assert_eq!(check(&text).errors[0].hint(), Some("did you mean `base_ms`?"));
+    }
+
+    #[test]
     fn warnings_are_located() {
         let checked = check(
             &GOOD.replace("[workload]", "[s3]\nconsistency = \"eventual\"\neventual_window_ms = 5\n\n[workload]"),
@@ -401,7 +438,10 @@ kind = "none"
         assert_eq!(closest("bad_mena_s", &["good_mean_s", "bad_mean_s"]), Some("bad_mean_s"));
         assert_eq!(closest("Bad-Mean-S", &["bad_mean_s"]), Some("bad_mean_s"));
         assert_eq!(closest("x", &["ms", "sigma"]), None);
-        assert_eq!(closest("attempts", &["attempts_max"]), None);
+        assert_eq!(closest("attempts", &["attempts_max"]), Some("attempts_max"));
+        assert_eq!(closest("file_bytes", &["line_bytes", "file_bytes_step", "files"]), Some("file_bytes_step"));
+        assert_eq!(closest("ab", &["abc"]), Some("abc"));
+        assert_eq!(closest("zz", &["zzzzzz"]), None);
         assert_eq!(closest("attempt_max", &["attempts_max"]), Some("attempts_max"));
         assert_eq!(strip_indices("policies[2].inner"), "policies.inner");
     }

@@ -38,6 +38,15 @@ macro_rules! names {
                     $($name::$variant => $text),+
                 }
             }
+
+            /// The value named `name`, if it is one.
+            #[allow(dead_code)]
+            pub fn from_name(name: &str) -> Option<Self> {
+                match name {
+                    $($text => Some($name::$variant),)+
+                    _ => None,
+                }
+            }
         }
 
         impl<'de> Deserialize<'de> for $name {
@@ -413,6 +422,22 @@ impl WorkloadKind {
             WorkloadKind::Backups => &["files", "file_bytes_step"],
         }
     }
+}
+
+/// The keys a table of the JSON Schema definition `definition` (a struct
+/// of this file by name) takes when its `kind` is `kind`: for a hint that
+/// lists a policy's own fields, not the union of every kind's. `None` for
+/// tables without kinds, or a kind that is not one.
+pub(crate) fn fields_of_kind(definition: &str, kind: &str) -> Option<Vec<&'static str>> {
+    let (always, of_kind): (&[&'static str], &[&'static str]) = match definition {
+        "PolicyTable" => (&["name", "kind", "gateway"], PolicyKind::from_name(kind)?.fields()),
+        "InnerPolicyTable" => (&["kind"], PolicyKind::from_name(kind)?.fields()),
+        "WorkloadTable" => (&["kind"], WorkloadKind::from_name(kind)?.fields()),
+        "LatencyTable" => (&["kind"], LatencyKind::from_name(kind)?.fields()),
+        "ComponentTable" => (&["weight", "kind"], LatencyKind::from_name(kind)?.fields()),
+        _ => return None,
+    };
+    Some(always.iter().chain(of_kind).copied().collect())
 }
 
 names!(OperationName { Put = "put", Get = "get", Mixed = "mixed" });
