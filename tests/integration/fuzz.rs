@@ -64,7 +64,7 @@ const TOKENS: &[&str] = &[
 ];
 
 #[derive(Clone, Debug)]
-enum Mutation {
+pub(crate) enum Mutation {
     /// The value of the n-th `key = value` line becomes `TOKENS[token]`.
     Value { line: usize, token: usize },
     /// The number of the n-th `key = value` line is multiplied by `factor`
@@ -79,7 +79,7 @@ enum Mutation {
     RandomBytes { at: usize, bytes: Vec<u8> },
 }
 
-fn mutation() -> impl Strategy<Value = Mutation> {
+pub(crate) fn mutation() -> impl Strategy<Value = Mutation> {
     prop_oneof![
         6 => (any::<usize>(), any::<usize>()).prop_map(|(line, token)| Mutation::Value { line, token }),
         6 => (any::<usize>(), prop::sample::select(vec![0.0, 0.1, 0.5, 2.0, 3.0, 10.0, 1000.0]))
@@ -125,7 +125,7 @@ fn scaled(value: &str, factor: f64) -> String {
     }
 }
 
-fn apply(text: &str, mutation: &Mutation) -> String {
+pub(crate) fn apply(text: &str, mutation: &Mutation) -> String {
     match mutation {
         Mutation::Value { line, token } => replace_value(text, *line, |_| TOKENS[token % TOKENS.len()].to_owned()),
         Mutation::Scale { line, factor } => replace_value(text, *line, |value| scaled(value, *factor)),
@@ -251,7 +251,7 @@ fn check_case(source: &str, path: &Path, seed: u64) -> Result<bool, TestCaseErro
     }
 }
 
-fn shipped_scenarios() -> Vec<PathBuf> {
+pub(crate) fn shipped_scenarios() -> Vec<PathBuf> {
     fn walk(dir: &Path, found: &mut Vec<PathBuf>) {
         for entry in std::fs::read_dir(dir).unwrap_or_else(|err| panic!("{}: {err}", dir.display())) {
             let path = entry.unwrap_or_else(|err| panic!("{}: {err}", dir.display())).path();
@@ -271,7 +271,7 @@ fn shipped_scenarios() -> Vec<PathBuf> {
 /// The sweep's size and seed: fixed unless the environment asks otherwise.
 // Reading the environment is the test's own configuration, outside any simulated world.
 #[allow(clippy::disallowed_methods)]
-fn config() -> Config {
+pub(crate) fn config() -> Config {
     let cases = std::env::var("RETRYLAB_FUZZ_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(CASES_DEFAULT);
     let rng_seed = match std::env::var("RETRYLAB_FUZZ_SEED").ok().as_deref() {
         None => RngSeed::Fixed(SEED_DEFAULT),

@@ -3,6 +3,7 @@
 //! analytic values and determinism.
 
 mod analytic;
+mod check;
 mod checkers;
 mod cli;
 mod determinism;

@@ -44,6 +44,8 @@ impl Command {
             Command::Estimate(args) | Command::Explore(args) | Command::Compare(args) => args.json,
             Command::Shrink(args) => args.json,
             Command::Merge(args) => args.json,
+            Command::Check(args) => args.json,
+            Command::Schema => false,
         }
     }
 }
@@ -115,6 +117,22 @@ pub enum Command {
     /// commands, policies or seed ranges, a shard given twice and a missing shard are refused
     /// (exit status 2). See docs/shards.md.
     Merge(MergeArgs),
+    /// Check scenario files without running them: every error with a hint, and settings with no effect.
+    ///
+    /// Loads and validates each file as `run` would and prints `OK FILE (workload, operations per run,
+    /// grid, policies, seeds)`, or every error as `FILE:LINE:COLUMN: FIELD: MESSAGE` with a hint on the
+    /// next line (`hint: did you mean `bad_mean_s`?`, or the names allowed): every unknown key and
+    /// unknown name of the file, not only the first. Then each setting that cannot affect a run
+    /// (`consistency = "eventual"` on a workload that never reads after overwriting, and others:
+    /// docs/scenarios.md) as `FILE:LINE:COLUMN: warning: FIELD: MESSAGE`. Exit status 2 when any file
+    /// has an error; warnings alone leave it 0.
+    Check(crate::check::CheckArgs),
+    /// Print the JSON Schema of scenario files (docs/scenario.schema.json), for editors.
+    ///
+    /// taplo and Even Better TOML use it to complete and check fields as you type: the repository's
+    /// .taplo.toml associates sim-scenarios/**/*.toml with it, or a file can start with
+    /// `#:schema ./docs/scenario.schema.json`.
+    Schema,
 }
 
 #[derive(Args, Debug)]

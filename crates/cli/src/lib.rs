@@ -9,6 +9,7 @@
 
 mod args;
 mod merge;
+mod check;
 mod output;
 
 use std::io::Write;
@@ -54,6 +55,8 @@ pub fn main() -> ExitCode {
         Command::Compare(args) => run_compare(&args),
         Command::Shrink(args) => run_shrink(&args),
         Command::Merge(args) => merge::run(&args),
+        Command::Check(args) => check::run(&args),
+        Command::Schema => check::schema(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

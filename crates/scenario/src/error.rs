@@ -28,24 +28,33 @@ pub enum ErrorKind {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ScenarioError {
     path: PathBuf,
-    line: Option<usize>,
-    column: Option<usize>,
+    /// 1-based line and column, known together (one option keeps the error small).
+    position: Option<(usize, usize)>,
     field: Option<String>,
     kind: ErrorKind,
     message: String,
+    /// How to fix it, when a guess can be made (`did you mean ...?`); not
+    /// part of the one-line rendering, which stays as it was.
+    /// A boxed str: the error stays under clippy's size for `Err` variants.
+    hint: Option<Box<str>>,
 }
 
 impl ScenarioError {
     pub(crate) fn new(path: &Path, kind: ErrorKind, message: impl Into<String>) -> Self {
         ScenarioError {
             path: path.to_path_buf(),
-            line: None,
-            column: None,
+            position: None,
             field: None,
             kind,
             // The rendering is one line whatever the underlying message says.
             message: one_line(&message.into()),
+            hint: None,
         }
+    }
+
+    pub(crate) fn with_hint(mut self, hint: Option<String>) -> Self {
+        self.hint = hint.map(String::into_boxed_str);
+        self
     }
 
     pub(crate) fn with_field(mut self, field: Option<String>) -> Self {
@@ -57,8 +66,7 @@ impl ScenarioError {
     pub(crate) fn at_offset(mut self, source: &str, offset: Option<usize>) -> Self {
         if let Some(offset) = offset {
             let (line, column) = line_column(source, offset);
-            self.line = Some(line);
-            self.column = Some(column);
+            self.position = Some((line, column));
         }
         self
     }
@@ -70,12 +78,12 @@ impl ScenarioError {
 
     /// 1-based line of the offending text, when known.
     pub fn line(&self) -> Option<usize> {
-        self.line
+        self.position.map(|(line, _)| line)
     }
 
     /// 1-based column (in characters) of the offending text, when known.
     pub fn column(&self) -> Option<usize> {
-        self.column
+        self.position.map(|(_, column)| column)
     }
 
     /// The field path in the file's terms, e.g. `policies[2].retries`.
@@ -91,16 +99,19 @@ impl ScenarioError {
     pub fn message(&self) -> &str {
         &self.message
     }
+
+    /// A suggested fix (`did you mean `bad_mean_s`?`, the names allowed),
+    /// when one is known: [`crate::check_source`] gives them.
+    pub fn hint(&self) -> Option<&str> {
+        self.hint.as_deref()
+    }
 }
 
 impl fmt::Display for ScenarioError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.path.display())?;
-        if let Some(line) = self.line {
-            write!(f, ":{line}")?;
-            if let Some(column) = self.column {
-                write!(f, ":{column}")?;
-            }
+        if let Some((line, column)) = self.position {
+            write!(f, ":{line}:{column}")?;
         }
         if let Some(field) = &self.field {
             write!(f, ": {field}")?;

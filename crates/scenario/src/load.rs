@@ -115,6 +115,33 @@ impl FieldPath {
         segments.push(Segment::Index(index));
         FieldPath(segments)
     }
+
+    /// The path `text` renders as (`policies[2].inner.retries`); `None`
+    /// when it is not one.
+    fn parse(text: &str) -> Option<Self> {
+        let mut segments = Vec::new();
+        for part in text.split('.') {
+            let (key, mut indices) = part.split_once('[').map_or((part, ""), |(key, rest)| (key, rest));
+            if key.is_empty() {
+                return None;
+            }
+            segments.push(Segment::Key(key.to_owned()));
+            while let Some((index, rest)) = indices.split_once(']') {
+                segments.push(Segment::Index(index.parse().ok()?));
+                indices = rest.strip_prefix('[').unwrap_or(rest);
+            }
+        }
+        Some(FieldPath(segments))
+    }
+}
+
+/// Byte offset of the key of `field` (as rendered, `policies[2].retries`)
+/// in `source`, or of the deepest part of its path present: where a
+/// warning about a loaded scenario's field points.
+pub(crate) fn locate_field(source: &str, path: &Path, field: &str) -> Option<usize> {
+    let doc = ImDocument::parse(source).ok()?;
+    let cx = Cx { source, path, doc };
+    cx.locate(&FieldPath::parse(field)?, At::Key)
 }
 
 impl fmt::Display for FieldPath {

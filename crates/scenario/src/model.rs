@@ -40,20 +40,10 @@ impl Scenario {
     }
 
     /// Settings that cannot affect a run, each as a human-readable sentence
-    /// naming its field (the loader accepts them; a user should know).
+    /// naming its field (the loader accepts them; a user should know):
+    /// [`crate::lint`]'s warnings as `field: message`.
     pub fn warnings(&self) -> Vec<String> {
-        let mut warnings = Vec::new();
-        if matches!(self.s3.consistency, Consistency::Eventual { .. }) && !self.workload.reads_after_overwrite() {
-            let why = match &self.workload {
-                Workload::S3Requests { operation: S3Operation::Mixed(_), .. } => {
-                    "this mixed s3-requests workload has no GETs, or no PUTs or DELETEs to overwrite what it reads \
-                     (listings are always current)"
-                }
-                _ => "an s3-requests put/get workload never reads a key after overwriting it",
-            };
-            warnings.push(format!("s3.consistency: \"eventual\" has no effect: {why}"));
-        }
-        warnings
+        crate::lint(self).iter().map(ToString::to_string).collect()
     }
 
     /// User-level operations in one run: the workload's, once per gateway.
