@@ -37,7 +37,7 @@ mod workload;
 pub use check::{Check, CheckError, Verdict};
 pub use compare::{compare, Best, Comparison, PairComparison, SIGNIFICANCE};
 pub use estimate::{estimate, select_policies, Estimate, EstimateError, EstimateOptions, PolicyEstimate};
-pub use explore::{explore, reproduce_command, Exploration, ExploreOptions, Finding, ViolationTally};
+pub use explore::{explore, reproduce_command, shell_quote, Exploration, ExploreOptions, Finding, ViolationTally};
 pub use property::{check_case, Property, PropertyError, PropertyFailure};
 pub use reached::{warnings_after_run, DisruptionsReached};
 pub use report::RunReport;
