@@ -41,6 +41,7 @@ impl Command {
             Command::Run(args) => args.json,
             Command::Estimate(args) | Command::Explore(args) | Command::Compare(args) => args.json,
             Command::Shrink(args) => args.json,
+            Command::Plot(_) => false,
         }
     }
 }
@@ -101,6 +102,12 @@ pub enum Command {
     /// simpler faults, fewer operations, fewer retries) and written to OUT as a scenario file,
     /// with the `retrylab run` command that replays it. Exit status 1 when one is found.
     Shrink(ShrinkArgs),
+    /// Draw a plot: `rtt` (one run's round-trip times, as the 2012 figure), `compare` (the
+    /// policies' failure rates, attempts and latency CDFs) or `timeline` (the fault chain and
+    /// each S3 request's outcome over virtual time).
+    ///
+    /// SVG by default; PNG with `--format png` or an output file ending in `.png`.
+    Plot(crate::plot::PlotArgs),
 }
 
 #[derive(Args, Debug)]
@@ -198,6 +205,11 @@ pub struct SeedsArgs {
     /// never changes what a run does, only whether it is allowed to finish.
     #[arg(long, value_name = "SECONDS", value_parser = parse_timeout)]
     pub timeout: Option<RunTimeout>,
+    /// Also write a report to FILE: FILE.html is one self-contained page (the tables, the plots
+    /// inline, the scenario file, seeds, retrylab version and the command that regenerates it);
+    /// FILE.md is the same tables in Markdown, for a pull request.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
 }
 
 fn parse_timeout(text: &str) -> Result<RunTimeout, String> {

@@ -9,6 +9,8 @@
 
 mod args;
 mod output;
+mod plot;
+mod report;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -40,6 +42,7 @@ pub fn main() -> ExitCode {
         Command::Explore(args) => run_explore(&args),
         Command::Compare(args) => run_compare(&args),
         Command::Shrink(args) => run_shrink(&args),
+        Command::Plot(args) => plot::run_plot(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -306,6 +309,7 @@ fn progress_bar(total: u64) -> indicatif::ProgressBar {
 
 fn run_explore(args: &SeedsArgs) -> Result<(), Failure> {
     let scenario = load(&args.scenario)?;
+    report::check(args)?;
     let options = ExploreOptions {
         seeds: seeds(args, &scenario)?,
         first_seed: args.first_seed,
@@ -324,6 +328,7 @@ fn run_explore(args: &SeedsArgs) -> Result<(), Failure> {
     } else {
         print(&output::explore_human(&exploration))?;
     }
+    report::write(args, &scenario, retrylab_report::Results::Exploration(&exploration), &[])?;
     if exploration.violations.is_empty() {
         Ok(())
     } else {
@@ -353,6 +358,7 @@ fn estimate_options(args: &SeedsArgs, scenario: &Scenario) -> Result<EstimateOpt
 
 fn run_compare(args: &SeedsArgs) -> Result<(), Failure> {
     let scenario = load(&args.scenario)?;
+    report::check(args)?;
     let options = estimate_options(args, &scenario)?;
     let chosen = select_policies(&scenario, &options.policies).map_err(|error| Failure::estimate(&error))?;
     let bar = progress_bar(options.seeds.saturating_mul(chosen.len() as u64));
@@ -365,6 +371,7 @@ fn run_compare(args: &SeedsArgs) -> Result<(), Failure> {
     } else {
         print(&output::compare_human(&scenario, &comparison))?;
     }
+    report::write(args, &scenario, retrylab_report::Results::Comparison(&comparison), &warnings)?;
     violations_fail(&comparison.policies)
 }
 
@@ -388,6 +395,7 @@ fn violations_fail(policies: &[PolicyEstimate]) -> Result<(), Failure> {
 
 fn run_estimate(args: &SeedsArgs) -> Result<(), Failure> {
     let scenario = load(&args.scenario)?;
+    report::check(args)?;
     let options = estimate_options(args, &scenario)?;
     let chosen = select_policies(&scenario, &options.policies).map_err(|error| Failure::estimate(&error))?;
     let bar = progress_bar(options.seeds.saturating_mul(chosen.len() as u64));
@@ -400,6 +408,7 @@ fn run_estimate(args: &SeedsArgs) -> Result<(), Failure> {
     } else {
         print(&output::estimate_human(&scenario, &estimate))?;
     }
+    report::write(args, &scenario, retrylab_report::Results::Estimate(&estimate), &warnings)?;
     violations_fail(&estimate.policies)
 }
 

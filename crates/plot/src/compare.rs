@@ -59,6 +59,20 @@ fn percent(rate: f64) -> String {
     }
 }
 
+/// A log10 rate axis value as a percentage (`-3` -> `0.1%`), only at whole decades.
+fn rate_decade_label(exponent: f64) -> String {
+    if (exponent - exponent.round()).abs() > 1e-9 {
+        return String::new();
+    }
+    let exponent = exponent.round() as i32 + 2;
+    if exponent >= 0 {
+        format!("{}%", 10f64.powi(exponent))
+    } else {
+        let digits = (-exponent) as usize;
+        format!("{:.digits$}%", 10f64.powi(exponent))
+    }
+}
+
 impl Figure for CompareInput {
     fn size(&self) -> (u32, u32) {
         (1500, 560)
@@ -131,7 +145,7 @@ fn failure_panel<DB: DrawingBackend>(
         .light_line_style(WHITE.mix(0.0))
         .bold_line_style(BLACK.mix(0.08))
         .y_labels(if log_y { decades } else { 10 })
-        .y_label_formatter(&|y| if log_y { decade_label(*y) } else { percent(*y) })
+        .y_label_formatter(&|y| if log_y { rate_decade_label(*y) } else { percent(*y) })
         .draw()
         .map_err(drawing)?;
     for (index, policy) in policies.iter().enumerate() {
@@ -152,7 +166,7 @@ fn failure_panel<DB: DrawingBackend>(
                 format!("0 failures (≤ {})", percent(policy.ci_high))
             };
             chart
-                .draw_series(std::iter::once(EmptyElement::at(centre) + Text::new(label, (10, -8), font(13.0))))
+                .draw_series(std::iter::once(EmptyElement::at(centre) + Text::new(label, (30, -8), font(13.0))))
                 .map_err(drawing)?;
         } else {
             // Upper bound only: a cap at the bound and an arrow down to the axis.
@@ -168,7 +182,7 @@ fn failure_panel<DB: DrawingBackend>(
                 .map_err(drawing)?;
             let label = format!("0 failures: rate ≤ {}", percent(policy.ci_high));
             chart
-                .draw_series(std::iter::once(EmptyElement::at(top) + Text::new(label, (10, -8), font(13.0))))
+                .draw_series(std::iter::once(EmptyElement::at(top) + Text::new(label, (30, -8), font(13.0))))
                 .map_err(drawing)?;
         }
     }

@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::colours::{FAILED, PLAIN, RETRIED, WORST};
 use crate::figure::{decade_label, drawing, font, padded, render, spans_decades, Figure, Format, PlotError};
@@ -52,7 +53,7 @@ fn worst(points: &[RttPoint]) -> Option<RttPoint> {
 
 impl Figure for RttInput {
     fn size(&self) -> (u32, u32) {
-        (1000, 750)
+        (1000, 780)
     }
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), PlotError> {
@@ -71,7 +72,8 @@ impl Figure for RttInput {
         let (x_low, x_high) = padded(0.0, start_s_max.max(1.0));
         let title =
             format!("Round-trip time of each operation: {}, policy {}, seed {}", self.scenario, self.policy, self.seed);
-        let mut chart = ChartBuilder::on(root)
+        let (plot_area, legend_area) = root.split_vertically(root.dim_in_pixel().1 - 40);
+        let mut chart = ChartBuilder::on(&plot_area)
             .caption(title, font(22.0))
             .margin(20)
             .x_label_area_size(55)
@@ -126,9 +128,7 @@ impl Figure for RttInput {
                 ))
                 .map_err(drawing)?;
         }
-        let (x_pixels, y_pixels) = chart.plotting_area().get_pixel_range();
-        let legend = legend_lines(&points, worst);
-        draw_legend(root, (x_pixels.end, y_pixels.start), &legend)
+        draw_legend(&legend_area, &legend_lines(&points, worst))
     }
 }
 
@@ -148,23 +148,28 @@ fn legend_lines(points: &[RttPoint], worst: Option<RttPoint>) -> Vec<(&'static s
     lines
 }
 
-/// A boxed legend in the top right corner of the plotting area, as text only: its
-/// symbols are glyphs, so the plot's own marks can be counted in the SVG.
+/// The legend as one row of entries centred in `area` (a strip under the plot, so that it
+/// hides no point), as text only: its symbols are glyphs, so the plot's own marks can be
+/// counted in the SVG.
 pub(crate) fn draw_legend<DB: DrawingBackend>(
-    root: &DrawingArea<DB, Shift>,
-    (right, top): (i32, i32),
+    area: &DrawingArea<DB, Shift>,
     lines: &[(&'static str, RGBColor, String)],
 ) -> Result<(), PlotError> {
-    let line_height = 22;
-    let width = 290;
-    let (left, top) = (right - width - 10, top + 10);
-    let bottom = top + 10 + line_height * lines.len() as i32;
-    root.draw(&Rectangle::new([(left, top), (right - 10, bottom)], WHITE.mix(0.9).filled())).map_err(drawing)?;
-    root.draw(&Rectangle::new([(left, top), (right - 10, bottom)], BLACK.mix(0.5).stroke_width(1))).map_err(drawing)?;
-    for (index, (symbol, colour, label)) in lines.iter().enumerate() {
-        let y = top + 6 + line_height * index as i32;
-        root.draw(&Text::new(symbol.to_string(), (left + 10, y), font(18.0).color(colour))).map_err(drawing)?;
-        root.draw(&Text::new(label.clone(), (left + 32, y + 1), font(15.0))).map_err(drawing)?;
+    let gap = 30;
+    let symbol_width = 20;
+    let widths: Vec<i32> = lines
+        .iter()
+        .map(|(_, _, label)| area.estimate_text_size(label, &font(15.0)).map(|(w, _)| w as i32).map_err(drawing))
+        .collect::<Result<_, _>>()?;
+    let total: i32 = widths.iter().map(|w| w + symbol_width + gap).sum::<i32>() - gap;
+    let (width, height) = area.dim_in_pixel();
+    let mut x = ((width as i32 - total) / 2).max(0);
+    let y = height as i32 / 2;
+    let centred = |size| font(size).pos(Pos::new(HPos::Left, VPos::Center));
+    for ((symbol, colour, label), label_width) in lines.iter().zip(widths) {
+        area.draw(&Text::new(symbol.to_string(), (x, y), centred(18.0).color(colour))).map_err(drawing)?;
+        area.draw(&Text::new(label.clone(), (x + symbol_width, y), centred(15.0))).map_err(drawing)?;
+        x += symbol_width + label_width + gap;
     }
     Ok(())
 }

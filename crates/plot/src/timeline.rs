@@ -20,6 +20,22 @@ pub struct ChainSpan {
     pub bad: bool,
 }
 
+impl ChainSpan {
+    /// The chain's spans from each request's time and the chain's state then (ascending
+    /// times): a state holds from one request to the next, and runs of one state merge.
+    pub fn from_requests(states: &[(f64, bool)]) -> Vec<ChainSpan> {
+        let mut spans: Vec<ChainSpan> = Vec::new();
+        for (index, &(at_s, bad)) in states.iter().enumerate() {
+            let end_s = states.get(index + 1).map_or(at_s, |&(next, _)| next);
+            match spans.last_mut() {
+                Some(last) if last.bad == bad => last.end_s = end_s,
+                _ => spans.push(ChainSpan { start_s: at_s, end_s, bad }),
+            }
+        }
+        spans
+    }
+}
+
 /// What became of one S3 request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum RequestOutcome {
@@ -76,6 +92,9 @@ pub fn timeline(input: &TimelineInput, format: Format) -> Result<Vec<u8>, PlotEr
 /// Failures are labelled with their operation only when this few are in view.
 const FAILURE_LABELS_MAX: usize = 20;
 
+/// The room one failure's label takes, in pixels.
+const FAILURE_LABEL_WIDTH_PX: i32 = 70;
+
 impl TimelineInput {
     /// The stretch of time shown: the window, or everything the input holds.
     fn range_s(&self) -> (f64, f64) {
@@ -100,7 +119,7 @@ impl TimelineInput {
 
 impl Figure for TimelineInput {
     fn size(&self) -> (u32, u32) {
-        (1200, 520)
+        (1200, 560)
     }
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), PlotError> {
@@ -108,13 +127,14 @@ impl Figure for TimelineInput {
         let in_view = |t: f64| t >= from && t <= to;
         let title =
             format!("Fault chain and S3 requests: {}, policy {}, seed {}", self.scenario, self.policy, self.seed);
-        let (plot_area, note_area) = root.split_vertically(root.dim_in_pixel().1 - 28);
+        let (plot_area, below) = root.split_vertically(root.dim_in_pixel().1 - 70);
+        let (legend_area, note_area) = below.split_vertically(40);
         let mut chart = ChartBuilder::on(&plot_area)
             .caption(title, font(22.0))
             .margin(20)
             .x_label_area_size(50)
             .y_label_area_size(190)
-            .build_cartesian_2d(from..to, -0.6..3.2)
+            .build_cartesian_2d(from..to, -0.6..2.6)
             .map_err(drawing)?;
         chart
             .configure_mesh()
@@ -137,10 +157,10 @@ impl Figure for TimelineInput {
         let outages: Vec<(f64, f64)> =
             self.outages.iter().filter(|&&(a, b)| b >= from && a <= to).map(|&(a, b)| band(a, b)).collect();
         chart
-            .draw_series(outages.iter().map(|&(a, b)| Rectangle::new([(a, -0.6), (b, 3.2)], OUTAGE.filled())))
+            .draw_series(outages.iter().map(|&(a, b)| Rectangle::new([(a, -0.6), (b, 2.6)], OUTAGE.filled())))
             .map_err(drawing)?;
         chart
-            .draw_series(bad.iter().map(|&(a, b)| Rectangle::new([(a, -0.6), (b, 3.2)], BAD_STATE.filled())))
+            .draw_series(bad.iter().map(|&(a, b)| Rectangle::new([(a, -0.6), (b, 2.6)], BAD_STATE.filled())))
             .map_err(drawing)?;
         let visible: Vec<RequestMark> = self.requests.iter().copied().filter(|r| in_view(r.at_s)).collect();
         let of = |outcome: RequestOutcome| visible.iter().filter(move |r| r.outcome == outcome);
@@ -161,15 +181,24 @@ impl Figure for TimelineInput {
             .map_err(drawing)?;
         let failures = of(RequestOutcome::Failed).count();
         if failures <= FAILURE_LABELS_MAX {
-            let labelled = of(RequestOutcome::Failed).filter_map(|r| r.operation.map(|op| (r, op)));
+            // Labels that would overlap the previous one are left out.
+            let mut next_free_x = i32::MIN;
+            let mut labelled = Vec::new();
+            for r in of(RequestOutcome::Failed) {
+                let Some(op) = r.operation else { continue };
+                let (x, _) = chart.backend_coord(&(r.at_s, r.outcome.lane()));
+                if x >= next_free_x {
+                    labelled.push((r.at_s, r.outcome.lane(), format!("op {op}")));
+                    next_free_x = x + FAILURE_LABEL_WIDTH_PX;
+                }
+            }
             chart
-                .draw_series(labelled.map(|(r, op)| {
-                    EmptyElement::at((r.at_s, r.outcome.lane())) + Text::new(format!("op {op}"), (6, -22), font(13.0))
+                .draw_series(labelled.into_iter().map(|(at_s, lane, label)| {
+                    EmptyElement::at((at_s, lane)) + Text::new(label, (-8, -24), font(13.0))
                 }))
                 .map_err(drawing)?;
         }
         lane_labels(&chart, &plot_area)?;
-        let (x_pixels, y_pixels) = chart.plotting_area().get_pixel_range();
         let spans = bad.len();
         let mut legend = vec![
             ("■", BAD_STATE, format!("chain in its bad state ({spans} spans)")),
@@ -180,8 +209,7 @@ impl Figure for TimelineInput {
         if !outages.is_empty() {
             legend.insert(1, ("■", OUTAGE, format!("outage ({})", outages.len())));
         }
-        // The legend sits in the empty band above the top lane.
-        draw_legend(root, (x_pixels.end, y_pixels.start), &legend[..legend.len().min(5)])?;
+        draw_legend(&legend_area, &legend)?;
         if let Some(note) = &self.note {
             note_area.draw(&Text::new(note.clone(), (20, 4), font(14.0).color(&BLACK.mix(0.7)))).map_err(drawing)?;
         }
