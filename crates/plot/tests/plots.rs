@@ -78,8 +78,10 @@ fn the_rtt_svg_has_a_red_mark_per_retried_operation_and_the_triangle_at_the_wors
 
     let x = axis(&doc, "middle", "x");
     let y = axis(&doc, "end", "y");
-    let triangles: Vec<_> =
-        doc.descendants().filter(|n| n.has_tag_name("polygon") && n.attribute("fill") == Some(&svg(colours::WORST)[..])).collect();
+    let triangles: Vec<_> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("polygon") && n.attribute("fill") == Some(&svg(colours::WORST)[..]))
+        .collect();
     assert_eq!(triangles.len(), 1);
     let corners: Vec<(f64, f64)> = triangles[0]
         .attribute("points")
@@ -144,10 +146,8 @@ fn the_rtt_png_decodes_with_red_marks_only_when_something_was_retried() {
     let (width, height, red) = pixels_like(&rtt(&input, Format::Png).unwrap(), colours::RETRIED);
     assert_eq!((width, height), (1000, 780));
     assert!(red > 50, "red pixels: {red}");
-    let calm = RttInput {
-        points: input.points.iter().map(|p| RttPoint { retried: false, ..*p }).collect(),
-        ..input.clone()
-    };
+    let calm =
+        RttInput { points: input.points.iter().map(|p| RttPoint { retried: false, ..*p }).collect(), ..input.clone() };
     let (_, _, red) = pixels_like(&rtt(&calm, Format::Png).unwrap(), colours::RETRIED);
     // Only the legend's red symbol remains.
     assert!(red < 60, "red pixels without retries: {red}");
