@@ -180,13 +180,18 @@ fn plot_timeline(args: &TimelineArgs) -> Result<(), Failure> {
 }
 
 fn plot_compare(args: &ComparePlotArgs) -> Result<(), Failure> {
+    if args.seeds.json {
+        return Err(Failure::usage("plot compare writes an image: --json is for `retrylab compare`"));
+    }
     let scenario = load(&args.seeds.scenario)?;
+    crate::report::check(&args.seeds)?;
     let options = estimate_options(&args.seeds, &scenario)?;
     let chosen = select_policies(&scenario, &options.policies).map_err(|error| Failure::estimate(&error))?;
     let bar = progress_bar(options.seeds.saturating_mul(chosen.len() as u64));
     let result = compare(&scenario, &options, &|| bar.inc(1));
     bar.finish_and_clear();
     let comparison = result.map_err(|error| Failure::estimate(&error))?;
+    crate::report::write(&args.seeds, &scenario, retrylab_report::Results::Comparison(&comparison), &[])?;
     let input = compare_input(&comparison.scenario, comparison.seeds, comparison.confidence, &comparison.policies);
     let (format, path) = destination(&args.output, "compare");
     let summary = format!("{} policies on {} seeds", input.policies.len(), input.seeds);

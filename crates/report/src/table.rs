@@ -26,9 +26,16 @@ impl Cell {
         Cell { text: format!("{x:.digits$}"), value: Some(exact(x)) }
     }
 
-    /// A rate as a percentage with three decimals (`1.297%`).
+    /// A rate as a percentage: three decimals (`1.297%`), or two significant digits for
+    /// rates below 0.1% (`0.0021%`), so a small interval bound does not print as zero.
     fn percent(rate: f64) -> Self {
-        Cell { text: format!("{:.3}%", rate * 100.0), value: Some(exact(rate)) }
+        let percent = rate * 100.0;
+        let digits = if percent > 0.0 && percent < 0.1 {
+            ((-percent.log10()).ceil() as usize + 1).min(12)
+        } else {
+            3
+        };
+        Cell { text: format!("{percent:.digits$}%"), value: Some(exact(rate)) }
     }
 
     fn flag(b: bool) -> Self {
