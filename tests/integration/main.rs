@@ -9,6 +9,7 @@ mod determinism;
 mod edges;
 mod fuzz;
 mod layered;
+mod plots;
 mod policies;
 mod properties;
 mod shrinking;

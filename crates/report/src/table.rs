@@ -30,11 +30,7 @@ impl Cell {
     /// rates below 0.1% (`0.0021%`), so a small interval bound does not print as zero.
     fn percent(rate: f64) -> Self {
         let percent = rate * 100.0;
-        let digits = if percent > 0.0 && percent < 0.1 {
-            ((-percent.log10()).ceil() as usize + 1).min(12)
-        } else {
-            3
-        };
+        let digits = if percent > 0.0 && percent < 0.1 { ((-percent.log10()).ceil() as usize + 1).min(12) } else { 3 };
         Cell { text: format!("{percent:.digits$}%"), value: Some(exact(rate)) }
     }
 
