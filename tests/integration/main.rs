@@ -10,6 +10,7 @@ mod determinism;
 mod edges;
 mod fuzz;
 mod layered;
+mod plots;
 mod policies;
 mod properties;
 mod shards;

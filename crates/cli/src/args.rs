@@ -46,6 +46,7 @@ impl Command {
             Command::Merge(args) => args.json,
             Command::Check(args) => args.json,
             Command::Schema => false,
+            Command::Plot(_) => false,
         }
     }
 }
@@ -133,6 +134,12 @@ pub enum Command {
     /// .taplo.toml associates sim-scenarios/**/*.toml with it, or a file can start with
     /// `#:schema ./docs/scenario.schema.json`.
     Schema,
+    /// Draw a plot: `rtt` (one run's round-trip times, as the 2012 figure), `compare` (the
+    /// policies' failure rates, attempts and latency CDFs) or `timeline` (the fault chain and
+    /// each S3 request's outcome over virtual time).
+    ///
+    /// SVG by default; PNG with `--format png` or an output file ending in `.png`.
+    Plot(crate::plot::PlotArgs),
 }
 
 #[derive(Args, Debug)]
@@ -143,6 +150,10 @@ pub struct MergeArgs {
     /// Print one JSON object instead of the human table.
     #[arg(long)]
     pub json: bool,
+    /// Also write a report of the merged result to FILE (.html or .md), as `--report` does on the
+    /// unsharded command.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -246,6 +257,11 @@ pub struct SeedsArgs {
     /// add 1.
     #[arg(long, value_name = "K/N", value_parser = parse_shard)]
     pub shard: Option<Shard>,
+    /// Also write a report to FILE: FILE.html is one self-contained page (the tables, the plots
+    /// inline, the scenario file, seeds, retrylab version and the command that regenerates it);
+    /// FILE.md is the same tables in Markdown, for a pull request.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
 }
 
 fn parse_shard(text: &str) -> Result<Shard, String> {

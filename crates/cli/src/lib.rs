@@ -8,11 +8,14 @@
 //! stdout. A closed pipe ends the command quietly with status 0.
 
 mod args;
-mod merge;
 mod check;
+mod merge;
 mod output;
+mod plot;
+mod report;
 
 use std::io::Write;
+use std::path::Path;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -57,6 +60,7 @@ pub fn main() -> ExitCode {
         Command::Merge(args) => merge::run(&args),
         Command::Check(args) => check::run(&args),
         Command::Schema => check::schema(),
+        Command::Plot(args) => plot::run_plot(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -327,6 +331,7 @@ fn progress_bar(total: u64) -> indicatif::ProgressBar {
 
 fn run_explore(args: &SeedsArgs) -> Result<(), Failure> {
     let scenario = load(&args.scenario)?;
+    report::check(args.report.as_deref())?;
     let mut options = ExploreOptions {
         seeds: seeds(args, &scenario)?,
         first_seed: args.first_seed,
@@ -342,17 +347,34 @@ fn run_explore(args: &SeedsArgs) -> Result<(), Failure> {
     bar.finish_and_clear();
     let state = result.map_err(|error| Failure::estimate(&error))?;
     let part = part.map(|header| merge::part_fields(&header, &state));
-    emit_explore(&state.finish(&scenario), args.json, part.as_deref())
+    let scenario_text = report::scenario_text(&scenario);
+    let emit = Emit::new(args.json, part.as_deref(), args.report.as_deref(), &scenario_text);
+    emit_explore(&scenario, &state.finish(&scenario), &emit)
 }
 
-/// Prints an exploration (with a shard's part fields, if any) and gives its
-/// verdict: the one output path of `explore` and of `merge`.
-fn emit_explore(exploration: &Exploration, json: bool, part: Option<&str>) -> Result<(), Failure> {
-    if json {
-        print(&merge::with_part(&output::explore_json(exploration), part))?;
+/// How a result goes out: JSON or the human table, a shard's part fields
+/// (for `merge`), and a report file with the scenario's text.
+pub(crate) struct Emit<'a> {
+    pub(crate) json: bool,
+    pub(crate) part: Option<&'a str>,
+    pub(crate) report: Option<report::ReportTo<'a>>,
+}
+
+impl<'a> Emit<'a> {
+    pub(crate) fn new(json: bool, part: Option<&'a str>, report: Option<&'a Path>, scenario_text: &'a str) -> Self {
+        Emit { json, part, report: report.map(|path| report::ReportTo { path, scenario_text }) }
+    }
+}
+
+/// Prints an exploration (with a shard's part fields, if any), writes its
+/// report and gives its verdict: the one output path of `explore` and of `merge`.
+fn emit_explore(scenario: &Scenario, exploration: &Exploration, emit: &Emit) -> Result<(), Failure> {
+    if emit.json {
+        print(&merge::with_part(&output::explore_json(exploration), emit.part))?;
     } else {
         print(&output::explore_human(exploration))?;
     }
+    report::write(emit.report.as_ref(), scenario, retrylab_report::Results::Exploration(exploration), &[])?;
     if exploration.violations.is_empty() {
         Ok(())
     } else {
@@ -382,6 +404,7 @@ fn estimate_options(args: &SeedsArgs, scenario: &Scenario) -> Result<EstimateOpt
 
 fn run_compare(args: &SeedsArgs) -> Result<(), Failure> {
     let scenario = load(&args.scenario)?;
+    report::check(args.report.as_deref())?;
     let mut options = estimate_options(args, &scenario)?;
     let part = merge::shard_seeds(args, PartKind::Compare, &mut options.first_seed, &mut options.seeds)?;
     let chosen = select_policies(&scenario, &options.policies).map_err(|error| Failure::estimate(&error))?;
@@ -390,18 +413,21 @@ fn run_compare(args: &SeedsArgs) -> Result<(), Failure> {
     bar.finish_and_clear();
     let state = result.map_err(|error| Failure::estimate(&error))?;
     let part = part.map(|header| merge::part_fields(&header, &state));
-    emit_compare(&scenario, &state.finish(&scenario), args.json, part.as_deref())
+    let scenario_text = report::scenario_text(&scenario);
+    let emit = Emit::new(args.json, part.as_deref(), args.report.as_deref(), &scenario_text);
+    emit_compare(&scenario, &state.finish(&scenario), &emit)
 }
 
-/// Prints a comparison (with a shard's part fields, if any) and gives its
-/// verdict: the one output path of `compare` and of `merge`.
-fn emit_compare(scenario: &Scenario, comparison: &Comparison, json: bool, part: Option<&str>) -> Result<(), Failure> {
+/// Prints a comparison (with a shard's part fields, if any), writes its
+/// report and gives its verdict: the one output path of `compare` and of `merge`.
+fn emit_compare(scenario: &Scenario, comparison: &Comparison, emit: &Emit) -> Result<(), Failure> {
     let warnings = warnings_after(scenario, comparison.policies.iter().map(|p| &p.disruptions_reached));
-    if json {
-        print(&merge::with_part(&with_warnings(&output::compare_json(comparison), &warnings), part))?;
+    if emit.json {
+        print(&merge::with_part(&with_warnings(&output::compare_json(comparison), &warnings), emit.part))?;
     } else {
         print(&output::compare_human(scenario, comparison))?;
     }
+    report::write(emit.report.as_ref(), scenario, retrylab_report::Results::Comparison(comparison), &warnings)?;
     violations_fail(&comparison.policies)
 }
 
@@ -425,6 +451,7 @@ fn violations_fail(policies: &[PolicyEstimate]) -> Result<(), Failure> {
 
 fn run_estimate(args: &SeedsArgs) -> Result<(), Failure> {
     let scenario = load(&args.scenario)?;
+    report::check(args.report.as_deref())?;
     let mut options = estimate_options(args, &scenario)?;
     let part = merge::shard_seeds(args, PartKind::Estimate, &mut options.first_seed, &mut options.seeds)?;
     let chosen = select_policies(&scenario, &options.policies).map_err(|error| Failure::estimate(&error))?;
@@ -433,18 +460,21 @@ fn run_estimate(args: &SeedsArgs) -> Result<(), Failure> {
     bar.finish_and_clear();
     let state = result.map_err(|error| Failure::estimate(&error))?;
     let part = part.map(|header| merge::part_fields(&header, &state));
-    emit_estimate(&scenario, &state.finish(&scenario), args.json, part.as_deref())
+    let scenario_text = report::scenario_text(&scenario);
+    let emit = Emit::new(args.json, part.as_deref(), args.report.as_deref(), &scenario_text);
+    emit_estimate(&scenario, &state.finish(&scenario), &emit)
 }
 
-/// Prints an estimate (with a shard's part fields, if any) and gives its
-/// verdict: the one output path of `estimate` and of `merge`.
-fn emit_estimate(scenario: &Scenario, estimate: &Estimate, json: bool, part: Option<&str>) -> Result<(), Failure> {
+/// Prints an estimate (with a shard's part fields, if any), writes its
+/// report and gives its verdict: the one output path of `estimate` and of `merge`.
+fn emit_estimate(scenario: &Scenario, estimate: &Estimate, emit: &Emit) -> Result<(), Failure> {
     let warnings = warnings_after(scenario, estimate.policies.iter().map(|p| &p.disruptions_reached));
-    if json {
-        print(&merge::with_part(&with_warnings(&output::estimate_json(estimate), &warnings), part))?;
+    if emit.json {
+        print(&merge::with_part(&with_warnings(&output::estimate_json(estimate), &warnings), emit.part))?;
     } else {
         print(&output::estimate_human(scenario, estimate))?;
     }
+    report::write(emit.report.as_ref(), scenario, retrylab_report::Results::Estimate(estimate), &warnings)?;
     violations_fail(&estimate.policies)
 }
 

@@ -227,20 +227,22 @@ pub(crate) fn run(args: &MergeArgs) -> Result<(), Failure> {
         .map_err(|error| Failure::usage(format!("{}: {error}", parts[0].path.display())))?;
     let ordered: Vec<&Part> = order.iter().map(|&i| &parts[i]).collect();
     let scenario = scenario_of(first)?;
+    crate::report::check(args.report.as_deref())?;
+    let emit = crate::Emit::new(args.json, None, args.report.as_deref(), &first.scenario_toml);
     match first.command {
         PartKind::Estimate => {
             let state: EstimateState = merged(&ordered, &shards, whole, |s: &EstimateState| (s.first_seed, s.seeds))?;
-            crate::emit_estimate(&scenario, &state.finish(&scenario), args.json, None)
+            crate::emit_estimate(&scenario, &state.finish(&scenario), &emit)
         }
         PartKind::Compare => {
             let state: ComparisonState =
                 merged(&ordered, &shards, whole, |s: &ComparisonState| (s.estimate.first_seed, s.estimate.seeds))?;
-            crate::emit_compare(&scenario, &state.finish(&scenario), args.json, None)
+            crate::emit_compare(&scenario, &state.finish(&scenario), &emit)
         }
         PartKind::Explore => {
             let state: ExplorationState =
                 merged(&ordered, &shards, whole, |s: &ExplorationState| (s.first_seed, s.seeds))?;
-            crate::emit_explore(&state.finish(&scenario), args.json, None)
+            crate::emit_explore(&scenario, &state.finish(&scenario), &emit)
         }
     }
 }

@@ -47,7 +47,8 @@ pub use estimate::{
     PolicySummary,
 };
 pub use explore::{
-    explore, explore_state, reproduce_command, Exploration, ExplorationState, ExploreOptions, Finding, ViolationTally,
+    explore, explore_state, reproduce_command, shell_quote, Exploration, ExplorationState, ExploreOptions, Finding,
+    ViolationTally,
 };
 pub use nightly::{CASES_VAR, FAILURES_DIR_VAR, SEEDS_VAR};
 pub use property::{check_case, Property, PropertyError, PropertyFailure};
