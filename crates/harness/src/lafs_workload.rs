@@ -20,7 +20,7 @@ use retrylab_lafs::{
 use retrylab_retry::{Policy, SharedBudgets};
 use retrylab_s3::{Attempted, RetryLayer};
 use retrylab_scenario::{BudgetScope, Consistency, LafsSpec, NamedPolicy, Scenario, Workload};
-use retrylab_sim::{EventKind, NodeId, SimClock, World};
+use retrylab_sim::{EventKind, NodeId, SimClock, TaskContext, World};
 use sha2::{Digest, Sha256};
 
 use crate::report::RunReport;
@@ -80,11 +80,14 @@ impl Client {
         (self.index / files.writers, (self.index % files.writers) as u64)
     }
 
-    /// Starts the gateway's next operation: its number and start time.
-    fn start(&mut self, what: &'static str) -> (u64, Duration) {
+    /// Starts the gateway's next operation on `key` (`file.0`, `backup.1`):
+    /// its number and start time.
+    fn start(&mut self, what: &'static str, key: impl FnOnce() -> String) -> (u64, Duration) {
         self.started += 1;
         let operation = self.operation_base + self.started;
-        self.world.trace().record(self.node(), EventKind::OperationStart { operation, what });
+        self.world
+            .trace()
+            .record_with(self.node(), EventKind::OperationStart { operation, what }, || vec![("key", key().into())]);
         (operation, self.world.now())
     }
 
@@ -104,7 +107,9 @@ impl Client {
                 error.web_status()
             }
         };
-        self.world.trace().record(self.node(), EventKind::OperationEnd { operation, status });
+        self.world.trace().record_with(self.node(), EventKind::OperationEnd { operation, status }, || {
+            crate::trace_records::end_detail(error.map(GatewayError::name))
+        });
     }
 
     /// Runs a write as the gateway's web client would: once, or under the
@@ -499,6 +504,7 @@ pub(crate) async fn drive(
         if let Some(layer) = &client.layer {
             let counters = layer.counters();
             report.gateway_attempts += counters.attempts;
+            report.gateway_retries += counters.retries;
             report.quota_exhausted += counters.quota_exhausted;
         } else {
             report.gateway_attempts += client.tally.operations;
@@ -509,7 +515,8 @@ pub(crate) async fn drive(
     report.violations.extend(check_servers_at_rest(world, &grid).await);
     let counters = grid.retry_counters();
     report.attempts = counters.attempts;
-    report.retries = counters.retries;
+    report.s3_retries = counters.retries;
+    report.retries = report.s3_retries + report.gateway_retries;
     report.quota_exhausted += counters.quota_exhausted;
     report.faults_injected = grid.faults_injected();
     report.outage_requests = grid.outage_requests();
@@ -583,8 +590,8 @@ async fn reads(client: &mut Client, files: &Files, reads: u64, decode: Decode) {
         let file = (client.file_written(files).0 + client.reads_made as usize) % files.caps.len();
         client.reads_made += 1;
         let id = files.invoke(file);
-        let (operation, started) = client.start("read");
-        let result = client.read(&files.caps[file]).await;
+        let (operation, started) = client.start("read", || format!("file.{file}"));
+        let result = TaskContext::operation(operation).scope(client.read(&files.caps[file])).await;
         client.end(operation, started, result.as_ref().err());
         let (outcome, observed) = match result {
             Ok(read) => (Outcome::Ok, Some(ReadValue { seqnum: read.seqnum, values: decode.values(&read.contents) })),
@@ -677,9 +684,10 @@ async fn mutable_writes(
             Decode::Puts { line_bytes } => {
                 append_line(&mut contents, i, line_bytes);
                 let body = contents.clone().freeze();
-                let (operation, started) = client.start("put");
+                let (operation, started) = client.start("put", || format!("file.{file}"));
                 let gateway = client.gateway();
-                let result = client.write(|_maybe_landed| gateway.put(&cap, body.clone())).await;
+                let put = client.write(|_maybe_landed| gateway.put(&cap, body.clone()));
+                let result = TaskContext::operation(operation).scope(put).await;
                 (MutableOpKind::Write { value: i }, operation, started, result)
             }
             Decode::Appends => {
@@ -687,9 +695,10 @@ async fn mutable_writes(
                 // writer (with one writer, 1, 2, 3, ..).
                 let value = (i - 1) * writers + slot + 1;
                 let line = AppendLine::numbered(value);
-                let (operation, started) = client.start("append");
+                let (operation, started) = client.start("append", || format!("file.{file}"));
                 let gateway = client.gateway();
-                let result = client.write(|maybe_landed| gateway.modify_again(&cap, &line, maybe_landed)).await;
+                let append = client.write(|maybe_landed| gateway.modify_again(&cap, &line, maybe_landed));
+                let result = TaskContext::operation(operation).scope(append).await;
                 (MutableOpKind::Append { value }, operation, started, result.map(|modified| modified.seqnum))
             }
         };
@@ -749,21 +758,20 @@ async fn backups(client: &mut Client, files: &[u64], step: u64) -> Written {
             .collect();
         let value = j as u64 + 1;
         let timestamp = format!("2012-05-08T{:02}:00:00Z", j % 24);
-        let (operation, started) = client.start("backup");
+        let (operation, started) = client.start("backup", || format!("backup.{}", j + 1));
         let gateway = client.gateway();
-        let result = client
-            .write(|_maybe_landed| {
-                let (root, tree, timestamp) = (&root, &tree, &timestamp);
-                async move {
-                    // Taken out for the await and put back whatever happens:
-                    // no borrow is held across it.
-                    let mut current = root.take();
-                    let result = gateway.backup(&mut current, tree, timestamp).await;
-                    *root.borrow_mut() = current;
-                    result
-                }
-            })
-            .await;
+        let backup = client.write(|_maybe_landed| {
+            let (root, tree, timestamp) = (&root, &tree, &timestamp);
+            async move {
+                // Taken out for the await and put back whatever happens:
+                // no borrow is held across it.
+                let mut current = root.take();
+                let result = gateway.backup(&mut current, tree, timestamp).await;
+                *root.borrow_mut() = current;
+                result
+            }
+        });
+        let result = TaskContext::operation(operation).scope(backup).await;
         client.end(operation, started, result.as_ref().err().map(|e| &e.error));
         // `Latest` names the snapshot: model it as a register written with
         // value j + 1, at the root directory's seqnum that set it.

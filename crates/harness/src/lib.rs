@@ -15,6 +15,8 @@
 //! - [`Property`] and [`strategies`]: proptest over fault models, workload
 //!   sizes, policy parameters and seeds; a broken invariant is shrunk to a
 //!   minimal case and written as a scenario file `retrylab run` replays.
+//! - [`operation_records`] and [`s3_request_records`]: a full trace read
+//!   back as one record per operation and per S3 request.
 //! - [`warnings_after_run`]: the scripted outages, crashes and partitions
 //!   that runs never reached ([`DisruptionsReached`], in every
 //!   [`PolicyEstimate`] and from [`DisruptionsReached::of_runs`]).
@@ -32,6 +34,7 @@ mod runner;
 mod s3_mixed;
 pub mod strategies;
 mod swarm;
+mod trace_records;
 mod workload;
 
 pub use check::{Check, CheckError, Verdict};
@@ -42,8 +45,9 @@ pub use property::{check_case, Property, PropertyError, PropertyFailure};
 pub use reached::{warnings_after_run, DisruptionsReached};
 pub use report::RunReport;
 pub use retrylab_check::Violation;
-pub use retrylab_sim::{RunError, TraceMode, WallBudget};
+pub use retrylab_sim::{Event, EventKind, NodeNames, RunError, TraceMode, WallBudget};
 pub use runner::{RunTimeout, Seeds, SeedsError, JOBS_MAX, SEEDS_MAX, TIMEOUT_S_MAX};
 pub use strategies::{Case, Variation};
 pub use swarm::{swarm_faults, swarm_scenario};
+pub use trace_records::{operation_records, s3_request_records, OperationRecord, S3RequestRecord};
 pub use workload::{run_seed, run_seed_within};

@@ -7,11 +7,15 @@
 //! whose hash is the fingerprint tests compare across runs.
 
 mod clock;
+mod context;
 mod net;
 mod trace;
+mod trace_text;
 mod world;
 
 pub use clock::{SimClock, SIMULATED_TIME_MAX};
+pub use context::{Scoped, TaskContext};
 pub use net::{LinkSpec, NetError, Network, NodeId, Reply};
-pub use trace::{Event, EventKind, Trace, TraceMode};
+pub use trace::{Detail, Event, EventKind, Trace, TraceMode, Value};
+pub use trace_text::{json_string, NodeNames};
 pub use world::{run, RunError, RunLimits, WallBudget, World, WorldConfig, WorldRun};
