@@ -214,8 +214,8 @@ pub fn s3_request_records(report: &RunReport) -> Vec<S3RequestRecord> {
                 record.answered = true;
                 record.status = status;
                 record.error = (!error.is_empty()).then(|| error.to_owned());
-                if let Some(arrived_ns) = number(event, "arrived_ns") {
-                    record.at = Duration::from_nanos(arrived_ns);
+                if let Some(Value::Secs(arrived)) = event.detail_field("arrived_s") {
+                    record.at = *arrived;
                     record.arrived = true;
                     record.chain_bad = text(event, "chain").map(|state| state == "bad");
                     record.in_outage = number(event, "outage").is_some();

@@ -6,7 +6,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use retrylab_faults::{FaultDecision, FaultKind};
-use retrylab_sim::{Detail, EventKind, NetError, NodeId, World};
+use retrylab_sim::{Detail, EventKind, NetError, NodeId, Value, World};
 
 use crate::service::{FaultState, Handled, S3Service, WireError};
 use crate::store::ObjectStore;
@@ -128,7 +128,7 @@ fn push_fault_state(detail: &mut Detail, met: FaultState) {
 /// process state it met there (nothing when it never arrived).
 fn response_detail(arrival: Option<(Duration, Handled)>) -> Detail {
     let Some((at, handled)) = arrival else { return vec![("arrived", false.into())] };
-    let mut detail: Detail = vec![("arrived_ns", u64::try_from(at.as_nanos()).unwrap_or(u64::MAX).into())];
+    let mut detail: Detail = vec![("arrived_s", Value::Secs(at))];
     if let Some(fault) = handled.fault {
         detail.push(("fault", fault.kind.name().into()));
         detail.push(("applied", fault.applied.into()));

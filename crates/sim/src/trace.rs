@@ -93,6 +93,8 @@ pub enum Value {
     Bool(bool),
     /// A duration, printed in milliseconds.
     Ms(Duration),
+    /// A virtual time, printed in seconds (as a line's own time).
+    Secs(Duration),
     Str(Cow<'static, str>),
 }
 

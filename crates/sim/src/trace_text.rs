@@ -160,6 +160,7 @@ fn write_human(out: &mut String, value: &Value) {
             let _ = write!(out, "{b}");
         }
         Value::Ms(duration) => out.push_str(&milliseconds(*duration)),
+        Value::Secs(at) => out.push_str(&seconds(*at)),
         Value::Str(text) if text.is_empty() || text.contains(|c: char| c.is_whitespace() || c == '"' || c == '=') => {
             let _ = write!(out, "{text:?}");
         }
