@@ -14,4 +14,5 @@ mod properties;
 mod shrinking;
 mod support;
 mod swarm;
+mod trace;
 mod verdicts;

@@ -289,11 +289,19 @@ fn field(event: &Event, name: &str) -> Option<String> {
         TraceValue::U64(n) => n.to_string(),
         TraceValue::I64(n) => n.to_string(),
         TraceValue::Bool(b) => b.to_string(),
-        TraceValue::Ms(d) if d.subsec_nanos() % 1_000_000 == 0 => format!("{} ms", d.as_millis()),
-        TraceValue::Ms(d) => format!("{:.3} ms", d.as_secs_f64() * 1000.0),
+        TraceValue::Ms(d) => milliseconds(*d),
         TraceValue::Secs(at) => format!("{:.6}s", at.as_secs_f64()),
         TraceValue::Str(s) => s.clone().into_owned(),
     })
+}
+
+/// `20 ms`, or `956.000 ms` when not whole.
+fn milliseconds(duration: Duration) -> String {
+    if duration.subsec_nanos() % 1_000_000 == 0 {
+        format!("{} ms", duration.as_millis())
+    } else {
+        format!("{:.3} ms", duration.as_secs_f64() * 1000.0)
+    }
 }
 
 fn attempt_prefix(event: &Event) -> String {
@@ -353,8 +361,8 @@ fn sentence(event: &Event, names: &NodeNames) -> String {
             let arrival = if field(event, "arrived").is_some() { "; the request never reached S3" } else { "" };
             format!("{at}gets slot {slot}'s answer: {answer}{arrival}{}", fault_state())
         }
-        EventKind::RetryDecided { .. } => {
-            format!("{at}retries after {}: {}", field(event, "delay_ms").unwrap_or_default(), reason(event))
+        EventKind::RetryDecided { delay, .. } => {
+            format!("{at}retries after {}: {}", milliseconds(delay), reason(event))
         }
         EventKind::GaveUp { reason: why, .. } => format!("{at}gives up ({why}): {}", reason(event)),
         EventKind::NodeCrashed => "crashes".to_owned(),
@@ -445,8 +453,11 @@ impl View {
 
 /// `run --json`'s object (with the warnings) as the last JSON line.
 fn summary_line(run_json: &str, warnings: &[String]) -> String {
-    let summary: serde_json::Value = serde_json::from_str(run_json).unwrap_or(serde_json::Value::Null);
-    let mut line = serde_json::json!({ "event": "run-summary", "summary": summary, "warnings": warnings }).to_string();
+    let mut summary: serde_json::Value = serde_json::from_str(run_json).unwrap_or(serde_json::Value::Null);
+    if let Some(object) = summary.as_object_mut() {
+        object.insert("warnings".to_owned(), serde_json::json!(warnings));
+    }
+    let mut line = serde_json::json!({ "event": "run-summary", "summary": summary }).to_string();
     line.push('\n');
     line
 }
