@@ -297,7 +297,7 @@ fn field(event: &Event, name: &str) -> Option<String> {
 
 /// `20 ms`, or `956.000 ms` when not whole.
 fn milliseconds(duration: Duration) -> String {
-    if duration.subsec_nanos() % 1_000_000 == 0 {
+    if duration.subsec_nanos().is_multiple_of(1_000_000) {
         format!("{} ms", duration.as_millis())
     } else {
         format!("{:.3} ms", duration.as_secs_f64() * 1000.0)

@@ -141,7 +141,7 @@ fn seconds(duration: Duration) -> String {
 
 /// Milliseconds, whole when whole, else to the microsecond.
 fn milliseconds(duration: Duration) -> String {
-    if duration.subsec_nanos() % 1_000_000 == 0 {
+    if duration.subsec_nanos().is_multiple_of(1_000_000) {
         duration.as_millis().to_string()
     } else {
         format!("{:.3}", duration.as_secs_f64() * 1000.0)
