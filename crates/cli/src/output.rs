@@ -99,7 +99,7 @@ pub fn run_human(scenario: &Scenario, report: &RunReport) -> String {
     let mut out = String::new();
     if let Some(trace) = &report.trace {
         for event in trace {
-            let _ = writeln!(out, "{event}");
+            let _ = writeln!(out, "{}", event.line(&report.node_names));
         }
         out.push('\n');
     }

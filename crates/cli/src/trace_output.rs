@@ -461,3 +461,35 @@ fn summary_line(run_json: &str, warnings: &[String]) -> String {
     line.push('\n');
     line
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_take_every_documented_unit() {
+        let expected = Duration::from_secs(1200);
+        for text in ["1200", "1200s", "1200000ms", "20m", "0.3333333333333333h"] {
+            let parsed = parse_time("--from", text).unwrap();
+            assert!(parsed.abs_diff(expected) < Duration::from_micros(1), "{text}: {parsed:?}");
+        }
+        assert_eq!(parse_time("--to", "1.5s").unwrap(), Duration::from_millis(1500));
+        for bad in ["", "s", "12q", "-1", "NaN", "inf", "1e12h"] {
+            assert!(parse_time("--from", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_filter_parses_each_field_and_refuses_what_it_does_not_know() {
+        let filter =
+            TraceFilter::parse(Some("node=gateway.3, op=17,op=20..22,key=shares/*,event=retry"), None, None).unwrap();
+        assert_eq!(filter.nodes, [Pattern::Exact("gateway.3".to_owned())]);
+        assert_eq!(filter.operations, [(17, 17), (20, 22)]);
+        assert_eq!(filter.keys, [Pattern::Prefix("shares/".to_owned())]);
+        assert_eq!(filter.events, ["retry"]);
+        assert!(TraceFilter::parse(Some(""), None, None).unwrap().is_empty());
+        for bad in ["op=", "op=1..", "bucket=x", "event=retries", "=3"] {
+            assert!(TraceFilter::parse(Some(bad), None, None).is_err(), "{bad}");
+        }
+    }
+}
