@@ -377,3 +377,23 @@ fn the_run_summary_counts_both_layers_retries() {
         stdout(&human)
     );
 }
+
+/// A violation names operations by the trace's numbers, and `--op` tells
+/// the story of the operation it names.
+#[test]
+fn a_violation_names_the_operation_whose_story_explains_it() {
+    let scenario = shipped("known-bad/replayed-append.toml");
+    let output = retrylab(&["run", &scenario, "--seed", "1", "--policy", "none", "--json"]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let value: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let detail = value["violations"][0]["detail"].as_str().unwrap();
+    assert!(detail.ends_with("holds line 15 2 times [trace: line 15 = op 15]"), "{detail}");
+    let story = retrylab(&["run", &scenario, "--seed", "1", "--policy", "none", "--op", "15"]);
+    let text = stdout(&story);
+    assert!(text.starts_with("operation 15: append file.0 on gateway"), "{text}");
+    // The append's share write failed with an ambiguous 500 that took effect.
+    assert!(
+        text.contains("injects fault internal_error (status 500) into slot 69; the request took effect anyway"),
+        "{text}"
+    );
+}
