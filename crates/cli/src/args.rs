@@ -171,14 +171,14 @@ pub struct RunArgs {
     /// fault, response, retry, give-up, op-start, op-end, lost, crash, restart, note); a value
     /// ending in * is a prefix; a field given twice matches either value. Implies --trace
     /// unless --trace-json is given. Example: node=gateway.3,op=17.
-    #[arg(long, value_name = "FILTER")]
+    #[arg(long, value_name = "FILTER", conflicts_with = "json")]
     pub trace_filter: Option<String>,
     /// Show only events at or after this virtual time: 1200, 1200s, 1200000ms, 20m or 1h.
     /// Implies --trace unless --trace-json is given.
-    #[arg(long, value_name = "TIME")]
+    #[arg(long, value_name = "TIME", conflicts_with = "json")]
     pub from: Option<String>,
     /// Show only events at or before this virtual time (as --from).
-    #[arg(long, value_name = "TIME")]
+    #[arg(long, value_name = "TIME", conflicts_with = "json")]
     pub to: Option<String>,
     /// Print the whole story of operation N (numbered as in the trace's op= field): each
     /// attempt, request, fault and retry decision in every layer, and its outcome, then the
