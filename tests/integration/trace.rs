@@ -391,9 +391,15 @@ fn a_violation_names_the_operation_whose_story_explains_it() {
     let story = retrylab(&["run", &scenario, "--seed", "1", "--policy", "none", "--op", "15"]);
     let text = stdout(&story);
     assert!(text.starts_with("operation 15: append file.0 on gateway"), "{text}");
-    // The append's share write failed with an ambiguous 500 that took effect.
+    // The append's share write failed with an ambiguous 500 that took
+    // effect, and the modify loop tried again: the line went in twice.
     assert!(
         text.contains("injects fault internal_error (status 500) into slot 69; the request took effect anyway"),
+        "{text}"
+    );
+    assert!(text.contains("gateway          modify retries after 2961.078 ms (its try 1 failed"), "{text}");
+    assert!(
+        text.contains("succeeded (200) after 1 attempt(s), 0 retries in all layers and 1 by the modify loop"),
         "{text}"
     );
 }

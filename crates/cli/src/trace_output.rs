@@ -8,7 +8,9 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::time::Duration;
 
-use retrylab_harness::{operation_records, Event, EventKind, NodeNames, OperationRecord, RunReport, TraceValue};
+use retrylab_harness::{
+    operation_records, Event, EventKind, NodeNames, OperationRecord, RunReport, TraceValue, MODIFY_RETRY_NOTE,
+};
 
 /// A parsed `--trace-filter` plus time window: an event is shown when it
 /// matches every field given (values of one field are alternatives).
@@ -272,8 +274,13 @@ fn verdict(record: &OperationRecord) -> String {
         let status = if record.status == 0 { "no status".to_owned() } else { record.status.to_string() };
         format!("failed ({status} {})", record.error.as_deref().unwrap_or("error"))
     };
+    let modify = if record.modify_retries > 0 {
+        format!(" and {} by the modify loop", record.modify_retries)
+    } else {
+        String::new()
+    };
     format!(
-        "  {outcome} after {} attempt(s), {} retr{} in all layers, {} S3 request(s); {:.6}s to {:.6}s ({:.3} ms)",
+        "  {outcome} after {} attempt(s), {} retr{} in all layers{modify}, {} S3 request(s); {:.6}s to {:.6}s ({:.3} ms)",
         record.attempts,
         record.retries,
         if record.retries == 1 { "y" } else { "ies" },
@@ -367,6 +374,12 @@ fn sentence(event: &Event, names: &NodeNames) -> String {
         EventKind::GaveUp { reason: why, .. } => format!("{at}gives up ({why}): {}", reason(event)),
         EventKind::NodeCrashed => "crashes".to_owned(),
         EventKind::NodeRestarted => "restarts".to_owned(),
+        EventKind::Note { what, value } if what == MODIFY_RETRY_NOTE => format!(
+            "{at}modify retries after {} (its try {value} failed: {}; at most {} tries)",
+            field(event, "delay_ms").unwrap_or_default(),
+            field(event, "error").unwrap_or_default(),
+            field(event, "attempts_max").unwrap_or_default()
+        ),
         EventKind::Note { what, value } => format!("{at}note {what} {value}"),
     }
 }

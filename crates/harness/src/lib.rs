@@ -45,6 +45,7 @@ pub use property::{check_case, Property, PropertyError, PropertyFailure};
 pub use reached::{warnings_after_run, DisruptionsReached};
 pub use report::RunReport;
 pub use retrylab_check::Violation;
+pub use retrylab_lafs::MODIFY_RETRY_NOTE;
 pub use retrylab_sim::{Event, EventKind, NodeNames, RunError, TraceMode, Value as TraceValue, WallBudget};
 pub use runner::{RunTimeout, Seeds, SeedsError, JOBS_MAX, SEEDS_MAX, TIMEOUT_S_MAX};
 pub use strategies::{Case, Variation};

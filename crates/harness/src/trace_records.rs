@@ -37,7 +37,10 @@ pub struct OperationRecord {
     /// layers, on any node, including a server's handler still working after
     /// the gateway gave up).
     pub retries: u32,
-    /// Whether any retry layer retried it (`retries > 0`).
+    /// Retries of a Tahoe-LAFS modify (an append) by the gateway's own
+    /// modify loop, after an uncoordinated write or an ambiguous 500.
+    pub modify_retries: u32,
+    /// Whether anything retried it: a retry layer or the modify loop.
     pub retried: bool,
     /// S3 requests sent for it (first tries, retries and hedges, every server).
     pub s3_requests: u64,
@@ -136,6 +139,7 @@ pub fn operation_records(report: &RunReport) -> Vec<OperationRecord> {
                 status: 0,
                 attempts: 1,
                 retries: 0,
+                modify_retries: 0,
                 retried: false,
                 s3_requests: 0,
                 error: None,
@@ -159,6 +163,10 @@ pub fn operation_records(report: &RunReport) -> Vec<OperationRecord> {
                 }
             }
             EventKind::RequestSent { .. } => record.s3_requests += 1,
+            EventKind::Note { what, .. } if what == retrylab_lafs::MODIFY_RETRY_NOTE => {
+                record.modify_retries += 1;
+                record.retried = true;
+            }
             _ => {}
         }
     }
