@@ -17,5 +17,6 @@ mod shards;
 mod shrinking;
 mod support;
 mod swarm;
+mod trace;
 mod user_crate;
 mod verdicts;

@@ -210,9 +210,34 @@ pub struct RunArgs {
     /// Print one JSON object instead of the human summary.
     #[arg(long)]
     pub json: bool,
-    /// Print every event of the run (virtual time, node, what happened) before the summary.
+    /// Print every event of the run before the summary, one line each: virtual time, node
+    /// (by role: s3, storage-server.2, gateway.3), event, then key=value fields (op, attempt,
+    /// key, fault, status, chain, the retry decision and its reason). See docs/traces.md.
     #[arg(long, conflicts_with = "json")]
     pub trace: bool,
+    /// Print every event as one JSON object per line (the same fields as --trace), then one
+    /// last line {"event": "run-summary", "summary": {...}} with `run --json`'s fields.
+    #[arg(long, conflicts_with_all = ["json", "trace"])]
+    pub trace_json: bool,
+    /// Show only the events that match every FIELD=VALUE given, comma-separated: node=NAME,
+    /// op=N or op=A..B, key=KEY (also the events of the operations on KEY), event=NAME (send,
+    /// fault, response, retry, give-up, op-start, op-end, lost, crash, restart, note); a value
+    /// ending in * is a prefix; a field given twice matches either value. Implies --trace
+    /// unless --trace-json is given. Example: node=gateway.3,op=17.
+    #[arg(long, value_name = "FILTER", conflicts_with = "json")]
+    pub trace_filter: Option<String>,
+    /// Show only events at or after this virtual time: 1200, 1200s, 1200000ms, 20m or 1h.
+    /// Implies --trace unless --trace-json is given.
+    #[arg(long, value_name = "TIME", conflicts_with = "json")]
+    pub from: Option<String>,
+    /// Show only events at or before this virtual time (as --from).
+    #[arg(long, value_name = "TIME", conflicts_with = "json")]
+    pub to: Option<String>,
+    /// Print the whole story of operation N (numbered as in the trace's op= field): each
+    /// attempt, request, fault and retry decision in every layer, and its outcome, then the
+    /// summary.
+    #[arg(long, value_name = "N", conflicts_with_all = ["json", "trace", "trace_json", "trace_filter", "from", "to"])]
+    pub op: Option<u64>,
     /// Wall-clock budget of each run, in seconds (at most a day): a run still going after it stops with
     /// its seed named and exit status 1. Measured by the runner, outside the simulated world, so it
     /// never changes what a run does, only whether it is allowed to finish.

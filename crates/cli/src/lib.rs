@@ -13,6 +13,7 @@ mod merge;
 mod output;
 mod plot;
 mod report;
+mod trace_output;
 
 use std::io::Write;
 use std::path::Path;
@@ -252,14 +253,15 @@ fn write_stdout(text: &str) -> std::io::Result<()> {
 /// disk, a closed file) is an error, status 1, except a closed pipe
 /// (`| head`), which ends the command quietly.
 fn print(text: &str) -> Result<(), Failure> {
-    match write_stdout(text) {
-        Ok(()) => Ok(()),
-        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => {
-            Err(Failure { quiet: true, ..Failure::default() })
-        }
-        Err(error) => {
-            Err(Failure { output_written: true, ..Failure::failed(format!("cannot write the output: {error}")) })
-        }
+    write_stdout(text).map_err(output_failure)
+}
+
+/// Output that could not be written: status 1, or quietly 0 for a closed pipe.
+fn output_failure(error: std::io::Error) -> Failure {
+    if error.kind() == std::io::ErrorKind::BrokenPipe {
+        Failure { quiet: true, ..Failure::default() }
+    } else {
+        Failure { output_written: true, ..Failure::failed(format!("cannot write the output: {error}")) }
     }
 }
 
@@ -298,16 +300,22 @@ fn run(args: &RunArgs) -> Result<(), Failure> {
     let Some(policy) = policies.first() else {
         return Err(Failure::usage("the scenario has no policies"));
     };
-    let mode = if args.trace { TraceMode::Full } else { TraceMode::HashOnly };
+    let view = trace_output::View::of(args).map_err(Failure::usage)?;
+    let mode = if view.is_some() { TraceMode::Full } else { TraceMode::HashOnly };
     let budget = args.timeout.map(|timeout| timeout.start());
-    let report = if args.swarm {
+    let mut report = if args.swarm {
         run_seed_within(&swarm_scenario(&scenario, args.seed), policy, args.seed, mode, budget)
     } else {
         run_seed_within(&scenario, policy, args.seed, mode, budget)
     }
     .map_err(|error| Failure::run(&error))?;
     let warnings = warnings_after(&scenario, [&DisruptionsReached::of_runs(std::slice::from_ref(&report), args.swarm)]);
-    if args.json {
+    if let Some(view) = view {
+        view.print(&scenario, &mut report, &warnings).map_err(|error| match error {
+            trace_output::ViewError::Usage(message) => Failure::usage(message),
+            trace_output::ViewError::Io(error) => output_failure(error),
+        })?;
+    } else if args.json {
         print(&with_warnings(&output::run_json(&scenario, &report), &warnings))?;
     } else {
         print(&output::run_human(&scenario, &report))?;

@@ -19,7 +19,10 @@ struct RunJson<'a> {
     failures_by_kind: &'a BTreeMap<String, u64>,
     failures_by_status: &'a BTreeMap<String, u64>,
     attempts: u64,
+    /// Retries in every layer: `s3_retries + gateway_retries`.
     retries: u64,
+    s3_retries: u64,
+    gateway_retries: u64,
     gateway_attempts: u64,
     quota_exhausted: u64,
     faults_injected: u64,
@@ -61,6 +64,8 @@ pub fn run_json(scenario: &Scenario, report: &RunReport) -> String {
         failures_by_status: &report.failures_by_status,
         attempts: report.attempts,
         retries: report.retries,
+        s3_retries: report.s3_retries,
+        gateway_retries: report.gateway_retries,
         gateway_attempts: report.gateway_attempts,
         quota_exhausted: report.quota_exhausted,
         faults_injected: report.faults_injected,
@@ -94,7 +99,7 @@ pub fn run_human(scenario: &Scenario, report: &RunReport) -> String {
     let mut out = String::new();
     if let Some(trace) = &report.trace {
         for event in trace {
-            let _ = writeln!(out, "{event}");
+            let _ = writeln!(out, "{}", event.line(&report.node_names));
         }
         out.push('\n');
     }
@@ -112,9 +117,15 @@ pub fn run_human(scenario: &Scenario, report: &RunReport) -> String {
     );
     let _ = writeln!(out, "  by kind   {}", counts(&report.failures_by_kind));
     let _ = writeln!(out, "  by status {}", counts(&report.failures_by_status));
+    // Both layers' retries; each layer's own when the gateways retried too.
+    let layers = if report.gateway_retries > 0 {
+        format!(" ({} by S3 layers, {} by gateway layers)", report.s3_retries, report.gateway_retries)
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         out,
-        "attempts    {} ({:.4} per operation), {} retries; {} faults injected",
+        "attempts    {} ({:.4} per operation), {} retries{layers}; {} faults injected",
         report.attempts,
         report.attempts as f64 / operations,
         report.retries,

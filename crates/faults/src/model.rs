@@ -413,6 +413,21 @@ impl FaultSchedule {
         &self.outage_requests
     }
 
+    /// The burst chain's state as of the last [`FaultSchedule::decide`]:
+    /// `Some(true)` in the bad state, `None` when the process is not
+    /// Gilbert-Elliott. Reading it draws nothing.
+    pub fn chain_bad(&self) -> Option<bool> {
+        self.chain.as_ref().map(|chain| chain.bad)
+    }
+
+    /// The scripted outage (index in the model's `outages`) covering
+    /// virtual time `now`, the one [`FaultSchedule::decide`] fails a request
+    /// with. Reading it draws nothing.
+    pub fn outage_at(&self, now: Duration) -> Option<usize> {
+        let now_ms = now.as_millis() as u64;
+        self.model.outages.iter().position(|o| o.start_ms <= now_ms && now_ms < o.end_ms)
+    }
+
     /// Whether the request in slot `slot`, arriving at virtual time `now`
     /// since the world's start, fails. Calls must come in non-decreasing
     /// `now`; the slot's draws do not depend on earlier slots.
@@ -424,9 +439,7 @@ impl FaultSchedule {
             (FaultProcess::GilbertElliott(_), Some(chain)) => chain.failure_probability_at(now_ms),
             (FaultProcess::GilbertElliott(_), None) => 0.0,
         };
-        let now_whole_ms = now.as_millis() as u64;
-        let outage_index =
-            self.model.outages.iter().position(|o| o.start_ms <= now_whole_ms && now_whole_ms < o.end_ms);
+        let outage_index = self.outage_at(now);
         if let Some(index) = outage_index {
             self.outage_requests[index] += 1;
         }

@@ -147,15 +147,15 @@ pub(crate) fn start(world: &World, grid: &Grid, disruptions: &Disruptions) -> Di
                     Change::Crash(i) => target.crash(&mut active, crashes[i]),
                     Change::Restart(i) => target.restart(&mut active, crashes[i]),
                     Change::Partition(i) => {
-                        target.trace.record(pairs[i][0].0, EventKind::Note { what: "partition", value: i as u64 });
+                        let note = EventKind::Note { what: "partition", value: i as u64 };
+                        target.trace.record_with(pairs[i][0].0, note, || partition_detail(&target.net, &pairs[i]));
                         for &(a, b) in &pairs[i] {
                             target.cut(&mut active, a, b);
                         }
                     }
                     Change::Heal(i) => {
-                        target
-                            .trace
-                            .record(pairs[i][0].0, EventKind::Note { what: "partition-healed", value: i as u64 });
+                        let note = EventKind::Note { what: "partition-healed", value: i as u64 };
+                        target.trace.record_with(pairs[i][0].0, note, || partition_detail(&target.net, &pairs[i]));
                         for &(a, b) in &pairs[i] {
                             target.mend(&mut active, a, b);
                         }
@@ -165,6 +165,12 @@ pub(crate) fn start(world: &World, grid: &Grid, disruptions: &Disruptions) -> Di
         })
     };
     Disrupting { task: Some(task), target, active }
+}
+
+/// A partition's trace detail: the node pairs it cuts, by name (`a|b`, comma-separated).
+fn partition_detail(net: &retrylab_sim::Network, pairs: &[(NodeId, NodeId)]) -> retrylab_sim::Detail {
+    let cut: Vec<String> = pairs.iter().map(|&(a, b)| format!("{}|{}", net.node_name(a), net.node_name(b))).collect();
+    vec![("cut", cut.join(",").into())]
 }
 
 impl Disrupting {

@@ -3,6 +3,7 @@
 //! history for the checkers and a final read at quiescence.
 
 use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::rc::Rc;
 use std::time::Duration;
@@ -20,7 +21,7 @@ use retrylab_lafs::{
 use retrylab_retry::{Policy, SharedBudgets};
 use retrylab_s3::{Attempted, RetryLayer};
 use retrylab_scenario::{BudgetScope, Consistency, LafsSpec, NamedPolicy, Scenario, Workload};
-use retrylab_sim::{EventKind, NodeId, SimClock, World};
+use retrylab_sim::{EventKind, NodeId, SimClock, TaskContext, World};
 use sha2::{Digest, Sha256};
 
 use crate::report::RunReport;
@@ -80,11 +81,14 @@ impl Client {
         (self.index / files.writers, (self.index % files.writers) as u64)
     }
 
-    /// Starts the gateway's next operation: its number and start time.
-    fn start(&mut self, what: &'static str) -> (u64, Duration) {
+    /// Starts the gateway's next operation on `key` (`file.0`, `backup.1`):
+    /// its number and start time.
+    fn start(&mut self, what: &'static str, key: impl FnOnce() -> String) -> (u64, Duration) {
         self.started += 1;
         let operation = self.operation_base + self.started;
-        self.world.trace().record(self.node(), EventKind::OperationStart { operation, what });
+        self.world
+            .trace()
+            .record_with(self.node(), EventKind::OperationStart { operation, what }, || vec![("key", key().into())]);
         (operation, self.world.now())
     }
 
@@ -104,7 +108,9 @@ impl Client {
                 error.web_status()
             }
         };
-        self.world.trace().record(self.node(), EventKind::OperationEnd { operation, status });
+        self.world.trace().record_with(self.node(), EventKind::OperationEnd { operation, status }, || {
+            crate::trace_records::end_detail(error.map(GatewayError::name))
+        });
     }
 
     /// Runs a write as the gateway's web client would: once, or under the
@@ -171,6 +177,9 @@ struct Files {
     /// uncoordinated-write retries run all the same. Reads take no turn.
     turns: Vec<futures::lock::Mutex<()>>,
     histories: RefCell<Vec<Vec<MutableOp>>>,
+    /// Each file's history ids and written values with the trace's
+    /// operation numbers, so violations name the operations as the trace does.
+    trace_ops: RefCell<Vec<TraceOps>>,
     /// Each file's next operation id: ids are taken at invocation, so they
     /// increase in invocation order across the processes.
     next_ids: RefCell<Vec<u64>>,
@@ -185,6 +194,7 @@ impl Files {
             writers: writers.max(1),
             turns,
             histories: RefCell::new(vec![Vec::new(); count]),
+            trace_ops: RefCell::new(vec![TraceOps::default(); count]),
             next_ids: RefCell::new(vec![1; count]),
         }
     }
@@ -197,12 +207,71 @@ impl Files {
         id
     }
 
+    /// Records `op`, made by the trace's operation `operation`.
+    fn record_traced(&self, file: usize, op: MutableOp, operation: u64) {
+        self.trace_ops.borrow_mut()[file].note(&op, operation);
+        self.record(file, op);
+    }
+
+    fn take_trace_ops(&self, file: usize) -> TraceOps {
+        std::mem::take(&mut self.trace_ops.borrow_mut()[file])
+    }
+
     fn record(&self, file: usize, op: MutableOp) {
         self.histories.borrow_mut()[file].push(op);
     }
 
     fn take_history(&self, file: usize) -> Vec<MutableOp> {
         std::mem::take(&mut self.histories.borrow_mut()[file])
+    }
+}
+
+/// A history's operations by the trace's numbering: the checkers name
+/// operations by history id (`read 4`, `write 3`) and written values
+/// (`line 15`); [`TraceOps::name_in`] adds the trace's operation numbers.
+#[derive(Clone, Debug, Default)]
+struct TraceOps {
+    /// History id -> trace operation.
+    by_id: BTreeMap<u64, u64>,
+    /// Value written (a put's line count, an append's line) -> trace operation.
+    by_value: BTreeMap<u64, u64>,
+}
+
+impl TraceOps {
+    fn note(&mut self, op: &MutableOp, operation: u64) {
+        self.by_id.insert(op.id, operation);
+        if let MutableOpKind::Write { value } | MutableOpKind::Append { value } = op.kind {
+            self.by_value.insert(value, operation);
+        }
+    }
+
+    /// Appends to each violation the trace operation of every history id
+    /// (`read N`, `write N`, `op N`) and value (`line N`, `value N`) it
+    /// names: `[trace: read 4 = op 9, line 15 = op 29]`, so `retrylab run
+    /// --op 9` tells that operation's story.
+    fn name_in(&self, mut violations: Vec<Violation>) -> Vec<Violation> {
+        for violation in &mut violations {
+            let words: Vec<&str> = violation.detail.split_whitespace().collect();
+            let mut named: Vec<String> = Vec::new();
+            for pair in words.windows(2) {
+                let number = pair[1].trim_end_matches(|c: char| !c.is_ascii_digit());
+                let Ok(number) = number.parse::<u64>() else { continue };
+                let operation = match pair[0] {
+                    "read" | "write" | "op" => self.by_id.get(&number),
+                    "line" | "value" => self.by_value.get(&number),
+                    _ => None,
+                };
+                let Some(operation) = operation else { continue };
+                let mention = format!("{} {number} = op {operation}", pair[0]);
+                if !named.contains(&mention) {
+                    named.push(mention);
+                }
+            }
+            if !named.is_empty() {
+                violation.detail = format!("{} [trace: {}]", violation.detail, named.join(", "));
+            }
+        }
+        violations
     }
 }
 
@@ -419,6 +488,7 @@ enum Written {
         root: Option<BackupRoot>,
         done: Vec<BackupDone>,
         history: Vec<MutableOp>,
+        trace_ops: TraceOps,
     },
     /// `s3-requests` runs without a grid.
     Nothing,
@@ -499,6 +569,7 @@ pub(crate) async fn drive(
         if let Some(layer) = &client.layer {
             let counters = layer.counters();
             report.gateway_attempts += counters.attempts;
+            report.gateway_retries += counters.retries;
             report.quota_exhausted += counters.quota_exhausted;
         } else {
             report.gateway_attempts += client.tally.operations;
@@ -509,7 +580,8 @@ pub(crate) async fn drive(
     report.violations.extend(check_servers_at_rest(world, &grid).await);
     let counters = grid.retry_counters();
     report.attempts = counters.attempts;
-    report.retries = counters.retries;
+    report.s3_retries = counters.retries;
+    report.retries = report.s3_retries + report.gateway_retries;
     report.quota_exhausted += counters.quota_exhausted;
     report.faults_injected = grid.faults_injected();
     report.outage_requests = grid.outage_requests();
@@ -583,8 +655,8 @@ async fn reads(client: &mut Client, files: &Files, reads: u64, decode: Decode) {
         let file = (client.file_written(files).0 + client.reads_made as usize) % files.caps.len();
         client.reads_made += 1;
         let id = files.invoke(file);
-        let (operation, started) = client.start("read");
-        let result = client.read(&files.caps[file]).await;
+        let (operation, started) = client.start("read", || format!("file.{file}"));
+        let result = TaskContext::operation(operation).scope(client.read(&files.caps[file])).await;
         client.end(operation, started, result.as_ref().err());
         let (outcome, observed) = match result {
             Ok(read) => (Outcome::Ok, Some(ReadValue { seqnum: read.seqnum, values: decode.values(&read.contents) })),
@@ -600,7 +672,7 @@ async fn reads(client: &mut Client, files: &Files, reads: u64, decode: Decode) {
             completed_us: us(client.world.now()),
             seqnum: None,
         };
-        files.record(file, op);
+        files.record_traced(file, op, operation);
     }
 }
 
@@ -677,9 +749,10 @@ async fn mutable_writes(
             Decode::Puts { line_bytes } => {
                 append_line(&mut contents, i, line_bytes);
                 let body = contents.clone().freeze();
-                let (operation, started) = client.start("put");
+                let (operation, started) = client.start("put", || format!("file.{file}"));
                 let gateway = client.gateway();
-                let result = client.write(|_maybe_landed| gateway.put(&cap, body.clone())).await;
+                let put = client.write(|_maybe_landed| gateway.put(&cap, body.clone()));
+                let result = TaskContext::operation(operation).scope(put).await;
                 (MutableOpKind::Write { value: i }, operation, started, result)
             }
             Decode::Appends => {
@@ -687,15 +760,16 @@ async fn mutable_writes(
                 // writer (with one writer, 1, 2, 3, ..).
                 let value = (i - 1) * writers + slot + 1;
                 let line = AppendLine::numbered(value);
-                let (operation, started) = client.start("append");
+                let (operation, started) = client.start("append", || format!("file.{file}"));
                 let gateway = client.gateway();
-                let result = client.write(|maybe_landed| gateway.modify_again(&cap, &line, maybe_landed)).await;
+                let append = client.write(|maybe_landed| gateway.modify_again(&cap, &line, maybe_landed));
+                let result = TaskContext::operation(operation).scope(append).await;
                 (MutableOpKind::Append { value }, operation, started, result.map(|modified| modified.seqnum))
             }
         };
         client.end(operation, started, result.as_ref().err().map(|e| &e.error));
         let op = write_op(client, id, kind, started, result.as_ref().copied());
-        files.record(file, op);
+        files.record_traced(file, op, operation);
         drop(turn);
         reads(client, files, reads_per_write, decode).await;
     }
@@ -738,6 +812,7 @@ async fn backups(client: &mut Client, files: &[u64], step: u64) -> Written {
     let root: RefCell<Option<BackupRoot>> = RefCell::new(None);
     let mut done: Vec<BackupDone> = Vec::new();
     let mut history = Vec::new();
+    let mut trace_ops = TraceOps::default();
     for (j, &count) in files.iter().enumerate() {
         // Names carry the backup's number, so the final read can tell which
         // snapshot `Latest` names even for a backup that failed after setting it.
@@ -749,30 +824,30 @@ async fn backups(client: &mut Client, files: &[u64], step: u64) -> Written {
             .collect();
         let value = j as u64 + 1;
         let timestamp = format!("2012-05-08T{:02}:00:00Z", j % 24);
-        let (operation, started) = client.start("backup");
+        let (operation, started) = client.start("backup", || format!("backup.{}", j + 1));
         let gateway = client.gateway();
-        let result = client
-            .write(|_maybe_landed| {
-                let (root, tree, timestamp) = (&root, &tree, &timestamp);
-                async move {
-                    // Taken out for the await and put back whatever happens:
-                    // no borrow is held across it.
-                    let mut current = root.take();
-                    let result = gateway.backup(&mut current, tree, timestamp).await;
-                    *root.borrow_mut() = current;
-                    result
-                }
-            })
-            .await;
+        let backup = client.write(|_maybe_landed| {
+            let (root, tree, timestamp) = (&root, &tree, &timestamp);
+            async move {
+                // Taken out for the await and put back whatever happens:
+                // no borrow is held across it.
+                let mut current = root.take();
+                let result = gateway.backup(&mut current, tree, timestamp).await;
+                *root.borrow_mut() = current;
+                result
+            }
+        });
+        let result = TaskContext::operation(operation).scope(backup).await;
         client.end(operation, started, result.as_ref().err().map(|e| &e.error));
         // `Latest` names the snapshot: model it as a register written with
         // value j + 1, at the root directory's seqnum that set it.
         let published = result.as_ref().map(|backup| backup.root_seqnum);
         history.push(write_op(client, value, MutableOpKind::Write { value }, started, published));
+        trace_ops.note(&history[history.len() - 1], operation);
         let snapshot = result.ok().map(|backup| backup.snapshot);
         done.push((history[history.len() - 1].outcome, snapshot, items));
     }
-    Written::Backups { root: root.into_inner(), done, history }
+    Written::Backups { root: root.into_inner(), done, history, trace_ops }
 }
 
 /// The checks at quiescence of what one gateway wrote.
@@ -800,10 +875,11 @@ async fn check_written(
             };
             let writers = if files.writers > 1 { FileWriters::TakingTurns } else { FileWriters::One };
             violations.extend(check_file_at_rest(grid, &at_rest, &final_read, writers));
-            violations
+            files.take_trace_ops(file).name_in(violations)
         }
-        (Written::Backups { root, done, history }, _) => {
-            check_backups(&client.world, grid, gateway, root, &done, &history).await
+        (Written::Backups { root, done, history, trace_ops }, _) => {
+            let violations = check_backups(&client.world, grid, gateway, root, &done, &history).await;
+            trace_ops.name_in(violations)
         }
         _ => Vec::new(),
     }

@@ -19,6 +19,8 @@
 //!   functions ([`estimate_state`], [`compare_state`], [`explore_state`])
 //!   return the exact, serializable state behind each result, which merges
 //!   across shards into what one machine would have computed.
+//! - [`operation_records`] and [`s3_request_records`]: a full trace read
+//!   back as one record per operation and per S3 request.
 //! - [`warnings_after_run`]: the scripted outages, crashes and partitions
 //!   that runs never reached ([`DisruptionsReached`], in every
 //!   [`PolicyEstimate`] and from [`DisruptionsReached::of_runs`]).
@@ -38,6 +40,7 @@ mod s3_mixed;
 mod shard;
 pub mod strategies;
 mod swarm;
+mod trace_records;
 mod workload;
 
 pub use check::{Check, CheckError, Verdict};
@@ -55,9 +58,11 @@ pub use property::{check_case, Property, PropertyError, PropertyFailure};
 pub use reached::{warnings_after_run, DisruptionsReached};
 pub use report::RunReport;
 pub use retrylab_check::Violation;
-pub use retrylab_sim::{RunError, TraceMode, WallBudget};
+pub use retrylab_lafs::MODIFY_RETRY_NOTE;
+pub use retrylab_sim::{Event, EventKind, NodeNames, RunError, TraceMode, Value as TraceValue, WallBudget};
 pub use runner::{RunTimeout, Seeds, SeedsError, JOBS_MAX, SEEDS_MAX, TIMEOUT_S_MAX};
 pub use shard::{merge_order, MergeError, Shard, ShardError, SHARDS_MAX};
 pub use strategies::{Case, Variation};
 pub use swarm::{swarm_faults, swarm_scenario};
+pub use trace_records::{operation_records, s3_request_records, OperationRecord, S3RequestRecord};
 pub use workload::{run_seed, run_seed_within};

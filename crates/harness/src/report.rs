@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use retrylab_check::Violation;
-use retrylab_sim::Event;
+use retrylab_sim::{Event, NodeNames};
 
 /// The outcome of one scenario run under one policy on one seed.
 #[derive(Clone, Debug, PartialEq)]
@@ -26,7 +26,12 @@ pub struct RunReport {
     /// Tries of whole operations by the gateways' own retry layers
     /// (`operations` when they do not retry; 0 for `s3-requests`).
     pub gateway_attempts: u64,
+    /// Retries in every retry layer: `s3_retries + gateway_retries`.
     pub retries: u64,
+    /// Retries of S3 requests by the storage servers' retry layers.
+    pub s3_retries: u64,
+    /// Retries of whole operations by the gateways' retry layers (0 for `s3-requests`).
+    pub gateway_retries: u64,
     /// Give-ups because a retry quota, throttle or budget ran dry, in every
     /// retry layer (server and gateway).
     pub quota_exhausted: u64,
@@ -45,6 +50,9 @@ pub struct RunReport {
     pub simulated_time: Duration,
     /// Every event, when run with `TraceMode::Full`.
     pub trace: Option<Vec<Event>>,
+    /// The world's node names by id (`storage-server`, `s3.2`, `gateway.3`),
+    /// for reading the trace (`Event::line`, `Event::json`).
+    pub node_names: NodeNames,
     /// Invariants the checkers found broken (Tahoe-LAFS workloads and mixed s3-requests workloads).
     pub violations: Vec<Violation>,
 }
@@ -62,6 +70,8 @@ impl RunReport {
             attempts: 0,
             gateway_attempts: 0,
             retries: 0,
+            s3_retries: 0,
+            gateway_retries: 0,
             quota_exhausted: 0,
             faults_injected: 0,
             outage_requests: Vec::new(),
@@ -71,6 +81,7 @@ impl RunReport {
             events: 0,
             simulated_time: Duration::ZERO,
             trace: None,
+            node_names: NodeNames::default(),
             violations: Vec::new(),
         }
     }

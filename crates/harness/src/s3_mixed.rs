@@ -22,7 +22,7 @@ use retrylab_s3::{
     LIST_PAGE_KEYS_MAX,
 };
 use retrylab_scenario::{Consistency, NamedPolicy, OperationMix, Scenario};
-use retrylab_sim::{EventKind, NodeId, SimClock, World};
+use retrylab_sim::{EventKind, NodeId, SimClock, TaskContext, World};
 
 use crate::report::RunReport;
 
@@ -207,28 +207,38 @@ impl<S: ObjectStore> Runner<'_, S> {
     async fn run(&self, i: u64, process: u64) -> Done {
         let (kind, key) = self.draw(i);
         let trace = self.world.trace();
-        trace.record(self.server, EventKind::OperationStart { operation: i, what: kind.name() });
+        let start = EventKind::OperationStart { operation: i, what: kind.name() };
+        trace.record_with(self.server, start, || {
+            let key: &str = if kind == Kind::List { KEY_PREFIX } else { key };
+            vec![("key", key.to_owned().into()), ("process", process.into())]
+        });
         let invoked = self.world.now();
-        let (kind, outcome, error) = match kind {
-            Kind::Get => self.get(key).await,
-            Kind::Put => {
-                let body = tagged_body(i, key, self.spec.object_bytes);
-                let request = S3Request::Put { key: key.to_owned(), body, condition: PutCondition::None };
-                let (outcome, error) = self.write(key, request).await;
-                (KvOpKind::Put { key: key.to_owned() }, outcome, error)
-            }
-            Kind::Delete => {
-                let (outcome, error) = self.write(key, S3Request::Delete { key: key.to_owned() }).await;
-                (KvOpKind::Delete { key: key.to_owned() }, outcome, error)
-            }
-            Kind::List => self.list().await,
-        };
+        let (kind, outcome, error) = TaskContext::operation(i)
+            .scope(async {
+                match kind {
+                    Kind::Get => self.get(key).await,
+                    Kind::Put => {
+                        let body = tagged_body(i, key, self.spec.object_bytes);
+                        let request = S3Request::Put { key: key.to_owned(), body, condition: PutCondition::None };
+                        let (outcome, error) = self.write(key, request).await;
+                        (KvOpKind::Put { key: key.to_owned() }, outcome, error)
+                    }
+                    Kind::Delete => {
+                        let (outcome, error) = self.write(key, S3Request::Delete { key: key.to_owned() }).await;
+                        (KvOpKind::Delete { key: key.to_owned() }, outcome, error)
+                    }
+                    Kind::List => self.list().await,
+                }
+            })
+            .await;
         let completed = self.world.now();
         let status = match error {
             None => 200,
             Some(error) => error.status().unwrap_or(0),
         };
-        trace.record(self.server, EventKind::OperationEnd { operation: i, status });
+        trace.record_with(self.server, EventKind::OperationEnd { operation: i, status }, || {
+            crate::trace_records::end_detail(error.map(|e| e.name()))
+        });
         Done { op: KvOp { id: i, process, kind, outcome, invoked, completed }, error }
     }
 

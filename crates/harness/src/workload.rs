@@ -11,7 +11,9 @@ use retrylab_s3::{
     service::S3Config, Consistency, ObjectStore, PutCondition, RetryingStore, S3Request, S3Service, SimS3Client,
 };
 use retrylab_scenario::{LafsSpec, NamedPolicy, S3Operation, Scenario, Workload};
-use retrylab_sim::{EventKind, LinkSpec, RunError, RunLimits, SimClock, TraceMode, WallBudget, World, WorldConfig};
+use retrylab_sim::{
+    EventKind, LinkSpec, RunError, RunLimits, SimClock, TaskContext, TraceMode, WallBudget, World, WorldConfig,
+};
 
 use crate::report::RunReport;
 use crate::s3_mixed::MixedSpec;
@@ -43,6 +45,7 @@ pub fn run_seed_within(
     report.events = run.events;
     report.simulated_time = run.elapsed;
     report.trace = run.trace;
+    report.node_names = run.node_names;
     Ok(report)
 }
 
@@ -163,17 +166,18 @@ async fn drive_s3_requests(world: World, scenario: &Scenario, policy: &NamedPoli
                         } else {
                             S3Request::Get { key: key_of(i) }
                         };
-                        world
-                            .trace()
-                            .record(server, EventKind::OperationStart { operation: i, what: request.operation_name() });
+                        let started = EventKind::OperationStart { operation: i, what: request.operation_name() };
+                        world.trace().record_with(server, started, || vec![("key", request.key().to_owned().into())]);
                         let start = world.now();
-                        let result = store.send(request).await.map(drop);
+                        let result = TaskContext::operation(i).scope(store.send(request)).await.map(drop);
                         let latency = world.now().saturating_sub(start);
                         let status = match &result {
                             Ok(()) => 200,
                             Err(error) => error.status().unwrap_or(0),
                         };
-                        world.trace().record(server, EventKind::OperationEnd { operation: i, status });
+                        world.trace().record_with(server, EventKind::OperationEnd { operation: i, status }, || {
+                            crate::trace_records::end_detail(result.as_ref().err().map(|e| e.name()))
+                        });
                         results.push((u64::try_from(latency.as_micros()).unwrap_or(u64::MAX), result));
                         i += clients;
                     }
@@ -222,7 +226,8 @@ fn body(i: u64, size: u64) -> Bytes {
 /// and the requests that arrived inside each outage.
 pub(crate) fn book_s3(report: &mut RunReport, counters: retrylab_s3::RetryCounters, service: &S3Service) {
     report.attempts = counters.attempts;
-    report.retries = counters.retries;
+    report.s3_retries = counters.retries;
+    report.retries = report.s3_retries + report.gateway_retries;
     report.quota_exhausted = counters.quota_exhausted;
     report.faults_injected = service.faults_injected();
     report.outage_requests = service.outage_requests().to_vec();

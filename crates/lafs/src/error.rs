@@ -243,6 +243,10 @@ impl Retryable for GatewayError {
             | GatewayError::Unexpected { .. } => ErrorClass::ServerError,
         }
     }
+
+    fn trace_name(&self) -> &'static str {
+        self.name()
+    }
 }
 
 /// Jepsen's three fates of a write, as far as the gateway can tell.
@@ -294,6 +298,10 @@ impl std::error::Error for WriteError {}
 impl Retryable for WriteError {
     fn class(&self) -> ErrorClass {
         self.error.class()
+    }
+
+    fn trace_name(&self) -> &'static str {
+        self.error.name()
     }
 }
 

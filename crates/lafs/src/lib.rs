@@ -49,7 +49,7 @@ pub use config::{ConfigError, Design, LafsConfig, Listing, ModifyRetry, ReadChec
 pub use error::{GatewayError, Outcome, RpcError, ServerError, WriteError};
 pub use gateway::{
     parse_entries, AddChild, AppendLine, BackupItem, BackupReport, BackupRoot, Gateway, Modified, Modifier, Retrieved,
-    SetChild,
+    SetChild, MODIFY_RETRY_NOTE,
 };
 pub use grid::{Grid, ShareVerdict};
 pub use server::{ReadData, StorageServer, TestAndWrite, TestOp, TestVector, WriteVector};

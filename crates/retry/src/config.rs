@@ -287,6 +287,25 @@ impl PolicyConfig {
         }
     }
 
+    /// The name of this layer's kind, as in a scenario file's `kind`
+    /// (`immediate`, `aws-standard`, ...), for traces.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            PolicyConfig::None => "none",
+            PolicyConfig::Immediate { .. } => "immediate",
+            PolicyConfig::Schedule { .. } => "schedule",
+            PolicyConfig::Exponential { .. } => "exponential",
+            PolicyConfig::AwsStandard(_) => "aws-standard",
+            PolicyConfig::AwsAdaptive(_) => "aws-adaptive",
+            PolicyConfig::ObjectStore(_) => "object-store",
+            PolicyConfig::GrpcThrottled { .. } => "grpc",
+            PolicyConfig::RetryBudget { .. } => "retry-budget",
+            PolicyConfig::Hedged { .. } => "hedged",
+            PolicyConfig::Tahoe { .. } => "tahoe",
+            PolicyConfig::Deadline { .. } => "deadline",
+        }
+    }
+
     /// This policy and the ones it wraps, outermost first.
     pub fn layers(&self) -> impl Iterator<Item = &PolicyConfig> {
         std::iter::successors(Some(self), |config| config.inner())

@@ -27,8 +27,8 @@ use std::pin::pin;
 use std::time::Duration;
 
 use futures::future::{select, Either};
-use retrylab_retry::{Decision, ErrorClass, Failure, Policy};
-use retrylab_sim::{EventKind, NodeId, SimClock, Trace};
+use retrylab_retry::{Decision, ErrorClass, Failure, Policy, PolicyConfig};
+use retrylab_sim::{Detail, EventKind, NodeId, SimClock, TaskContext, Trace};
 
 use crate::store::ObjectStore;
 use crate::types::{S3Request, S3Response, StoreError};
@@ -81,11 +81,20 @@ pub struct RetryLayer<C> {
 /// An error a retry layer can classify.
 pub trait Retryable {
     fn class(&self) -> ErrorClass;
+
+    /// The error's name in a trace (`InternalError`, `timeout`, ...).
+    fn trace_name(&self) -> &'static str {
+        self.class().name()
+    }
 }
 
 impl Retryable for StoreError {
     fn class(&self) -> ErrorClass {
         StoreError::class(*self)
+    }
+
+    fn trace_name(&self) -> &'static str {
+        self.name()
     }
 }
 
@@ -155,6 +164,19 @@ impl<C: Clock> RetryLayer<C> {
         }
     }
 
+    /// Records a retry decision on attempt `attempt` after `error`, with
+    /// why: the policy, the error and its class, the time spent, and where
+    /// the policy has them, the quota or tokens left and the deadline.
+    fn record_decision<E: Retryable>(&self, kind: EventKind, attempt: u32, error: &E, elapsed: Duration) {
+        let Some((trace, node)) = &self.trace else { return };
+        TaskContext::attempt(attempt).run_in(|| {
+            trace.record_with(*node, kind, || {
+                let policy = self.policy.borrow();
+                decision_detail(&policy, error, elapsed)
+            });
+        });
+    }
+
     /// Tells the policy an answer arrived, for a request sent at `sent_at`.
     pub fn answered<T, E: Retryable>(&self, result: &Result<T, E>, sent_at: Duration) {
         let throttled = matches!(result, Err(error) if error.class() == ErrorClass::Throttling);
@@ -190,7 +212,9 @@ impl<C: Clock> RetryLayer<C> {
             }
             self.count(|c| c.attempts += 1);
             let hedge = if hedged { None } else { self.hedge_after() };
-            let outcome = attempt(attempt_number, hedge).await;
+            // Every event of the attempt (requests, faults, inner layers'
+            // decisions) names it in a full trace.
+            let outcome = TaskContext::attempt(attempt_number).scope(attempt(attempt_number, hedge)).await;
             hedged |= outcome.hedged;
             let error = match outcome.result {
                 Ok(value) => {
@@ -215,14 +239,16 @@ impl<C: Clock> RetryLayer<C> {
             let decision = self.policy.borrow_mut().decide_at(now, &failure);
             match decision {
                 Decision::RetryAfter(delay) => {
-                    self.record(EventKind::RetryDecided { attempt: attempt_number, delay });
+                    let kind = EventKind::RetryDecided { attempt: attempt_number, delay };
+                    self.record_decision(kind, attempt_number, &error, failure.elapsed);
                     self.count(|c| c.retries += 1);
                     self.clock.sleep(delay).await;
                     previous_delay = delay;
                     attempt_number += 1;
                 }
                 Decision::GiveUp(reason) => {
-                    self.record(EventKind::GaveUp { attempt: attempt_number, reason: reason.name() });
+                    let kind = EventKind::GaveUp { attempt: attempt_number, reason: reason.name() };
+                    self.record_decision(kind, attempt_number, &error, failure.elapsed);
                     self.count(|c| {
                         c.gave_up += 1;
                         if reason.is_quota_exhausted() {
@@ -235,6 +261,34 @@ impl<C: Clock> RetryLayer<C> {
             }
         }
     }
+}
+
+/// The detail of a retry decision (see [`RetryLayer::record_decision`]).
+/// Reading the policy's state draws nothing and changes nothing.
+fn decision_detail<E: Retryable>(policy: &Policy, error: &E, elapsed: Duration) -> Detail {
+    let config = policy.config();
+    let layers: Vec<&str> = config.layers().map(PolicyConfig::kind_name).collect();
+    let mut detail: Detail = vec![
+        ("policy", layers.join("+").into()),
+        ("error", error.trace_name().into()),
+        ("class", error.class().name().into()),
+        ("attempts_max", config.attempts_max().into()),
+        ("elapsed_ms", elapsed.into()),
+    ];
+    if let Some(quota) = policy.shared().aws_quota_available() {
+        detail.push(("quota_left", u64::from(quota).into()));
+    }
+    if let Some(tokens) = policy.shared().grpc_tokens() {
+        detail.push(("tokens_left", format!("{tokens:.3}").into()));
+    }
+    let deadline = config.layers().find_map(|layer| match layer {
+        PolicyConfig::Deadline { deadline, .. } => Some(*deadline),
+        _ => None,
+    });
+    if let Some(deadline) = deadline {
+        detail.push(("deadline_ms", deadline.into()));
+    }
+    detail
 }
 
 /// Wraps a store: every request is retried as the policy decides.

@@ -87,6 +87,19 @@ pub struct Handled {
     /// The corruption the request met and that took effect (a bit flip of a
     /// PUT that was not stored does not count).
     pub corrupted: Option<&'static str>,
+    /// The fault process the request met, for the trace (nothing drawn).
+    pub met: FaultState,
+}
+
+/// The state of the fault process a request met at its arrival.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FaultState {
+    /// The Gilbert-Elliott chain was bad (`None`: not a bursty process, or healed).
+    pub chain_bad: Option<bool>,
+    /// The scripted outage (index in `faults.outages`) the request fell in.
+    pub outage: Option<usize>,
+    /// The service was healed (quiescence): no fault could be drawn.
+    pub healed: bool,
 }
 
 /// How many requests met each kind of corruption (that took effect).
@@ -143,6 +156,11 @@ impl S3Service {
     /// Handles `request` arriving at virtual time `now` in slot `slot`.
     pub fn handle(&mut self, request: &S3Request, slot: u64, now: Duration) -> (Reply<WireResult>, Handled) {
         let fault = if self.healed { None } else { self.faults.decide(slot, now) };
+        let met = if self.healed {
+            FaultState { healed: true, ..FaultState::default() }
+        } else {
+            FaultState { chain_bad: self.faults.chain_bad(), outage: self.faults.outage_at(now), healed: false }
+        };
         let corruption = if self.healed { CorruptionDecision::default() } else { self.corruption.decide(slot) };
         let Some(fault) = fault else {
             let (result, corrupted) = self.apply(request, slot, now, corruption);
@@ -159,7 +177,7 @@ impl S3Service {
                 // write arriving before then conflicts (409).
                 self.conditional_until.insert(key.clone(), now + latency);
             }
-            return (Reply::After(result, latency), Handled { slot, fault: None, corrupted });
+            return (Reply::After(result, latency), Handled { slot, fault: None, corrupted, met });
         };
         self.faults_injected += 1;
         // "Applied but 500": a write (never a read, never a rejected
@@ -177,7 +195,7 @@ impl S3Service {
             FaultKind::ConnectionReset => Reply::After(Err(WireError::Reset), error_latency),
             FaultKind::Timeout => Reply::Never,
         };
-        (reply, Handled { slot, fault: Some(FaultDecision { applied, ..fault }), corrupted })
+        (reply, Handled { slot, fault: Some(FaultDecision { applied, ..fault }), corrupted, met })
     }
 
     /// Applies `request`, corrupted as `corruption` says; also names the

@@ -56,6 +56,17 @@ impl S3Request {
         }
     }
 
+    /// The object key (a LIST's prefix), for the trace.
+    pub fn key(&self) -> &str {
+        match self {
+            S3Request::Put { key, .. }
+            | S3Request::Get { key }
+            | S3Request::Head { key }
+            | S3Request::Delete { key } => key,
+            S3Request::List { prefix, .. } => prefix,
+        }
+    }
+
     /// Whether the request changes stored state (and so can be "applied but 500").
     pub fn is_mutating(&self) -> bool {
         matches!(self, S3Request::Put { .. } | S3Request::Delete { .. })

@@ -18,17 +18,25 @@ compile_error!(
 #[cfg(madsim)]
 mod clock;
 #[cfg(madsim)]
+mod context;
+#[cfg(madsim)]
 mod net;
 #[cfg(madsim)]
 mod trace;
+#[cfg(madsim)]
+mod trace_text;
 #[cfg(madsim)]
 mod world;
 
 #[cfg(madsim)]
 pub use clock::{SimClock, SIMULATED_TIME_MAX};
 #[cfg(madsim)]
+pub use context::{Scoped, TaskContext};
+#[cfg(madsim)]
 pub use net::{LinkSpec, NetError, Network, NodeId, Reply};
 #[cfg(madsim)]
-pub use trace::{Event, EventKind, Trace, TraceMode};
+pub use trace::{Detail, Event, EventKind, Trace, TraceMode, Value};
+#[cfg(madsim)]
+pub use trace_text::{json_string, NodeNames};
 #[cfg(madsim)]
 pub use world::{run, RunError, RunLimits, WallBudget, World, WorldConfig, WorldRun};

@@ -151,6 +151,11 @@ impl Network {
         self.inner.borrow().nodes.get(node.0 as usize).map_or_else(|| node.to_string(), |n| n.name.clone())
     }
 
+    /// Every node's name, by id: the registry a trace names nodes from.
+    pub fn node_names(&self) -> crate::NodeNames {
+        crate::NodeNames(self.inner.borrow().nodes.iter().map(|n| n.name.clone()).collect())
+    }
+
     /// Request handlers still running on `node` (calls whose callers may
     /// have given up: a server goes on working after a timeout).
     pub fn handlers_running(&self, node: NodeId) -> usize {
@@ -370,7 +375,8 @@ impl Network {
             id
         };
         let net = self.clone();
-        let handler = serve();
+        // The handler works for the caller's operation: its events say so.
+        let handler = crate::context::TaskContext::current().scope(serve());
         let task = madsim::task::spawn_local(async move {
             let result = futures::future::Abortable::new(handler, registration).await;
             if let Some(node_state) = net.inner.borrow_mut().nodes.get_mut(to.0 as usize) {

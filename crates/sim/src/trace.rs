@@ -1,6 +1,7 @@
 //! The trace of a run: every observable event with its virtual time, and a
 //! stable 64-bit hash of the whole sequence.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::fmt;
 use std::rc::Rc;
@@ -10,6 +11,7 @@ use std::time::Duration;
 use futures::channel::oneshot;
 
 use crate::clock::SimClock;
+use crate::context::TaskContext;
 use crate::net::NodeId;
 
 /// What happened. Names are `&'static str` so that recording costs no
@@ -68,12 +70,78 @@ pub enum EventKind {
 }
 
 /// One event at a virtual time, at a node.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+///
+/// `at`, `node` and `kind` are what the trace hash covers. `context` and
+/// `detail` describe the event for a reader: they are filled only when the
+/// trace keeps its events ([`TraceMode::Full`]) and never enter the hash.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Event {
     pub at: Duration,
     pub node: NodeId,
     pub kind: EventKind,
+    /// The operation and retry attempts the event belongs to (see [`TaskContext`]).
+    pub context: TaskContext,
+    /// More about the event, by stable field name (see docs/traces.md).
+    pub detail: Detail,
 }
+
+/// A value of an event's detail.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Value {
+    U64(u64),
+    I64(i64),
+    Bool(bool),
+    /// A duration, printed in milliseconds.
+    Ms(Duration),
+    /// A virtual time, printed in seconds (as a line's own time).
+    Secs(Duration),
+    Str(Cow<'static, str>),
+}
+
+impl From<u64> for Value {
+    fn from(value: u64) -> Self {
+        Value::U64(value)
+    }
+}
+
+impl From<u32> for Value {
+    fn from(value: u32) -> Self {
+        Value::U64(u64::from(value))
+    }
+}
+
+impl From<i64> for Value {
+    fn from(value: i64) -> Self {
+        Value::I64(value)
+    }
+}
+
+impl From<bool> for Value {
+    fn from(value: bool) -> Self {
+        Value::Bool(value)
+    }
+}
+
+impl From<Duration> for Value {
+    fn from(value: Duration) -> Self {
+        Value::Ms(value)
+    }
+}
+
+impl From<&'static str> for Value {
+    fn from(value: &'static str) -> Self {
+        Value::Str(Cow::Borrowed(value))
+    }
+}
+
+impl From<String> for Value {
+    fn from(value: String) -> Self {
+        Value::Str(Cow::Owned(value))
+    }
+}
+
+/// An event's descriptive fields, in order: `(name, value)`.
+pub type Detail = Vec<(&'static str, Value)>;
 
 impl fmt::Display for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -165,12 +233,20 @@ impl Trace {
 
     /// Records `kind` at `node`, now.
     pub fn record(&self, node: NodeId, kind: EventKind) {
+        self.record_with(node, kind, Detail::new);
+    }
+
+    /// Records `kind` at `node`, now, described by `detail` (and the task's
+    /// context) when the trace keeps its events; `detail` is not called
+    /// otherwise, so a hash-only run pays nothing for it. Neither enters
+    /// the hash.
+    pub fn record_with(&self, node: NodeId, kind: EventKind, detail: impl FnOnce() -> Detail) {
         let mut state = self.inner.borrow_mut();
-        let event = Event { at: state.clock.now(), node, kind };
-        hash_event(&mut state.hasher, &event);
+        let at = state.clock.now();
+        hash_event(&mut state.hasher, at, node, &kind);
         state.count += 1;
         if let Some(events) = &mut state.events {
-            events.push(event);
+            events.push(Event { at, node, kind, context: TaskContext::current(), detail: detail() });
         }
         let stop = if state.count > state.events_max {
             Some(Stop::Events)
@@ -187,6 +263,11 @@ impl Trace {
                 let _ = over_limit.send(stop);
             }
         }
+    }
+
+    /// Whether events are kept (a full trace), so their detail is wanted.
+    pub fn keeps_events(&self) -> bool {
+        self.inner.borrow().events.is_some()
     }
 
     /// Events recorded so far.
@@ -232,11 +313,12 @@ impl Fingerprint {
 }
 
 /// Folds one event into the fingerprint.
-fn hash_event(hasher: &mut Fingerprint, event: &Event) {
-    let at_ns = u64::try_from(event.at.as_nanos()).unwrap_or(u64::MAX);
+/// Only the time, node and kind: an event's context and detail are not hashed.
+fn hash_event(hasher: &mut Fingerprint, at: Duration, node: NodeId, kind: &EventKind) {
+    let at_ns = u64::try_from(at.as_nanos()).unwrap_or(u64::MAX);
     hasher.update(at_ns);
-    hasher.update(u64::from(event.node.0));
-    match event.kind {
+    hasher.update(u64::from(node.0));
+    match *kind {
         EventKind::OperationStart { operation, what } => {
             hasher.update(1);
             hasher.update(operation);

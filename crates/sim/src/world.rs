@@ -14,6 +14,7 @@ use retrylab_faults::{stream, sub_seed, SimRng};
 use crate::clock::{SimClock, SIMULATED_TIME_MAX};
 use crate::net::{LinkSpec, Network};
 use crate::trace::{Event, Stop, Trace, TraceMode};
+use crate::trace_text::NodeNames;
 
 /// When a run is cut short.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -133,6 +134,8 @@ pub struct WorldRun<T> {
     pub events: u64,
     /// Every event, when the trace mode was `Full`.
     pub trace: Option<Vec<Event>>,
+    /// The names of the world's nodes, by id (for reading the trace).
+    pub node_names: NodeNames,
     /// Virtual time the run took.
     pub elapsed: Duration,
 }
@@ -207,7 +210,7 @@ where
             let expired = config.wall_budget.as_ref().map(|budget| budget.expired.clone());
             let trace = Trace::new(config.trace_mode, limits.events_max, expired, over_limit);
             let net = Network::new(seed, config.network.clone(), trace.clone());
-            let world = World { seed, trace: trace.clone(), net };
+            let world = World { seed, trace: trace.clone(), net: net.clone() };
             let work = Box::pin(workload(world));
             // The time limit is a watchdog task with one timer, so a stalled
             // world (every task waiting on something that never comes) also
@@ -244,6 +247,7 @@ where
                 trace_hash: trace.hash(),
                 events: trace.len(),
                 trace: trace.take_events(),
+                node_names: net.node_names(),
                 elapsed: at,
             })
         })

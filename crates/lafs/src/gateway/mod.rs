@@ -32,7 +32,7 @@ pub(crate) use immutable::decode_immutable;
 
 pub use backup::{BackupItem, BackupReport, BackupRoot};
 pub use dirnode::{parse_entries, serialize_entries, AddChild, SetChild};
-pub use modify::{AppendLine, Modified, Modifier, MODIFY_TRIES_MAX};
+pub use modify::{AppendLine, Modified, Modifier, MODIFY_RETRY_NOTE, MODIFY_TRIES_MAX};
 pub use servermap::Retrieved;
 
 /// The gateway's end of one storage server.

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use retrylab_sim::EventKind;
 
 use super::mutable::Mode;
 use super::Gateway;
@@ -19,6 +20,9 @@ const BACKOFF_INITIAL_S: f64 = 1.0;
 const BACKOFF_FACTOR: f64 = std::f64::consts::E;
 const BACKOFF_JITTER: f64 = 0.119_626_564_92;
 pub const MODIFY_TRIES_MAX: u32 = 4;
+
+/// The trace note of a modify's own retry (its value: the try that failed).
+pub const MODIFY_RETRY_NOTE: &str = "lafs.modify.retry.attempt";
 
 /// A change to a mutable file's contents.
 pub trait Modifier {
@@ -135,7 +139,14 @@ impl Gateway {
                     }
                     delay_s *= BACKOFF_FACTOR;
                     let wait_s = (delay_s + delay_s * BACKOFF_JITTER * self.standard_normal()).max(0.0);
-                    self.note("lafs.modify.retry.attempt", u64::from(attempt));
+                    let note = EventKind::Note { what: MODIFY_RETRY_NOTE, value: u64::from(attempt) };
+                    self.world.trace().record_with(self.node, note, || {
+                        vec![
+                            ("delay_ms", Duration::from_secs_f64(wait_s).into()),
+                            ("error", failure.error.name().into()),
+                            ("attempts_max", MODIFY_TRIES_MAX.into()),
+                        ]
+                    });
                     self.world.clock().sleep(Duration::from_secs_f64(wait_s)).await;
                 }
             }
