@@ -1,19 +1,23 @@
 //! `retrylab plot rtt|compare|timeline`: runs what a plot needs, turns the harness's results
 //! into `retrylab-plot`'s inputs and writes the image.
 //!
-//! The adapters from a run's trace (`rtt_points`, `timeline_requests`) and the latency CDF
-//! (`latency_cdf`) are provisional seams, one function each, marked `TODO(lead)`.
+//! A run's points come from its full trace read back by the harness
+//! (`operation_records`, `s3_request_records`); latency CDFs from the exact
+//! latency histogram of each policy's estimate.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use clap::{Args, Subcommand, ValueEnum};
-use retrylab_harness::{compare, run_seed_within, select_policies, PolicyEstimate, RunReport, TraceMode};
+use retrylab_harness::{
+    compare, operation_records, run_seed_within, s3_request_records, select_policies, PolicyEstimate, RunReport,
+    S3RequestRecord, TraceMode,
+};
 use retrylab_plot::{
     ChainSpan, CompareInput, Format, PolicySummary, RequestMark, RequestOutcome, RttInput, RttPoint, TimelineInput,
 };
 use retrylab_scenario::Scenario;
-use retrylab_sim::EventKind;
 
 use crate::args::SeedsArgs;
 use crate::{estimate_options, load, print, progress_bar, Failure};
@@ -156,23 +160,30 @@ fn plot_timeline(args: &TimelineArgs) -> Result<(), Failure> {
         (from, to) => Some((from.unwrap_or(0.0), to.unwrap_or(f64::INFINITY))),
     };
     let (scenario, report) = run_traced(&args.run)?;
-    let requests = timeline_requests(&report);
+    let records = s3_request_records(&report);
+    let requests = timeline_requests(&report, &records);
     let end_s = requests.iter().map(|r| r.at_s).fold(0.0, f64::max);
     let window = window.map(|(from, to)| (from, if to.is_finite() { to } else { end_s.max(from + 1.0) }));
     let outages =
         scenario.faults.outages.iter().map(|o| (o.start_ms as f64 / 1000.0, o.end_ms as f64 / 1000.0)).collect();
+    // The chain is observed where requests meet it: a state holds from one
+    // arrival to the next (the chain may have switched and back between).
+    let states: Vec<(f64, bool)> =
+        records.iter().filter_map(|r| r.chain_bad.map(|bad| (r.at.as_secs_f64(), bad))).collect();
+    let bursty = matches!(scenario.faults.process, retrylab_faults::FaultProcess::GilbertElliott(_));
     let input = TimelineInput {
         scenario: scenario.name.clone(),
         policy: report.policy.clone(),
         seed: report.seed,
-        // TODO(lead): ChainSpan::from_requests over s3_request_records' (at, chain_bad).
-        chain: Vec::<ChainSpan>::new(),
+        chain: ChainSpan::from_requests(&states),
         outages,
         requests,
         window,
-        note: Some(
-            "The fault chain's state is not in today's trace: its bands appear once the harness records it.".to_owned(),
-        ),
+        note: Some(if bursty {
+            "The chain's state as the requests met it: a band holds from one request to the next.".to_owned()
+        } else {
+            "Faults are independent of time here (no Gilbert-Elliott chain): no bands.".to_owned()
+        }),
     };
     let (format, path) = destination(&args.run.output, "timeline");
     let summary = format!("{} S3 requests", input.requests.len());
@@ -221,130 +232,53 @@ pub(crate) fn compare_input(scenario: &str, seeds: u64, confidence: f64, policie
                 ci_low: p.ci_low,
                 ci_high: p.ci_high,
                 attempts_per_op: p.attempts_per_op,
-                latency_cdf: latency_cdf(p),
+                latency_cdf: p.latency_cdf_ms.clone(),
             })
             .collect(),
-        cdf_note: Some("CDF through p50, p99, p99.9 and max only: a sketch between them".to_owned()),
+        cdf_note: None,
     }
-}
-
-/// A policy's latency CDF as (ms, fraction) points.
-///
-/// TODO(lead): plug in the exact per-millisecond histogram from the shards work here (and
-/// drop `cdf_note`); today only the percentiles are kept, so the CDF passes through them.
-fn latency_cdf(policy: &PolicyEstimate) -> Vec<(f64, f64)> {
-    vec![
-        (policy.latency_ms_p50, 0.5),
-        (policy.latency_ms_p99, 0.99),
-        (policy.latency_ms_p999, 0.999),
-        (policy.latency_ms_max, 1.0),
-    ]
-}
-
-/// The operation a request or retry decision belongs to, while several may be open: the
-/// latest started on the same node, else the latest started anywhere.
-fn owner(open: &BTreeMap<u64, (u64, f64)>, node: u64) -> Option<u64> {
-    let latest = |same_node: bool| {
-        open.iter()
-            .filter(|(_, (n, _))| !same_node || *n == node)
-            .max_by(|a, b| a.1 .1.total_cmp(&b.1 .1))
-            .map(|(op, _)| *op)
-    };
-    latest(true).or_else(|| latest(false))
 }
 
 /// Each operation's start, round-trip time, retries and outcome, from the run's trace.
-///
-/// TODO(lead): provisional. Switch to `retrylab_harness::operation_records(&report)`
-/// (operation, start, end, ok, retried) once it lands; this guesses which open operation a
-/// retry decision belongs to.
 fn rtt_points(report: &RunReport) -> Vec<RttPoint> {
-    let Some(trace) = &report.trace else { return Vec::new() };
-    let mut open: BTreeMap<u64, (u64, f64)> = BTreeMap::new();
-    let mut retried: BTreeMap<u64, bool> = BTreeMap::new();
-    let mut points = Vec::new();
-    for event in trace {
-        let at_s = event.at.as_secs_f64();
-        let node = u64::from(event.node.index());
-        match event.kind {
-            EventKind::OperationStart { operation, .. } => {
-                open.insert(operation, (node, at_s));
-            }
-            EventKind::RetryDecided { .. } => {
-                if let Some(operation) = owner(&open, node) {
-                    retried.insert(operation, true);
-                }
-            }
-            EventKind::OperationEnd { operation, status } => {
-                if let Some((_, start_s)) = open.remove(&operation) {
-                    points.push(RttPoint {
-                        start_s,
-                        rtt_ms: (at_s - start_s) * 1000.0,
-                        retried: retried.remove(&operation).unwrap_or(false),
-                        failed: status != 200,
-                    });
-                }
-            }
-            _ => {}
-        }
-    }
-    points
+    operation_records(report)
+        .iter()
+        .map(|record| RttPoint {
+            start_s: record.start.as_secs_f64(),
+            rtt_ms: (record.end - record.start).as_secs_f64() * 1000.0,
+            retried: record.retried,
+            failed: !record.ok,
+        })
+        .collect()
 }
 
-/// Each S3 request's time and outcome, from the run's trace.
-///
-/// TODO(lead): provisional. Switch to `retrylab_harness::s3_request_records(&report)` (at,
-/// fault, status, operation, chain_bad) once it lands; this ties requests to operations by
-/// which was open when the request left.
-fn timeline_requests(report: &RunReport) -> Vec<RequestMark> {
-    let Some(trace) = &report.trace else { return Vec::new() };
-    let mut open: BTreeMap<u64, (u64, f64)> = BTreeMap::new();
-    // slot -> (sent at, operation, faulted)
-    let mut requests: BTreeMap<u64, (f64, Option<u64>, bool)> = BTreeMap::new();
-    let mut last_slot: BTreeMap<u64, u64> = BTreeMap::new();
-    let mut failed_operations: BTreeMap<u64, bool> = BTreeMap::new();
-    for event in trace {
-        let at_s = event.at.as_secs_f64();
-        let node = u64::from(event.node.index());
-        match event.kind {
-            EventKind::OperationStart { operation, .. } => {
-                open.insert(operation, (node, at_s));
-            }
-            EventKind::RequestSent { slot, .. } => {
-                let operation = owner(&open, node);
-                requests.insert(slot, (at_s, operation, false));
-                if let Some(operation) = operation {
-                    last_slot.insert(operation, slot);
-                }
-            }
-            EventKind::FaultInjected { slot, .. } => {
-                if let Some(request) = requests.get_mut(&slot) {
-                    request.2 = true;
-                }
-            }
-            EventKind::Response { slot, status, .. } if !(200..300).contains(&status) => {
-                if let Some(request) = requests.get_mut(&slot) {
-                    request.2 = true;
-                }
-            }
-            EventKind::OperationEnd { operation, status } => {
-                open.remove(&operation);
-                failed_operations.insert(operation, status != 200);
-            }
-            _ => {}
+/// Each S3 request's time and outcome, from the run's trace: a fault that
+/// was its operation's final answer (the operation failed and sent nothing
+/// after it) is a failure; any other fault was retried.
+fn timeline_requests(report: &RunReport, requests: &[S3RequestRecord]) -> Vec<RequestMark> {
+    let failed: BTreeSet<u64> =
+        operation_records(report).iter().filter(|record| !record.ok).map(|record| record.operation).collect();
+    // The last request each operation sent, by send time (then slot).
+    let mut last: BTreeMap<u64, (Duration, u64)> = BTreeMap::new();
+    for request in requests {
+        if let Some(operation) = request.operation {
+            let entry = last.entry(operation).or_insert((request.sent_at, request.slot));
+            *entry = (*entry).max((request.sent_at, request.slot));
         }
     }
     requests
         .iter()
-        .map(|(slot, &(at_s, operation, faulted))| {
-            let final_answer = operation
-                .is_some_and(|op| failed_operations.get(&op) == Some(&true) && last_slot.get(&op) == Some(slot));
+        .map(|request| {
+            let faulted = request.fault.is_some() || !(200..300).contains(&request.status);
+            let final_answer = request
+                .operation
+                .is_some_and(|op| failed.contains(&op) && last.get(&op) == Some(&(request.sent_at, request.slot)));
             let outcome = match (faulted, final_answer) {
                 (false, _) => RequestOutcome::Ok,
                 (true, true) => RequestOutcome::Failed,
                 (true, false) => RequestOutcome::FaultRetried,
             };
-            RequestMark { at_s, outcome, operation }
+            RequestMark { at_s: request.at.as_secs_f64(), outcome, operation: request.operation }
         })
         .collect()
 }

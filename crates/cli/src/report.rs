@@ -67,8 +67,8 @@ pub(crate) fn write(
         scenario_text: scenario_text.to_string(),
         retrylab_version: env!("CARGO_PKG_VERSION").to_owned(),
         command: command_line(),
-        // The harness keeps no per-seed trace hashes in estimate/compare/explore: "n/a".
-        trace_hashes: Vec::new(),
+        trace_hashes: trace_hashes(&results),
+        trace_hash_digests: policies(&results).iter().map(|p| (p.policy.clone(), p.trace_hashes.digest)).collect(),
         plots: plots(&results)?,
         warnings: warnings.to_vec(),
     };
@@ -89,4 +89,27 @@ fn plots(results: &Results<'_>) -> Result<Vec<Plot>, Failure> {
     let svg = retrylab_plot::compare(&input, retrylab_plot::Format::Svg).map_err(Failure::failed)?;
     let svg = String::from_utf8(svg).map_err(|_| Failure::failed("the plot is not UTF-8"))?;
     Ok(vec![Plot { title: "Policies compared".to_owned(), svg }])
+}
+
+/// The policies' estimates, for the results that have them.
+fn policies<'r>(results: &Results<'r>) -> &'r [retrylab_harness::PolicyEstimate] {
+    match *results {
+        Results::Estimate(e) => &e.policies,
+        Results::Comparison(c) => &c.policies,
+        Results::Exploration(_) => &[],
+    }
+}
+
+/// The first seeds' own trace hashes, per policy.
+fn trace_hashes(results: &Results<'_>) -> Vec<retrylab_report::TraceHash> {
+    policies(results)
+        .iter()
+        .flat_map(|p| {
+            p.trace_hashes.first.iter().map(|&(seed, hash)| retrylab_report::TraceHash {
+                policy: p.policy.clone(),
+                seed,
+                hash: Some(hash),
+            })
+        })
+        .collect()
 }

@@ -80,6 +80,14 @@ pub struct PolicyEstimate {
     pub latency_ms_p99: f64,
     pub latency_ms_p999: f64,
     pub latency_ms_max: f64,
+    /// The latency CDF as (ms, fraction at or below), exact at each point
+    /// and thinned for drawing (`LatencyHistogram::cdf`). Not in `--json`:
+    /// the exact histogram travels in a shard's `state`.
+    #[serde(skip)]
+    pub latency_cdf_ms: Vec<(f64, f64)>,
+    /// The runs' trace hashes: the first seeds' own, and a digest of all
+    /// (the same on every machine, sharded or not, when every run replayed).
+    pub trace_hashes: TraceHashes,
     pub failures_by_kind: BTreeMap<String, u64>,
     pub failures_by_status: BTreeMap<String, u64>,
     /// Mean and extremes of failures per seed (one seed = one run of the workload).
@@ -338,6 +346,47 @@ pub struct PolicySummary {
     failures_per_seed_max: u64,
     invariants: ViolationTally,
     reached: DisruptionsReached,
+    trace_hashes: TraceHashes,
+}
+
+/// The runs' trace hashes in a form that merges exactly across shards: the
+/// first few seeds' own hashes (to replay and compare one by one) and a
+/// digest of every (seed, hash) pair, the same whatever the order they were
+/// added in, so two machines agree on it exactly when every run agreed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TraceHashes {
+    /// (seed, trace hash) of the lowest seeds, at most `TRACE_HASHES_LISTED`.
+    pub first: Vec<(u64, u64)>,
+    /// The wrapping sum of a mix of every (seed, trace hash).
+    pub digest: u64,
+}
+
+/// Seeds whose own trace hash a summary lists.
+pub const TRACE_HASHES_LISTED: usize = 5;
+
+impl TraceHashes {
+    fn add(&mut self, seed: u64, hash: u64) {
+        if self.first.len() < TRACE_HASHES_LISTED {
+            self.first.push((seed, hash));
+        }
+        self.digest = self.digest.wrapping_add(mix(seed, hash));
+    }
+
+    /// Appends the next shard's (its seeds all follow these).
+    fn merge(&mut self, next: &TraceHashes) {
+        let room = TRACE_HASHES_LISTED.saturating_sub(self.first.len());
+        self.first.extend(next.first.iter().take(room));
+        self.digest = self.digest.wrapping_add(next.digest);
+    }
+}
+
+/// SplitMix64's finaliser over a seed and its hash: a sum of these changes
+/// when any one run's hash does.
+fn mix(seed: u64, hash: u64) -> u64 {
+    let mut z = seed.rotate_left(32) ^ hash;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 impl PolicySummary {
@@ -361,6 +410,7 @@ impl PolicySummary {
             failures_per_seed_max: 0,
             invariants: ViolationTally::default(),
             reached: DisruptionsReached { swarm, ..DisruptionsReached::default() },
+            trace_hashes: TraceHashes::default(),
         }
     }
 
@@ -387,6 +437,7 @@ impl PolicySummary {
             Some(self.failures_per_seed_min.map_or(report.failures, |m| m.min(report.failures)));
         self.failures_per_seed_max = self.failures_per_seed_max.max(report.failures);
         self.reached.add(report);
+        self.trace_hashes.add(report.seed, report.trace_hash);
         let (policy, swarm) = (&self.policy, self.swarm);
         self.invariants.add(report, |seed| replay_command(scenario, policy, seed, swarm));
     }
@@ -412,6 +463,7 @@ impl PolicySummary {
         self.quota_exhausted = self.quota_exhausted.saturating_add(next.quota_exhausted);
         self.per_seed.extend(next.per_seed);
         self.latencies_us.merge(&next.latencies_us);
+        self.trace_hashes.merge(&next.trace_hashes);
         add_counts(&mut self.failures_by_kind, &next.failures_by_kind);
         add_counts(&mut self.failures_by_status, &next.failures_by_status);
         self.failures_per_seed_min = match (self.failures_per_seed_min, next.failures_per_seed_min) {
@@ -452,6 +504,12 @@ impl PolicySummary {
             latency_ms_p99: us_to_ms(latency.p99),
             latency_ms_p999: us_to_ms(latency.p999),
             latency_ms_max: us_to_ms(latency.max),
+            latency_cdf_ms: self
+                .latencies_us
+                .cdf(200)
+                .into_iter()
+                .map(|(us, fraction)| (us_to_ms(us), fraction))
+                .collect(),
             failures_per_seed_mean: if self.seeds == 0 { 0.0 } else { failures as f64 / self.seeds as f64 },
             failures_per_seed_min: self.failures_per_seed_min.unwrap_or(0),
             failures_per_seed_max: self.failures_per_seed_max,
@@ -461,6 +519,7 @@ impl PolicySummary {
             failures_by_status: self.failures_by_status,
             invariants: self.invariants,
             disruptions_reached: self.reached,
+            trace_hashes: self.trace_hashes,
             policy: self.policy,
         }
     }

@@ -47,7 +47,7 @@ pub use check::{Check, CheckError, Verdict};
 pub use compare::{compare, compare_state, Best, Comparison, ComparisonState, PairComparison, SIGNIFICANCE};
 pub use estimate::{
     estimate, estimate_state, select_policies, Estimate, EstimateError, EstimateOptions, EstimateState, PolicyEstimate,
-    PolicySummary,
+    PolicySummary, TraceHashes,
 };
 pub use explore::{
     explore, explore_state, reproduce_command, shell_quote, Exploration, ExplorationState, ExploreOptions, Finding,

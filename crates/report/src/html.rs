@@ -184,4 +184,11 @@ fn trace_hashes(page: &mut String, context: &Context) {
         );
     }
     page.push_str("</tbody>\n</table>\n");
+    if !context.trace_hash_digests.is_empty() {
+        page.push_str("<table id=\"trace-hash-digests\">\n<thead><tr><th>policy</th><th>digest of every seed's trace hash</th></tr></thead>\n<tbody>\n");
+        for (policy, digest) in &context.trace_hash_digests {
+            let _ = writeln!(page, "<tr><td>{}</td><td><code>{digest:016x}</code></td></tr>", escape(policy));
+        }
+        page.push_str("</tbody>\n</table>\n");
+    }
 }

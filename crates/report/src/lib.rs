@@ -78,6 +78,9 @@ pub struct Context {
     pub command: String,
     /// Per-seed trace hashes; empty when the command does not keep them (shown as "n/a").
     pub trace_hashes: Vec<TraceHash>,
+    /// Per policy, a digest of every seed's trace hash (the same on every
+    /// machine, sharded or not, when every run replayed the same).
+    pub trace_hash_digests: Vec<(String, u64)>,
     pub plots: Vec<Plot>,
     /// The warnings the command printed.
     pub warnings: Vec<String>,

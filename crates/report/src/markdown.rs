@@ -44,6 +44,14 @@ pub fn markdown(results: Results<'_>, context: &Context) -> String {
         })
         .collect();
     let _ = writeln!(out, "- trace hashes: {}", if hashes.is_empty() { "n/a".to_owned() } else { hashes.join(", ") });
+    if !context.trace_hash_digests.is_empty() {
+        let digests: Vec<String> = context
+            .trace_hash_digests
+            .iter()
+            .map(|(policy, digest)| format!("{} `{digest:016x}`", cell(policy)))
+            .collect();
+        let _ = writeln!(out, "- digest of every seed's trace hash: {}", digests.join(", "));
+    }
     for table in tables(&results) {
         table_markdown(&mut out, &table);
     }

@@ -31,6 +31,7 @@ fn context() -> Context {
         retrylab_version: "0.1.0".to_owned(),
         command: "retrylab compare x.toml --seeds 3 --report 'r.html'".to_owned(),
         trace_hashes: Vec::new(),
+        trace_hash_digests: Vec::new(),
         plots: vec![Plot {
             title: "plot".to_owned(),
             svg: "<?xml version=\"1.0\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\"><circle r=\"1\"/></svg>"

@@ -11,7 +11,7 @@
 #[cfg(not(madsim))]
 compile_error!(
     "retrylab runs inside madsim's deterministic simulator, which needs `--cfg madsim` on every crate of the build. \
-     Add to .cargo/config.toml at your workspace root:\n\n    [build]\n    rustflags = [\"--cfg\", \"madsim\"]\n\n\
+     Add to .cargo/config.toml at your workspace root:\n\n    [build]\n    rustflags = [\"--cfg\", \"madsim\"]\n    rustdocflags = [\"--cfg\", \"madsim\"]\n\n\
      (see retrylab's README, \"Use it in your project\")"
 );
 

@@ -100,6 +100,32 @@ impl LatencyHistogram {
         })
     }
 
+    /// The empirical CDF as (value, fraction of values at or below it),
+    /// exact at every point given and thinned to about `steps` points in the
+    /// body plus the tail: a point is kept when the fraction rose by
+    /// `1 / steps` since the last one kept, or, past 0.99, when the fraction
+    /// above shrank by a tenth (so p99.9 and the maximum are drawn where
+    /// they are); the last value (fraction 1) is always kept.
+    #[must_use]
+    pub fn cdf(&self, steps: usize) -> Vec<(u64, f64)> {
+        let step = 1.0 / steps.max(1) as f64;
+        let total = self.total as f64;
+        let mut points: Vec<(u64, f64)> = Vec::new();
+        let mut seen = 0u64;
+        let mut last_kept = 0.0f64;
+        for (index, (&value, &count)) in self.counts.iter().enumerate() {
+            seen = seen.saturating_add(count);
+            let fraction = seen as f64 / total;
+            let body = fraction - last_kept >= step;
+            let tail = fraction > 0.99 && (1.0 - fraction) <= (1.0 - last_kept) * 0.9;
+            if body || tail || index + 1 == self.counts.len() {
+                points.push((value, fraction));
+                last_kept = fraction;
+            }
+        }
+        points
+    }
+
     /// The same summary [`LatencySummary::from_unsorted`] gives for the values counted.
     #[must_use]
     pub fn summary(&self) -> LatencySummary {
@@ -189,5 +215,21 @@ mod tests {
         assert_eq!(LatencyHistogram::try_from(vec![(5, 1), (5, 1)]), Err(HistogramError::NotAscending { value: 5 }));
         assert_eq!(LatencyHistogram::try_from(vec![(5, 0)]), Err(HistogramError::ZeroCount { value: 5 }));
         assert_eq!(LatencyHistogram::try_from(vec![(1, u64::MAX), (2, 1)]), Err(HistogramError::TotalOverflows));
+    }
+
+    #[test]
+    fn the_cdf_is_exact_where_drawn_and_ends_at_the_maximum() {
+        let mut histogram = LatencyHistogram::new();
+        histogram.extend(&(1..=10_000u64).collect::<Vec<_>>());
+        let cdf = histogram.cdf(100);
+        assert_eq!(cdf.last(), Some(&(10_000, 1.0)));
+        for &(value, fraction) in &cdf {
+            assert_eq!(fraction, value as f64 / 10_000.0, "exact at {value}");
+        }
+        assert!(cdf.windows(2).all(|w| w[0].0 < w[1].0 && w[0].1 < w[1].1));
+        // The body in about 100 steps, the tail (past 0.99) in finer ones.
+        assert!((100..=200).contains(&cdf.len()), "{}", cdf.len());
+        assert!(cdf.iter().any(|&(value, _)| (9_990..10_000).contains(&value)));
+        assert_eq!(LatencyHistogram::new().cdf(100), Vec::new());
     }
 }
