@@ -407,12 +407,21 @@ pub fn compare_human(scenario: &Scenario, comparison: &Comparison) -> String {
     invariants(&mut out, &comparison.policies);
     let _ = writeln!(
         out,
-        "\npaired (McNemar on the same operations, and clustered by seed (Durkalski 2003); raw p is the larger of \
-         the two; adjusted p is Holm's correction over the {} pair{} compared; significant at adjusted p < {}):",
+        "\npaired (McNemar on the same operations, and clustered by seed (Durkalski 2003); A only / B only: \
+         operations only A / only B failed; raw p is the larger of the two tests' p-values; adjusted p is Holm's \
+         correction over the {} pair{} compared; significant at adjusted p < {}):",
         comparison.pairs.len(),
         if comparison.pairs.len() == 1 { "" } else { "s" },
         retrylab_harness::SIGNIFICANCE
     );
+    if !comparison.pairs.is_empty() {
+        // Named columns: "A failed only" counts operations A failed and B saved.
+        let _ = writeln!(
+            out,
+            "  {:<24}    {:<24} {:>7} / {:<7} {:<16} {:<21} verdict",
+            "policy A", "policy B", "A only", "B only", "raw p", "adjusted p"
+        );
+    }
     for pair in &comparison.pairs {
         let verdict = match (&pair.fewer_failures, pair.significant) {
             (Some(better), true) => format!("{better} fails less (significant)"),
