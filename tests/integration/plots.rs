@@ -111,5 +111,13 @@ fn the_html_report_tables_match_the_json_output() {
 
     let refused = retrylab(&["estimate", &scenario(), "--seeds", "1", "--report", dir.join("r.txt").to_str().unwrap()]);
     assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+
+    // A page that cannot be written is an error, and nothing half-written stays behind.
+    let nowhere = dir.join("no-such-directory").join("r.html");
+    let unwritable = retrylab(&["estimate", &scenario(), "--seeds", "1", "--report", nowhere.to_str().unwrap()]);
+    assert_eq!(unwritable.status.code(), Some(1), "{}", stderr(&unwritable));
+    assert!(stderr(&unwritable).contains("cannot write"), "{}", stderr(&unwritable));
+    let left: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(left.iter().all(|name| !name.to_string_lossy().contains("partial")), "{left:?}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -197,6 +197,25 @@ impl Failure {
     }
 }
 
+/// Writes `bytes` to `path` whole or not at all: into a temporary file
+/// beside it, then renamed over it, so a full disk or a killed process never
+/// leaves half a report or half an image under the name asked for. A path that exists and is not a regular file (`/dev/stdout`, a pipe) is
+/// written in place: renaming over it would replace the device.
+pub(crate) fn write_whole(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
+    let special = std::fs::metadata(path).is_ok_and(|metadata| !metadata.is_file());
+    if special {
+        return std::fs::write(path, bytes)
+            .map_err(|error| Failure::failed(format!("cannot write {}: {error}", path.display())));
+    }
+    let name = path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
+    let temporary = path.with_file_name(format!(".{name}.{}.partial", std::process::id()));
+    let written = std::fs::write(&temporary, bytes).and_then(|()| std::fs::rename(&temporary, path));
+    written.map_err(|error| {
+        let _ = std::fs::remove_file(&temporary);
+        Failure::failed(format!("cannot write {}: {error}", path.display()))
+    })
+}
+
 /// Loads a scenario and warns on stderr, once, of each setting that cannot affect a run.
 fn load(path: &std::path::Path) -> Result<Scenario, Failure> {
     let scenario = retrylab_scenario::load(path).map_err(|error| Failure::scenario(&error))?;

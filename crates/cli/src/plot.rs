@@ -122,8 +122,7 @@ fn destination(output: &OutputArgs, kind: &str) -> (Format, PathBuf) {
 
 fn write_image(path: &Path, image: Result<Vec<u8>, retrylab_plot::PlotError>, summary: &str) -> Result<(), Failure> {
     let bytes = image.map_err(Failure::failed)?;
-    std::fs::write(path, bytes)
-        .map_err(|error| Failure::failed(format!("cannot write {}: {error}", path.display())))?;
+    crate::write_whole(path, &bytes)?;
     print(&format!("wrote {} ({summary})\n", path.display()))
 }
 

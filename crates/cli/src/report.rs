@@ -76,7 +76,7 @@ pub(crate) fn write(
         Kind::Html => retrylab_report::html(results, &context),
         Kind::Markdown => retrylab_report::markdown(results, &context),
     };
-    std::fs::write(path, text).map_err(|error| Failure::failed(format!("cannot write {}: {error}", path.display())))
+    crate::write_whole(path, text.as_bytes())
 }
 
 /// The comparison plot, for the results that have policies.
