@@ -248,6 +248,9 @@ fn every_command_in_sh_blocks_is_checked() {
 }
 
 #[test]
+// The wall clock times the documented commands for the reader of --nocapture; it is outside every
+// simulated world.
+#[allow(clippy::disallowed_methods, clippy::disallowed_types)]
 fn sh_commands_parse_name_loadable_scenarios_and_run() {
     let (commands, _) = sh_commands();
     assert!(commands.len() >= 20, "found only {} retrylab commands in ```sh blocks", commands.len());
