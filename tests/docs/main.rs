@@ -327,3 +327,56 @@ fn console_blocks_print_what_the_docs_say() {
     }
     cases.run();
 }
+
+/// The scenario of the plots in docs/img/ (docs/choosing-a-policy.md).
+const IMG_SCENARIO: &str = "sim-scenarios/lab-notebook/s3-10k-requests.toml";
+
+/// Every plot in docs/img/ with the `retrylab` arguments that draw it (then `-o FILE`).
+const IMAGES: &[(&str, &[&str])] = &[
+    ("rtt-seed7-none.svg", &["plot", "rtt", IMG_SCENARIO, "--seed", "7", "--policy", "none"]),
+    ("rtt-seed7-retry-once.svg", &["plot", "rtt", IMG_SCENARIO, "--seed", "7", "--policy", "retry-once"]),
+    ("rtt-seed7-multi-retry.svg", &["plot", "rtt", IMG_SCENARIO, "--seed", "7", "--policy", "multi-retry"]),
+    (
+        "timeline-seed7-retry-once.svg",
+        &["plot", "timeline", IMG_SCENARIO, "--seed", "7", "--policy", "retry-once", "--from", "3320", "--to", "3370"],
+    ),
+    (
+        "timeline-seed7-multi-retry.svg",
+        &["plot", "timeline", IMG_SCENARIO, "--seed", "7", "--policy", "multi-retry", "--from", "3320", "--to", "3370"],
+    ),
+    ("compare-s3-10k.svg", &["plot", "compare", IMG_SCENARIO, "--seeds", "100"]),
+];
+
+/// The plots the guides show are what retrylab draws today: redrawn and compared byte for byte
+/// (seeds make them exact; the font is embedded), so a change to the plots or the simulation
+/// that leaves a stale picture in docs/ fails here with the command that redraws it.
+#[test]
+fn plots_in_docs_img_are_what_retrylab_draws() {
+    let img = repo_root().join("docs/img");
+    let mut svgs: Vec<String> = std::fs::read_dir(&img)
+        .expect("docs/img is readable")
+        .map(|entry| entry.expect("docs/img entry").file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".svg"))
+        .collect();
+    svgs.sort();
+    let mut listed: Vec<String> = IMAGES.iter().map(|(name, _)| (*name).to_owned()).collect();
+    listed.sort();
+    assert_eq!(svgs, listed, "every SVG in docs/img/ is drawn by a command in IMAGES");
+    let scratch = scratch_dir("img");
+    let mut stale = Vec::new();
+    for (name, args) in IMAGES {
+        let output = Command::new(env!("CARGO_BIN_EXE_retrylab"))
+            .args(*args)
+            .args(["-o", name])
+            .current_dir(&scratch)
+            .output()
+            .expect("retrylab runs");
+        assert!(output.status.success(), "retrylab {}: {}", args.join(" "), String::from_utf8_lossy(&output.stderr));
+        let drawn = std::fs::read(scratch.join(name)).expect("the plot was written");
+        if drawn != std::fs::read(img.join(name)).expect("docs/img file") {
+            stale.push(format!("retrylab {} -o docs/img/{name}", args.join(" ")));
+        }
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
+    assert!(stale.is_empty(), "plots in docs/img/ differ from what retrylab draws; redraw them:\n{}", stale.join("\n"));
+}
