@@ -326,6 +326,8 @@ fn console_blocks_print_what_the_docs_say() {
         cases.case(repo_root().join(file));
     }
     cases.run();
+    std::env::set_current_dir(repo_root()).expect("leave the scratch directory");
+    let _ = std::fs::remove_dir_all(&scratch);
 }
 
 /// The scenario of the plots in docs/img/ (docs/choosing-a-policy.md).
