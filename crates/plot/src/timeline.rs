@@ -201,7 +201,7 @@ impl Figure for TimelineInput {
         lane_labels(&chart, &plot_area)?;
         let spans = bad.len();
         let mut legend = vec![
-            ("■", BAD_STATE, format!("chain in its bad state ({spans} spans)")),
+            ("■", BAD_STATE, format!("chain in its bad state ({spans} span{})", if spans == 1 { "" } else { "s" })),
             ("●", PLAIN, format!("ok ({})", of(RequestOutcome::Ok).count())),
             ("●", RETRIED, format!("fault, retried ({})", of(RequestOutcome::FaultRetried).count())),
             ("×", FAILED, format!("fault, operation failed ({failures})")),
