@@ -291,3 +291,25 @@ fn check_seed_ranges_do_not_wrap() {
     assert_eq!(verdict.seeds_used, 2);
     assert!(verdict.invariants_held());
 }
+
+/// A wall-clock budget measures real time even though madsim answers every
+/// clock read inside a world with simulated time: a world that lives a
+/// simulated century in a moment is not stopped by an hour's budget (a
+/// budget that read `Instant::now` inside the world once stopped runs whose
+/// simulated time passed the machine's uptime).
+#[test]
+fn a_wall_clock_budget_counts_real_time_not_simulated_time() {
+    let budget = retrylab_harness::RunTimeout::seconds(3600.0).unwrap();
+    let mut config = retrylab_sim::WorldConfig::new(1);
+    config.limits.simulated_time_max = std::time::Duration::from_secs(200 * 365 * 24 * 3600);
+    config.wall_budget = Some(budget.start());
+    let run = retrylab_sim::run(&config, |world| async move {
+        let node = world.net().add_node("client");
+        for i in 0..4096u64 {
+            madsim::time::sleep(std::time::Duration::from_secs(24 * 3600)).await;
+            world.trace().record(node, retrylab_sim::EventKind::Note { what: "day", value: i });
+        }
+    });
+    let run = run.expect("an hour's budget does not stop a run that takes a moment");
+    assert!(run.elapsed >= std::time::Duration::from_secs(4096 * 24 * 3600));
+}

@@ -368,15 +368,39 @@ fn run_explore(args: &SeedsArgs) -> Result<(), Failure> {
         timeout: args.timeout,
     };
     let part = merge::shard_seeds(args, PartKind::Explore, &mut options.first_seed, &mut options.seeds)?;
-    let chosen = select_policies(&scenario, &options.policies).map_err(|error| Failure::estimate(&error))?;
-    let bar = progress_bar(options.seeds.saturating_mul(chosen.len() as u64));
-    let result = explore_state(&scenario, &options, &|| bar.inc(1));
+    let state = with_progress(&scenario, &options.policies, options.seeds, |progress| {
+        explore_state(&scenario, &options, progress)
+    })?;
+    emit_seeds(args, &scenario, part, state, |state, emit| emit_explore(&scenario, &state.finish(&scenario), emit))
+}
+
+/// Runs a many-seed command over `seeds` seeds of each chosen policy under a
+/// progress bar (cleared before anything is printed).
+fn with_progress<S>(
+    scenario: &Scenario,
+    policies: &[String],
+    seeds: u64,
+    run: impl FnOnce(&(dyn Fn() + Sync)) -> Result<S, EstimateError>,
+) -> Result<S, Failure> {
+    let chosen = select_policies(scenario, policies).map_err(|error| Failure::estimate(&error))?;
+    let bar = progress_bar(seeds.saturating_mul(chosen.len() as u64));
+    let result = run(&|| bar.inc(1));
     bar.finish_and_clear();
-    let state = result.map_err(|error| Failure::estimate(&error))?;
+    result.map_err(|error| Failure::estimate(&error))
+}
+
+/// Emits a many-seed command's result as `args` ask (JSON or human, a
+/// shard's part fields from `state`, a report), through `emit_result`.
+fn emit_seeds<S: serde::Serialize>(
+    args: &SeedsArgs,
+    scenario: &Scenario,
+    part: Option<merge::PartHeader>,
+    state: S,
+    emit_result: impl FnOnce(S, &Emit) -> Result<(), Failure>,
+) -> Result<(), Failure> {
     let part = part.map(|header| merge::part_fields(&header, &state));
-    let scenario_text = report::scenario_text(&scenario);
-    let emit = Emit::new(args.json, part.as_deref(), args.report.as_deref(), &scenario_text);
-    emit_explore(&scenario, &state.finish(&scenario), &emit)
+    let scenario_text = report::scenario_text(scenario);
+    emit_result(state, &Emit::new(args.json, part.as_deref(), args.report.as_deref(), &scenario_text))
 }
 
 /// How a result goes out: JSON or the human table, a shard's part fields
@@ -434,15 +458,10 @@ fn run_compare(args: &SeedsArgs) -> Result<(), Failure> {
     report::check(args.report.as_deref())?;
     let mut options = estimate_options(args, &scenario)?;
     let part = merge::shard_seeds(args, PartKind::Compare, &mut options.first_seed, &mut options.seeds)?;
-    let chosen = select_policies(&scenario, &options.policies).map_err(|error| Failure::estimate(&error))?;
-    let bar = progress_bar(options.seeds.saturating_mul(chosen.len() as u64));
-    let result = compare_state(&scenario, &options, &|| bar.inc(1));
-    bar.finish_and_clear();
-    let state = result.map_err(|error| Failure::estimate(&error))?;
-    let part = part.map(|header| merge::part_fields(&header, &state));
-    let scenario_text = report::scenario_text(&scenario);
-    let emit = Emit::new(args.json, part.as_deref(), args.report.as_deref(), &scenario_text);
-    emit_compare(&scenario, &state.finish(&scenario), &emit)
+    let state = with_progress(&scenario, &options.policies, options.seeds, |progress| {
+        compare_state(&scenario, &options, progress)
+    })?;
+    emit_seeds(args, &scenario, part, state, |state, emit| emit_compare(&scenario, &state.finish(&scenario), emit))
 }
 
 /// Prints a comparison (with a shard's part fields, if any), writes its
@@ -481,15 +500,10 @@ fn run_estimate(args: &SeedsArgs) -> Result<(), Failure> {
     report::check(args.report.as_deref())?;
     let mut options = estimate_options(args, &scenario)?;
     let part = merge::shard_seeds(args, PartKind::Estimate, &mut options.first_seed, &mut options.seeds)?;
-    let chosen = select_policies(&scenario, &options.policies).map_err(|error| Failure::estimate(&error))?;
-    let bar = progress_bar(options.seeds.saturating_mul(chosen.len() as u64));
-    let result = estimate_state(&scenario, &options, &|| bar.inc(1));
-    bar.finish_and_clear();
-    let state = result.map_err(|error| Failure::estimate(&error))?;
-    let part = part.map(|header| merge::part_fields(&header, &state));
-    let scenario_text = report::scenario_text(&scenario);
-    let emit = Emit::new(args.json, part.as_deref(), args.report.as_deref(), &scenario_text);
-    emit_estimate(&scenario, &state.finish(&scenario), &emit)
+    let state = with_progress(&scenario, &options.policies, options.seeds, |progress| {
+        estimate_state(&scenario, &options, progress)
+    })?;
+    emit_seeds(args, &scenario, part, state, |state, emit| emit_estimate(&scenario, &state.finish(&scenario), emit))
 }
 
 /// Prints an estimate (with a shard's part fields, if any), writes its

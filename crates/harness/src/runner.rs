@@ -126,16 +126,46 @@ impl RunTimeout {
     }
 
     /// A fresh budget for one run, starting now.
-    // The wall clock is read here, by the runner, to bound how long a run
-    // may take on this machine; the simulated world never sees it (the
-    // trace only asks whether the budget is spent, and a run that is not
-    // stopped is the same run, byte for byte).
-    #[allow(clippy::disallowed_methods, clippy::disallowed_types)]
+    ///
+    /// The budget cannot read the clock when the trace asks: that question
+    /// comes from inside madsim's runtime, where madsim answers every clock
+    /// read (`Instant::now`, `clock_gettime`) with *simulated* time. So a
+    /// ticker thread outside the runtime keeps the real time since it
+    /// started in an atomic, and the budget compares with that.
     pub fn start(&self) -> WallBudget {
-        let deadline = std::time::Instant::now() + self.0;
-        let expired = move || std::time::Instant::now() >= deadline;
+        let deadline_ms = wall_ms().saturating_add(u64::try_from(self.0.as_millis()).unwrap_or(u64::MAX));
+        let expired = move || wall_ms() >= deadline_ms;
         WallBudget { limit: self.0, expired: Arc::new(expired) }
     }
+}
+
+/// How often the wall-clock ticker reads the real clock: the resolution of
+/// `--timeout`.
+const WALL_TICK: Duration = Duration::from_millis(2);
+
+/// Real milliseconds since the ticker started (started on first use). The
+/// ticker is a thread of the runner, never of a simulated world: it only
+/// writes the atomic that budgets read, and a run it does not stop is the
+/// same run, byte for byte.
+fn wall_ms() -> u64 {
+    static ELAPSED_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    static TICKER: std::sync::Once = std::sync::Once::new();
+    TICKER.call_once(|| {
+        // Outside the simulation: see above.
+        #[allow(clippy::disallowed_methods, clippy::disallowed_types)]
+        let started = std::time::Instant::now();
+        #[allow(clippy::disallowed_methods, clippy::disallowed_types)]
+        let tick = move || loop {
+            std::thread::sleep(WALL_TICK);
+            let elapsed = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            ELAPSED_MS.store(elapsed, std::sync::atomic::Ordering::Relaxed);
+        };
+        // Without the ticker no budget ever expires: runs still end at
+        // their simulated-time and event limits.
+        #[allow(clippy::disallowed_methods, clippy::disallowed_types)]
+        let _ = std::thread::Builder::new().name("retrylab-wall-clock".into()).spawn(tick);
+    });
+    ELAPSED_MS.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// One chunk's results: per policy (in the order given), per seed in order.
