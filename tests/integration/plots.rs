@@ -23,18 +23,13 @@ fn scratch(name: &str) -> PathBuf {
 fn the_rtt_plot_has_a_red_mark_per_retried_operation_of_the_run() {
     let dir = scratch("rtt");
     let svg_path = dir.join("rtt.svg");
-    let output = retrylab(&[
-        "plot",
-        "rtt",
-        &scenario(),
-        "--seed",
-        "7",
-        "--policy",
-        "retry-once",
-        "-o",
-        svg_path.to_str().unwrap(),
-    ]);
-    assert!(output.status.success(), "{}", stderr(&output));
+    let plot_rtt = |path: &std::path::Path| {
+        let args = ["plot", "rtt", &scenario(), "--seed", "7", "--policy", "retry-once", "-o", path.to_str().unwrap()];
+        let output = retrylab(&args);
+        assert!(output.status.success(), "{}", stderr(&output));
+        output
+    };
+    let output = plot_rtt(&svg_path);
     // Under retry-once an operation is retried at most once: retries = retried operations.
     let run = retrylab(&["run", &scenario(), "--seed", "7", "--policy", "retry-once", "--json"]);
     let run: Value = serde_json::from_str(&stdout(&run)).unwrap();
@@ -52,18 +47,7 @@ fn the_rtt_plot_has_a_red_mark_per_retried_operation_of_the_run() {
     assert!(title);
 
     let png_path = dir.join("rtt.png");
-    let output = retrylab(&[
-        "plot",
-        "rtt",
-        &scenario(),
-        "--seed",
-        "7",
-        "--policy",
-        "retry-once",
-        "-o",
-        png_path.to_str().unwrap(),
-    ]);
-    assert!(output.status.success(), "{}", stderr(&output));
+    plot_rtt(&png_path);
     let decoder = png::Decoder::new(std::io::Cursor::new(std::fs::read(&png_path).unwrap()));
     let reader = decoder.read_info().unwrap();
     assert_eq!((reader.info().width, reader.info().height), (1000, 780));
