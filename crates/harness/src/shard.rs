@@ -242,5 +242,28 @@ mod tests {
             MergeError::Missing { count: 3, missing: vec![2, 3] }.to_string(),
             "shards 2/3, 3/3 are missing: merge every shard of 3"
         );
+        assert_eq!(
+            MergeError::Missing { count: 3, missing: vec![2] }.to_string(),
+            "shard 2/3 is missing: merge every shard of 3"
+        );
+        let many = MergeError::Missing { count: 30, missing: (2..=22).collect() }.to_string();
+        assert!(many.contains("21/30 and 1 more are missing"), "{many}");
+        let twenty = MergeError::Missing { count: 30, missing: (2..=21).collect() }.to_string();
+        assert!(twenty.contains("21/30 are missing"), "{twenty}");
+        assert_eq!(s(2, 7).to_string(), "2/7");
+        assert_eq!((s(2, 7).index(), s(2, 7).count()), (2, 7));
+    }
+
+    #[test]
+    fn states_merge_only_when_the_next_starts_where_these_end() {
+        assert_eq!(check_follows(100, 50, 150), Ok(()));
+        assert_eq!(
+            check_follows(100, 50, 151),
+            Err(MergeError::NotContiguous { expected_first_seed: 150, first_seed: 151 })
+        );
+        assert_eq!(
+            check_follows(100, 50, 100),
+            Err(MergeError::NotContiguous { expected_first_seed: 150, first_seed: 100 })
+        );
     }
 }
