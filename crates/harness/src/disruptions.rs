@@ -208,14 +208,25 @@ fn injected(grid: &Grid, server: u32, cap: &MutableCap, share: u8) -> bool {
 /// objects injection damaged is the environment's fault, told apart so the
 /// checkers report only what the design did.
 pub(crate) fn shares_at_rest(grid: &Grid, cap: &MutableCap) -> SharesAtRest {
-    let shares = grid
-        .verify_mutable_at_rest(cap)
+    let shares_needed = grid.gateway().config().shares_needed;
+    shares_checked(grid.verify_mutable_at_rest(cap), shares_needed, |server, share| injected(grid, server, cap, share))
+}
+
+/// The checkers' view of share verdicts: `injected(server, share)` tells
+/// whether the environment (corruption injected at rest) damaged a share.
+/// Simulation and real mode (no injection at rest) share it.
+pub fn shares_checked(
+    verdicts: Vec<ShareVerdict>,
+    shares_needed: u8,
+    injected: impl Fn(u32, u8) -> bool,
+) -> SharesAtRest {
+    let shares = verdicts
         .into_iter()
         .map(|verdict| match verdict {
             ShareVerdict::Valid { server, share, seqnum, root_hash, .. } => {
                 ShareCheck::Valid { server, share: u32::from(share), seqnum, root_hash }
             }
-            ShareVerdict::Corrupt { server, share, reason } if injected(grid, server, cap, share) => {
+            ShareVerdict::Corrupt { server, share, reason } if injected(server, share) => {
                 ShareCheck::CorruptInjected { server, share: u32::from(share), reason }
             }
             ShareVerdict::Corrupt { server, share, reason } => {
@@ -223,8 +234,7 @@ pub(crate) fn shares_at_rest(grid: &Grid, cap: &MutableCap) -> SharesAtRest {
             }
         })
         .collect();
-    let shares_needed = u32::from(grid.gateway().config().shares_needed);
-    SharesAtRest { shares, shares_needed }
+    SharesAtRest { shares, shares_needed: u32::from(shares_needed) }
 }
 
 #[cfg(test)]

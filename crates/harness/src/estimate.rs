@@ -197,6 +197,28 @@ pub fn estimate_state(
 }
 
 impl EstimateState {
+    /// The state of runs made elsewhere (real mode): `runs[p]` are policy
+    /// p's reports in seed order, for seeds `first_seed..`.
+    pub fn of_reports(
+        scenario: &Scenario,
+        runs: &[(String, Vec<RunReport>)],
+        first_seed: u64,
+        confidence: f64,
+    ) -> Self {
+        let policies = runs
+            .iter()
+            .map(|(policy, reports)| {
+                let mut summary = PolicySummary::new(policy, false);
+                for report in reports {
+                    summary.add(scenario, report);
+                }
+                summary
+            })
+            .collect();
+        let seeds = runs.iter().map(|(_, reports)| reports.len() as u64).max().unwrap_or(0);
+        EstimateState { first_seed, seeds, confidence, swarm: false, policies }
+    }
+
     /// Every policy's estimate of `scenario` (the one these seeds ran).
     pub fn finish(self, scenario: &Scenario) -> Estimate {
         Estimate {
@@ -416,6 +438,21 @@ impl PolicySummary {
 
     pub fn policy(&self) -> &str {
         &self.policy
+    }
+
+    /// (failures, operations) of each seed's run, in seed order.
+    pub fn per_seed(&self) -> &[(u64, u64)] {
+        &self.per_seed
+    }
+
+    /// S3 requests (first tries and retries) over all runs.
+    pub fn attempts(&self) -> u64 {
+        self.attempts
+    }
+
+    /// Operations over all runs.
+    pub fn operations(&self) -> u64 {
+        self.operations
     }
 
     /// Adds the next seed's run of `scenario` (for its replay command).

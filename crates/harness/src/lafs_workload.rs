@@ -15,11 +15,11 @@ use retrylab_check::{
     Violation,
 };
 use retrylab_lafs::{
-    parse_entries, AppendLine, BackupItem, BackupRoot, Cap, Gateway, GatewayError, Grid, LafsConfig, MutableCap,
+    parse_entries, AppendLine, BackupItem, BackupRoot, Cap, Gateway, GatewayError, Grid, Host, LafsConfig, MutableCap,
     Retrieved, WriteError,
 };
 use retrylab_retry::{Policy, SharedBudgets};
-use retrylab_s3::{Attempted, RetryLayer};
+use retrylab_s3::{Attempted, Clock, RetryLayer};
 use retrylab_scenario::{BudgetScope, Consistency, LafsSpec, NamedPolicy, Scenario, Workload};
 use retrylab_sim::{EventKind, NodeId, SimClock, TaskContext, World};
 use sha2::{Digest, Sha256};
@@ -30,7 +30,7 @@ use crate::report::RunReport;
 /// starts (creation runs under the same faults as everything else).
 const CREATE_TRIES_MAX: u32 = 10;
 
-pub(crate) fn lafs_config(spec: &LafsSpec) -> LafsConfig {
+pub fn lafs_config(spec: &LafsSpec) -> LafsConfig {
     LafsConfig {
         shares_needed: spec.shares_needed,
         shares_total: spec.shares_total,
@@ -113,53 +113,71 @@ impl Client {
         });
     }
 
-    /// Runs a write as the gateway's web client would: once, or under the
-    /// gateway's retry layer. `write(maybe_landed)` makes one try, told
-    /// whether an earlier try may have landed. A retried write that fails in
-    /// the end is indeterminate if any try was.
+    /// Runs a write as the gateway's web client would (see [`write_under`]).
     async fn write<T, F, Fut>(&self, write: F) -> Result<T, WriteError>
     where
         F: Fn(bool) -> Fut,
         Fut: Future<Output = Result<T, WriteError>>,
     {
-        let Some(layer) = &self.layer else { return write(false).await };
-        let maybe_landed = Cell::new(false);
-        let result = layer
-            .run(|_attempt, _hedge| {
-                let (write, maybe_landed) = (&write, &maybe_landed);
-                async move {
-                    let sent_at = layer.clock().now();
-                    let result = write(maybe_landed.get()).await;
-                    layer.answered(&result, sent_at);
-                    if matches!(&result, Err(error) if error.is_indeterminate()) {
-                        maybe_landed.set(true);
-                    }
-                    Attempted::single(result)
-                }
-            })
-            .await;
-        result.map_err(|mut error| {
-            if maybe_landed.get() {
-                error.outcome = retrylab_lafs::Outcome::Indeterminate;
-            }
-            error
-        })
+        write_under(self.layer.as_ref(), write).await
     }
 
-    /// Reads the mutable file `cap`, once or under the gateway's retry layer
-    /// (a read changes nothing, so retrying it is always safe).
+    /// Reads the mutable file `cap` (see [`read_under`]).
     async fn read(&self, cap: &MutableCap) -> Result<Retrieved, GatewayError> {
-        let gateway = self.gateway();
-        let Some(layer) = &self.layer else { return gateway.get(cap).await };
-        layer
-            .run(|_attempt, _hedge| async move {
-                let sent_at = layer.clock().now();
-                let result = gateway.get(cap).await;
-                layer.answered(&result, sent_at);
-                Attempted::single(result)
-            })
-            .await
+        read_under(self.layer.as_ref(), self.gateway(), cap).await
     }
+}
+
+/// Runs a write as the gateway's web client would: once, or under the
+/// gateway's retry layer `layer`. `write(maybe_landed)` makes one try, told
+/// whether an earlier try may have landed. A retried write that fails in
+/// the end is indeterminate if any try was. Simulation and real mode share it.
+pub async fn write_under<C, T, F, Fut>(layer: Option<&RetryLayer<C>>, write: F) -> Result<T, WriteError>
+where
+    C: Clock,
+    F: Fn(bool) -> Fut,
+    Fut: Future<Output = Result<T, WriteError>>,
+{
+    let Some(layer) = layer else { return write(false).await };
+    let maybe_landed = Cell::new(false);
+    let result = layer
+        .run(|_attempt, _hedge| {
+            let (write, maybe_landed) = (&write, &maybe_landed);
+            async move {
+                let sent_at = layer.clock().now();
+                let result = write(maybe_landed.get()).await;
+                layer.answered(&result, sent_at);
+                if matches!(&result, Err(error) if error.is_indeterminate()) {
+                    maybe_landed.set(true);
+                }
+                Attempted::single(result)
+            }
+        })
+        .await;
+    result.map_err(|mut error| {
+        if maybe_landed.get() {
+            error.outcome = retrylab_lafs::Outcome::Indeterminate;
+        }
+        error
+    })
+}
+
+/// Reads the mutable file `cap` through `gateway`, once or under the
+/// gateway's retry layer (a read changes nothing, so retrying it is always safe).
+pub async fn read_under<C: Clock, H: Host>(
+    layer: Option<&RetryLayer<C>>,
+    gateway: &Gateway<H>,
+    cap: &MutableCap,
+) -> Result<Retrieved, GatewayError> {
+    let Some(layer) = layer else { return gateway.get(cap).await };
+    layer
+        .run(|_attempt, _hedge| async move {
+            let sent_at = layer.clock().now();
+            let result = gateway.get(cap).await;
+            layer.answered(&result, sent_at);
+            Attempted::single(result)
+        })
+        .await
 }
 
 /// The run's mutable files (`mutable-puts`, `mutable-appends`), one per
@@ -329,7 +347,8 @@ fn us(duration: Duration) -> u64 {
     u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
 }
 
-fn outcome_of(error: &WriteError) -> Outcome {
+/// The history outcome of a write that failed with `error`.
+pub fn outcome_of(error: &WriteError) -> Outcome {
     match error.outcome {
         retrylab_lafs::Outcome::Applied => Outcome::Ok,
         retrylab_lafs::Outcome::NotApplied => Outcome::Fail,
@@ -339,7 +358,7 @@ fn outcome_of(error: &WriteError) -> Outcome {
 
 /// The contents of put `i` of a mutable-puts workload: lines "1".."i", each
 /// padded with spaces to `line_bytes` (then "\n").
-fn append_line(contents: &mut BytesMut, i: u64, line_bytes: u64) {
+pub fn append_line(contents: &mut BytesMut, i: u64, line_bytes: u64) {
     let number = i.to_string();
     contents.extend_from_slice(number.as_bytes());
     let padding = (line_bytes as usize).saturating_sub(number.len() + 1);
@@ -349,7 +368,7 @@ fn append_line(contents: &mut BytesMut, i: u64, line_bytes: u64) {
 
 /// The value id (number of lines) of mutable-puts contents, or `u64::MAX`
 /// if they are not exactly what some put wrote.
-fn decode_puts(contents: &[u8], line_bytes: u64) -> u64 {
+pub fn decode_puts(contents: &[u8], line_bytes: u64) -> u64 {
     let lines = contents.split(|b| *b == b'\n').filter(|l| !l.is_empty()).count() as u64;
     let mut expected = BytesMut::new();
     for i in 1..=lines {
@@ -433,19 +452,33 @@ async fn check_servers_at_rest(world: &World, grid: &Grid) -> Vec<Violation> {
 
 /// The checks on a mutable file's shares at rest, independent of the
 /// gateway's read logic: no seqnum names two versions, and the final read
-/// returned at least the newest version a write quorum holds.
+/// returned at least the newest version a write quorum (`write_quorum`
+/// shares) holds.
 fn check_file_at_rest(
-    grid: &Grid,
+    write_quorum: usize,
     at_rest: &SharesAtRest,
     final_read: &FinalRead,
     writers: FileWriters,
 ) -> Vec<Violation> {
     let mut out = Vec::new();
-    let config = grid.gateway().config();
-    let shares_durable = u32::try_from(config.write_quorum()).unwrap_or(u32::MAX);
+    let shares_durable = u32::try_from(write_quorum).unwrap_or(u32::MAX);
     let newest = check_versions_at_rest(at_rest, shares_durable, writers, &mut out);
     check_final_read_at_rest(final_read, newest, &mut out);
     out
+}
+
+/// Every check of a mutable-puts file with one writer at quiescence: its
+/// history against the final read and the shares at rest, and the shares
+/// at rest on their own. Simulation and real mode share it.
+pub fn check_put_file(
+    history: &[MutableOp],
+    final_read: &FinalRead,
+    at_rest: &SharesAtRest,
+    write_quorum: usize,
+) -> Vec<Violation> {
+    let mut violations = check_mutable_overwrites(history, final_read, at_rest);
+    violations.extend(check_file_at_rest(write_quorum, at_rest, final_read, FileWriters::One));
+    violations
 }
 
 /// Creates a workload's mutable file `cap`, retrying a few times (it is
@@ -869,12 +902,19 @@ async fn check_written(
             let at_rest = shares_at_rest(grid, cap);
             let decode = Decode::of(workload).unwrap_or(Decode::Appends);
             let final_read = final_read(&client.world, grid, gateway, cap, |contents| decode.values(contents)).await;
-            let mut violations = match decode {
-                Decode::Puts { .. } => check_mutable_overwrites(&history, &final_read, &at_rest),
-                Decode::Appends => check_mutable_appends(&history, &final_read, &at_rest),
+            let write_quorum = gateway.config().write_quorum();
+            let violations = match (decode, files.writers > 1) {
+                (Decode::Puts { .. }, false) => check_put_file(&history, &final_read, &at_rest, write_quorum),
+                (decode, several) => {
+                    let mut violations = match decode {
+                        Decode::Puts { .. } => check_mutable_overwrites(&history, &final_read, &at_rest),
+                        Decode::Appends => check_mutable_appends(&history, &final_read, &at_rest),
+                    };
+                    let writers = if several { FileWriters::TakingTurns } else { FileWriters::One };
+                    violations.extend(check_file_at_rest(write_quorum, &at_rest, &final_read, writers));
+                    violations
+                }
             };
-            let writers = if files.writers > 1 { FileWriters::TakingTurns } else { FileWriters::One };
-            violations.extend(check_file_at_rest(grid, &at_rest, &final_read, writers));
             files.take_trace_ops(file).name_in(violations)
         }
         (Written::Backups { root, done, history, trace_ops }, _) => {
@@ -954,7 +994,12 @@ async fn check_backups(
         };
         let at_rest = shares_at_rest(grid, &root.root);
         violations.extend(check_mutable_overwrites(history, &final_read, &at_rest));
-        violations.extend(check_file_at_rest(grid, &at_rest, &root_version, FileWriters::One));
+        violations.extend(check_file_at_rest(
+            grid.gateway().config().write_quorum(),
+            &at_rest,
+            &root_version,
+            FileWriters::One,
+        ));
     }
     violations
 }

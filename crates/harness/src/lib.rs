@@ -21,6 +21,8 @@
 //!   across shards into what one machine would have computed.
 //! - [`operation_records`] and [`s3_request_records`]: a full trace read
 //!   back as one record per operation and per S3 request.
+//! - [`write_under`], [`check_put_file`], [`object_body`], ...: the parts
+//!   of the workloads and checks that real mode (`retrylab-real`) shares.
 //! - [`warnings_after_run`]: the scripted outages, crashes and partitions
 //!   that runs never reached ([`DisruptionsReached`], in every
 //!   [`PolicyEstimate`] and from [`DisruptionsReached::of_runs`]).
@@ -66,3 +68,9 @@ pub use strategies::{Case, Variation};
 pub use swarm::{swarm_faults, swarm_scenario};
 pub use trace_records::{operation_records, s3_request_records, OperationRecord, S3RequestRecord};
 pub use workload::{run_seed, run_seed_within};
+
+// The parts of the workloads and their checks that real mode
+// (`retrylab-real`) runs too, so that both modes share one definition.
+pub use disruptions::shares_checked;
+pub use lafs_workload::{append_line, check_put_file, decode_puts, lafs_config, outcome_of, read_under, write_under};
+pub use workload::{object_body, s3_config, s3_requests_key};

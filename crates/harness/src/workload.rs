@@ -66,7 +66,8 @@ pub(crate) fn world_config(scenario: &Scenario, seed: u64, trace_mode: TraceMode
     }
 }
 
-pub(crate) fn s3_config(scenario: &Scenario) -> S3Config {
+/// What the simulated S3 service (or real mode's wire layer) takes from `scenario`.
+pub fn s3_config(scenario: &Scenario) -> S3Config {
     S3Config {
         latency: scenario.s3.latency.clone(),
         error_latency: scenario.s3.error_latency.clone(),
@@ -130,22 +131,24 @@ async fn drive_s3_requests(world: World, scenario: &Scenario, policy: &NamedPoli
             let keys = (*keys).max(1);
             // Keys are formatted once: formatting per request costs more than
             // the simulated request itself.
-            let key_names: Vec<String> =
-                (0..keys.min(*operations.max(&1))).map(|k| format!("shares/aa/{k:016x}/0")).collect();
+            let key_names: Vec<String> = (0..keys.min(*operations.max(&1))).map(s3_requests_key).collect();
             let key_of = |i: u64| key_names[(i % keys) as usize % key_names.len()].clone();
             if *operation == S3Operation::Get {
                 // The objects exist before the measured requests start.
                 let mut service = service.borrow_mut();
                 for k in 0..keys.min(*operations) {
-                    let request =
-                        S3Request::Put { key: key_of(k), body: body(k, *object_bytes), condition: PutCondition::None };
+                    let request = S3Request::Put {
+                        key: key_of(k),
+                        body: object_body(k, *object_bytes),
+                        condition: PutCondition::None,
+                    };
                     service.preload(&request);
                 }
             }
             // Two bodies, alternating: consecutive versions of a key always
             // differ (a stale read is visible), and no request pays for
             // building a body.
-            let bodies = [body(0, *object_bytes), body(1, *object_bytes)];
+            let bodies = [object_body(0, *object_bytes), object_body(1, *object_bytes)];
             // Stream c sends operations c, c + clients, ..; each operation's
             // result lands at its own index, so outcomes are in operation
             // order (paired comparisons need that) whatever the interleaving.
@@ -211,9 +214,14 @@ async fn drive_s3_requests(world: World, scenario: &Scenario, policy: &NamedPoli
     report
 }
 
+/// The key of the `k`-th object of an `s3-requests` workload.
+pub fn s3_requests_key(k: u64) -> String {
+    format!("shares/aa/{k:016x}/0")
+}
+
 /// The body of operation `i`: `size` bytes starting with the operation's
 /// number (so that ETags differ and a stale read is visible), zero-filled.
-fn body(i: u64, size: u64) -> Bytes {
+pub fn object_body(i: u64, size: u64) -> Bytes {
     let mut bytes = vec![0u8; size as usize];
     let tag = i.to_le_bytes();
     let tagged = bytes.len().min(tag.len());

@@ -1,27 +1,26 @@
 //! Building a grid inside a world (G gateways, N storage servers, one S3
 //! node and bucket per server), and reading what is stored at rest, without
-//! the network or faults, for the checks at quiescence.
+//! the network or faults, for the checks at quiescence (through
+//! [`BucketsAtRest`]).
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
-use futures::FutureExt;
+use bytes::Bytes;
 use retrylab_retry::{Policy, PolicyConfig};
 use retrylab_s3::{RetryCounters, RetryingStore, S3Config, S3Service, SimS3Client};
 use retrylab_sim::{NodeId, SimClock, World};
 
-use crate::cap::{Cap, FileCap, MutableCap, StorageIndex};
+use crate::at_rest::BucketsAtRest;
+use crate::cap::{Cap, FileCap, MutableCap};
 use crate::config::{ConfigError, LafsConfig};
-use crate::container::{decode_container, parse_share_key, ContainerKind, Piece};
 use crate::erasure::Codec;
 use crate::error::GatewayError;
-use crate::gateway::servermap::{retrieve, Retrieved, ServerMap};
-use crate::gateway::{parse_entries, Gateway, ServerHandle};
+use crate::gateway::servermap::Retrieved;
+use crate::gateway::{Gateway, ServerHandle};
 use crate::hash::Hash;
-use crate::mutable_share::verify_share;
 use crate::server::StorageServer;
 
 /// The verdict on one stored share of a mutable file at rest.
@@ -157,151 +156,36 @@ impl Grid {
         total
     }
 
-    /// Every stored share of `storage_index`: (server, share, its container
-    /// bytes, assembled from chunks where chunked).
-    fn containers_at_rest(&self, storage_index: &StorageIndex) -> Vec<(u32, u8, Bytes)> {
-        let prefix = storage_index.share_prefix();
-        let mut out = Vec::new();
-        for (server, service) in (0u32..).zip(&self.services) {
-            let mut pieces: BTreeMap<u8, BTreeMap<Piece, Bytes>> = BTreeMap::new();
-            for (key, body) in service.borrow().snapshot() {
-                if let Some((share, piece)) = parse_share_key(&prefix, &key) {
-                    pieces.entry(share).or_default().insert(piece, body);
-                }
-            }
-            for (share, pieces) in pieces {
-                let container = match pieces.get(&Piece::Whole) {
-                    Some(whole) => whole.clone(),
-                    None => {
-                        let mut joined = BytesMut::new();
-                        for chunk in 0u32.. {
-                            let Some(body) = pieces.get(&Piece::Chunk(chunk)) else { break };
-                            joined.extend_from_slice(body);
-                        }
-                        joined.freeze()
-                    }
-                };
-                out.push((server, share, container));
-            }
-        }
-        out
+    /// Every bucket's objects as they stand, read straight from the
+    /// services (no network, no faults, no consistency delay).
+    pub fn at_rest(&self) -> BucketsAtRest<'_> {
+        let buckets = self.services.iter().map(|service| service.borrow().snapshot()).collect();
+        self.gateway().at_rest(buckets)
     }
 
-    /// The previous versions the servers keep of `storage_index`'s shares
-    /// (see `TestAndWrite::preserve`): (server, share, container bytes).
-    fn previous_at_rest(&self, storage_index: &StorageIndex) -> Vec<(u32, u8, Bytes)> {
-        let prefix = storage_index.share_prefix();
-        let mut out = Vec::new();
-        for (server, service) in (0u32..).zip(&self.services) {
-            for (key, body) in service.borrow().snapshot() {
-                if let Some((share, Piece::Previous)) = parse_share_key(&prefix, &key) {
-                    out.push((server, share, body));
-                }
-            }
-        }
-        out
-    }
-
-    /// Verifies every stored share of the mutable file `cap` (not the kept
-    /// previous versions), straight from the buckets (no network, no faults,
-    /// no consistency delay).
+    /// Verifies every stored share of the mutable file `cap` at rest (see
+    /// [`BucketsAtRest::verify_mutable`]).
     pub fn verify_mutable_at_rest(&self, cap: &MutableCap) -> Vec<ShareVerdict> {
-        let k = self.gateway().config().shares_needed;
-        self.containers_at_rest(&cap.storage_index)
-            .into_iter()
-            .map(|(server, share, container)| {
-                let corrupt = |reason: String| ShareVerdict::Corrupt { server, share, reason };
-                let data = match decode_container(&container) {
-                    Ok((header, data)) if header.kind == ContainerKind::Mutable => data,
-                    Ok(_) => return corrupt("container: not a mutable share".into()),
-                    Err(reason) => return corrupt(format!("container: {reason}")),
-                };
-                match verify_share(cap, share, &data) {
-                    Ok((prefix, block)) => {
-                        let verinfo = prefix.verinfo;
-                        let contents = (k == 1 && verinfo.shares_needed == 1).then(|| {
-                            let len = usize::try_from(verinfo.data_bytes).unwrap_or(usize::MAX).min(block.len());
-                            block.slice(..len)
-                        });
-                        ShareVerdict::Valid {
-                            server,
-                            share,
-                            seqnum: verinfo.seqnum,
-                            root_hash: verinfo.root_hash,
-                            contents,
-                        }
-                    }
-                    Err(reason) => corrupt(reason),
-                }
-            })
-            .collect()
+        self.at_rest().verify_mutable(cap)
     }
 
-    /// The final read at quiescence: the gateway's retrieve logic (best
-    /// recoverable version, k validated shares) over the shares at rest.
+    /// The final read at quiescence over the shares at rest (see [`BucketsAtRest::read_mutable`]).
     pub fn read_mutable_at_rest(&self, cap: &MutableCap) -> Result<Retrieved, GatewayError> {
-        let mut map = ServerMap::default();
-        for (server, share, container) in self.containers_at_rest(&cap.storage_index) {
-            match decode_container(&container) {
-                Ok((_, data)) => map.add(cap, server, share, data),
-                Err(reason) => map.mark_bad(server, share, format!("container: {reason}")),
-            }
-        }
-        for (server, share, container) in self.previous_at_rest(&cap.storage_index) {
-            if let Ok((_, data)) = decode_container(&container) {
-                map.add_previous(cap, server, share, data);
-            }
-        }
-        // Whole shares are in the map, so retrieve never needs to fetch.
-        let fetch = |_, _, _, _| async { Ok(None) };
-        retrieve(&mut map, self.gateway().codec(), fetch)
-            .now_or_never()
-            .unwrap_or_else(|| Err(GatewayError::unexpected("at-rest retrieve waited")))
+        self.at_rest().read_mutable(cap)
     }
 
     /// Downloads an immutable file from the shares at rest.
     pub fn download_immutable_at_rest(&self, cap: &FileCap) -> Result<Bytes, GatewayError> {
-        let cap = match cap {
-            FileCap::Literal(literal) => return Ok(literal.data.clone()),
-            FileCap::Immutable(cap) => *cap,
-        };
-        let mut stored: BTreeMap<(u32, u8), Bytes> = BTreeMap::new();
-        for (server, share, container) in self.containers_at_rest(&cap.storage_index) {
-            if let Ok((_, data)) = decode_container(&container) {
-                stored.insert((server, share), data);
-            }
-        }
-        let mut candidates: Vec<(u32, u8)> = stored.keys().copied().collect();
-        candidates.sort_by_key(|&(server, share)| (share, server));
-        let stored = &stored;
-        let read = |server: u32, share: u8| async move {
-            stored.get(&(server, share)).cloned().ok_or_else(|| "share missing".to_owned())
-        };
-        let mut last_failure = None;
-        crate::gateway::decode_immutable(&cap, self.gateway().codec(), &candidates, &mut last_failure, read)
-            .now_or_never()
-            .unwrap_or_else(|| Err(GatewayError::unexpected("at-rest download waited")))
+        self.at_rest().download_immutable(cap)
     }
 
     /// The entries of a directory at rest.
     pub fn list_directory_at_rest(&self, dir: &Cap) -> Result<BTreeMap<String, Cap>, GatewayError> {
-        match dir {
-            Cap::MutableDir(cap) => parse_entries(&self.read_mutable_at_rest(cap)?.contents),
-            Cap::ImmutableDir(cap) => parse_entries(&self.download_immutable_at_rest(cap)?),
-            Cap::File(_) | Cap::MutableFile(_) => Err(GatewayError::unexpected(format!("{dir} is not a directory"))),
-        }
+        self.at_rest().list_directory(dir)
     }
 
     /// Storage indexes with at least one share in any bucket (for checkers).
     pub fn storage_indexes_at_rest(&self) -> BTreeSet<String> {
-        let mut out = BTreeSet::new();
-        for service in &self.services {
-            for (key, _) in service.borrow().snapshot() {
-                if let Some(si) = key.split('/').nth(2) {
-                    out.insert(si.to_owned());
-                }
-            }
-        }
-        out
+        self.at_rest().storage_indexes()
     }
 }

@@ -31,6 +31,7 @@
 //! (`s3.<i>`, `policy.<i>`); collections are B-trees; nothing reads a wall
 //! clock. No input or fault panics: failures are errors.
 
+pub mod at_rest;
 pub mod cap;
 pub mod config;
 pub mod container;
@@ -39,17 +40,20 @@ pub mod error;
 pub mod gateway;
 pub mod grid;
 pub mod hash;
+pub mod host;
 pub mod immutable_share;
 pub mod lock;
 pub mod mutable_share;
 pub mod server;
 
+pub use at_rest::BucketsAtRest;
 pub use cap::{Cap, FileCap, ImmutableCap, LiteralCap, MutableCap, StorageIndex, LITERAL_BYTES_MAX};
 pub use config::{ConfigError, Design, LafsConfig, Listing, ModifyRetry, ReadCheck, ShareLayout, WriteCheck};
 pub use error::{GatewayError, Outcome, RpcError, ServerError, WriteError};
 pub use gateway::{
     parse_entries, AddChild, AppendLine, BackupItem, BackupReport, BackupRoot, Gateway, Modified, Modifier, Retrieved,
-    SetChild, MODIFY_RETRY_NOTE,
+    ServerHandle, SetChild, MODIFY_RETRY_NOTE,
 };
 pub use grid::{Grid, ShareVerdict};
+pub use host::Host;
 pub use server::{ReadData, StorageServer, TestAndWrite, TestOp, TestVector, WriteVector};

@@ -22,10 +22,8 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use retrylab_s3::{
-    ETag, ObjectStoreExt, PutCondition, RetryCounters, RetryingStore, S3ErrorCode, SimS3Client, StoreError,
-};
-use retrylab_sim::{NodeId, SimClock};
+use retrylab_s3::{Clock, ETag, ObjectStoreExt, PutCondition, RetryCounters, RetryingStore, S3ErrorCode, StoreError};
+use retrylab_sim::{NodeId, World};
 
 use crate::cap::StorageIndex;
 use crate::config::{Design, Listing, ReadCheck, ShareLayout, WriteCheck};
@@ -35,6 +33,7 @@ use crate::container::{
 };
 use crate::error::ServerError;
 use crate::hash::{tagged_hash, Hash};
+use crate::host::Host;
 use crate::lock::IndexLocks;
 
 /// How often a conditional write that lost (412, 404, 409) is retried on a
@@ -207,18 +206,19 @@ struct Bucket {
     renew_secret: Hash,
 }
 
-/// One storage server with its bucket.
-pub struct StorageServer {
+/// One storage server with its bucket, on host `H` (a simulated world by
+/// default; see [`Host`]).
+pub struct StorageServer<H: Host = World> {
     index: u32,
     node: NodeId,
-    store: RetryingStore<SimS3Client, SimClock>,
+    store: RetryingStore<H::S3, H::Clock>,
     design: Design,
     locks: Rc<IndexLocks>,
     buckets: RefCell<BTreeMap<(StorageIndex, u8), Bucket>>,
 }
 
-impl StorageServer {
-    pub fn new(index: u32, node: NodeId, store: RetryingStore<SimS3Client, SimClock>, design: Design) -> Self {
+impl<H: Host> StorageServer<H> {
+    pub fn new(index: u32, node: NodeId, store: RetryingStore<H::S3, H::Clock>, design: Design) -> Self {
         StorageServer { index, node, store, design, locks: IndexLocks::new(), buckets: RefCell::new(BTreeMap::new()) }
     }
 
@@ -624,7 +624,7 @@ impl StorageServer {
                     kind: ContainerKind::Mutable,
                     write_enabler,
                     lease_renew_secret: tagged_hash("lease renew secret", &[&write_enabler]),
-                    lease_expiration_s: (SimClock.now() + LEASE_DURATION).as_secs(),
+                    lease_expiration_s: (self.store.clock().now() + LEASE_DURATION).as_secs(),
                     data_bytes: new_data.len() as u64,
                 };
                 let container = encode_container(&header, &new_data);
@@ -733,7 +733,7 @@ impl StorageServer {
             kind: ContainerKind::Immutable,
             write_enabler: [0; 32],
             lease_renew_secret: bucket.renew_secret,
-            lease_expiration_s: (SimClock.now() + LEASE_DURATION).as_secs(),
+            lease_expiration_s: (self.store.clock().now() + LEASE_DURATION).as_secs(),
             data_bytes: bucket.data.len() as u64,
         };
         let container = encode_container(&header, &bucket.data);

@@ -316,6 +316,10 @@ impl<S: ObjectStore, C: Clock> RetryingStore<S, C> {
         &self.inner
     }
 
+    pub fn clock(&self) -> &C {
+        self.layer.clock()
+    }
+
     /// Reads the policy (e.g. `quota_exhausted_count`, or its shared state).
     pub fn with_policy<R>(&self, f: impl FnOnce(&Policy) -> R) -> R {
         self.layer.with_policy(f)

@@ -10,6 +10,7 @@ use super::dirnode::{AddChild, SetChild};
 use super::Gateway;
 use crate::cap::{Cap, MutableCap};
 use crate::error::{Outcome, WriteError};
+use crate::host::Host;
 
 /// The backup target: a mutable root directory holding `Archives` (a
 /// mutable directory of snapshots by timestamp) and `Latest`.
@@ -40,7 +41,7 @@ pub struct BackupReport {
     pub root_seqnum: u64,
 }
 
-impl Gateway {
+impl<H: Host> Gateway<H> {
     /// Backs up `items` as snapshot `timestamp` under `root`, creating the
     /// root (and its `Archives`) on the first backup and storing it in
     /// `root` as soon as it exists. A failed upload ends the backup before

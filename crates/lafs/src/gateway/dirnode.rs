@@ -12,6 +12,7 @@ use super::modify::Modifier;
 use super::Gateway;
 use crate::cap::{Cap, MutableCap};
 use crate::error::{GatewayError, WriteError};
+use crate::host::Host;
 
 /// Serialises entries in name order: `<len>:<name>,<len>:<cap>,` each.
 pub fn serialize_entries(entries: &BTreeMap<String, Cap>) -> Bytes {
@@ -103,7 +104,7 @@ impl Modifier for SetChild {
     }
 }
 
-impl Gateway {
+impl<H: Host> Gateway<H> {
     /// Creates a mutable directory with `entries`.
     pub async fn create_directory(&self, entries: &BTreeMap<String, Cap>) -> Result<MutableCap, WriteError> {
         self.create_mutable(serialize_entries(entries)).await

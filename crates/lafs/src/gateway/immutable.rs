@@ -11,9 +11,10 @@ use crate::cap::{FileCap, ImmutableCap, LiteralCap, LITERAL_BYTES_MAX};
 use crate::erasure::Codec;
 use crate::error::{GatewayError, Outcome, WriteError};
 use crate::hash::tagged_hash;
+use crate::host::Host;
 use crate::immutable_share;
 
-impl Gateway {
+impl<H: Host> Gateway<H> {
     /// Uploads `data` as an immutable file. Files of at most 55 bytes become
     /// literal caps (no server request). Otherwise the data is coded into N
     /// shares (not encrypted: see `immutable_share`), share i goes to server

@@ -23,6 +23,8 @@ use rand::RngCore;
 use retrylab_faults::SimRng;
 use retrylab_sim::{EventKind, NetError, NodeId, World};
 
+use crate::host::Host;
+
 use crate::config::LafsConfig;
 use crate::erasure::Codec;
 use crate::error::{RpcError, ServerError};
@@ -35,19 +37,32 @@ pub use dirnode::{parse_entries, serialize_entries, AddChild, SetChild};
 pub use modify::{AppendLine, Modified, Modifier, MODIFY_RETRY_NOTE, MODIFY_TRIES_MAX};
 pub use servermap::Retrieved;
 
-/// The gateway's end of one storage server.
-pub(crate) struct ServerHandle {
+/// The gateway's end of one storage server: the node it runs on, and the
+/// server the host's call runs the request on.
+pub struct ServerHandle<H: Host = World> {
     pub node: NodeId,
-    pub server: Rc<StorageServer>,
+    pub server: Rc<StorageServer<H>>,
 }
 
-/// One Tahoe-LAFS gateway (client node).
-pub struct Gateway {
-    world: World,
+impl Gateway {
+    /// The node name of gateway `index`: `gateway`, then `gateway.1`, ...
+    pub fn name(index: u32) -> String {
+        if index == 0 {
+            "gateway".to_owned()
+        } else {
+            format!("gateway.{index}")
+        }
+    }
+}
+
+/// One Tahoe-LAFS gateway (client node), on host `H` (a simulated world by
+/// default; see [`Host`]).
+pub struct Gateway<H: Host = World> {
+    host: H,
     /// Which of the grid's gateways this is (0-based).
     index: u32,
     node: NodeId,
-    servers: Rc<Vec<ServerHandle>>,
+    servers: Rc<Vec<ServerHandle<H>>>,
     config: LafsConfig,
     /// Shared by the grid's gateways: building one is costly.
     codec: Rc<Codec>,
@@ -67,14 +82,14 @@ pub struct Gateway {
     acknowledged: RefCell<BTreeMap<crate::cap::StorageIndex, bytes::Bytes>>,
 }
 
-impl Gateway {
+impl<H: Host> Gateway<H> {
     /// Gateway `index` of a grid, on `node`: its random streams are named
     /// after it, so adding gateways does not change what the first one draws.
-    pub(crate) fn new(
-        world: &World,
+    pub fn new(
+        host: &H,
         index: u32,
         node: NodeId,
-        servers: Rc<Vec<ServerHandle>>,
+        servers: Rc<Vec<ServerHandle<H>>>,
         config: LafsConfig,
         codec: Rc<Codec>,
     ) -> Self {
@@ -82,28 +97,19 @@ impl Gateway {
         // draws, and the results recorded in docs/).
         let suffix = if index == 0 { String::new() } else { format!(".{index}") };
         let mut convergence = [0u8; 32];
-        world.rng(&format!("lafs.convergence{suffix}")).fill_bytes(&mut convergence);
+        host.rng(&format!("lafs.convergence{suffix}")).fill_bytes(&mut convergence);
         Gateway {
-            world: world.clone(),
+            host: host.clone(),
             index,
             node,
             servers,
             config,
             codec,
-            rng: RefCell::new(world.rng(&format!("lafs.gateway{suffix}"))),
-            backoff_rng: RefCell::new(world.rng(&format!("lafs.gateway{suffix}.backoff"))),
+            rng: RefCell::new(host.rng(&format!("lafs.gateway{suffix}"))),
+            backoff_rng: RefCell::new(host.rng(&format!("lafs.gateway{suffix}.backoff"))),
             convergence,
             attempted: RefCell::new(BTreeMap::new()),
             acknowledged: RefCell::new(BTreeMap::new()),
-        }
-    }
-
-    /// The node name of gateway `index`: `gateway`, then `gateway.1`, ...
-    pub fn name(index: u32) -> String {
-        if index == 0 {
-            "gateway".to_owned()
-        } else {
-            format!("gateway.{index}")
         }
     }
 
@@ -134,20 +140,21 @@ impl Gateway {
     }
 
     fn note(&self, what: &'static str, value: u64) {
-        self.world.trace().record(self.node, EventKind::Note { what, value });
+        if let Some(trace) = self.host.trace() {
+            trace.record(self.node, EventKind::Note { what, value });
+        }
     }
 
     /// Calls `request` on server `server` over the network.
     async fn call<T, F, Fut>(&self, server: u32, request: F) -> Result<T, RpcError>
     where
         T: 'static,
-        F: FnOnce(Rc<StorageServer>) -> Fut,
+        F: FnOnce(Rc<StorageServer<H>>) -> Fut + 'static,
         Fut: Future<Output = Result<T, ServerError>> + 'static,
     {
         let Some(handle) = self.servers.get(server as usize) else { return Err(RpcError::Net(NetError::Refused)) };
         let target = handle.server.clone();
-        let answer =
-            self.world.net().call(self.node, handle.node, self.config.rpc_timeout, move || request(target)).await;
+        let answer = self.host.call(self.node, handle.node, self.config.rpc_timeout, move || request(target)).await;
         match answer {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(error)) => Err(RpcError::Server(error)),

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use retrylab_s3::Clock;
 use retrylab_sim::EventKind;
 
 use super::mutable::Mode;
@@ -12,6 +13,7 @@ use super::Gateway;
 use crate::cap::MutableCap;
 use crate::config::ModifyRetry;
 use crate::error::{GatewayError, Outcome, WriteError};
+use crate::host::Host;
 
 /// Tahoe-LAFS's `BackoffAgent`: the delay starts at 1 s and is multiplied by
 /// e (with normal jitter of 0.1196 x the delay) before each wait; the 4th
@@ -75,7 +77,7 @@ pub struct Modified {
     pub attempts: u32,
 }
 
-impl Gateway {
+impl<H: Host> Gateway<H> {
     /// Read-modify-write: a servermap update (MODE_WRITE), retrieve, apply
     /// `modifier`, publish. An `UncoordinatedWriteError`, or any 500 whose
     /// write may have landed, is retried after Tahoe-LAFS's backoff, up to
@@ -140,14 +142,16 @@ impl Gateway {
                     delay_s *= BACKOFF_FACTOR;
                     let wait_s = (delay_s + delay_s * BACKOFF_JITTER * self.standard_normal()).max(0.0);
                     let note = EventKind::Note { what: MODIFY_RETRY_NOTE, value: u64::from(attempt) };
-                    self.world.trace().record_with(self.node, note, || {
-                        vec![
-                            ("delay_ms", Duration::from_secs_f64(wait_s).into()),
-                            ("error", failure.error.name().into()),
-                            ("attempts_max", MODIFY_TRIES_MAX.into()),
-                        ]
-                    });
-                    self.world.clock().sleep(Duration::from_secs_f64(wait_s)).await;
+                    if let Some(trace) = self.host.trace() {
+                        trace.record_with(self.node, note, || {
+                            vec![
+                                ("delay_ms", Duration::from_secs_f64(wait_s).into()),
+                                ("error", failure.error.name().into()),
+                                ("attempts_max", MODIFY_TRIES_MAX.into()),
+                            ]
+                        });
+                    }
+                    self.host.clock().sleep(Duration::from_secs_f64(wait_s)).await;
                 }
             }
         }

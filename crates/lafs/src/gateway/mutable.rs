@@ -11,6 +11,7 @@ use super::servermap::{retrieve, server_name, Retrieved, ServerMap, SERVERMAP_RE
 use super::Gateway;
 use crate::cap::MutableCap;
 use crate::error::{GatewayError, Outcome, RpcError, WriteError};
+use crate::host::Host;
 use crate::mutable_share::{build_shares, checkstring_seqnum, VerInfo, CHECKSTRING_BYTES};
 use crate::server::{TestAndWrite, TestOp, TestVector, WriteVector};
 
@@ -22,7 +23,7 @@ pub(crate) enum Mode {
     Write,
 }
 
-impl Gateway {
+impl<H: Host> Gateway<H> {
     /// A fresh mutable cap from the gateway's seeded stream (no server request).
     pub fn generate_mutable_cap(&self) -> MutableCap {
         let mut write_key = [0u8; 16];
