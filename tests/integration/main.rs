@@ -13,6 +13,7 @@ mod layered;
 mod plots;
 mod policies;
 mod properties;
+mod real;
 mod shards;
 mod shrinking;
 mod support;

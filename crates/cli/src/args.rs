@@ -24,7 +24,8 @@ retrylab explore sim-scenarios/known-bad/replayed-append.toml --seeds 200\n  \
 retrylab compare sim-scenarios/policies/s3-bursty-1.3pct.toml --seeds 500 --json\n  \
 retrylab shrink sim-scenarios/known-bad/replayed-append.toml --operations-max 100 --out failures/\n  \
 retrylab estimate sim-scenarios/policies/s3-bursty-1.3pct.toml --shard 1/4 --json > p1.json\n  \
-retrylab merge p1.json p2.json p3.json p4.json\n\n\
+retrylab merge p1.json p2.json p3.json p4.json\n  \
+retrylab real sim-scenarios/lab-notebook/s3-10k-requests.toml --requests 2000\n\n\
 Exit status: 0 success, 1 a run failed (it hit a limit or its --timeout; the message names the seed), \
 the checkers found an invariant violation (run, estimate, explore, compare, merge, shrink: a policy that corrupts \
 data fails whatever its failure rate) or the output could not be written, 2 bad usage or a bad scenario \
@@ -47,6 +48,7 @@ impl Command {
             Command::Check(args) => args.json,
             Command::Schema => false,
             Command::Plot(_) => false,
+            Command::Real(args) => args.json,
         }
     }
 }
@@ -140,6 +142,18 @@ pub enum Command {
     ///
     /// SVG by default; PNG with `--format png` or an output file ending in `.png`.
     Plot(crate::plot::PlotArgs),
+    /// Run the scenario for real: the same retry layer, storage server and gateway on tokio,
+    /// over HTTP to an S3-compatible server on loopback (s3s) with the fault model on the wire.
+    ///
+    /// Starts one server per policy (and storage server) on 127.0.0.1, each injecting the
+    /// scenario's faults and latencies exactly as the simulated S3 draws them for the seed, per
+    /// request slot; runs every policy at once, each sequentially as the scenario says; and
+    /// prints `estimate`'s table for the real runs, the faults each server injected, and the
+    /// simulator's prediction for the same run (the range of --sim-seeds simulated runs) with
+    /// whether each policy agreed. Grid workloads are checked at the end as in the simulator,
+    /// reading the stored shares back over HTTP. Exit status 1 when a checker finds a
+    /// violation or a policy's run falls outside the prediction. See docs/validation.md.
+    Real(crate::real::RealArgs),
 }
 
 #[derive(Args, Debug)]

@@ -12,6 +12,7 @@ mod check;
 mod merge;
 mod output;
 mod plot;
+mod real;
 mod report;
 mod trace_output;
 
@@ -62,6 +63,7 @@ pub fn main() -> ExitCode {
         Command::Check(args) => check::run(&args),
         Command::Schema => check::schema(),
         Command::Plot(args) => plot::run_plot(&args),
+        Command::Real(args) => real::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -484,7 +484,7 @@ pub fn check_put_file(
 /// Creates a workload's mutable file `cap`, retrying a few times (it is
 /// set-up, not one of the measured operations). Returns the creation as a
 /// write of value 0 to the file's history, if any try got an answer.
-async fn create(gateway: &Gateway, cap: &MutableCap, contents: Bytes) -> Option<MutableOp> {
+pub async fn create<H: Host>(gateway: &Gateway<H>, cap: &MutableCap, contents: Bytes) -> Option<MutableOp> {
     let mut last = None;
     for _ in 0..CREATE_TRIES_MAX {
         match gateway.create_mutable_at(cap, contents.clone()).await {
@@ -716,7 +716,7 @@ const QUIESCENT_TRIES: u32 = 5;
 const QUIESCENT_PAUSE: Duration = Duration::from_secs(10);
 
 /// `read` at quiescence, tried again after a failure, up to [`QUIESCENT_TRIES`].
-async fn at_quiescence<T, E, Fut>(world: &World, read: impl Fn() -> Fut) -> Result<T, E>
+async fn at_quiescence<T, E, Fut>(clock: &impl Clock, read: impl Fn() -> Fut) -> Result<T, E>
 where
     Fut: Future<Output = Result<T, E>>,
 {
@@ -725,7 +725,7 @@ where
         if result.is_ok() {
             break;
         }
-        world.clock().sleep(QUIESCENT_PAUSE).await;
+        clock.sleep(QUIESCENT_PAUSE).await;
         result = read().await;
     }
     result
@@ -750,8 +750,19 @@ async fn final_read(
     cap: &MutableCap,
     decode: impl Fn(&[u8]) -> Vec<u64>,
 ) -> FinalRead {
-    let read = match at_quiescence(world, || gateway.get(cap)).await {
-        Err(error) if unavailable(&error) => grid.read_mutable_at_rest(cap),
+    final_read_with(&world.clock(), gateway, cap, || grid.read_mutable_at_rest(cap), decode).await
+}
+
+/// [`final_read`] on any host: `read_at_rest` reads the shares at rest.
+pub async fn final_read_with<H: Host>(
+    clock: &impl Clock,
+    gateway: &Gateway<H>,
+    cap: &MutableCap,
+    read_at_rest: impl FnOnce() -> Result<Retrieved, GatewayError>,
+    decode: impl Fn(&[u8]) -> Vec<u64>,
+) -> FinalRead {
+    let read = match at_quiescence(clock, || gateway.get(cap)).await {
+        Err(error) if unavailable(&error) => read_at_rest(),
         read => read,
     };
     match read {
@@ -823,7 +834,7 @@ fn backup_file(backup: usize, f: u64, step: u64) -> Bytes {
 /// Which backup (1-based) a snapshot directory belongs to, from its
 /// children's names (`u64::MAX`: a snapshot no backup wrote).
 async fn snapshot_number(world: &World, grid: &Grid, gateway: &Gateway, snapshot: &Cap) -> Result<u64, GatewayError> {
-    let children = match at_quiescence(world, || gateway.list_directory(snapshot)).await {
+    let children = match at_quiescence(&world.clock(), || gateway.list_directory(snapshot)).await {
         Err(error) if unavailable(&error) => grid.list_directory_at_rest(snapshot)?,
         children => children?,
     };
@@ -939,7 +950,7 @@ async fn check_backups(
     let mut uploads = Vec::new();
     for (outcome, snapshot, items) in done {
         let Some(snapshot) = snapshot else { continue };
-        let listing = match at_quiescence(world, || gateway.list_directory(snapshot)).await {
+        let listing = match at_quiescence(&world.clock(), || gateway.list_directory(snapshot)).await {
             Err(error) if unavailable(&error) => grid.list_directory_at_rest(snapshot),
             listing => listing,
         };
@@ -948,7 +959,7 @@ async fn check_backups(
                 Err(error) => Some(Err(format!("snapshot directory: {}", error.name()))),
                 Ok(children) => Some(match children.get(name) {
                     Some(Cap::File(cap)) => {
-                        let download = match at_quiescence(world, || gateway.download(cap)).await {
+                        let download = match at_quiescence(&world.clock(), || gateway.download(cap)).await {
                             Err(error) if unavailable(&error) => grid.download_immutable_at_rest(cap),
                             download => download,
                         };
@@ -969,7 +980,7 @@ async fn check_backups(
     violations.extend(check_immutable(&uploads));
     // `Latest` points at the newest acknowledged snapshot (or a later indeterminate one).
     if let Some(root) = &root {
-        let root_read = match at_quiescence(world, || gateway.get(&root.root)).await {
+        let root_read = match at_quiescence(&world.clock(), || gateway.get(&root.root)).await {
             Err(error) if unavailable(&error) => grid.read_mutable_at_rest(&root.root),
             read => read,
         };

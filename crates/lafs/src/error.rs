@@ -201,7 +201,9 @@ impl GatewayError {
         }
     }
 
-    pub(crate) fn unexpected(message: impl Into<String>) -> Self {
+    /// An error no S3 answer or fault explains (a bug, or a host that
+    /// cannot reach its storage): status 500.
+    pub fn unexpected(message: impl Into<String>) -> Self {
         GatewayError::Unexpected { message: message.into() }
     }
 }

@@ -25,6 +25,12 @@ use crate::trace::{EventKind, Trace};
 pub struct NodeId(pub(crate) u32);
 
 impl NodeId {
+    /// Node `index` of a host outside any world (real mode names its nodes
+    /// as a grid in a world would); inside a world, `Network::add_node`.
+    pub fn of_index(index: u32) -> NodeId {
+        NodeId(index)
+    }
+
     pub fn index(self) -> u32 {
         self.0
     }

@@ -1,0 +1,143 @@
+//! The simulator's prediction for a real run, and whether the run agreed
+//! with it.
+//!
+//! A real run is one realisation of the scenario's fault process, so it is
+//! compared with the spread of single runs in the simulator, not with the
+//! (much narrower) interval of the mean over many seeds. The simulator runs
+//! the same scenario, shortened as the real run was, on `n` seeds after the
+//! real run's own; the prediction interval of a run's failure rate is
+//! `[min, max]` of those `n` rates. For any continuous distribution a new
+//! draw falls inside the range of `n` others with probability
+//! `(n - 1) / (n + 1)` (order statistics), whatever the distribution; with
+//! ties (rates are counts over operations) the chance is higher. `n = 199`
+//! gives 99%. The run on the real run's own seed is reported beside it: the
+//! wire layer draws the same fault per request slot as the simulated S3, so
+//! the two see nearly the same faults (they part where wall-clock overhead
+//! moves a Gilbert-Elliott transition past a request).
+
+use retrylab_harness::{estimate_state, EstimateError, EstimateOptions, PolicyEstimate, RunTimeout};
+use retrylab_scenario::Scenario;
+use serde::Serialize;
+
+/// Attempts per operation agree when the real run's is within this
+/// relative distance of the simulator's mean.
+pub const ATTEMPTS_TOLERANCE: f64 = 0.05;
+
+/// Simulated seeds behind a prediction interval by default: 199 gives a
+/// 99% interval.
+pub const SIM_SEEDS_DEFAULT: u64 = 199;
+
+/// What the simulator predicts for one policy's real run.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PolicyPrediction {
+    pub policy: String,
+    /// Simulated seeds behind the interval (the real run's seed excluded).
+    pub sim_seeds: u64,
+    /// The chance that a run of the simulated process falls inside the
+    /// interval: `(sim_seeds - 1) / (sim_seeds + 1)`.
+    pub coverage: f64,
+    /// The prediction interval of one run's failure rate.
+    pub failure_rate_low: f64,
+    pub failure_rate_high: f64,
+    /// The simulator's run on the real run's own seed.
+    pub same_seed_failure_rate: f64,
+    /// S3 requests per operation, over every simulated seed.
+    pub attempts_per_op: f64,
+}
+
+/// Runs the simulator on seeds `seed` (the real run's own) and the
+/// `sim_seeds` after it, for `policies` of `scenario` (already shortened
+/// as the real run was).
+pub fn predict(
+    scenario: &Scenario,
+    policies: &[String],
+    seed: u64,
+    sim_seeds: u64,
+    timeout: Option<RunTimeout>,
+    progress: &(dyn Fn() + Sync),
+) -> Result<Vec<PolicyPrediction>, EstimateError> {
+    let options = EstimateOptions {
+        seeds: sim_seeds + 1,
+        first_seed: seed,
+        policies: policies.to_vec(),
+        timeout,
+        ..EstimateOptions::default()
+    };
+    let state = estimate_state(scenario, &options, progress)?;
+    Ok(state
+        .policies
+        .iter()
+        .map(|summary| {
+            let rate = |(failures, operations): (u64, u64)| {
+                if operations == 0 {
+                    0.0
+                } else {
+                    failures as f64 / operations as f64
+                }
+            };
+            let per_seed = summary.per_seed();
+            let same_seed = per_seed.first().copied().map_or(0.0, rate);
+            let others: Vec<f64> = per_seed.iter().skip(1).copied().map(rate).collect();
+            let low = others.iter().copied().fold(f64::INFINITY, f64::min);
+            let high = others.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let n = others.len() as f64;
+            PolicyPrediction {
+                policy: summary.policy().to_owned(),
+                sim_seeds: others.len() as u64,
+                coverage: if n >= 1.0 { (n - 1.0) / (n + 1.0) } else { 0.0 },
+                failure_rate_low: if low.is_finite() { low } else { 0.0 },
+                failure_rate_high: if high.is_finite() { high } else { 1.0 },
+                same_seed_failure_rate: same_seed,
+                attempts_per_op: if summary.operations() == 0 {
+                    0.0
+                } else {
+                    summary.attempts() as f64 / summary.operations() as f64
+                },
+            }
+        })
+        .collect())
+}
+
+/// One policy's real run against its prediction.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Agreement {
+    pub policy: String,
+    pub real_failure_rate: f64,
+    pub prediction: PolicyPrediction,
+    /// The real failure rate lies inside the prediction interval.
+    pub failure_rate_agrees: bool,
+    pub real_attempts_per_op: f64,
+    /// `real / simulated - 1`.
+    pub attempts_relative_difference: f64,
+    /// Within [`ATTEMPTS_TOLERANCE`].
+    pub attempts_agree: bool,
+}
+
+impl Agreement {
+    pub fn of(real: &PolicyEstimate, prediction: PolicyPrediction) -> Agreement {
+        let rate = real.failure_rate;
+        // A rate equal to an end of the interval is inside it; rates are
+        // ratios of counts, compared with a tolerance for rounding.
+        let epsilon = 1e-12;
+        let failure_rate_agrees =
+            rate >= prediction.failure_rate_low - epsilon && rate <= prediction.failure_rate_high + epsilon;
+        let attempts_relative_difference = if prediction.attempts_per_op > 0.0 {
+            real.attempts_per_op / prediction.attempts_per_op - 1.0
+        } else {
+            0.0
+        };
+        Agreement {
+            policy: real.policy.clone(),
+            real_failure_rate: rate,
+            failure_rate_agrees,
+            real_attempts_per_op: real.attempts_per_op,
+            attempts_relative_difference,
+            attempts_agree: attempts_relative_difference.abs() <= ATTEMPTS_TOLERANCE,
+            prediction,
+        }
+    }
+
+    pub fn agrees(&self) -> bool {
+        self.failure_rate_agrees && self.attempts_agree
+    }
+}

@@ -1,0 +1,135 @@
+//! Real mode checked against the simulator: the same retry layer, storage
+//! server and gateway on tokio, over HTTP to the s3s server these tests
+//! start themselves on 127.0.0.1, with the scenario's faults on the wire.
+//!
+//! Each test runs a shortened shipped scenario for real and asks the
+//! simulator for its prediction (the range of 199 simulated runs of the same
+//! length: a 99% prediction interval for one run); a policy's real failure
+//! rate must lie inside it and its attempts per operation within 5% of the
+//! simulator's. The checkers then read what the real server stored.
+
+use std::path::{Path, PathBuf};
+
+use retrylab_real::{RealOptions, RealRun};
+use retrylab_scenario::Scenario;
+
+fn shipped(relative: &str) -> Scenario {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sim-scenarios").join(relative);
+    Scenario::load(Path::new(&path)).unwrap_or_else(|error| panic!("{error}"))
+}
+
+fn run_real(scenario: &Scenario, options: &RealOptions) -> RealRun {
+    retrylab_real::run(scenario, options, &|| {}, &|| {}).unwrap_or_else(|error| panic!("real run: {error}"))
+}
+
+/// Every policy of `run` agreed with the simulator, and the wire injected faults.
+fn assert_agrees(run: &RealRun) {
+    let agreement = run.agreement.as_ref().expect("a prediction was asked for");
+    assert_eq!(agreement.len(), run.estimate.policies.len());
+    for a in agreement {
+        assert!(
+            a.agrees(),
+            "{}: real failure rate {:.5} (simulated interval [{:.5}, {:.5}], same seed {:.5}), attempts/op {:.4} \
+             against {:.4}",
+            a.policy,
+            a.real_failure_rate,
+            a.prediction.failure_rate_low,
+            a.prediction.failure_rate_high,
+            a.prediction.same_seed_failure_rate,
+            a.real_attempts_per_op,
+            a.prediction.attempts_per_op
+        );
+    }
+    for lane in &run.faults_injected {
+        assert!(lane.counts.faults_total() > 0, "{}: no fault reached the wire: {:?}", lane.policy, lane.counts);
+        assert!(lane.counts.requests >= run.requests, "{}: fewer requests than operations", lane.policy);
+    }
+}
+
+/// The 2012 experiment, 2,000 requests per policy at 1/200 of real time:
+/// no retry fails about 1.3% of them, retry-once a few, the schedule none,
+/// as the simulator predicts for the same length of run.
+#[test]
+fn the_10k_request_scenario_for_real_agrees_with_the_simulator() {
+    let scenario = shipped("lab-notebook/s3-10k-requests.toml");
+    let options = RealOptions { requests: Some(2000), time_scale: 0.005, ..RealOptions::default() };
+    let run = run_real(&scenario, &options);
+    assert_eq!(run.estimate.policies.len(), 3);
+    assert_agrees(&run);
+    let none = &run.estimate.policies[0];
+    assert_eq!(none.operations, 2000);
+    // Without retries every injected fault is a failed request.
+    assert_eq!(none.failures, run.faults_injected[0].counts.faults_total());
+    assert!(none.failures > 0);
+    // With retries, requests = operations + retries.
+    let retry_once = &run.estimate.policies[1];
+    assert!(retry_once.failures < none.failures);
+    assert!(run.faults_injected[1].counts.requests > 2000);
+}
+
+/// Mutable puts through the gateway and one storage server (7 S3 requests
+/// a put), shortened to 150 puts: agreement, and the checkers find the
+/// file intact at rest.
+#[test]
+fn mutable_puts_for_real_agree_with_the_simulator_and_are_clean() {
+    let scenario = shipped("lab-notebook/expt03-mutable-put-10k.toml");
+    let options = RealOptions { requests: Some(150), time_scale: 0.01, ..RealOptions::default() };
+    let run = run_real(&scenario, &options);
+    assert_agrees(&run);
+    for policy in &run.estimate.policies {
+        assert!(policy.is_clean(), "{}: {:?}", policy.policy, policy.invariants);
+        assert!(policy.attempts_per_op > 3.0, "a put is several S3 requests: {}", policy.attempts_per_op);
+    }
+}
+
+/// `scenario` with half of its faulted writes applied (the ambiguous
+/// "applied but 500") and one gateway, run for real on seeds 0..16 under
+/// its first policy: the seeds whose run broke an invariant.
+fn seeds_with_violations_for_real(mut scenario: Scenario) -> Vec<u64> {
+    scenario.faults.ambiguous_fraction = 0.5;
+    if let Some(lafs) = scenario.lafs.as_mut() {
+        lafs.gateways = 1;
+    }
+    let policy = scenario.policies[0].name.clone();
+    (0..16)
+        .filter(|&seed| {
+            let options = RealOptions {
+                seed,
+                policies: vec![policy.clone()],
+                sim_seeds: None,
+                time_scale: 0.01,
+                ..RealOptions::default()
+            };
+            !run_real(&scenario, &options).estimate.policies[0].is_clean()
+        })
+        .collect()
+}
+
+/// The checkers on real state: after real runs with ambiguous faults, the
+/// shares stored by the real server, read back over HTTP, are clean for the
+/// safe design and broken for the write hole (chunked shares with no
+/// commit), whose torn writes the simulator finds on the same seeds.
+#[test]
+fn the_checkers_read_real_state_clean_for_the_safe_design_and_find_the_write_hole() {
+    let mut safe = shipped("known-bad/write-hole.toml");
+    if let Some(lafs) = safe.lafs.as_mut() {
+        lafs.design.share_layout = retrylab_design::ShareLayout::Whole;
+    }
+    assert_eq!(seeds_with_violations_for_real(safe), Vec::<u64>::new(), "the safe design broke an invariant");
+    let write_hole = seeds_with_violations_for_real(shipped("known-bad/write-hole.toml"));
+    assert!(!write_hole.is_empty(), "the write hole was not found on any of 16 seeds");
+}
+
+/// A scenario real mode cannot run is refused with the reason, before any
+/// server starts.
+#[test]
+fn real_mode_refuses_what_it_cannot_run() {
+    let eventual = shipped("grid/puts-3of10-eventual.toml");
+    let error = retrylab_real::run(&eventual, &RealOptions::default(), &|| {}, &|| {}).err().expect("refused");
+    let message = error.to_string();
+    assert!(message.contains("puts-3of10-eventual.toml"), "{message}");
+    let bad_scale = RealOptions { time_scale: 0.0, ..RealOptions::default() };
+    let scenario = shipped("lab-notebook/s3-10k-requests.toml");
+    let error = retrylab_real::run(&scenario, &bad_scale, &|| {}, &|| {}).err().expect("refused");
+    assert!(error.to_string().contains("--time-scale"), "{error}");
+}
