@@ -159,7 +159,7 @@ impl RealS3Server {
             context: format!("open {:?}", directory.path()),
             source: std::io::Error::other(format!("{error:?}")),
         })?;
-        let mut builder = S3ServiceBuilder::new(ConsistentStore::new(fs));
+        let mut builder = S3ServiceBuilder::new(ConsistentStore::new(fs, &config.buckets));
         builder.set_auth(SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
         let scale = TimeScale(config.time_scale);
         let plan = FaultPlan::new(config.faults, config.latency, config.error_latency, config.seed);

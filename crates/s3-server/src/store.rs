@@ -1,9 +1,11 @@
 //! The object store behind the wire layer: s3s-fs, with the S3 behaviour
 //! retrylab relies on and s3s-fs lacks added around it (atomic conditional
 //! writes per key, ETags in listings, `404 NoSuchKey` for `If-Match` on a
-//! missing key and for keys that are only directories on disk).
+//! missing key and for keys that are only directories on disk,
+//! `NoSuchBucket` for a PUT into a bucket that does not exist, which s3s-fs
+//! would create).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use s3s::dto::{
@@ -29,11 +31,23 @@ pub(crate) struct ConsistentStore {
     locks: Mutex<BTreeMap<String, Arc<RwLock<()>>>>,
     /// The current ETag of every live `bucket/key`.
     etags: Mutex<BTreeMap<String, ETag>>,
+    /// The buckets there are (s3s-fs would create a missing one on PUT).
+    buckets: Mutex<BTreeSet<String>>,
 }
 
 impl ConsistentStore {
-    pub(crate) fn new(fs: FileSystem) -> Self {
-        ConsistentStore { fs, locks: Mutex::new(BTreeMap::new()), etags: Mutex::new(BTreeMap::new()) }
+    /// `fs` serves a directory holding exactly `buckets`, each empty.
+    pub(crate) fn new(fs: FileSystem, buckets: &[String]) -> Self {
+        ConsistentStore {
+            fs,
+            locks: Mutex::new(BTreeMap::new()),
+            etags: Mutex::new(BTreeMap::new()),
+            buckets: Mutex::new(buckets.iter().cloned().collect()),
+        }
+    }
+
+    fn bucket_exists(&self, bucket: &str) -> bool {
+        self.buckets.lock().unwrap_or_else(PoisonError::into_inner).contains(bucket)
     }
 
     fn lock_of(&self, bucket: &str, key: &str) -> Arc<RwLock<()>> {
@@ -62,7 +76,10 @@ fn index_key(bucket: &str, key: &str) -> String {
 #[async_trait::async_trait]
 impl S3 for ConsistentStore {
     async fn create_bucket(&self, req: S3Request<CreateBucketInput>) -> S3Result<S3Response<CreateBucketOutput>> {
-        self.fs.create_bucket(req).await
+        let bucket = req.input.bucket.clone();
+        let response = self.fs.create_bucket(req).await?;
+        self.buckets.lock().unwrap_or_else(PoisonError::into_inner).insert(bucket);
+        Ok(response)
     }
 
     async fn head_bucket(&self, req: S3Request<HeadBucketInput>) -> S3Result<S3Response<HeadBucketOutput>> {
@@ -73,6 +90,9 @@ impl S3 for ConsistentStore {
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
         let lock = self.lock_of(&bucket, &key);
         let _exclusive = lock.write().await;
+        if !self.bucket_exists(&bucket) {
+            return Err(s3_error!(NoSuchBucket));
+        }
         // S3 answers `If-Match` on a missing key with 404 NoSuchKey (as the
         // simulated service does); s3s-fs says 412.
         if req.input.if_match.is_some() && self.etag_of(&bucket, &key).is_none() {

@@ -158,7 +158,7 @@ impl Wire {
         };
         // "Applied but 500": a write (never a read) lands although the
         // answer is a fault; a rejected write (412, 404) did not apply.
-        if fault.applied && is_mutating(&request.method()) {
+        if fault.applied && is_mutating(request.method()) {
             let resource = request.uri().path().to_owned();
             let applied = !is_error(self.forward(request).await.status());
             if applied {

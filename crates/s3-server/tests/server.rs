@@ -319,17 +319,23 @@ async fn a_reset_reaches_the_client_as_a_connection_error_without_status() {
     server.shutdown().await;
 }
 
+/// `future`'s output and the wall time it took (real mode is wall-clock by
+/// design; tokio's clock is outside madsim's).
+async fn timed<T>(future: impl std::future::Future<Output = T>) -> (T, Duration) {
+    let started = tokio::time::Instant::now();
+    let output = future.await;
+    (output, started.elapsed())
+}
+
 #[tokio::test]
 async fn a_timeout_stalls_past_the_clients_timeout() {
     let client_timeout = Duration::from_millis(300);
     let server = start(WireConfig { request_timeout: client_timeout, ..config(all_faults(FaultKind::Timeout)) }).await;
     let client = Client::new(&server, client_timeout);
-    // Wall time on purpose: the stall is real.
-    #[allow(clippy::disallowed_methods)]
-    let started = std::time::Instant::now();
-    let error = client.get("k").await.expect_err("never answered");
+    let (result, waited) = timed(client.get("k")).await;
+    let error = result.expect_err("never answered");
     assert!(error.is_timeout(), "{error:?}");
-    assert!(started.elapsed() >= client_timeout, "{:?}", started.elapsed());
+    assert!(waited >= client_timeout, "{waited:?}");
     assert_eq!(server.faults_injected().faults["timeout"], 1);
     server.shutdown().await;
 }
@@ -344,16 +350,10 @@ async fn answers_wait_their_latency_times_the_time_scale() {
     })
     .await;
     let client = Client::new(&server, Duration::from_secs(10));
-    #[allow(clippy::disallowed_methods)]
-    let timed = |started: std::time::Instant| started.elapsed();
-    #[allow(clippy::disallowed_methods)]
-    let started = std::time::Instant::now();
-    client.put("k", b"x").await.unwrap();
-    let success = timed(started);
-    #[allow(clippy::disallowed_methods)]
-    let started = std::time::Instant::now();
-    assert_eq!(client.get("missing").await.unwrap().status, StatusCode::NOT_FOUND);
-    let error = timed(started);
+    let (put, success) = timed(client.put("k", b"x")).await;
+    assert_eq!(put.unwrap().status, StatusCode::OK);
+    let (get, error) = timed(client.get("missing")).await;
+    assert_eq!(get.unwrap().status, StatusCode::NOT_FOUND);
     // 400 ms and 2 s of virtual time at half speed; loopback adds little.
     assert!((Duration::from_millis(200)..Duration::from_millis(700)).contains(&success), "{success:?}");
     assert!((Duration::from_millis(1000)..Duration::from_millis(1500)).contains(&error), "{error:?}");
@@ -455,4 +455,32 @@ async fn after_shutdown_nothing_listens() {
     let address = server.endpoint().trim_start_matches("http://").to_owned();
     server.shutdown().await;
     assert!(tokio::net::TcpStream::connect(address).await.is_err());
+}
+
+#[tokio::test]
+async fn bad_requests_get_errors_and_the_server_serves_on() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = start(WireConfig::healthy(&[BUCKET])).await;
+    let address = server.endpoint().trim_start_matches("http://").to_owned();
+    for garbage in
+        [&b"GARBAGE\r\n\r\n"[..], b"PUT /retrylab/k HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n"]
+    {
+        let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+        stream.write_all(garbage).await.unwrap();
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer).await;
+        let text = String::from_utf8_lossy(&answer);
+        assert!(answer.is_empty() || text.starts_with("HTTP/1.1 4"), "{text}");
+    }
+    let client = Client::new(&server, Duration::from_secs(10));
+    // Signed, but no operation s3s-fs serves, and a bucket that does not exist.
+    let unserved = client.bucket.delete_bucket(&client.credentials).sign(URL_VALID);
+    let answer = client.send(Method::DELETE, unserved, &[], Vec::new()).await.unwrap();
+    assert_eq!(answer.status, StatusCode::NOT_IMPLEMENTED, "{}", String::from_utf8_lossy(&answer.body));
+    let elsewhere = Bucket::new(server.endpoint().parse().unwrap(), UrlStyle::Path, "nowhere", REGION).unwrap();
+    let url = elsewhere.put_object(Some(&client.credentials), "k").sign(URL_VALID);
+    let answer = client.send(Method::PUT, url, &[], b"x".to_vec()).await.unwrap();
+    assert_eq!((answer.status, answer.error_code().as_deref()), (StatusCode::NOT_FOUND, Some("NoSuchBucket")));
+    assert_eq!(client.put("k", b"x").await.unwrap().status, StatusCode::OK);
+    server.shutdown().await;
 }
