@@ -9,10 +9,12 @@ use bytes::Bytes;
 use rand::Rng;
 use retrylab_faults::{
     flip_bit, slot_rng, sub_seed, tamper, truncated_len, Corruption, CorruptionDecision, CorruptionDraw, FaultDecision,
-    FaultKind, FaultModel, FaultSchedule, LatencyDist, LatencySampler,
+    FaultKind, FaultModel, LatencyDist,
 };
 use retrylab_sim::Reply;
 
+pub use crate::fault_plan::FaultState;
+use crate::fault_plan::{Encounter, FaultPlan};
 use crate::types::{
     quoted_md5_hex, ETag, ListPage, ObjectSummary, PutCondition, S3ErrorCode, S3Request, S3Response, LIST_PAGE_KEYS_MAX,
 };
@@ -61,9 +63,8 @@ pub struct S3Service {
     /// Conditional writes "in flight" (applied, not yet answered): a second
     /// conditional write to the key before the answer leaves gets 409.
     conditional_until: BTreeMap<String, Duration>,
-    faults: FaultSchedule,
-    latency: LatencySampler,
-    error_latency: LatencySampler,
+    /// Faults and latencies per slot (shared with the real server's wire layer).
+    plan: FaultPlan,
     consistency: Consistency,
     stale_seed: u64,
     /// Corruption per request slot; none unless [`S3Service::set_corruption`] says otherwise.
@@ -74,9 +75,6 @@ pub struct S3Service {
     corrupted_at_rest: BTreeSet<String>,
     corruptions: CorruptionCounts,
     next_slot: u64,
-    faults_injected: u64,
-    /// Quiescence: no more faults (checkers read through the real code paths).
-    healed: bool,
 }
 
 /// One request's fate, for the caller's trace.
@@ -89,17 +87,6 @@ pub struct Handled {
     pub corrupted: Option<&'static str>,
     /// The fault process the request met, for the trace (nothing drawn).
     pub met: FaultState,
-}
-
-/// The state of the fault process a request met at its arrival.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct FaultState {
-    /// The Gilbert-Elliott chain was bad (`None`: not a bursty process, or healed).
-    pub chain_bad: Option<bool>,
-    /// The scripted outage (index in `faults.outages`) the request fell in.
-    pub outage: Option<usize>,
-    /// The service was healed (quiescence): no fault could be drawn.
-    pub healed: bool,
 }
 
 /// How many requests met each kind of corruption (that took effect).
@@ -121,13 +108,10 @@ impl S3Service {
     /// `seed` is the service's sub-seed; faults, latencies and staleness get
     /// streams of their own derived from it.
     pub fn new(config: S3Config, seed: u64) -> Self {
-        let error_latency = config.error_latency.unwrap_or_else(|| config.latency.clone());
         S3Service {
             objects: BTreeMap::new(),
             conditional_until: BTreeMap::new(),
-            faults: FaultSchedule::new(config.faults, sub_seed(seed, "faults")),
-            latency: LatencySampler::new(config.latency, sub_seed(seed, "latency")),
-            error_latency: LatencySampler::new(error_latency, sub_seed(seed, "error_latency")),
+            plan: FaultPlan::new(config.faults, config.latency, config.error_latency, seed),
             consistency: config.consistency,
             stale_seed: sub_seed(seed, "stale"),
             corruption: CorruptionDraw::new(Corruption::default(), seed),
@@ -135,8 +119,6 @@ impl S3Service {
             corrupted_at_rest: BTreeSet::new(),
             corruptions: CorruptionCounts::default(),
             next_slot: 0,
-            faults_injected: 0,
-            healed: false,
         }
     }
 
@@ -155,18 +137,13 @@ impl S3Service {
 
     /// Handles `request` arriving at virtual time `now` in slot `slot`.
     pub fn handle(&mut self, request: &S3Request, slot: u64, now: Duration) -> (Reply<WireResult>, Handled) {
-        let fault = if self.healed { None } else { self.faults.decide(slot, now) };
-        let met = if self.healed {
-            FaultState { healed: true, ..FaultState::default() }
-        } else {
-            FaultState { chain_bad: self.faults.chain_bad(), outage: self.faults.outage_at(now), healed: false }
-        };
-        let corruption = if self.healed { CorruptionDecision::default() } else { self.corruption.decide(slot) };
+        let Encounter { fault, met } = self.plan.meet(slot, now);
+        let corruption = if met.healed { CorruptionDecision::default() } else { self.corruption.decide(slot) };
         let Some(fault) = fault else {
             let (result, corrupted) = self.apply(request, slot, now, corruption);
             let latency = match &result {
-                Ok(_) => self.latency.sample(slot),
-                Err(_) => self.error_latency.sample(slot),
+                Ok(_) => self.plan.latency(slot),
+                Err(_) => self.plan.error_latency(slot),
             };
             if let (
                 Ok(_),
@@ -179,7 +156,6 @@ impl S3Service {
             }
             return (Reply::After(result, latency), Handled { slot, fault: None, corrupted, met });
         };
-        self.faults_injected += 1;
         // "Applied but 500": a write (never a read, never a rejected
         // conditional write) lands although the answer is an error.
         let (applied, corrupted) = if fault.applied && request.is_mutating() {
@@ -188,7 +164,7 @@ impl S3Service {
         } else {
             (false, None)
         };
-        let error_latency = self.error_latency.sample(slot);
+        let error_latency = self.plan.error_latency(slot);
         let reply = match fault.kind {
             FaultKind::InternalError => Reply::After(Err(WireError::Status(S3ErrorCode::InternalError)), error_latency),
             FaultKind::SlowDown => Reply::After(Err(WireError::Status(S3ErrorCode::SlowDown)), error_latency),
@@ -402,17 +378,17 @@ impl S3Service {
     /// Stops injecting faults from now on: the world is quiescent, and reads
     /// made to check invariants go through the normal code paths unharmed.
     pub fn heal(&mut self) {
-        self.healed = true;
+        self.plan.heal();
     }
 
     pub fn faults_injected(&self) -> u64 {
-        self.faults_injected
+        self.plan.faults_injected()
     }
 
     /// Requests that arrived inside each scripted outage, in the fault
     /// model's order (before healing; a healed service draws no faults).
     pub fn outage_requests(&self) -> &[u64] {
-        self.faults.outage_requests()
+        self.plan.outage_requests()
     }
 
     /// Requests that met corruption, by kind.
