@@ -246,9 +246,9 @@ async fn kept_alive_requests_do_not_stall() {
     let requests = 100u32;
     // Nagle's algorithm against a delayed ACK would cost about 40 ms a
     // request (measured: 26 ms a GET without the server's TCP_NODELAY).
-    // hyper writes each request whole, so the client's own TCP_NODELAY
-    // shows in neither mean here; it is set for servers that answer
-    // before the last byte of a request.
+    // hyper writes these requests whole, so the client's own TCP_NODELAY
+    // shows in neither mean here; it keeps a request written in pieces (a
+    // body too large for one write) from waiting on an ACK.
     let started = Instant::now();
     for _ in 0..requests {
         client.put("hot", body.clone(), PutCondition::None).await.unwrap();
