@@ -220,6 +220,16 @@ mod tests {
     }
 
     #[test]
+    fn the_client_and_its_requests_can_move_between_threads() {
+        fn send_and_sync<T: Send + Sync>(_: &T) {}
+        fn send<T: Send>(_: &T) {}
+        let client = client();
+        send_and_sync(&client);
+        // Built, not polled: no runtime needed.
+        send(&client.send(S3Request::Get { key: "k".into() }));
+    }
+
+    #[test]
     fn bad_settings_are_errors_that_say_which() {
         let new = |endpoint: &str, timeout_ms| {
             HttpS3Client::new(endpoint, "b", "us-east-1", "k", "s", Duration::from_millis(timeout_ms)).err()
