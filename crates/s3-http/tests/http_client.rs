@@ -221,14 +221,19 @@ async fn a_connection_closed_in_the_middle_of_the_body_is_a_reset() {
 
 #[tokio::test]
 async fn a_server_that_never_answers_times_out_after_the_timeout_once() {
-    let timeout = Duration::from_millis(300);
-    let server = start_misbehaving(Misbehaviour::Silence).await;
-    let started = Instant::now();
-    let result = server.client(timeout).send(get("k")).await;
-    let waited = started.elapsed();
-    assert_eq!(result, Err(transport(TransportError::Timeout)));
-    assert!(waited >= timeout && waited < timeout + Duration::from_secs(2), "waited {waited:?}");
-    assert_eq!(server.requests(), 1);
+    // Silent from the start, and silent after the head of its answer: the
+    // timeout covers the whole exchange, body included.
+    let stalls = ["", "HTTP/1.1 200 OK\r\nETag: \"e\"\r\nContent-Length: 100\r\n\r\npartial"];
+    for stall in stalls {
+        let timeout = Duration::from_millis(300);
+        let server = start_misbehaving(Misbehaviour::AnswerThenSilence(stall)).await;
+        let started = Instant::now();
+        let result = server.client(timeout).send(get("k")).await;
+        let waited = started.elapsed();
+        assert_eq!(result, Err(transport(TransportError::Timeout)), "{stall:?}");
+        assert!(waited >= timeout && waited < timeout + Duration::from_secs(2), "{stall:?}: waited {waited:?}");
+        assert_eq!(server.requests(), 1, "{stall:?}");
+    }
 }
 
 #[tokio::test]

@@ -144,8 +144,8 @@ impl S3 for ListingWithETags {
 pub enum Misbehaviour {
     /// Writes these bytes (a whole or partial HTTP answer), then closes.
     Answer(&'static str),
-    /// Keeps the connection open and never answers.
-    Silence,
+    /// Writes these bytes, then keeps the connection open and says no more.
+    AnswerThenSilence(&'static str),
 }
 
 /// A server that reads each request's head (the tests send no bodies to
@@ -180,7 +180,10 @@ async fn misbehave(mut socket: TcpStream, misbehaviour: Misbehaviour, requests: 
             let _ = socket.write_all(bytes.as_bytes()).await;
             let _ = socket.shutdown().await;
         }
-        Misbehaviour::Silence => std::future::pending().await,
+        Misbehaviour::AnswerThenSilence(bytes) => {
+            let _ = socket.write_all(bytes.as_bytes()).await;
+            std::future::pending().await
+        }
     }
 }
 
