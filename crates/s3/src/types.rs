@@ -92,6 +92,16 @@ impl ETag {
         ETag(Arc::new(ETagInner { body, quoted_md5_hex: OnceLock::new() }))
     }
 
+    /// An ETag as a real server sent it (the HTTP client has only the
+    /// header, not the body to hash). S3 always quotes it; an unquoted one
+    /// is quoted so that it compares equal to [`quoted_md5_hex`] of the body.
+    pub fn from_quoted(etag: &str) -> ETag {
+        let etag = etag.trim();
+        let quoted =
+            if etag.starts_with('"') || etag.starts_with("W/") { etag.to_owned() } else { format!("\"{etag}\"") };
+        ETag(Arc::new(ETagInner { body: Bytes::new(), quoted_md5_hex: OnceLock::from(quoted) }))
+    }
+
     /// The ETag as S3 sends it, quotes included.
     pub fn as_str(&self) -> &str {
         self.0.quoted_md5_hex.get_or_init(|| quoted_md5_hex(&self.0.body))
