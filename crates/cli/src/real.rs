@@ -67,14 +67,9 @@ pub(crate) fn run(args: &RealArgs) -> Result<(), Failure> {
     let operations = short.operations_per_run();
     let bar = progress_bar(operations.saturating_mul(policies as u64));
     let predicting = progress_bar(args.sim_seeds.saturating_add(1).saturating_mul(policies as u64));
-    let result = retrylab_real::run(
-        &scenario,
-        &options,
-        &|| bar.inc(1),
-        &|| {
-            predicting.inc(1);
-        },
-    );
+    let result = retrylab_real::run(&scenario, &options, &|| bar.inc(1), &|| {
+        predicting.inc(1);
+    });
     bar.finish_and_clear();
     predicting.finish_and_clear();
     let run = result.map_err(|error| match error {
@@ -91,13 +86,8 @@ pub(crate) fn run(args: &RealArgs) -> Result<(), Failure> {
     if run.agrees() {
         Ok(())
     } else {
-        let disagreeing: Vec<&str> = run
-            .agreement
-            .iter()
-            .flatten()
-            .filter(|a| !a.agrees())
-            .map(|a| a.policy.as_str())
-            .collect();
+        let disagreeing: Vec<&str> =
+            run.agreement.iter().flatten().filter(|a| !a.agrees()).map(|a| a.policy.as_str()).collect();
         Err(Failure::verdict(format!(
             "the real run disagrees with the simulator's prediction under {}",
             disagreeing.join(", ")
@@ -150,6 +140,30 @@ fn human(scenario: &Scenario, run: &RealRun) -> String {
                 a.prediction.attempts_per_op,
                 a.attempts_relative_difference * 100.0,
                 verdict(a)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "\nlatency (scenario time, ms): real against simulated; the offset is what loopback HTTP and the \
+             server's disk add per operation, divided by the time scale"
+        );
+        let _ = writeln!(
+            out,
+            "{:<16} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>12}",
+            "policy", "real p50", "sim p50", "real p99", "sim p99", "real max", "sim max", "p50 offset"
+        );
+        for (a, real) in agreement.iter().zip(&run.estimate.policies) {
+            let _ = writeln!(
+                out,
+                "{:<16} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>12.1}",
+                a.policy,
+                real.latency_ms_p50,
+                a.prediction.latency_ms_p50,
+                real.latency_ms_p99,
+                a.prediction.latency_ms_p99,
+                real.latency_ms_max,
+                a.prediction.latency_ms_max,
+                a.latency_ms_p50_offset
             );
         }
     }

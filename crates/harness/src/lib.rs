@@ -72,5 +72,7 @@ pub use workload::{run_seed, run_seed_within};
 // The parts of the workloads and their checks that real mode
 // (`retrylab-real`) runs too, so that both modes share one definition.
 pub use disruptions::shares_checked;
-pub use lafs_workload::{append_line, check_put_file, create, decode_puts, final_read_with, lafs_config, outcome_of, read_under, write_under};
+pub use lafs_workload::{
+    append_line, check_put_file, create, decode_puts, final_read_with, lafs_config, outcome_of, read_under, write_under,
+};
 pub use workload::{object_body, s3_config, s3_requests_key};

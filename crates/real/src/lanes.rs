@@ -86,7 +86,11 @@ pub async fn s3_requests<S: ObjectStore>(
         while i < operations {
             let request = match operation {
                 S3Operation::Get => S3Request::Get { key: key_of(i) },
-                _ => S3Request::Put { key: key_of(i), body: bodies[(i % 2) as usize].clone(), condition: PutCondition::None },
+                _ => S3Request::Put {
+                    key: key_of(i),
+                    body: bodies[(i % 2) as usize].clone(),
+                    condition: PutCondition::None,
+                },
             };
             let start = clock.now();
             let result = store.send(request).await.map(drop);

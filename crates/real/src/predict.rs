@@ -43,6 +43,11 @@ pub struct PolicyPrediction {
     pub same_seed_failure_rate: f64,
     /// S3 requests per operation, over every simulated seed.
     pub attempts_per_op: f64,
+    /// Operation latencies over every simulated seed (scenario time): the
+    /// shape real mode's latencies are compared with.
+    pub latency_ms_p50: f64,
+    pub latency_ms_p99: f64,
+    pub latency_ms_max: f64,
 }
 
 /// Runs the simulator on seeds `seed` (the real run's own) and the
@@ -64,7 +69,7 @@ pub fn predict(
         ..EstimateOptions::default()
     };
     let state = estimate_state(scenario, &options, progress)?;
-    Ok(state
+    let per_policy: Vec<_> = state
         .policies
         .iter()
         .map(|summary| {
@@ -93,7 +98,21 @@ pub fn predict(
                 } else {
                     summary.attempts() as f64 / summary.operations() as f64
                 },
+                latency_ms_p50: 0.0,
+                latency_ms_p99: 0.0,
+                latency_ms_max: 0.0,
             }
+        })
+        .collect();
+    let estimate = state.finish(scenario);
+    Ok(per_policy
+        .into_iter()
+        .zip(&estimate.policies)
+        .map(|(prediction, simulated)| PolicyPrediction {
+            latency_ms_p50: simulated.latency_ms_p50,
+            latency_ms_p99: simulated.latency_ms_p99,
+            latency_ms_max: simulated.latency_ms_max,
+            ..prediction
         })
         .collect())
 }
@@ -111,6 +130,11 @@ pub struct Agreement {
     pub attempts_relative_difference: f64,
     /// Within [`ATTEMPTS_TOLERANCE`].
     pub attempts_agree: bool,
+    /// Real median latency minus the simulated one (scenario time): what
+    /// loopback HTTP, the file system and the timers add to every
+    /// operation, divided by the time scale. Latency is compared as a shape
+    /// (docs/validation.md), never asserted equal.
+    pub latency_ms_p50_offset: f64,
 }
 
 impl Agreement {
@@ -133,6 +157,7 @@ impl Agreement {
             real_attempts_per_op: real.attempts_per_op,
             attempts_relative_difference,
             attempts_agree: attempts_relative_difference.abs() <= ATTEMPTS_TOLERANCE,
+            latency_ms_p50_offset: real.latency_ms_p50 - prediction.latency_ms_p50,
             prediction,
         }
     }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use futures::future::join_all;
 use retrylab_faults::sub_seed;
 use retrylab_harness::{select_policies, Estimate, EstimateError, EstimateState, RunReport, RunTimeout};
+use retrylab_s3::ObjectStoreExt;
 use retrylab_s3_http::HttpS3Client;
 use retrylab_s3_server::{RealS3Server, ServerError, WireConfig, WireCounts, ACCESS_KEY, REGION, SECRET_KEY};
 use retrylab_scenario::{Consistency, NamedPolicy, S3Operation, Scenario, Workload};
@@ -164,6 +165,28 @@ pub fn check_supported(scenario: &Scenario) -> Result<Vec<String>, RealError> {
     Ok(notes)
 }
 
+/// Writes the objects of a GET workload through `server`'s set-up path.
+async fn preload(
+    servers: &[RealS3Server],
+    client: HttpS3Client,
+    operations: u64,
+    object_bytes: u64,
+    keys: u64,
+) -> Result<(), RealError> {
+    servers.iter().for_each(|server| server.set_preloading(true));
+    let mut result = Ok(());
+    for k in 0..keys.max(1).min(operations) {
+        let key = retrylab_harness::s3_requests_key(k);
+        let body = retrylab_harness::object_body(k, object_bytes);
+        if let Err(error) = client.put(&key, body, retrylab_s3::PutCondition::None).await {
+            result = Err(RealError::Client(format!("preloading {key}: {}", error.name())));
+            break;
+        }
+    }
+    servers.iter().for_each(|server| server.set_preloading(false));
+    result
+}
+
 fn check_time_scale(time_scale: f64) -> Result<(), RealError> {
     if time_scale.is_finite() && (TIME_SCALE_MIN..=TIME_SCALE_MAX).contains(&time_scale) {
         Ok(())
@@ -237,6 +260,15 @@ pub fn run(
             HttpS3Client::new(&server.endpoint(), BUCKET, REGION, ACCESS_KEY, SECRET_KEY, request_timeout)
                 .map_err(|error| RealError::Client(error.to_string()))
         };
+        // A GET workload reads objects that exist before it starts: written
+        // as set-up, outside the run's slots, faults and latencies.
+        if let Workload::S3Requests { operation: S3Operation::Get, operations, object_bytes, keys, .. } =
+            scenario.workload
+        {
+            for lane in &lanes {
+                preload(&lane.servers, client(&lane.servers[0])?, operations, object_bytes, keys).await?;
+            }
+        }
         let mut runs = Vec::new();
         for lane in &lanes {
             let stores: Vec<ServerStores<HttpS3Client>> = lane

@@ -184,6 +184,13 @@ impl RealS3Server {
         self.wire.counts()
     }
 
+    /// While `on`, requests are set-up (objects a GET workload reads must
+    /// exist before it starts): served at once, taking no slot, meeting no
+    /// fault and no latency, as the simulated service's `preload`.
+    pub fn set_preloading(&self, on: bool) {
+        self.wire.set_preloading(on);
+    }
+
     /// No more faults from now on: checkers read the state at rest through
     /// the same server.
     pub fn heal(&self) {

@@ -93,6 +93,9 @@ pub(crate) struct Wire {
     /// How long (wall) an injected timeout holds a request before dropping
     /// its connection: a client that gave up has closed it well before.
     timeout_hold: Duration,
+    /// Requests are set-up, not part of the run: served at once, with no
+    /// slot, no fault and no latency (as `S3Service::preload`).
+    preloading: AtomicBool,
 }
 
 impl Wire {
@@ -101,7 +104,12 @@ impl Wire {
         // Real mode runs on the wall clock by design: virtual time here is
         // wall time since the start, divided by the time scale.
         let started = Instant::now();
-        Wire { s3, arrivals: Mutex::new(arrivals), started, scale, timeout_hold }
+        Wire { s3, arrivals: Mutex::new(arrivals), started, scale, timeout_hold, preloading: AtomicBool::new(false) }
+    }
+
+    /// While `on`, requests are set-up: no slot, fault or latency.
+    pub(crate) fn set_preloading(&self, on: bool) {
+        self.preloading.store(on, Ordering::SeqCst);
     }
 
     fn arrivals(&self) -> std::sync::MutexGuard<'_, Arrivals> {
@@ -137,12 +145,20 @@ impl Wire {
         request: Request<Incoming>,
         reset: &AtomicBool,
     ) -> Result<Response<Body>, NoAnswer> {
-        let (slot, fault) = self.arrive();
+        // The answer leaves `service time` after the arrival, however long
+        // the file system took to apply the request (as the simulated S3
+        // applies at arrival and answers after its service time).
+        let arrived = Instant::now();
+        let preloading = self.preloading.load(Ordering::SeqCst);
+        let (slot, fault) = if preloading { (0, None) } else { self.arrive() };
         let (parts, body) = request.into_parts();
         // The whole body first, as S3 reads it before answering (an early
         // error answer would make the client's send fail instead).
         let body = body.collect().await.map_err(|_| NoAnswer::BodyLost)?.to_bytes();
         let request = Request::from_parts(parts, body);
+        if preloading {
+            return Ok(self.forward(request).await);
+        }
         let Some(fault) = fault else {
             let response = self.forward(request).await;
             let service_time = {
@@ -153,7 +169,7 @@ impl Wire {
                     arrivals.plan.latency(slot)
                 }
             };
-            tokio::time::sleep(self.scale.wall(service_time)).await;
+            sleep_until(arrived, self.scale.wall(service_time)).await;
             return Ok(response);
         };
         // "Applied but 500": a write (never a read) lands although the
@@ -164,9 +180,9 @@ impl Wire {
             if applied {
                 self.arrivals().counts.applied_writes += 1;
             }
-            return self.fail(slot, fault.kind, &resource, reset).await;
+            return self.fail(arrived, slot, fault.kind, &resource, reset).await;
         }
-        self.fail(slot, fault.kind, request.uri().path(), reset).await
+        self.fail(arrived, slot, fault.kind, request.uri().path(), reset).await
     }
 
     async fn forward(&self, request: Request<Bytes>) -> Response<Body> {
@@ -179,6 +195,7 @@ impl Wire {
 
     async fn fail(
         &self,
+        arrived: Instant,
         slot: u64,
         kind: FaultKind,
         resource: &str,
@@ -199,7 +216,7 @@ impl Wire {
             }
         };
         let error_latency = self.arrivals().plan.error_latency(slot);
-        tokio::time::sleep(self.scale.wall(error_latency)).await;
+        sleep_until(arrived, self.scale.wall(error_latency)).await;
         match answer {
             Some((status, code, message)) => Ok(error_response(status, code, message, resource, slot)),
             None => {
@@ -271,5 +288,15 @@ mod tests {
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(response.headers()["x-amz-request-id"], "00000000000000FF");
         assert_eq!(xml_escape("<a&'\">"), "&lt;a&amp;&apos;&quot;&gt;");
+    }
+}
+
+/// Sleeps until `wall` after `arrived`; a deadline already passed costs
+/// nothing (tokio would wait for its next timer tick, up to a millisecond,
+/// where the simulator waits not at all).
+async fn sleep_until(arrived: Instant, wall: Duration) {
+    let deadline = arrived + wall;
+    if deadline > Instant::now() {
+        tokio::time::sleep_until(deadline).await;
     }
 }
