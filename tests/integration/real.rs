@@ -140,11 +140,11 @@ fn the_checkers_read_real_state_clean_for_the_safe_design_and_find_the_write_hol
 #[test]
 fn real_mode_refuses_what_it_cannot_run() {
     let eventual = shipped("grid/puts-3of10-eventual.toml");
-    let error = retrylab_real::run(&eventual, &RealOptions::default(), &|| {}, &|| {}).err().expect("refused");
+    let error = retrylab_real::run(&eventual, &RealOptions::default(), &|| {}, &|| {}).expect_err("refused");
     let message = error.to_string();
     assert!(message.contains("puts-3of10-eventual.toml"), "{message}");
     let bad_scale = RealOptions { time_scale: 0.0, ..RealOptions::default() };
     let scenario = shipped("lab-notebook/s3-10k-requests.toml");
-    let error = retrylab_real::run(&scenario, &bad_scale, &|| {}, &|| {}).err().expect("refused");
+    let error = retrylab_real::run(&scenario, &bad_scale, &|| {}, &|| {}).expect_err("refused");
     assert!(error.to_string().contains("--time-scale"), "{error}");
 }

@@ -166,3 +166,55 @@ impl<S: ObjectStore + 'static> Host for RealHost<S> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().expect("runtime")
+    }
+
+    /// Virtual time is wall time divided by the scale, and a virtual sleep
+    /// lasts its duration times the scale (tokio's paused clock makes it exact).
+    #[test]
+    fn the_clock_scales_wall_time_to_virtual_time_and_back() {
+        runtime().block_on(async {
+            let clock = RealClock::start(0.01);
+            clock.sleep(Duration::from_secs(10)).await;
+            let wall = tokio::time::Instant::now() - clock.start;
+            assert_eq!(wall, Duration::from_millis(100));
+            assert_eq!(clock.now(), Duration::from_secs(10));
+            assert_eq!(clock.wall(Duration::from_millis(945)), Duration::from_micros(9450));
+        });
+    }
+
+    #[test]
+    fn a_call_that_outlives_its_timeout_times_out_and_its_handler_goes_on() {
+        runtime().block_on(tokio::task::LocalSet::new().run_until(async {
+            let host = RealHost::<retrylab_s3::SimS3Client>::new(1, RealClock::start(0.5));
+            let finished = Rc::new(Cell::new(false));
+            let flag = finished.clone();
+            let slow =
+                host.call(NodeId::of_index(0), NodeId::of_index(1), Duration::from_secs(2), move || async move {
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    flag.set(true);
+                });
+            assert!(matches!(slow.await, Err(NetError::Timeout)));
+            assert_eq!(host.handlers_running(), 1);
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            assert!(finished.get(), "the handler went on after its caller gave up");
+            assert_eq!(host.handlers_running(), 0);
+            let quick = host.call(NodeId::of_index(0), NodeId::of_index(1), Duration::from_secs(2), || async { 7 });
+            assert_eq!(quick.await.ok(), Some(7));
+        }));
+    }
+
+    #[test]
+    fn the_hosts_random_streams_are_the_worlds() {
+        use rand::RngCore;
+        let host = RealHost::<retrylab_s3::SimS3Client>::new(42, RealClock::start(1.0));
+        assert_eq!(host.rng("lafs.gateway").next_u64(), stream(42, "lafs.gateway").next_u64());
+        assert_ne!(host.rng("lafs.gateway").next_u64(), stream(43, "lafs.gateway").next_u64());
+    }
+}

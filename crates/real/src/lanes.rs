@@ -35,6 +35,16 @@ use crate::host::{RealClock, RealHost};
 /// Called once per finished operation (for a progress bar).
 pub type Progress<'a> = &'a dyn Fn();
 
+/// What a lane runs with: its policy, the run's seed and clock, and the
+/// progress callback.
+#[derive(Clone, Copy)]
+pub struct Lane<'a> {
+    pub policy: &'a NamedPolicy,
+    pub seed: u64,
+    pub clock: RealClock,
+    pub progress: Progress<'a>,
+}
+
 fn us(duration: Duration) -> u64 {
     u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
 }
@@ -61,14 +71,8 @@ fn book_counters(report: &mut RunReport, counters: RetryCounters) {
 /// An `s3-requests` workload (puts or gets, `clients` streams) through
 /// `policy`'s retry layer over `store`. Seeds as the simulator's driver:
 /// the policy draws from `sub_seed(seed, "policy")`.
-pub async fn s3_requests<S: ObjectStore>(
-    workload: &Workload,
-    policy: &NamedPolicy,
-    seed: u64,
-    store: S,
-    clock: RealClock,
-    progress: Progress<'_>,
-) -> RunReport {
+pub async fn s3_requests<S: ObjectStore>(workload: &Workload, lane: Lane<'_>, store: S) -> RunReport {
+    let Lane { policy, seed, clock, progress } = lane;
     let mut report = RunReport::empty(seed, &policy.name);
     let Workload::S3Requests { operations, operation, object_bytes, keys, clients } = *workload else {
         return report;
@@ -132,13 +136,11 @@ const DRAIN_POLL: Duration = Duration::from_millis(100);
 pub async fn mutable_puts<S: ObjectStore + 'static>(
     workload: &Workload,
     spec: &LafsSpec,
-    policy: &NamedPolicy,
-    seed: u64,
+    lane: Lane<'_>,
     servers: Vec<ServerStores<S>>,
-    clock: RealClock,
     heal: impl FnOnce(),
-    progress: Progress<'_>,
 ) -> RunReport {
+    let Lane { policy, seed, clock, progress } = lane;
     let mut report = RunReport::empty(seed, &policy.name);
     let Workload::MutablePuts { puts, line_bytes, reads_per_write } = *workload else { return report };
     let config = lafs_config(spec);

@@ -28,3 +28,37 @@ pub use run::{
     check_supported, run, shortened, LaneFaults, RealError, RealOptions, RealRun, TIME_SCALE_DEFAULT, TIME_SCALE_MAX,
     TIME_SCALE_MIN,
 };
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::path::Path;
+
+    use retrylab_scenario::Scenario;
+
+    /// A small bursty put scenario with two policies.
+    pub(crate) fn scenario() -> Scenario {
+        let source = r#"
+name = "small"
+[s3]
+latency_ms = { kind = "constant", ms = 100 }
+[faults]
+kind = "gilbert-elliott"
+good_mean_s = 60.0
+bad_mean_s = 5.0
+good_failure = 0.02
+bad_failure = 0.5
+[workload]
+kind = "s3-requests"
+operations = 200
+operation = "put"
+[[policies]]
+name = "none"
+kind = "none"
+[[policies]]
+name = "retry-once"
+kind = "immediate"
+retries = 1
+"#;
+        retrylab_scenario::parse(source, Path::new("small.toml")).expect("the test scenario loads")
+    }
+}

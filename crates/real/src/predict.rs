@@ -166,3 +166,81 @@ impl Agreement {
         self.failure_rate_agrees && self.attempts_agree
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prediction(low: f64, high: f64, attempts_per_op: f64) -> PolicyPrediction {
+        PolicyPrediction {
+            policy: "p".into(),
+            sim_seeds: 199,
+            coverage: 0.99,
+            failure_rate_low: low,
+            failure_rate_high: high,
+            same_seed_failure_rate: low,
+            attempts_per_op,
+            latency_ms_p50: 100.0,
+            latency_ms_p99: 200.0,
+            latency_ms_max: 300.0,
+        }
+    }
+
+    fn real(failure_rate: f64, attempts_per_op: f64) -> PolicyEstimate {
+        let scenario = crate::tests::scenario();
+        let runs = [("p".to_owned(), vec![retrylab_harness::RunReport::empty(0, "p")])];
+        let mut estimate =
+            retrylab_harness::EstimateState::of_reports(&scenario, &runs, 0, 0.95).finish(&scenario).policies.remove(0);
+        estimate.failure_rate = failure_rate;
+        estimate.attempts_per_op = attempts_per_op;
+        estimate.latency_ms_p50 = 130.0;
+        estimate
+    }
+
+    #[test]
+    fn a_rate_inside_the_range_or_on_its_ends_agrees_and_one_outside_does_not() {
+        for (rate, inside) in [(0.01, true), (0.005, true), (0.02, true), (0.0049, false), (0.0201, false)] {
+            let agreement = Agreement::of(&real(rate, 1.0), prediction(0.005, 0.02, 1.0));
+            assert_eq!(agreement.failure_rate_agrees, inside, "rate {rate}");
+            assert_eq!(agreement.agrees(), inside, "rate {rate}");
+        }
+    }
+
+    #[test]
+    fn attempts_per_operation_agree_within_five_percent() {
+        for (attempts, agree) in [(1.0, true), (1.049, true), (0.951, true), (1.051, false), (0.949, false)] {
+            let agreement = Agreement::of(&real(0.01, attempts), prediction(0.0, 0.02, 1.0));
+            assert_eq!(agreement.attempts_agree, agree, "attempts/op {attempts}");
+            assert!((agreement.attempts_relative_difference - (attempts - 1.0)).abs() < 1e-12);
+        }
+    }
+
+    #[test]
+    fn the_latency_offset_is_real_minus_simulated_median() {
+        let agreement = Agreement::of(&real(0.01, 1.0), prediction(0.0, 0.02, 1.0));
+        assert!((agreement.latency_ms_p50_offset - 30.0).abs() < 1e-12);
+    }
+
+    /// The range of n simulated runs holds a new run (n - 1) / (n + 1) of
+    /// the time: 99% for the default 199, and the prediction says so.
+    #[test]
+    fn the_prediction_interval_is_the_range_of_the_seeds_after_the_real_ones() {
+        assert!((f64::from(198u32) / 200.0 - 0.99).abs() < 1e-12);
+        let scenario = crate::tests::scenario();
+        let predicted = predict(&scenario, &[], 3, 9, None, &|| {}).expect("prediction");
+        let state = estimate_state(
+            &scenario,
+            &EstimateOptions { seeds: 10, first_seed: 3, ..EstimateOptions::default() },
+            &|| {},
+        )
+        .expect("estimate");
+        for (prediction, summary) in predicted.iter().zip(&state.policies) {
+            let rates: Vec<f64> = summary.per_seed().iter().map(|&(f, o)| f as f64 / o as f64).collect();
+            assert_eq!(prediction.sim_seeds, 9);
+            assert!((prediction.coverage - 0.8).abs() < 1e-12);
+            assert_eq!(prediction.same_seed_failure_rate, rates[0]);
+            assert_eq!(prediction.failure_rate_low, rates[1..].iter().copied().fold(f64::INFINITY, f64::min));
+            assert_eq!(prediction.failure_rate_high, rates[1..].iter().copied().fold(f64::NEG_INFINITY, f64::max));
+        }
+    }
+}

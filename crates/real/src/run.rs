@@ -196,7 +196,7 @@ fn check_time_scale(time_scale: f64) -> Result<(), RealError> {
 }
 
 /// One lane's servers: one per storage server (one for `s3-requests`).
-struct Lane<'s> {
+struct LaneServers<'s> {
     policy: &'s NamedPolicy,
     servers: Vec<RealS3Server>,
 }
@@ -249,7 +249,7 @@ pub fn run(
             };
             servers.push(server_runtime.block_on(RealS3Server::start(config))?);
         }
-        lanes.push(Lane { policy, servers });
+        lanes.push(LaneServers { policy, servers });
     }
 
     let started = tokio::time::Instant::now();
@@ -276,20 +276,19 @@ pub fn run(
                 .iter()
                 .map(|server| Ok(ServerStores { store: client(server)?, at_rest: client(server)? }))
                 .collect::<Result<_, RealError>>()?;
-            let (scenario, policy) = (&scenario, lane.policy);
+            let scenario = &scenario;
+            let context = lanes::Lane { policy: lane.policy, seed, clock, progress };
             let heal = || lane.servers.iter().for_each(RealS3Server::heal);
             runs.push(async move {
                 match (&scenario.workload, &scenario.lafs) {
                     (Workload::MutablePuts { .. }, Some(spec)) => {
-                        lanes::mutable_puts(&scenario.workload, spec, policy, seed, stores, clock, heal, progress).await
+                        lanes::mutable_puts(&scenario.workload, spec, context, stores, heal).await
                     }
                     _ => {
                         let store = stores.into_iter().next().map(|stores| stores.store);
                         match store {
-                            Some(store) => {
-                                lanes::s3_requests(&scenario.workload, policy, seed, store, clock, progress).await
-                            }
-                            None => RunReport::empty(seed, &policy.name),
+                            Some(store) => lanes::s3_requests(&scenario.workload, context, store).await,
+                            None => RunReport::empty(seed, &context.policy.name),
                         }
                     }
                 }
@@ -306,6 +305,7 @@ pub fn run(
             let c = server.faults_injected();
             counts.requests += c.requests;
             counts.applied_writes += c.applied_writes;
+            counts.connections += c.connections;
             for (kind, n) in c.faults {
                 *counts.faults.entry(kind).or_default() += n;
             }
@@ -354,4 +354,49 @@ pub fn run(
         agreement,
         real_notes,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shortening_cuts_the_workload_and_nothing_else() {
+        let scenario = crate::tests::scenario();
+        let short = shortened(&scenario, Some(7));
+        assert_eq!(short.workload.operations(), 7);
+        assert_eq!(short.faults, scenario.faults);
+        assert_eq!(shortened(&scenario, None).workload.operations(), 200);
+    }
+
+    #[test]
+    fn time_scales_outside_the_bounds_are_refused_with_the_flag_named() {
+        for bad in [0.0, -1.0, f64::NAN, f64::INFINITY, TIME_SCALE_MIN / 2.0, TIME_SCALE_MAX * 2.0] {
+            let error = check_time_scale(bad).expect_err("refused");
+            assert!(error.to_string().starts_with("--time-scale"), "{error}");
+        }
+        for good in [TIME_SCALE_MIN, TIME_SCALE_DEFAULT, 1.0, TIME_SCALE_MAX] {
+            assert!(check_time_scale(good).is_ok(), "{good}");
+        }
+    }
+
+    #[test]
+    fn what_real_mode_cannot_run_is_refused_naming_the_file_and_setting() {
+        let mut scenario = crate::tests::scenario();
+        assert!(check_supported(&scenario).expect("supported").is_empty());
+        scenario.s3.consistency = Consistency::Eventual { window: Duration::from_secs(1) };
+        let message = check_supported(&scenario).expect_err("eventual").to_string();
+        assert!(message.contains("small.toml") && message.contains("eventual"), "{message}");
+        let mut scenario = crate::tests::scenario();
+        scenario.network.loss_probability = 0.1;
+        let notes = check_supported(&scenario).expect("supported, with a note");
+        assert!(notes[0].contains("loss_probability"), "{notes:?}");
+    }
+
+    #[test]
+    fn zero_requests_are_refused() {
+        let options = RealOptions { requests: Some(0), ..RealOptions::default() };
+        let error = run(&crate::tests::scenario(), &options, &|| {}, &|| {}).expect_err("refused");
+        assert!(matches!(error, RealError::Requests));
+    }
 }

@@ -1,5 +1,5 @@
 //! `HttpS3Client` against real servers on loopback, each started by its
-//! test: an S3 server (s3s-fs) for the answers S3 gives, and hand-written
+//! test: real mode's S3 server (retrylab-s3-server, healthy) for the answers S3 gives, and hand-written
 //! servers for the failures the retry layer must see (error statuses, a
 //! dropped connection, silence, nothing listening), each exactly once.
 //!
@@ -17,7 +17,7 @@ use retrylab_s3::{
     ObjectStore, ObjectStoreExt, PutCondition, S3ErrorCode, S3Request, S3Response, StoreError, TransportError,
 };
 use retrylab_s3_http::HttpS3Client;
-use support::{closed_address, s3_error_answer, start_misbehaving, start_s3s_fs, Misbehaviour};
+use support::{closed_address, s3_error_answer, start_misbehaving, start_s3_server, Misbehaviour};
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -35,7 +35,7 @@ fn get(key: &str) -> S3Request {
 
 #[tokio::test]
 async fn put_then_get_and_head_return_the_body_and_its_quoted_md5_etag() {
-    let server = start_s3s_fs().await;
+    let server = start_s3_server().await;
     let client = server.client(TIMEOUT);
     let body = Bytes::from_static(b"share 0 of 10: the quick brown fox");
     let put_etag = client.put("shares/si/0", body.clone(), PutCondition::None).await.unwrap();
@@ -56,7 +56,7 @@ async fn put_then_get_and_head_return_the_body_and_its_quoted_md5_etag() {
 
 #[tokio::test]
 async fn conditional_puts_are_enforced_by_the_server() {
-    let server = start_s3s_fs().await;
+    let server = start_s3_server().await;
     let client = server.client(TIMEOUT);
     let first = client.put("slot", Bytes::from_static(b"v1"), PutCondition::IfNoneMatch).await.unwrap();
     let again = client.put("slot", Bytes::from_static(b"v1 again"), PutCondition::IfNoneMatch).await;
@@ -70,7 +70,7 @@ async fn conditional_puts_are_enforced_by_the_server() {
 
 #[tokio::test]
 async fn missing_keys_and_deletes_answer_as_s3_does() {
-    let server = start_s3s_fs().await;
+    let server = start_s3_server().await;
     let client = server.client(TIMEOUT);
     assert_eq!(client.get("absent").await, Err(service(S3ErrorCode::NoSuchKey)));
     assert_eq!(client.send(S3Request::Head { key: "absent".into() }).await, Err(service(S3ErrorCode::NoSuchKey)));
@@ -84,7 +84,7 @@ async fn missing_keys_and_deletes_answer_as_s3_does() {
 
 #[tokio::test]
 async fn a_listing_of_2500_keys_comes_in_pages_of_1000_1000_and_500_in_key_order() {
-    let server = start_s3s_fs().await;
+    let server = start_s3_server().await;
     let client = server.client(TIMEOUT);
     let keys: Vec<String> = (0..2500).map(|i| format!("list/{i:05}")).collect();
     for key in &keys {
@@ -118,7 +118,7 @@ async fn a_listing_of_2500_keys_comes_in_pages_of_1000_1000_and_500_in_key_order
 
 #[tokio::test]
 async fn small_pages_and_keys_that_need_escaping_round_trip() {
-    let server = start_s3s_fs().await;
+    let server = start_s3_server().await;
     let client = server.client(TIMEOUT);
     let keys = ["odd/a+b c", "odd/a%41&<b>", "odd/é"];
     for key in keys {
@@ -139,7 +139,7 @@ async fn small_pages_and_keys_that_need_escaping_round_trip() {
 
 #[tokio::test]
 async fn requests_are_signed_and_a_wrong_secret_is_refused() {
-    let server = start_s3s_fs().await;
+    let server = start_s3_server().await;
     let wrong =
         HttpS3Client::new(&server.endpoint(), support::BUCKET, support::REGION, support::ACCESS_KEY, "wrong", TIMEOUT)
             .unwrap();
@@ -149,7 +149,7 @@ async fn requests_are_signed_and_a_wrong_secret_is_refused() {
 
 #[tokio::test]
 async fn create_bucket_makes_a_bucket_and_accepts_an_existing_one() {
-    let server = start_s3s_fs().await;
+    let server = start_s3_server().await;
     let client = HttpS3Client::new(
         &server.endpoint(),
         "fresh",
@@ -245,7 +245,7 @@ async fn nothing_listening_is_connection_refused() {
 
 #[tokio::test]
 async fn kept_alive_requests_do_not_stall() {
-    let server = start_s3s_fs().await;
+    let server = start_s3_server().await;
     let client = server.client(TIMEOUT);
     let body = Bytes::from(vec![b's'; 1024]);
     let requests = 100u32;

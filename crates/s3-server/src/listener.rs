@@ -27,6 +27,7 @@ pub(crate) async fn serve(listener: TcpListener, wire: Arc<Wire>, mut stop: ones
                 // A failed accept (out of descriptors, a peer gone before
                 // accept) is that connection's loss, not the server's.
                 let Ok((stream, _peer)) = accepted else { continue };
+                wire.count_connection();
                 connections.spawn(serve_connection(stream, wire.clone()));
             }
             // Reap finished connections so the set stays as small as the open ones.

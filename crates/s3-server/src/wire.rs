@@ -29,6 +29,9 @@ pub struct WireCounts {
     /// Faulted writes that were applied although the answer was a fault
     /// (the ambiguous "applied but 500").
     pub applied_writes: u64,
+    /// TCP connections accepted: clients keep theirs alive, so a new one
+    /// follows a reset, a timeout or a close.
+    pub connections: u64,
 }
 
 impl WireCounts {
@@ -118,6 +121,10 @@ impl Wire {
 
     pub(crate) fn counts(&self) -> WireCounts {
         self.arrivals().counts.clone()
+    }
+
+    pub(crate) fn count_connection(&self) {
+        self.arrivals().counts.connections += 1;
     }
 
     pub(crate) fn heal(&self) {
@@ -270,6 +277,16 @@ fn xml_escape(text: &str) -> String {
     escaped
 }
 
+/// Sleeps until `wall` after `arrived`; a deadline already passed costs
+/// nothing (tokio would wait for its next timer tick, up to a millisecond,
+/// where the simulator waits not at all).
+async fn sleep_until(arrived: Instant, wall: Duration) {
+    let deadline = arrived + wall;
+    if deadline > Instant::now() {
+        tokio::time::sleep_until(deadline).await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -288,15 +305,5 @@ mod tests {
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(response.headers()["x-amz-request-id"], "00000000000000FF");
         assert_eq!(xml_escape("<a&'\">"), "&lt;a&amp;&apos;&quot;&gt;");
-    }
-}
-
-/// Sleeps until `wall` after `arrived`; a deadline already passed costs
-/// nothing (tokio would wait for its next timer tick, up to a millisecond,
-/// where the simulator waits not at all).
-async fn sleep_until(arrived: Instant, wall: Duration) {
-    let deadline = arrived + wall;
-    if deadline > Instant::now() {
-        tokio::time::sleep_until(deadline).await;
     }
 }

@@ -1,36 +1,20 @@
-//! Servers on loopback for the real client's tests: an s3s-fs S3 server
-//! serving a temporary directory (until `retrylab-s3-server` is merged), and
+//! Servers on loopback for the real client's tests: real mode's own S3
+//! server (`retrylab-s3-server`, healthy: no faults, no latency), and
 //! hand-written servers that misbehave in one way each.
-//!
-//! s3s-fs 0.14.1 lists objects without their ETags (S3 always gives them,
-//! and the storage server reads them), so the S3 server here is s3s-fs with
-//! its listings completed ([`ListingWithETags`]).
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper_util::rt::TokioIo;
-use retrylab_s3::types::quoted_md5_hex;
 use retrylab_s3_http::HttpS3Client;
-use s3s::auth::SimpleAuth;
-use s3s::dto::{
-    CreateBucketInput, CreateBucketOutput, DeleteObjectInput, DeleteObjectOutput, ETag, GetObjectInput,
-    GetObjectOutput, HeadObjectInput, HeadObjectOutput, ListObjectsV2Input, ListObjectsV2Output, PutObjectInput,
-    PutObjectOutput,
-};
-use s3s::service::S3ServiceBuilder;
-use s3s::{S3Request, S3Response, S3Result, S3};
+use retrylab_s3_server::{RealS3Server, WireConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
 pub const BUCKET: &str = "retrylab";
-pub const REGION: &str = "us-east-1";
-pub const ACCESS_KEY: &str = "retrylab-test";
-pub const SECRET_KEY: &str = "retrylab-test-secret";
+pub use retrylab_s3_server::{ACCESS_KEY, REGION, SECRET_KEY};
 
 /// A server task that stops when dropped (with whatever it owns, such as
 /// its temporary directory).
@@ -40,8 +24,9 @@ pub struct Server {
     connections: Arc<AtomicUsize>,
     /// Request heads read so far (misbehaving servers only).
     requests: Arc<AtomicUsize>,
-    task: JoinHandle<()>,
-    _root: Option<tempfile::TempDir>,
+    task: Option<JoinHandle<()>>,
+    /// Real mode's server, for the well-behaved S3.
+    real: Option<RealS3Server>,
 }
 
 impl Server {
@@ -50,7 +35,10 @@ impl Server {
     }
 
     pub fn connections(&self) -> usize {
-        self.connections.load(Ordering::SeqCst)
+        match &self.real {
+            Some(real) => usize::try_from(real.faults_injected().connections).unwrap_or(usize::MAX),
+            None => self.connections.load(Ordering::SeqCst),
+        }
     }
 
     pub fn requests(&self) -> usize {
@@ -65,78 +53,18 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-/// An s3s-fs server with SigV4 authentication on 127.0.0.1, serving an
-/// empty bucket `BUCKET` from a fresh temporary directory.
-pub async fn start_s3s_fs() -> Server {
-    let root = tempfile::tempdir().unwrap();
-    std::fs::create_dir(root.path().join(BUCKET)).unwrap();
-    let file_system = s3s_fs::FileSystem::new(root.path()).unwrap();
-    let mut builder = S3ServiceBuilder::new(ListingWithETags { file_system, root: root.path().to_owned() });
-    builder.set_auth(SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
-    let service = builder.build();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let connections = Arc::new(AtomicUsize::new(0));
-    let accepted = Arc::clone(&connections);
-    let task = tokio::spawn(async move {
-        loop {
-            let Ok((socket, _)) = listener.accept().await else { continue };
-            accepted.fetch_add(1, Ordering::SeqCst);
-            // Without it, kept-alive requests stall about 40 ms (Nagle
-            // against the client's delayed ACK).
-            socket.set_nodelay(true).unwrap();
-            let connection =
-                hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(socket), service.clone());
-            tokio::spawn(connection);
+        if let Some(task) = &self.task {
+            task.abort();
         }
-    });
-    Server { address, connections, requests: Arc::default(), task, _root: Some(root) }
+    }
 }
 
-/// s3s-fs, with the ETag of every listed object filled in as s3s-fs
-/// computes it for a single-part upload (the MD5 of the file); only the
-/// operations `HttpS3Client` sends.
-struct ListingWithETags {
-    file_system: s3s_fs::FileSystem,
-    root: PathBuf,
-}
-
-#[async_trait::async_trait]
-impl S3 for ListingWithETags {
-    async fn create_bucket(&self, req: S3Request<CreateBucketInput>) -> S3Result<S3Response<CreateBucketOutput>> {
-        self.file_system.create_bucket(req).await
-    }
-
-    async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
-        self.file_system.put_object(req).await
-    }
-
-    async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
-        self.file_system.get_object(req).await
-    }
-
-    async fn head_object(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
-        self.file_system.head_object(req).await
-    }
-
-    async fn delete_object(&self, req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
-        self.file_system.delete_object(req).await
-    }
-
-    async fn list_objects_v2(&self, req: S3Request<ListObjectsV2Input>) -> S3Result<S3Response<ListObjectsV2Output>> {
-        let bucket = self.root.join(&req.input.bucket);
-        let mut listing = self.file_system.list_objects_v2(req).await?;
-        for object in listing.output.contents.iter_mut().flatten() {
-            let Some(key) = &object.key else { continue };
-            let body = std::fs::read(bucket.join(key)).map_err(|error| s3s::s3_error!(error, InternalError))?;
-            object.e_tag = Some(ETag::Strong(quoted_md5_hex(&body).trim_matches('"').to_owned()));
-        }
-        Ok(listing)
-    }
+/// Real mode's S3 server on 127.0.0.1 (s3s-fs behind the wire layer, with
+/// no faults and no added latency), serving an empty bucket `BUCKET`.
+pub async fn start_s3_server() -> Server {
+    let real = RealS3Server::start(WireConfig::healthy(&[BUCKET])).await.unwrap();
+    let address = real.endpoint().trim_start_matches("http://").parse().unwrap();
+    Server { address, connections: Arc::default(), requests: Arc::default(), task: None, real: Some(real) }
 }
 
 /// What a misbehaving server does once it has read a request's head.
@@ -162,7 +90,7 @@ pub async fn start_misbehaving(misbehaviour: Misbehaviour) -> Server {
             tokio::spawn(misbehave(socket, misbehaviour, Arc::clone(&read)));
         }
     });
-    Server { address, connections, requests, task, _root: None }
+    Server { address, connections, requests, task: Some(task), real: None }
 }
 
 async fn misbehave(mut socket: TcpStream, misbehaviour: Misbehaviour, requests: Arc<AtomicUsize>) {
