@@ -135,6 +135,25 @@ fn the_checkers_read_real_state_clean_for_the_safe_design_and_find_the_write_hol
     assert!(!write_hole.is_empty(), "the write hole was not found on any of {CHECKED_SEEDS} seeds");
 }
 
+/// The 2012 backup of 101 files for real, with half of the faulted writes
+/// applied: the harness's own backups driver on the real gateway, then the
+/// immutable checker downloads every file of every completed backup (and
+/// the root's `Latest` is checked as a register), reading over HTTP.
+#[test]
+fn backups_for_real_pass_the_immutable_checker() {
+    let mut scenario = shipped("lab-notebook/expt01-backup-101-files.toml");
+    scenario.faults.ambiguous_fraction = 0.5;
+    let options = RealOptions { sim_seeds: None, ..RealOptions::default() };
+    let run = run_real(&scenario, &options);
+    for policy in &run.estimate.policies {
+        assert!(policy.is_clean(), "{}: {:?}", policy.policy, policy.invariants);
+    }
+    // The retrying policies complete the backup, so every file was downloaded and compared.
+    let completed = run.estimate.policies.iter().filter(|policy| policy.failures == 0).count();
+    assert!(completed >= 2, "{:?}", run.estimate.policies.iter().map(|p| p.failures).collect::<Vec<_>>());
+    assert!(run.faults_injected.iter().all(|lane| lane.counts.requests > 101));
+}
+
 /// A scenario real mode cannot run is refused with the reason, before any
 /// server starts.
 #[test]

@@ -349,12 +349,15 @@ fn run(args: &RunArgs) -> Result<(), Failure> {
 }
 
 fn progress_bar(total: u64) -> indicatif::ProgressBar {
+    progress_bar_of(total, "runs")
+}
+
+/// A progress bar counting `total` of `unit` (runs, operations, ...).
+fn progress_bar_of(total: u64, unit: &str) -> indicatif::ProgressBar {
     // indicatif draws only when stderr is a terminal, so pipes and CI stay clean.
+    let template = format!("{{spinner}} [{{elapsed_precise}}] {{wide_bar}} {{pos}}/{{len}} {unit} ({{eta}} left)");
     indicatif::ProgressBar::new(total).with_style(
-        indicatif::ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} runs ({eta} left)",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        indicatif::ProgressStyle::with_template(&template).unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     )
 }
 

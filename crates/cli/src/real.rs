@@ -10,14 +10,15 @@ use clap::Args;
 use retrylab_real::{Agreement, RealError, RealOptions, RealRun, TIME_SCALE_DEFAULT};
 use retrylab_scenario::Scenario;
 
-use crate::{load, output, print, progress_bar, violations_fail, Failure};
+use crate::{load, output, print, progress_bar_of, violations_fail, Failure};
 
 #[derive(Args, Debug)]
 pub struct RealArgs {
-    /// The scenario file (TOML): an `s3-requests` workload (put or get) or `mutable-puts` on a
-    /// one-gateway grid, with strong consistency and no [disruptions].
+    /// The scenario file (TOML): an `s3-requests` workload (put or get), or `mutable-puts` or
+    /// `backups` on a one-gateway grid, with strong consistency and no [disruptions].
     pub scenario: PathBuf,
-    /// Operations (`s3-requests`) or puts (`mutable-puts`) each policy runs [default: the scenario's].
+    /// Operations (`s3-requests`), puts (`mutable-puts`) or backups (`backups`) each policy runs
+    /// [default: the scenario's].
     #[arg(long, value_name = "N")]
     pub requests: Option<u64>,
     /// A policy to run (repeat for several) [default: every policy of the scenario]. Policies run
@@ -64,10 +65,15 @@ pub(crate) fn run(args: &RealArgs) -> Result<(), Failure> {
     };
     let short = retrylab_real::shortened(&scenario, args.requests);
     let policies = retrylab_harness::select_policies(&short, &args.policy).map_err(|e| Failure::estimate(&e))?.len();
-    let operations = short.operations_per_run();
-    let bar = progress_bar(operations.saturating_mul(policies as u64));
-    let predicting = progress_bar(args.sim_seeds.saturating_add(1).saturating_mul(policies as u64));
+    let operations = retrylab_real::lane_operations(&short.workload);
+    let bar = progress_bar_of(operations.saturating_mul(policies as u64), "real operations");
+    let predicting =
+        progress_bar_of(args.sim_seeds.saturating_add(1).saturating_mul(policies as u64), "simulated runs");
     let result = retrylab_real::run(&scenario, &options, &|| bar.inc(1), &|| {
+        // The real runs are over when the simulator starts: one bar at a time.
+        if !bar.is_finished() {
+            bar.finish_and_clear();
+        }
         predicting.inc(1);
     });
     bar.finish_and_clear();

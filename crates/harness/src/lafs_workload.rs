@@ -15,8 +15,8 @@ use retrylab_check::{
     Violation,
 };
 use retrylab_lafs::{
-    parse_entries, AppendLine, BackupItem, BackupRoot, Cap, Gateway, GatewayError, Grid, Host, LafsConfig, MutableCap,
-    Retrieved, WriteError,
+    parse_entries, AppendLine, BackupItem, BackupRoot, Cap, FileCap, Gateway, GatewayError, Grid, Host, LafsConfig,
+    MutableCap, Retrieved, WriteError,
 };
 use retrylab_retry::{Policy, SharedBudgets};
 use retrylab_s3::{Attempted, Clock, RetryLayer};
@@ -125,6 +125,53 @@ impl Client {
     /// Reads the mutable file `cap` (see [`read_under`]).
     async fn read(&self, cap: &MutableCap) -> Result<Retrieved, GatewayError> {
         read_under(self.layer.as_ref(), self.gateway(), cap).await
+    }
+}
+
+/// What a workload driver needs of the gateway client it drives: the
+/// simulator's [`Client`], or real mode's. Drivers written against it
+/// ([`backups`]) run in both.
+pub trait GatewayClient {
+    type Host: Host;
+    type Clock: Clock;
+    fn gateway(&self) -> &Gateway<Self::Host>;
+    /// The gateway's retry layer, when the policy names one.
+    fn layer(&self) -> Option<&RetryLayer<Self::Clock>>;
+    /// Starts the next operation on `key`: its number and start time.
+    fn start(&mut self, what: &'static str, key: impl FnOnce() -> String) -> (u64, Duration);
+    /// Books an operation that ended with `error` (None: success).
+    fn end(&mut self, operation: u64, started: Duration, error: Option<&GatewayError>);
+    /// The history's process id of this client.
+    fn process(&self) -> u32;
+    fn now(&self) -> Duration;
+}
+
+impl GatewayClient for Client {
+    type Host = World;
+    type Clock = SimClock;
+
+    fn gateway(&self) -> &Gateway {
+        Client::gateway(self)
+    }
+
+    fn layer(&self) -> Option<&RetryLayer<SimClock>> {
+        self.layer.as_ref()
+    }
+
+    fn start(&mut self, what: &'static str, key: impl FnOnce() -> String) -> (u64, Duration) {
+        Client::start(self, what, key)
+    }
+
+    fn end(&mut self, operation: u64, started: Duration, error: Option<&GatewayError>) {
+        Client::end(self, operation, started, error);
+    }
+
+    fn process(&self) -> u32 {
+        Client::process(self)
+    }
+
+    fn now(&self) -> Duration {
+        self.world.now()
     }
 }
 
@@ -517,12 +564,7 @@ pub async fn create<H: Host>(gateway: &Gateway<H>, cap: &MutableCap, contents: B
 enum Written {
     /// The gateway's file of a mutable workload.
     File,
-    Backups {
-        root: Option<BackupRoot>,
-        done: Vec<BackupDone>,
-        history: Vec<MutableOp>,
-        trace_ops: TraceOps,
-    },
+    Backups(Backups),
     /// `s3-requests` runs without a grid.
     Nothing,
 }
@@ -649,7 +691,9 @@ async fn run_workload(mut client: Client, workload: Workload, files: Option<Rc<F
         (Workload::MutableAppends { appends, reads_per_write, .. }, Some(files)) => {
             mutable_writes(&mut client, &files, *appends, *reads_per_write, Decode::Appends).await
         }
-        (Workload::Backups { files, file_bytes_step }, _) => backups(&mut client, files, *file_bytes_step).await,
+        (Workload::Backups { files, file_bytes_step }, _) => {
+            Written::Backups(backups(&mut client, files, *file_bytes_step).await)
+        }
         // `s3-requests` is handled by the S3 workload driver.
         _ => Written::Nothing,
     };
@@ -659,7 +703,7 @@ async fn run_workload(mut client: Client, workload: Workload, files: Option<Rc<F
 /// The history entry of a write or append that started at `started` and
 /// ended now with `result` (its seqnum, or the error).
 fn write_op(
-    client: &Client,
+    client: &impl GatewayClient,
     id: u64,
     kind: MutableOpKind,
     started: Duration,
@@ -675,7 +719,7 @@ fn write_op(
         kind,
         outcome,
         invoked_us: us(started),
-        completed_us: us(client.world.now()),
+        completed_us: us(client.now()),
         seqnum,
     }
 }
@@ -821,7 +865,7 @@ async fn mutable_writes(
 }
 
 /// One backup's outcome, its snapshot (when it completed) and its files.
-type BackupDone = (Outcome, Option<Cap>, Vec<(String, Bytes)>);
+pub type BackupDone = (Outcome, Option<Cap>, Vec<(String, Bytes)>);
 
 /// File `f` of a backup: `f * step` bytes, different in every backup so
 /// that no upload is deduplicated by convergent encryption's storage index.
@@ -833,9 +877,14 @@ fn backup_file(backup: usize, f: u64, step: u64) -> Bytes {
 
 /// Which backup (1-based) a snapshot directory belongs to, from its
 /// children's names (`u64::MAX`: a snapshot no backup wrote).
-async fn snapshot_number(world: &World, grid: &Grid, gateway: &Gateway, snapshot: &Cap) -> Result<u64, GatewayError> {
-    let children = match at_quiescence(&world.clock(), || gateway.list_directory(snapshot)).await {
-        Err(error) if unavailable(&error) => grid.list_directory_at_rest(snapshot)?,
+async fn snapshot_number<H: Host>(
+    clock: &impl Clock,
+    stored: &impl StoredState,
+    gateway: &Gateway<H>,
+    snapshot: &Cap,
+) -> Result<u64, GatewayError> {
+    let children = match at_quiescence(clock, || gateway.list_directory(snapshot)).await {
+        Err(error) if unavailable(&error) => stored.list_directory(snapshot)?,
         children => children?,
     };
     Ok(children
@@ -851,7 +900,18 @@ fn digest(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
 }
 
-async fn backups(client: &mut Client, files: &[u64], step: u64) -> Written {
+/// What a backups workload leaves for the checks at quiescence.
+pub struct Backups {
+    pub root: Option<BackupRoot>,
+    pub done: Vec<BackupDone>,
+    pub history: Vec<MutableOp>,
+    trace_ops: TraceOps,
+}
+
+/// The backups workload (`files[j]` files in backup j) on `client`'s
+/// gateway, each backup under its retry layer: the simulator's and real
+/// mode's driver.
+pub async fn backups(client: &mut impl GatewayClient, files: &[u64], step: u64) -> Backups {
     // A retried backup picks up the root its earlier tries set up.
     let root: RefCell<Option<BackupRoot>> = RefCell::new(None);
     let mut done: Vec<BackupDone> = Vec::new();
@@ -870,7 +930,7 @@ async fn backups(client: &mut Client, files: &[u64], step: u64) -> Written {
         let timestamp = format!("2012-05-08T{:02}:00:00Z", j % 24);
         let (operation, started) = client.start("backup", || format!("backup.{}", j + 1));
         let gateway = client.gateway();
-        let backup = client.write(|_maybe_landed| {
+        let backup = write_under(client.layer(), |_maybe_landed| {
             let (root, tree, timestamp) = (&root, &tree, &timestamp);
             async move {
                 // Taken out for the await and put back whatever happens:
@@ -891,7 +951,7 @@ async fn backups(client: &mut Client, files: &[u64], step: u64) -> Written {
         let snapshot = result.ok().map(|backup| backup.snapshot);
         done.push((history[history.len() - 1].outcome, snapshot, items));
     }
-    Written::Backups { root: root.into_inner(), done, history, trace_ops }
+    Backups { root: root.into_inner(), done, history, trace_ops }
 }
 
 /// The checks at quiescence of what one gateway wrote.
@@ -928,30 +988,68 @@ async fn check_written(
             };
             files.take_trace_ops(file).name_in(violations)
         }
-        (Written::Backups { root, done, history, trace_ops }, _) => {
-            let violations = check_backups(&client.world, grid, gateway, root, &done, &history).await;
-            trace_ops.name_in(violations)
+        (Written::Backups(backups), _) => {
+            let violations = check_backups(&client.world.clock(), grid, gateway, &backups).await;
+            backups.trace_ops.name_in(violations)
         }
         _ => Vec::new(),
     }
 }
 
-async fn check_backups(
-    world: &World,
-    grid: &Grid,
-    gateway: &Gateway,
-    root: Option<BackupRoot>,
-    done: &[BackupDone],
-    history: &[MutableOp],
+/// What is stored, read with no network and no faults: the fallback when
+/// the gateway cannot read at quiescence, and the shares the checkers
+/// verify. The simulated grid reads its services; real mode the buckets it
+/// listed over HTTP.
+pub trait StoredState {
+    fn read_mutable(&self, cap: &MutableCap) -> Result<Retrieved, GatewayError>;
+    fn list_directory(&self, dir: &Cap) -> Result<BTreeMap<String, Cap>, GatewayError>;
+    fn download_immutable(&self, cap: &FileCap) -> Result<Bytes, GatewayError>;
+    /// Every stored share of `cap`, verified.
+    fn shares(&self, cap: &MutableCap) -> SharesAtRest;
+    /// Shares a version needs to be durable.
+    fn write_quorum(&self) -> usize;
+}
+
+impl StoredState for Grid {
+    fn read_mutable(&self, cap: &MutableCap) -> Result<Retrieved, GatewayError> {
+        self.read_mutable_at_rest(cap)
+    }
+
+    fn list_directory(&self, dir: &Cap) -> Result<BTreeMap<String, Cap>, GatewayError> {
+        self.list_directory_at_rest(dir)
+    }
+
+    fn download_immutable(&self, cap: &FileCap) -> Result<Bytes, GatewayError> {
+        self.download_immutable_at_rest(cap)
+    }
+
+    fn shares(&self, cap: &MutableCap) -> SharesAtRest {
+        shares_at_rest(self, cap)
+    }
+
+    fn write_quorum(&self) -> usize {
+        self.gateway().config().write_quorum()
+    }
+}
+
+/// The checks of a backups workload at quiescence: every file of every
+/// completed backup downloads byte-identical (the immutable checker), and
+/// the root directory's `Latest` behaves as a register of the backups.
+pub async fn check_backups<H: Host>(
+    clock: &impl Clock,
+    stored: &impl StoredState,
+    gateway: &Gateway<H>,
+    backups: &Backups,
 ) -> Vec<Violation> {
+    let Backups { root, done, history, .. } = backups;
     let mut violations: Vec<Violation> = Vec::new();
     // Every file of every completed backup downloads byte-identical. Upload
     // ids are unique across the run's backups.
     let mut uploads = Vec::new();
     for (outcome, snapshot, items) in done {
         let Some(snapshot) = snapshot else { continue };
-        let listing = match at_quiescence(&world.clock(), || gateway.list_directory(snapshot)).await {
-            Err(error) if unavailable(&error) => grid.list_directory_at_rest(snapshot),
+        let listing = match at_quiescence(clock, || gateway.list_directory(snapshot)).await {
+            Err(error) if unavailable(&error) => stored.list_directory(snapshot),
             listing => listing,
         };
         for (name, contents) in items {
@@ -959,8 +1057,8 @@ async fn check_backups(
                 Err(error) => Some(Err(format!("snapshot directory: {}", error.name()))),
                 Ok(children) => Some(match children.get(name) {
                     Some(Cap::File(cap)) => {
-                        let download = match at_quiescence(&world.clock(), || gateway.download(cap)).await {
-                            Err(error) if unavailable(&error) => grid.download_immutable_at_rest(cap),
+                        let download = match at_quiescence(clock, || gateway.download(cap)).await {
+                            Err(error) if unavailable(&error) => stored.download_immutable(cap),
                             download => download,
                         };
                         download.map(|bytes| digest(&bytes)).map_err(|e| e.name().to_owned())
@@ -979,9 +1077,9 @@ async fn check_backups(
     }
     violations.extend(check_immutable(&uploads));
     // `Latest` points at the newest acknowledged snapshot (or a later indeterminate one).
-    if let Some(root) = &root {
-        let root_read = match at_quiescence(&world.clock(), || gateway.get(&root.root)).await {
-            Err(error) if unavailable(&error) => grid.read_mutable_at_rest(&root.root),
+    if let Some(root) = root {
+        let root_read = match at_quiescence(clock, || gateway.get(&root.root)).await {
+            Err(error) if unavailable(&error) => stored.read_mutable(&root.root),
             read => read,
         };
         // The root directory as read: the version, whatever `Latest` says.
@@ -991,7 +1089,7 @@ async fn check_backups(
         };
         let final_read = match root_read {
             Ok(read) => match parse_entries(&read.contents).map(|children| children.get("Latest").cloned()) {
-                Ok(Some(latest)) => match snapshot_number(world, grid, gateway, &latest).await {
+                Ok(Some(latest)) => match snapshot_number(clock, stored, gateway, &latest).await {
                     Ok(number) => FinalRead::Value(ReadValue { seqnum: read.seqnum, values: vec![number] }),
                     Err(error) => FinalRead::Error {
                         status: error.web_status(),
@@ -1003,14 +1101,9 @@ async fn check_backups(
             },
             Err(error) => FinalRead::Error { status: error.web_status(), error: error.name().to_owned() },
         };
-        let at_rest = shares_at_rest(grid, &root.root);
+        let at_rest = stored.shares(&root.root);
         violations.extend(check_mutable_overwrites(history, &final_read, &at_rest));
-        violations.extend(check_file_at_rest(
-            grid.gateway().config().write_quorum(),
-            &at_rest,
-            &root_version,
-            FileWriters::One,
-        ));
+        violations.extend(check_file_at_rest(stored.write_quorum(), &at_rest, &root_version, FileWriters::One));
     }
     violations
 }

@@ -73,6 +73,7 @@ pub use workload::{run_seed, run_seed_within};
 // (`retrylab-real`) runs too, so that both modes share one definition.
 pub use disruptions::shares_checked;
 pub use lafs_workload::{
-    append_line, check_put_file, create, decode_puts, final_read_with, lafs_config, outcome_of, read_under, write_under,
+    append_line, backups, check_backups, check_put_file, create, decode_puts, final_read_with, lafs_config, outcome_of,
+    read_under, write_under, BackupDone, Backups, GatewayClient, StoredState,
 };
 pub use workload::{object_body, s3_config, s3_requests_key};

@@ -10,19 +10,22 @@
 //! world gives and a real run does not (a trace, simulated quiescence).
 
 use std::cell::Cell;
+use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures::future::join_all;
-use retrylab_check::{MutableOp, MutableOpKind, Outcome, ReadValue, Violation};
+use retrylab_check::{MutableOp, MutableOpKind, Outcome, ReadValue, SharesAtRest, Violation};
 use retrylab_faults::sub_seed;
 use retrylab_harness::{
-    append_line, check_put_file, create, decode_puts, final_read_with, lafs_config, object_body, outcome_of,
-    read_under, s3_requests_key, shares_checked, write_under, RunReport,
+    append_line, check_backups, check_put_file, create, decode_puts, final_read_with, lafs_config, object_body,
+    outcome_of, read_under, s3_requests_key, shares_checked, write_under, GatewayClient, RunReport, StoredState,
 };
 use retrylab_lafs::erasure::Codec;
-use retrylab_lafs::{Gateway, GatewayError, ServerHandle, StorageServer};
+use retrylab_lafs::{
+    BucketsAtRest, Cap, FileCap, Gateway, GatewayError, LafsConfig, MutableCap, Retrieved, ServerHandle, StorageServer,
+};
 use retrylab_retry::Policy;
 use retrylab_s3::{
     Clock, ObjectStore, ObjectStoreExt, PutCondition, RetryCounters, RetryLayer, RetryingStore, S3Request, StoreError,
@@ -127,12 +130,117 @@ pub struct ServerStores<S> {
 const DRAIN_MAX: Duration = Duration::from_secs(3600);
 const DRAIN_POLL: Duration = Duration::from_millis(100);
 
+/// A grid of one gateway on [`RealHost`]: the same `StorageServer` and
+/// `Gateway` as in a world, seeded as a world seeds them (server i's
+/// policy from `policy.<i>`, the gateway's layer from `gateway-policy.0`).
+struct RealGrid<S: ObjectStore + 'static> {
+    host: RealHost<S>,
+    gateway: Gateway<RealHost<S>>,
+    servers: Vec<Rc<StorageServer<RealHost<S>>>>,
+    /// Second clients to each server's bucket, for reading it at rest.
+    at_rest: Vec<S>,
+    layer: Option<RetryLayer<RealClock>>,
+    config: LafsConfig,
+}
+
+impl<S: ObjectStore + 'static> RealGrid<S> {
+    fn new(spec: &LafsSpec, lane: Lane<'_>, servers: Vec<ServerStores<S>>) -> Result<Self, Violation> {
+        let Lane { policy, seed, clock, .. } = lane;
+        let config = lafs_config(spec);
+        let codec = Codec::new(config.shares_needed, config.shares_total)
+            .map_err(|detail| Violation { invariant: "invalid-grid", detail })?;
+        let host = RealHost::<S>::new(seed, clock);
+        // Node ids as a world numbers a one-gateway grid: the gateway, then
+        // each server and its S3 node.
+        let mut at_rest = Vec::new();
+        let mut handles = Vec::new();
+        let mut storage_servers = Vec::new();
+        for (i, stores) in (0u32..).zip(servers) {
+            let node = NodeId::of_index(1 + 2 * i);
+            let server_policy = Policy::new(policy.config.clone(), sub_seed(seed, &format!("policy.{i}")));
+            let store = RetryingStore::new(stores.store, clock, server_policy);
+            let server = Rc::new(StorageServer::<RealHost<S>>::new(i, node, store, config.design));
+            handles.push(ServerHandle { node, server: server.clone() });
+            storage_servers.push(server);
+            at_rest.push(stores.at_rest);
+        }
+        let gateway = Gateway::new(&host, 0, NodeId::of_index(0), Rc::new(handles), config.clone(), Rc::new(codec));
+        let layer = policy
+            .gateway
+            .as_ref()
+            .map(|config| RetryLayer::new(clock, Policy::new(config.clone(), sub_seed(seed, "gateway-policy.0"))));
+        Ok(RealGrid { host, gateway, servers: storage_servers, at_rest, layer, config })
+    }
+
+    /// Quiescence: no more faults (`heal`), and no handler still at work.
+    async fn quiesce(&self, clock: RealClock, heal: impl FnOnce()) {
+        heal();
+        let mut waited = Duration::ZERO;
+        while self.host.handlers_running() > 0 && waited < DRAIN_MAX {
+            clock.sleep(DRAIN_POLL).await;
+            waited += DRAIN_POLL;
+        }
+    }
+
+    /// Books the retry layers' totals into `report`.
+    fn book(&self, report: &mut RunReport) {
+        let mut counters = RetryCounters::default();
+        for server in &self.servers {
+            let c = server.retry_counters();
+            counters.attempts += c.attempts;
+            counters.retries += c.retries;
+            counters.quota_exhausted += c.quota_exhausted;
+        }
+        book_counters(report, counters);
+        match &self.layer {
+            Some(layer) => {
+                let c = layer.counters();
+                report.gateway_attempts = c.attempts;
+                report.gateway_retries = c.retries;
+                report.quota_exhausted += c.quota_exhausted;
+                report.retries = report.s3_retries + report.gateway_retries;
+            }
+            None => report.gateway_attempts = report.operations,
+        }
+    }
+}
+
+/// The buckets as read over HTTP at quiescence, judged as the simulator
+/// judges its services' contents.
+struct RealStored<'a> {
+    at_rest: BucketsAtRest<'a>,
+    shares_needed: u8,
+    write_quorum: usize,
+}
+
+impl StoredState for RealStored<'_> {
+    fn read_mutable(&self, cap: &MutableCap) -> Result<Retrieved, GatewayError> {
+        self.at_rest.read_mutable(cap)
+    }
+
+    fn list_directory(&self, dir: &Cap) -> Result<BTreeMap<String, Cap>, GatewayError> {
+        self.at_rest.list_directory(dir)
+    }
+
+    fn download_immutable(&self, cap: &FileCap) -> Result<Bytes, GatewayError> {
+        self.at_rest.download_immutable(cap)
+    }
+
+    fn shares(&self, cap: &MutableCap) -> SharesAtRest {
+        // Real mode injects no corruption at rest: every corrupt share is the design's.
+        shares_checked(self.at_rest.verify_mutable(cap), self.shares_needed, |_, _| false)
+    }
+
+    fn write_quorum(&self) -> usize {
+        self.write_quorum
+    }
+}
+
 /// A `mutable-puts` workload on a grid of one gateway: the file is created,
 /// put `puts` times (each put followed by `reads_per_write` reads), then at
 /// quiescence (`heal` stops every server's faults) read once more through
 /// the gateway and verified at rest from the buckets over HTTP, with the
-/// simulator's checks. Seeds as the simulator's grid: server i's policy
-/// draws from `policy.<i>`, the gateway's layer from `gateway-policy.0`.
+/// simulator's checks.
 pub async fn mutable_puts<S: ObjectStore + 'static>(
     workload: &Workload,
     spec: &LafsSpec,
@@ -143,38 +251,16 @@ pub async fn mutable_puts<S: ObjectStore + 'static>(
     let Lane { policy, seed, clock, progress } = lane;
     let mut report = RunReport::empty(seed, &policy.name);
     let Workload::MutablePuts { puts, line_bytes, reads_per_write } = *workload else { return report };
-    let config = lafs_config(spec);
-    let codec = match Codec::new(config.shares_needed, config.shares_total) {
-        Ok(codec) => Rc::new(codec),
-        Err(error) => {
-            report.violations.push(Violation { invariant: "invalid-grid", detail: error });
+    let grid = match RealGrid::new(spec, lane, servers) {
+        Ok(grid) => grid,
+        Err(violation) => {
+            report.violations.push(violation);
             return report;
         }
     };
-    let host = RealHost::<S>::new(seed, clock);
-    // Node ids as a world numbers a one-gateway grid: the gateway, then
-    // each server and its S3 node.
-    let gateway_node = NodeId::of_index(0);
-    let mut at_rest_stores = Vec::new();
-    let mut handles = Vec::new();
-    let mut storage_servers = Vec::new();
-    for (i, stores) in (0u32..).zip(servers) {
-        let node = NodeId::of_index(1 + 2 * i);
-        let policy = Policy::new(policy.config.clone(), sub_seed(seed, &format!("policy.{i}")));
-        let store = RetryingStore::new(stores.store, clock, policy);
-        let server = Rc::new(StorageServer::<RealHost<S>>::new(i, node, store, config.design));
-        handles.push(ServerHandle { node, server: server.clone() });
-        storage_servers.push(server);
-        at_rest_stores.push(stores.at_rest);
-    }
-    let gateway = Gateway::new(&host, 0, gateway_node, Rc::new(handles), config.clone(), codec);
-    let layer = policy
-        .gateway
-        .as_ref()
-        .map(|config| RetryLayer::new(clock, Policy::new(config.clone(), sub_seed(seed, "gateway-policy.0"))));
-
+    let (gateway, layer) = (&grid.gateway, grid.layer.as_ref());
     let cap = gateway.generate_mutable_cap();
-    let mut history: Vec<MutableOp> = create(&gateway, &cap, Bytes::new()).await.into_iter().collect();
+    let mut history: Vec<MutableOp> = create(gateway, &cap, Bytes::new()).await.into_iter().collect();
     let next_id = Cell::new(1u64);
     let invoke = || {
         let id = next_id.get();
@@ -187,7 +273,7 @@ pub async fn mutable_puts<S: ObjectStore + 'static>(
         let body = contents.clone().freeze();
         let id = invoke();
         let started = clock.now();
-        let result = write_under(layer.as_ref(), |_maybe_landed| gateway.put(&cap, body.clone())).await;
+        let result = write_under(layer, |_maybe_landed| gateway.put(&cap, body.clone())).await;
         book_operation(&mut report, clock.now().saturating_sub(started), result.as_ref().err().map(|e| &e.error));
         let (outcome, seqnum) = match &result {
             Ok(seqnum) => (Outcome::Ok, Some(*seqnum)),
@@ -206,7 +292,7 @@ pub async fn mutable_puts<S: ObjectStore + 'static>(
         for _ in 0..reads_per_write {
             let id = invoke();
             let started = clock.now();
-            let result = read_under(layer.as_ref(), &gateway, &cap).await;
+            let result = read_under(layer, gateway, &cap).await;
             book_operation(&mut report, clock.now().saturating_sub(started), result.as_ref().err());
             let (outcome, observed) = match result {
                 Ok(read) => (
@@ -227,62 +313,111 @@ pub async fn mutable_puts<S: ObjectStore + 'static>(
         }
     }
 
-    // Quiescence: no more faults, and no handler still at work.
-    heal();
-    let mut waited = Duration::ZERO;
-    while host.handlers_running() > 0 && waited < DRAIN_MAX {
-        clock.sleep(DRAIN_POLL).await;
-        waited += DRAIN_POLL;
-    }
-    let buckets = read_buckets(&at_rest_stores).await;
-    let final_read = match &buckets {
+    grid.quiesce(clock, heal).await;
+    match read_buckets(&grid.at_rest).await {
         Ok(buckets) => {
-            let read_at_rest = || gateway.at_rest(buckets.clone()).read_mutable(&cap);
-            final_read_with(&clock, &gateway, &cap, read_at_rest, |contents| vec![decode_puts(contents, line_bytes)])
-                .await
+            let stored = RealStored {
+                at_rest: gateway.at_rest(buckets),
+                shares_needed: grid.config.shares_needed,
+                write_quorum: grid.config.write_quorum(),
+            };
+            let decode = |contents: &[u8]| vec![decode_puts(contents, line_bytes)];
+            let final_read = final_read_with(&clock, gateway, &cap, || stored.read_mutable(&cap), decode).await;
+            let at_rest = stored.shares(&cap);
+            report.violations.extend(check_put_file(&history, &final_read, &at_rest, stored.write_quorum));
         }
-        Err(_) => {
-            final_read_with(
-                &clock,
-                &gateway,
-                &cap,
-                || Err(GatewayError::unexpected("the buckets could not be listed over HTTP")),
-                |contents| vec![decode_puts(contents, line_bytes)],
-            )
-            .await
+        Err(error) => report.violations.push(unreadable(&error)),
+    }
+    grid.book(&mut report);
+    report
+}
+
+/// A `backups` workload on a grid of one gateway, through the harness's
+/// own driver and checks (`retrylab_harness::{backups, check_backups}`):
+/// every file of every completed backup must download byte-identical (the
+/// immutable checker) and the root's `Latest` behave as a register, read
+/// through the gateway at quiescence and at rest from the buckets over HTTP.
+pub async fn backups<S: ObjectStore + 'static>(
+    workload: &Workload,
+    spec: &LafsSpec,
+    lane: Lane<'_>,
+    servers: Vec<ServerStores<S>>,
+    heal: impl FnOnce(),
+) -> RunReport {
+    let Lane { policy, seed, clock, .. } = lane;
+    let mut report = RunReport::empty(seed, &policy.name);
+    let Workload::Backups { files, file_bytes_step } = workload else { return report };
+    let grid = match RealGrid::new(spec, lane, servers) {
+        Ok(grid) => grid,
+        Err(violation) => {
+            report.violations.push(violation);
+            return report;
         }
     };
-    match buckets {
+    let mut client = RealClient { grid: &grid, lane, started: 0, tally: RunReport::empty(seed, &policy.name) };
+    let written = retrylab_harness::backups(&mut client, files, *file_bytes_step).await;
+    report = client.tally;
+    grid.quiesce(clock, heal).await;
+    match read_buckets(&grid.at_rest).await {
         Ok(buckets) => {
-            let verdicts = gateway.at_rest(buckets).verify_mutable(&cap);
-            // Real mode injects no corruption at rest: every corrupt share is the design's.
-            let at_rest = shares_checked(verdicts, config.shares_needed, |_, _| false);
-            report.violations.extend(check_put_file(&history, &final_read, &at_rest, config.write_quorum()));
+            let stored = RealStored {
+                at_rest: grid.gateway.at_rest(buckets),
+                shares_needed: grid.config.shares_needed,
+                write_quorum: grid.config.write_quorum(),
+            };
+            report.violations.extend(check_backups(&clock, &stored, &grid.gateway, &written).await);
         }
-        Err(error) => report.violations.push(Violation {
-            invariant: "buckets-unreadable",
-            detail: format!("listing the buckets at rest over HTTP failed: {}", error.name()),
-        }),
+        Err(error) => report.violations.push(unreadable(&error)),
     }
-    let mut counters = RetryCounters::default();
-    for server in &storage_servers {
-        let c = server.retry_counters();
-        counters.attempts += c.attempts;
-        counters.retries += c.retries;
-        counters.quota_exhausted += c.quota_exhausted;
-    }
-    book_counters(&mut report, counters);
-    match &layer {
-        Some(layer) => {
-            let c = layer.counters();
-            report.gateway_attempts = c.attempts;
-            report.gateway_retries = c.retries;
-            report.quota_exhausted += c.quota_exhausted;
-            report.retries = report.s3_retries + report.gateway_retries;
-        }
-        None => report.gateway_attempts = report.operations,
-    }
+    grid.book(&mut report);
     report
+}
+
+fn unreadable(error: &StoreError) -> Violation {
+    Violation {
+        invariant: "buckets-unreadable",
+        detail: format!("listing the buckets at rest over HTTP failed: {}", error.name()),
+    }
+}
+
+/// Real mode's gateway client for the harness's drivers: operations booked
+/// into the lane's tally, one progress tick each.
+struct RealClient<'g, 'l, S: ObjectStore + 'static> {
+    grid: &'g RealGrid<S>,
+    lane: Lane<'l>,
+    started: u64,
+    tally: RunReport,
+}
+
+impl<S: ObjectStore + 'static> GatewayClient for RealClient<'_, '_, S> {
+    type Host = RealHost<S>;
+    type Clock = RealClock;
+
+    fn gateway(&self) -> &Gateway<RealHost<S>> {
+        &self.grid.gateway
+    }
+
+    fn layer(&self) -> Option<&RetryLayer<RealClock>> {
+        self.grid.layer.as_ref()
+    }
+
+    fn start(&mut self, _what: &'static str, _key: impl FnOnce() -> String) -> (u64, Duration) {
+        self.started += 1;
+        (self.started, self.lane.clock.now())
+    }
+
+    fn end(&mut self, _operation: u64, started: Duration, error: Option<&GatewayError>) {
+        book_operation(&mut self.tally, self.lane.clock.now().saturating_sub(started), error);
+        (self.lane.progress)();
+    }
+
+    fn process(&self) -> u32 {
+        0
+    }
+
+    fn now(&self) -> Duration {
+        self.lane.clock.now()
+    }
 }
 
 /// Books one finished gateway operation.

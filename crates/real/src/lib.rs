@@ -25,8 +25,8 @@ pub mod run;
 pub use host::{RealClock, RealHost};
 pub use predict::{predict, Agreement, PolicyPrediction, ATTEMPTS_TOLERANCE, SIM_SEEDS_DEFAULT};
 pub use run::{
-    check_supported, run, shortened, LaneFaults, RealError, RealOptions, RealRun, TIME_SCALE_DEFAULT, TIME_SCALE_MAX,
-    TIME_SCALE_MIN,
+    check_supported, lane_operations, run, shortened, LaneFaults, RealError, RealOptions, RealRun, TIME_SCALE_DEFAULT,
+    TIME_SCALE_MAX, TIME_SCALE_MIN,
 };
 
 #[cfg(test)]

@@ -123,10 +123,20 @@ pub fn shortened(scenario: &Scenario, requests: Option<u64>) -> Scenario {
             Workload::S3Requests { operations, .. } => *operations = requests,
             Workload::MutablePuts { puts, .. } => *puts = requests,
             Workload::MutableAppends { appends, .. } => *appends = requests,
-            Workload::Backups { .. } => {}
+            Workload::Backups { files, .. } => files.truncate(usize::try_from(requests).unwrap_or(usize::MAX)),
         }
     }
     short
+}
+
+/// What a lane counts as its operations: puts (`mutable-puts`), backups,
+/// or operations (`s3-requests`).
+pub fn lane_operations(workload: &Workload) -> u64 {
+    match workload {
+        Workload::MutablePuts { puts, .. } => *puts,
+        Workload::Backups { files, .. } => files.len() as u64,
+        workload => workload.operations(),
+    }
 }
 
 /// Refuses what real mode cannot run, naming the setting; returns notes on
@@ -138,15 +148,14 @@ pub fn check_supported(scenario: &Scenario) -> Result<Vec<String>, RealError> {
         (Workload::S3Requests { .. }, _) => {
             return unsupported("real mode runs `s3-requests` workloads of `put` or `get`, not mixed ones".into())
         }
-        (Workload::MutablePuts { .. }, Some(spec)) if spec.gateways == 1 => {}
-        (Workload::MutablePuts { .. }, _) => {
-            return unsupported("real mode runs `mutable-puts` on a grid of one gateway (lafs.gateways = 1)".into())
+        (Workload::MutablePuts { .. } | Workload::Backups { .. }, Some(spec)) if spec.gateways == 1 => {}
+        (Workload::MutablePuts { .. } | Workload::Backups { .. }, _) => {
+            return unsupported("real mode runs grid workloads on a grid of one gateway (lafs.gateways = 1)".into())
         }
-        _ => {
-            return unsupported(
-                "real mode runs `s3-requests` (put, get) and `mutable-puts` workloads; this one is neither".into(),
-            )
-        }
+        _ => return unsupported(
+            "real mode runs `s3-requests` (put, get), `mutable-puts` and `backups` workloads, not `mutable-appends`"
+                .into(),
+        ),
     }
     if let Consistency::Eventual { .. } = scenario.s3.consistency {
         return unsupported("s3.consistency = \"eventual\": the real server (s3s-fs) is strongly consistent".into());
@@ -217,10 +226,7 @@ pub fn run(
     let scenario = shortened(scenario, options.requests);
     let policies = select_policies(&scenario, &options.policies)?;
     let seed = options.seed;
-    let servers_per_lane = match (&scenario.workload, &scenario.lafs) {
-        (Workload::MutablePuts { .. }, Some(spec)) => spec.servers,
-        _ => 1,
-    };
+    let servers_per_lane = scenario.lafs.as_ref().map_or(1, |spec| spec.servers);
 
     // Servers answer on worker threads of their own, so the clients'
     // thread never delays an answer (and the other way round).
@@ -284,6 +290,9 @@ pub fn run(
                     (Workload::MutablePuts { .. }, Some(spec)) => {
                         lanes::mutable_puts(&scenario.workload, spec, context, stores, heal).await
                     }
+                    (Workload::Backups { .. }, Some(spec)) => {
+                        lanes::backups(&scenario.workload, spec, context, stores, heal).await
+                    }
                     _ => {
                         let store = stores.into_iter().next().map(|stores| stores.store);
                         match store {
@@ -344,10 +353,7 @@ pub fn run(
         mode: "real",
         seed,
         time_scale: options.time_scale,
-        requests: match scenario.workload {
-            Workload::MutablePuts { puts, .. } => puts,
-            ref workload => workload.operations(),
-        },
+        requests: lane_operations(&scenario.workload),
         wall_ms: u64::try_from(wall.as_millis()).unwrap_or(u64::MAX),
         estimate,
         faults_injected,
