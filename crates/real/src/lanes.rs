@@ -182,6 +182,16 @@ impl<S: ObjectStore + 'static> RealGrid<S> {
         }
     }
 
+    /// The buckets at rest, listed and read over HTTP (after [`RealGrid::quiesce`]).
+    async fn read_at_rest(&self) -> Result<RealStored<'_>, Violation> {
+        let buckets = read_buckets(&self.at_rest).await.map_err(|error| unreadable(&error))?;
+        Ok(RealStored {
+            at_rest: self.gateway.at_rest(buckets),
+            shares_needed: self.config.shares_needed,
+            write_quorum: self.config.write_quorum(),
+        })
+    }
+
     /// Books the retry layers' totals into `report`.
     fn book(&self, report: &mut RunReport) {
         let mut counters = RetryCounters::default();
@@ -314,19 +324,14 @@ pub async fn mutable_puts<S: ObjectStore + 'static>(
     }
 
     grid.quiesce(clock, heal).await;
-    match read_buckets(&grid.at_rest).await {
-        Ok(buckets) => {
-            let stored = RealStored {
-                at_rest: gateway.at_rest(buckets),
-                shares_needed: grid.config.shares_needed,
-                write_quorum: grid.config.write_quorum(),
-            };
+    match grid.read_at_rest().await {
+        Ok(stored) => {
             let decode = |contents: &[u8]| vec![decode_puts(contents, line_bytes)];
             let final_read = final_read_with(&clock, gateway, &cap, || stored.read_mutable(&cap), decode).await;
             let at_rest = stored.shares(&cap);
             report.violations.extend(check_put_file(&history, &final_read, &at_rest, stored.write_quorum));
         }
-        Err(error) => report.violations.push(unreadable(&error)),
+        Err(violation) => report.violations.push(violation),
     }
     grid.book(&mut report);
     report
@@ -358,16 +363,9 @@ pub async fn backups<S: ObjectStore + 'static>(
     let written = retrylab_harness::backups(&mut client, files, *file_bytes_step).await;
     report = client.tally;
     grid.quiesce(clock, heal).await;
-    match read_buckets(&grid.at_rest).await {
-        Ok(buckets) => {
-            let stored = RealStored {
-                at_rest: grid.gateway.at_rest(buckets),
-                shares_needed: grid.config.shares_needed,
-                write_quorum: grid.config.write_quorum(),
-            };
-            report.violations.extend(check_backups(&clock, &stored, &grid.gateway, &written).await);
-        }
-        Err(error) => report.violations.push(unreadable(&error)),
+    match grid.read_at_rest().await {
+        Ok(stored) => report.violations.extend(check_backups(&clock, &stored, &grid.gateway, &written).await),
+        Err(violation) => report.violations.push(violation),
     }
     grid.book(&mut report);
     report
