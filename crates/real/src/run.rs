@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use futures::future::join_all;
 use retrylab_faults::sub_seed;
-use retrylab_harness::{select_policies, Estimate, EstimateError, EstimateState, RunReport, RunTimeout};
+use retrylab_harness::{select_policies, Estimate, EstimateError, EstimateState, RunReport};
 use retrylab_s3::ObjectStoreExt;
 use retrylab_s3_http::HttpS3Client;
 use retrylab_s3_server::{RealS3Server, ServerError, WireConfig, WireCounts, ACCESS_KEY, REGION, SECRET_KEY};
@@ -336,8 +336,8 @@ pub fn run(
     let agreement = match options.sim_seeds {
         Some(sim_seeds) => {
             let names: Vec<String> = policies.iter().map(|policy| policy.name.clone()).collect();
-            let timeout = None::<RunTimeout>;
-            let predictions = predict(&scenario, &names, seed, sim_seeds, timeout, predicting)?;
+            // No wall-clock budget: the scenario's own limits bound each simulated run.
+            let predictions = predict(&scenario, &names, seed, sim_seeds, None, predicting)?;
             Some(
                 estimate
                     .policies
