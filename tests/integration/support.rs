@@ -27,6 +27,8 @@ pub fn put_scenario(faults: FaultModel, policies: Vec<(&str, PolicyConfig)>, ope
             error_latency: None,
             consistency: Consistency::Strong,
             request_timeout: Duration::from_secs(30),
+            capacity: None,
+            rate_limits: None,
         },
         faults,
         disruptions: Default::default(),
@@ -37,6 +39,7 @@ pub fn put_scenario(faults: FaultModel, policies: Vec<(&str, PolicyConfig)>, ope
             keys: 4,
             clients: 1,
         },
+        traffic: retrylab_scenario::Traffic::default(),
         policies: policies
             .into_iter()
             .map(|(name, config)| NamedPolicy { name: name.to_owned(), config, gateway: None })

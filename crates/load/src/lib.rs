@@ -17,6 +17,7 @@ mod rate_limit;
 mod recovery;
 mod schedule;
 mod series;
+mod traffic;
 
 pub use arrivals::Arrivals;
 pub use popularity::{KeyPopularity, KeySampler};
@@ -25,3 +26,4 @@ pub use rate_limit::{PrefixLimiter, RateLimitSpec, RequestClass};
 pub use recovery::{recovery, Recovery, RecoveryReport, Trigger};
 pub use schedule::{Burst, Diurnal, RatePoint, RateSchedule};
 pub use series::LoadSeries;
+pub use traffic::{OpenLoop, Traffic};

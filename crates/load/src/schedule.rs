@@ -53,6 +53,12 @@ impl RateSchedule {
         todo!("helper")
     }
 
+    /// The expected number of arrivals in `[from, to)`.
+    pub fn mean_count(&self, from: Duration, to: Duration) -> f64 {
+        let _ = (from, to);
+        todo!("helper")
+    }
+
     /// An upper bound of `rate_at` over all `t` (the thinning envelope).
     pub fn rate_max(&self) -> f64 {
         todo!("helper")

@@ -19,6 +19,6 @@ pub use lint::{lint, Warning};
 pub use load::{load, parse};
 pub use model::{
     BudgetScope, Consistency, Design, LafsSpec, Limits, Listing, ModifyRetry, NamedPolicy, NetworkSpec, OperationMix,
-    ReadCheck, S3Operation, S3Spec, Scenario, ShareLayout, Workload, WriteCheck,
+    QueueSpec, RateLimitSpec, ReadCheck, S3Operation, S3Spec, Scenario, ShareLayout, Traffic, Workload, WriteCheck,
 };
 pub use write::{to_toml, to_toml_with_comment};

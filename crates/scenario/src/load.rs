@@ -37,6 +37,10 @@ use crate::schema::{
 // The mixed s3-requests workload's types (kept apart so the lists above stay as they were).
 use crate::model::OperationMix;
 use crate::schema::OperationMixTable;
+// Load (issue 12): arrivals, S3's capacity and rate limits.
+#[path = "load_traffic.rs"]
+mod traffic;
+use retrylab_load::Traffic;
 
 /// `seeds` when the file does not say.
 const SEEDS_DEFAULT: u64 = 100;
@@ -335,7 +339,7 @@ impl Cx<'_> {
         let network = self.network(file.network.as_ref(), &root.key("network"))?;
         let s3 = self.s3(file.s3.as_ref(), &root.key("s3"))?;
         let faults = self.faults(file.faults.as_ref(), &root.key("faults"))?;
-        let workload = self.workload(&file.workload, &root.key("workload"))?;
+        let (workload, traffic) = self.workload(&file.workload, &root.key("workload"))?;
         let lafs = self.lafs(file.lafs.as_ref(), file.workload.kind, &root.key("lafs"))?;
         self.stored_bytes(&workload, lafs.as_ref(), &file.workload, &root.key("workload"))?;
         self.operation_records(Given::new(file.seeds, SEEDS_DEFAULT), &workload, lafs.as_ref(), &root.key("seeds"))?;
@@ -355,6 +359,7 @@ impl Cx<'_> {
             faults,
             disruptions,
             workload,
+            traffic,
             policies,
             lafs,
         })
@@ -441,7 +446,22 @@ impl Cx<'_> {
             Some(latency) => Some(self.latency(latency, &at.key("error_latency_ms"))?),
             None => None,
         };
-        Ok(S3Spec { latency, error_latency, consistency, request_timeout: Duration::from_millis(timeout_ms) })
+        let capacity = match table.and_then(|t| t.capacity.as_ref()) {
+            Some(capacity) => Some(self.capacity(capacity, &at.key("capacity"))?),
+            None => None,
+        };
+        let rate_limits = match table.and_then(|t| t.rate_limits.as_ref()) {
+            Some(limits) => Some(self.rate_limits(limits, &at.key("rate_limits"))?),
+            None => None,
+        };
+        Ok(S3Spec {
+            latency,
+            error_latency,
+            consistency,
+            request_timeout: Duration::from_millis(timeout_ms),
+            capacity,
+            rate_limits,
+        })
     }
 
     // -----------------------------------------------------------------------
@@ -875,7 +895,37 @@ impl Cx<'_> {
     // -----------------------------------------------------------------------
     // Workload
 
-    fn workload(&self, table: &WorkloadTable, at: &FieldPath) -> Result<Workload, ScenarioError> {
+    fn workload(&self, table: &WorkloadTable, at: &FieldPath) -> Result<(Workload, Traffic), ScenarioError> {
+        let traffic_given = [
+            ("arrivals", table.arrivals.is_some()),
+            ("think_time_ms", table.think_time_ms.is_some()),
+            ("deadline_ms", table.deadline_ms.is_some()),
+            ("concurrency_max", table.concurrency_max.is_some()),
+            ("zipf_exponent", table.zipf_exponent.is_some()),
+            ("prefixes", table.prefixes.is_some()),
+        ];
+        if table.kind != WorkloadKind::S3Requests {
+            // Named before the generic "not a field" error, to say why.
+            if let Some((name, _)) = traffic_given.iter().find(|(_, given)| *given) {
+                return Err(self.misplaced(
+                    &at.key(name),
+                    format!(
+                        "load settings (arrivals, deadlines, key popularity) apply to \"s3-requests\" workloads only, \
+                         not to {}",
+                        workload_what(table.kind)
+                    ),
+                ));
+            }
+        }
+        let workload = self.workload_kind(table, at)?;
+        if let Workload::S3Requests { operation, object_bytes, keys, clients, .. } = workload {
+            let (traffic, operations) = self.s3_traffic(table, operation, at)?;
+            return Ok((Workload::S3Requests { operations, operation, object_bytes, keys, clients }, traffic));
+        }
+        Ok((workload, Traffic::default()))
+    }
+
+    fn workload_kind(&self, table: &WorkloadTable, at: &FieldPath) -> Result<Workload, ScenarioError> {
         let what = workload_what(table.kind);
         let present = [
             ("operations", table.operations.is_some()),
@@ -901,11 +951,8 @@ impl Cx<'_> {
         };
         match table.kind {
             WorkloadKind::S3Requests => {
-                let operations = table
-                    .operations
-                    .ok_or_else(|| self.missing(&at.key("operations"), format!("required for {what}")))?;
-                self.at_least_one(&at.key("operations"), operations)?;
-                self.at_most(&at.key("operations"), operations, OPERATIONS_MAX)?;
+                // `s3_traffic` checks `operations` (absent with open-loop arrivals).
+                let operations = table.operations.unwrap_or(1);
                 let operation = self.s3_operation(table, at, &what)?;
                 let keys = table.keys.unwrap_or(1);
                 self.at_least_one(&at.key("keys"), keys)?;

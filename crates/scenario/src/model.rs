@@ -9,6 +9,7 @@ use std::time::Duration;
 
 pub use retrylab_design::{Design, Listing, ModifyRetry, ReadCheck, ShareLayout, WriteCheck};
 use retrylab_faults::{Disruptions, FaultModel, LatencyDist};
+pub use retrylab_load::{QueueSpec, RateLimitSpec, Traffic};
 use retrylab_retry::PolicyConfig;
 
 /// One validated scenario file.
@@ -28,6 +29,9 @@ pub struct Scenario {
     /// `[[faults.partitions]]`, `[faults.corruption]`): grid workloads only.
     pub disruptions: Disruptions,
     pub workload: Workload,
+    /// How the workload's operations arrive (`s3-requests` only; the
+    /// default is the closed loop every other workload runs).
+    pub traffic: Traffic,
     /// At least one; names are unique.
     pub policies: Vec<NamedPolicy>,
     /// The Tahoe-LAFS-style grid; `None` for workloads that talk to S3 directly.
@@ -87,6 +91,10 @@ pub struct S3Spec {
     pub consistency: Consistency,
     /// The client's per-attempt timeout (a request with no answer by then fails as a timeout).
     pub request_timeout: Duration,
+    /// A queue in front of S3 (`None`: every request is served at once).
+    pub capacity: Option<QueueSpec>,
+    /// S3's per-prefix request-rate limits (`None`: no limit).
+    pub rate_limits: Option<RateLimitSpec>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]

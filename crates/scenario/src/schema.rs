@@ -178,6 +178,61 @@ pub(crate) struct S3Table {
     /// Service time of a request answered with an error, in milliseconds.
     /// Default: as `latency_ms`.
     pub error_latency_ms: Option<LatencyTable>,
+    /// S3 with finite capacity: requests queue for a fixed number of
+    /// servers, so that load (and retries) cost latency. Default: none
+    /// (every request is served at once, whatever the load).
+    pub capacity: Option<CapacityTable>,
+    /// S3's request-rate limits per partitioned prefix, answering
+    /// `503 SlowDown` above them. Default: none (no limit).
+    pub rate_limits: Option<RateLimitsTable>,
+}
+
+/// `[s3.capacity]`: a first-come-first-served queue in front of S3.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, expecting = "an [s3.capacity] table such as { servers = 100 }")]
+pub(crate) struct CapacityTable {
+    /// Requests served at once, 1 to 1,000,000 (required): with the mean
+    /// service time this is the capacity (servers / mean latency, requests per second).
+    pub servers: u64,
+    /// Load shedding: a request arriving when this many wait is answered
+    /// `503 SlowDown` at once (0 to 10^9). Default: no bound.
+    pub queue_max: Option<u64>,
+    /// A request that would wait longer than this many milliseconds is
+    /// answered `503 SlowDown` when it has waited that long, without being
+    /// served (1 to 10^12). Default: none.
+    pub queue_timeout_ms: Option<u64>,
+    /// Stretches in which every request starting service is slower: the
+    /// capacity blip that triggers a retry storm.
+    #[serde(default)]
+    pub slowdowns: Vec<SlowdownTable>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, expecting = "a slowdown table such as { start_s = 60, end_s = 70, factor = 10 }")]
+pub(crate) struct SlowdownTable {
+    /// When it starts: virtual seconds from the run's start, >= 0.
+    pub start_s: f64,
+    /// When it ends (exclusive): virtual seconds > start_s.
+    pub end_s: f64,
+    /// Service times are multiplied by this (finite, 1 to 10^6).
+    pub factor: f64,
+}
+
+/// `[s3.rate_limits]`: S3's documented limits per partitioned prefix.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, expecting = "an [s3.rate_limits] table")]
+pub(crate) struct RateLimitsTable {
+    /// PUT/COPY/POST/DELETE requests per second per partition (finite, > 0). Default 3,500.
+    pub writes_per_s: Option<f64>,
+    /// GET/HEAD (and LIST) requests per second per partition (finite, > 0). Default 5,500.
+    pub reads_per_s: Option<f64>,
+    /// A key's partition is its first this many `/`-separated segments, 1 to 64. Default 2.
+    pub prefix_depth: Option<u64>,
+    /// A partition throttling continuously for this many seconds splits
+    /// (its limits double) if it holds two keys or more (finite, > 0). Default 60.
+    pub split_after_s: Option<f64>,
+    /// Splits per partition at most, 0 to 20. Default 4.
+    pub splits_max: Option<u64>,
 }
 
 names!(LatencyKind {
@@ -416,7 +471,20 @@ impl WorkloadKind {
     /// The fields this kind takes (besides `kind`), required or not.
     pub fn fields(self) -> &'static [&'static str] {
         match self {
-            WorkloadKind::S3Requests => &["operations", "operation", "mix", "object_bytes", "keys", "clients"],
+            WorkloadKind::S3Requests => &[
+                "operations",
+                "operation",
+                "mix",
+                "object_bytes",
+                "keys",
+                "clients",
+                "arrivals",
+                "think_time_ms",
+                "deadline_ms",
+                "concurrency_max",
+                "zipf_exponent",
+                "prefixes",
+            ],
             WorkloadKind::MutablePuts => &["puts", "line_bytes", "reads_per_write"],
             WorkloadKind::MutableAppends => &["appends", "reads_per_write", "writers_per_file"],
             WorkloadKind::Backups => &["files", "file_bytes_step"],
@@ -479,6 +547,26 @@ pub(crate) struct WorkloadTable {
     pub keys: Option<u64>,
     /// "s3-requests": concurrent request streams sharing one S3 client, 1 to 100,000. Default 1.
     pub clients: Option<u64>,
+    /// "s3-requests" with operation "put" or "get": open-loop arrivals
+    /// (instead of `operations` and `clients`): operations arrive at a rate,
+    /// whatever the system does. Default: none (closed loop).
+    pub arrivals: Option<ArrivalsTable>,
+    /// "s3-requests", closed loop: each client waits this long (a latency
+    /// distribution, milliseconds) between an operation's end and its next. Default: none.
+    pub think_time_ms: Option<LatencyTable>,
+    /// "s3-requests": a client gives up an operation this many milliseconds
+    /// after it arrived (1 to 10^12). Default: none.
+    pub deadline_ms: Option<u64>,
+    /// "s3-requests", open loop: operations in flight at most; an arrival
+    /// beyond it is refused at once (1 to 10^9). Default: no limit.
+    pub concurrency_max: Option<u64>,
+    /// "s3-requests" with operation "put" or "get": keys drawn by Zipf
+    /// popularity with this exponent (finite, > 0, at most 10) instead of
+    /// cycled over. Default: none.
+    pub zipf_exponent: Option<f64>,
+    /// "s3-requests": the keys are spread over this many key prefixes
+    /// (`shares/p0000/..`, `shares/p0001/..`: S3 partitions), 1 to 10,000. Default 1.
+    pub prefixes: Option<u64>,
     /// "mutable-puts" (required): puts to one mutable file per gateway, 1 to 100,000.
     pub puts: Option<u64>,
     /// "mutable-puts": each line padded to at least this many bytes (0: no padding). Default 0.
@@ -494,6 +582,59 @@ pub(crate) struct WorkloadTable {
     pub files: Option<Vec<u64>>,
     /// "backups": the files of a backup are 0, step, 2 step, .. bytes. Default 8.
     pub file_bytes_step: Option<u64>,
+}
+
+/// `[workload.arrivals]`: a Poisson process whose rate follows a schedule.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, expecting = "an [workload.arrivals] table such as { rate_per_s = 700, duration_s = 180 }")]
+pub(crate) struct ArrivalsTable {
+    /// Operations arriving per second at time 0 (finite, 0 to 10^6; required).
+    pub rate_per_s: f64,
+    /// Arrivals stop after this many virtual seconds (finite, > 0; required);
+    /// the run then lets the operations in flight end.
+    pub duration_s: f64,
+    /// Changes of the rate, in time order: from `at_s` on the rate is
+    /// `rate_per_s`; with `ramp = true` it moves there linearly from the previous point.
+    #[serde(default)]
+    pub schedule: Vec<RatePointTable>,
+    /// A periodic swing of the rate (e.g. a day). Default: none.
+    pub diurnal: Option<DiurnalTable>,
+    /// Extra arrivals on top of the rate for a while.
+    #[serde(default)]
+    pub bursts: Vec<BurstTable>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, expecting = "a schedule point such as { at_s = 60, rate_per_s = 1400 }")]
+pub(crate) struct RatePointTable {
+    /// Virtual seconds from the run's start (finite, >= 0, not before the previous point).
+    pub at_s: f64,
+    /// The rate from then on, operations per second (finite, 0 to 10^6).
+    pub rate_per_s: f64,
+    /// Reach the rate linearly from the previous point (true) or step to it at `at_s` (false). Default false.
+    pub ramp: Option<bool>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, expecting = "a diurnal table such as { amplitude = 0.3, period_s = 86400 }")]
+pub(crate) struct DiurnalTable {
+    /// The rate swings by this fraction either way, in [0, 1).
+    pub amplitude: f64,
+    /// Seconds of one period (finite, > 0).
+    pub period_s: f64,
+    /// When the rate peaks, seconds (finite, >= 0). Default 0.
+    pub peak_at_s: Option<f64>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, expecting = "a burst table such as { start_s = 60, duration_s = 10, rate_per_s = 700 }")]
+pub(crate) struct BurstTable {
+    /// Virtual seconds from the run's start (finite, >= 0).
+    pub start_s: f64,
+    /// Seconds (finite, > 0).
+    pub duration_s: f64,
+    /// Extra operations per second during the burst (finite, 0 to 10^6).
+    pub rate_per_s: f64,
 }
 
 /// `[lafs]`: the Tahoe-LAFS grid, for every workload kind but `s3-requests`.

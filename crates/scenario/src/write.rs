@@ -29,6 +29,10 @@
 //! A `Scenario` that breaks the loader's rules in other ways (a zero timeout, a `[lafs]` with an
 //! `s3-requests` workload) is written as it is; loading the file reports the problem.
 
+// Load (issue 12): traffic, S3's capacity and rate limits.
+#[path = "write_traffic.rs"]
+mod traffic;
+
 use std::fmt::Write as _;
 use std::time::Duration;
 
@@ -63,7 +67,10 @@ pub fn to_toml_with_comment(scenario: &Scenario, comment: &str) -> String {
     s3(&mut out, &scenario.s3);
     faults(&mut out, &scenario.faults);
     disruptions(&mut out, &scenario.disruptions);
-    workload(&mut out, &scenario.workload);
+    workload(&mut out, &scenario.workload, scenario.traffic.open_loop.is_some());
+    if matches!(scenario.workload, Workload::S3Requests { .. }) {
+        traffic::traffic_fields(&mut out, &scenario.traffic);
+    }
     if let Some(lafs) = &scenario.lafs {
         lafs_spec(&mut out, lafs);
     }
@@ -102,6 +109,12 @@ fn s3(out: &mut Toml, s3: &S3Spec) {
     // Absent means "as latency_ms"; writing a copy would load as `Some`, a different Scenario.
     if let Some(error_latency) = &s3.error_latency {
         out.field("error_latency_ms", Written::exact(latency(error_latency)));
+    }
+    if let Some(capacity) = &s3.capacity {
+        traffic::capacity(out, capacity);
+    }
+    if let Some(limits) = &s3.rate_limits {
+        traffic::rate_limits(out, limits);
     }
 }
 
@@ -186,13 +199,17 @@ fn fault_kind_name(kind: FaultKind) -> FaultKindName {
     }
 }
 
-fn workload(out: &mut Toml, workload: &Workload) {
+fn workload(out: &mut Toml, workload: &Workload, open_loop: bool) {
     out.table("workload");
     let kind = |out: &mut Toml, kind: WorkloadKind| out.field("kind", Written::exact(string(kind.name())));
     match workload {
         Workload::S3Requests { operations, operation, object_bytes, keys, clients } => {
             kind(out, WorkloadKind::S3Requests);
-            out.field("operations", integer(*operations));
+            // With open-loop arrivals the loader computes `operations` and refuses `clients`.
+            let closed = !open_loop;
+            if closed {
+                out.field("operations", integer(*operations));
+            }
             let name = match operation {
                 S3Operation::Put => OperationName::Put,
                 S3Operation::Get => OperationName::Get,
@@ -206,7 +223,9 @@ fn workload(out: &mut Toml, workload: &Workload) {
             }
             out.field("object_bytes", integer(*object_bytes));
             out.field("keys", integer(*keys));
-            out.field("clients", integer(*clients));
+            if closed {
+                out.field("clients", integer(*clients));
+            }
         }
         Workload::MutablePuts { puts, line_bytes, reads_per_write } => {
             kind(out, WorkloadKind::MutablePuts);

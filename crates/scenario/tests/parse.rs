@@ -48,6 +48,8 @@ fn expected_full(path: &Path) -> Scenario {
             error_latency: Some(LatencyDist::Normal { mean_ms: 40.0, std_dev_ms: 10.0 }),
             consistency: Consistency::Eventual { window: Duration::from_millis(2000) },
             request_timeout: Duration::from_millis(15_000),
+            capacity: None,
+            rate_limits: None,
         },
         faults: FaultModel {
             process: FaultProcess::GilbertElliott(BurstParams {
@@ -71,6 +73,7 @@ fn expected_full(path: &Path) -> Scenario {
             keys: 16,
             clients: 1,
         },
+        traffic: retrylab_scenario::Traffic::default(),
         policies: vec![
             NamedPolicy { name: "none".into(), config: PolicyConfig::None, gateway: None },
             NamedPolicy { name: "retry-once".into(), config: PolicyConfig::Immediate { retries: 1 }, gateway: None },
@@ -144,6 +147,8 @@ fn minimal_file_gets_the_documented_defaults() {
             error_latency: None,
             consistency: Consistency::Strong,
             request_timeout: Duration::from_secs(30),
+            capacity: None,
+            rate_limits: None,
         },
         faults: FaultModel::default(),
         disruptions: Disruptions::default(),
@@ -154,6 +159,7 @@ fn minimal_file_gets_the_documented_defaults() {
             keys: 1,
             clients: 1,
         },
+        traffic: retrylab_scenario::Traffic::default(),
         policies: vec![NamedPolicy { name: "none".into(), config: PolicyConfig::None, gateway: None }],
         lafs: None,
     };
@@ -253,10 +259,13 @@ fn lafs_file_parses_into_the_expected_scenario() {
             error_latency: None,
             consistency: Consistency::Eventual { window: Duration::from_millis(1500) },
             request_timeout: Duration::from_secs(30),
+            capacity: None,
+            rate_limits: None,
         },
         faults: FaultModel::independent(0.013),
         disruptions: Disruptions::default(),
         workload: Workload::MutablePuts { puts: 10_000, line_bytes: 4096, reads_per_write: 0 },
+        traffic: retrylab_scenario::Traffic::default(),
         policies: vec![NamedPolicy {
             name: "multi-retry".into(),
             config: PolicyConfig::tahoe_cloud_backend(),

@@ -136,10 +136,13 @@ fn small_scenario() -> Scenario {
             error_latency: None,
             consistency: Consistency::Strong,
             request_timeout: Duration::from_secs(30),
+            capacity: None,
+            rate_limits: None,
         },
         faults: FaultModel::default(),
         disruptions: Disruptions::default(),
         workload: Workload::MutablePuts { puts: 3, line_bytes: 0, reads_per_write: 0 },
+        traffic: retrylab_scenario::Traffic::default(),
         policies: vec![NamedPolicy { name: "none".into(), config: PolicyConfig::None, gateway: None }],
         lafs: Some(LafsSpec {
             shares_needed: 1,
@@ -437,6 +440,8 @@ fn s3() -> impl Strategy<Value = S3Spec> {
             error_latency,
             consistency,
             request_timeout,
+            capacity: None,
+            rate_limits: None,
         },
     )
 }
@@ -734,6 +739,7 @@ prop_compose! {
             faults,
             disruptions,
             workload,
+            traffic: retrylab_scenario::Traffic::default(),
             policies,
             lafs,
         })
