@@ -76,6 +76,8 @@ pub fn s3_config(scenario: &Scenario) -> S3Config {
             retrylab_scenario::Consistency::Eventual { window } => Consistency::Eventual { window },
         },
         faults: scenario.faults.clone(),
+        capacity: scenario.s3.capacity.clone(),
+        rate_limits: scenario.s3.rate_limits.clone(),
     }
 }
 

@@ -392,7 +392,14 @@ async fn a_seed_faults_the_same_slots_as_the_simulated_service() {
     let server = start(wire.clone()).await;
     let client = Client::new(&server, request_timeout.mul_f64(wire.time_scale));
     let mut simulated = S3Service::new(
-        S3Config { latency: wire.latency.clone(), error_latency: None, consistency: Consistency::Strong, faults },
+        S3Config {
+            latency: wire.latency.clone(),
+            error_latency: None,
+            consistency: Consistency::Strong,
+            faults,
+            capacity: None,
+            rate_limits: None,
+        },
         seed,
     );
     let requests = 200u64;

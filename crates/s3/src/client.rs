@@ -66,6 +66,13 @@ impl ObjectStore for SimS3Client {
                         || fault_detail(&request, fault, handled.met),
                     );
                 }
+                if let Some(reason) = handled.refused {
+                    // Only with `[s3.capacity]` or `[s3.rate_limits]`: no
+                    // other scenario's trace changes.
+                    trace.record_with(s3, EventKind::FaultInjected { slot, kind: reason, applied: false }, || {
+                        vec![("key", request.key().to_owned().into()), ("overload", true.into())]
+                    });
+                }
                 if let Some(kind) = handled.corrupted {
                     trace.record_with(s3, EventKind::FaultInjected { slot, kind, applied: true }, || {
                         vec![("key", request.key().to_owned().into()), ("corruption", true.into())]

@@ -11,6 +11,7 @@ use retrylab_faults::{
     flip_bit, slot_rng, sub_seed, tamper, truncated_len, Corruption, CorruptionDecision, CorruptionDraw, FaultDecision,
     FaultKind, FaultModel, LatencyDist,
 };
+use retrylab_load::{Admission, PrefixLimiter, QueueSpec, RateLimitSpec, RequestClass, ServiceQueue};
 use retrylab_sim::Reply;
 
 pub use crate::fault_plan::FaultState;
@@ -36,7 +37,32 @@ pub struct S3Config {
     pub error_latency: Option<LatencyDist>,
     pub consistency: Consistency,
     pub faults: FaultModel,
+    /// A first-come-first-served queue in front of the service (`None`:
+    /// every request is served at once, whatever the load).
+    pub capacity: Option<QueueSpec>,
+    /// Per-prefix request-rate limits (`None`: none).
+    pub rate_limits: Option<RateLimitSpec>,
 }
+
+/// Requests the service refused for load, by reason.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OverloadCounts {
+    /// Over a prefix's request-rate limit (`503 SlowDown`).
+    pub throttled: u64,
+    /// The queue was full on arrival (load shedding, `503 SlowDown`).
+    pub shed: u64,
+    /// Would have waited past the queue timeout (`503 SlowDown` after it).
+    pub queue_timeouts: u64,
+    /// Requests served through the queue, their waits and service times.
+    pub served: u64,
+    pub wait_us: u64,
+    pub busy_us: u64,
+    /// Prefix partitions split under sustained load.
+    pub splits: u64,
+}
+
+/// The window of [`S3Service::busy_us_per_window`].
+pub const BUSY_WINDOW: Duration = Duration::from_secs(1);
 
 /// What the wire carries back: a response, an S3 error, or a dropped connection.
 pub type WireResult = Result<S3Response, WireError>;
@@ -75,6 +101,11 @@ pub struct S3Service {
     corrupted_at_rest: BTreeSet<String>,
     corruptions: CorruptionCounts,
     next_slot: u64,
+    queue: Option<ServiceQueue>,
+    limiter: Option<PrefixLimiter>,
+    overload: OverloadCounts,
+    /// Service time started in each second of virtual time (with a queue).
+    busy_us: Vec<u64>,
 }
 
 /// One request's fate, for the caller's trace.
@@ -87,6 +118,10 @@ pub struct Handled {
     pub corrupted: Option<&'static str>,
     /// The fault process the request met, for the trace (nothing drawn).
     pub met: FaultState,
+    /// Refused for load: `"throttled"`, `"shed"` or `"queue_timeout"`.
+    pub refused: Option<&'static str>,
+    /// Time it waited in the queue before service (zero without one).
+    pub waited: Duration,
 }
 
 /// How many requests met each kind of corruption (that took effect).
@@ -119,6 +154,10 @@ impl S3Service {
             corrupted_at_rest: BTreeSet::new(),
             corruptions: CorruptionCounts::default(),
             next_slot: 0,
+            queue: config.capacity.map(ServiceQueue::new),
+            limiter: config.rate_limits.map(PrefixLimiter::new),
+            overload: OverloadCounts::default(),
+            busy_us: Vec::new(),
         }
     }
 
@@ -136,14 +175,57 @@ impl S3Service {
     }
 
     /// Handles `request` arriving at virtual time `now` in slot `slot`.
+    ///
+    /// With a rate limit, a request over its prefix's limit is answered
+    /// `503 SlowDown` at once (after the error latency), before anything
+    /// else. With a queue, every other request (faulted or not) waits its
+    /// turn and is served for its drawn service time (the error latency if
+    /// it faults, else the success latency, whatever the answer), or is
+    /// refused with `503 SlowDown` when the queue is full or the wait would
+    /// pass the queue timeout. A healed service (quiescence) has no limits.
     pub fn handle(&mut self, request: &S3Request, slot: u64, now: Duration) -> (Reply<WireResult>, Handled) {
+        let healed = self.plan.healed();
+        if let (Some(limiter), false) = (&mut self.limiter, healed) {
+            let class = if request.is_mutating() { RequestClass::Write } else { RequestClass::Read };
+            let admitted = limiter.admit(request.key(), class, now);
+            self.overload.splits = limiter.splits();
+            if !admitted {
+                self.overload.throttled += 1;
+                return self.refused(slot, "throttled", self.plan.error_latency(slot), Duration::ZERO);
+            }
+        }
         let Encounter { fault, met } = self.plan.meet(slot, now);
+        let queued = match (&mut self.queue, healed) {
+            (Some(queue), false) => {
+                let drawn = if fault.is_some() { self.plan.error_latency(slot) } else { self.plan.latency(slot) };
+                match queue.admit(now, drawn) {
+                    Admission::Served { wait, service } => {
+                        self.overload.served += 1;
+                        self.overload.wait_us = self.overload.wait_us.saturating_add(micros(wait));
+                        self.overload.busy_us = self.overload.busy_us.saturating_add(micros(service));
+                        add_busy(&mut self.busy_us, now + wait, service);
+                        Some((wait, service))
+                    }
+                    Admission::Shed => {
+                        self.overload.shed += 1;
+                        return self.refused(slot, "shed", self.plan.error_latency(slot), Duration::ZERO);
+                    }
+                    Admission::QueueTimeout { waited } => {
+                        self.overload.queue_timeouts += 1;
+                        return self.refused(slot, "queue_timeout", waited, waited);
+                    }
+                }
+            }
+            _ => None,
+        };
         let corruption = if met.healed { CorruptionDecision::default() } else { self.corruption.decide(slot) };
+        let waited = queued.map_or(Duration::ZERO, |(wait, _)| wait);
         let Some(fault) = fault else {
             let (result, corrupted) = self.apply(request, slot, now, corruption);
-            let latency = match &result {
-                Ok(_) => self.plan.latency(slot),
-                Err(_) => self.plan.error_latency(slot),
+            let latency = match (&result, queued) {
+                (_, Some((wait, service))) => wait + service,
+                (Ok(_), None) => self.plan.latency(slot),
+                (Err(_), None) => self.plan.error_latency(slot),
             };
             if let (
                 Ok(_),
@@ -154,7 +236,8 @@ impl S3Service {
                 // write arriving before then conflicts (409).
                 self.conditional_until.insert(key.clone(), now + latency);
             }
-            return (Reply::After(result, latency), Handled { slot, fault: None, corrupted, met });
+            let handled = Handled { slot, fault: None, corrupted, met, refused: None, waited };
+            return (Reply::After(result, latency), handled);
         };
         // "Applied but 500": a write (never a read, never a rejected
         // conditional write) lands although the answer is an error.
@@ -164,14 +247,29 @@ impl S3Service {
         } else {
             (false, None)
         };
-        let error_latency = self.plan.error_latency(slot);
+        let error_latency = queued.map_or_else(|| self.plan.error_latency(slot), |(wait, service)| wait + service);
         let reply = match fault.kind {
             FaultKind::InternalError => Reply::After(Err(WireError::Status(S3ErrorCode::InternalError)), error_latency),
             FaultKind::SlowDown => Reply::After(Err(WireError::Status(S3ErrorCode::SlowDown)), error_latency),
             FaultKind::ConnectionReset => Reply::After(Err(WireError::Reset), error_latency),
             FaultKind::Timeout => Reply::Never,
         };
-        (reply, Handled { slot, fault: Some(FaultDecision { applied, ..fault }), corrupted, met })
+        let handled =
+            Handled { slot, fault: Some(FaultDecision { applied, ..fault }), corrupted, met, refused: None, waited };
+        (reply, handled)
+    }
+
+    /// A request refused for load: `503 SlowDown` after `latency`, not applied.
+    fn refused(
+        &self,
+        slot: u64,
+        reason: &'static str,
+        latency: Duration,
+        waited: Duration,
+    ) -> (Reply<WireResult>, Handled) {
+        let handled =
+            Handled { slot, fault: None, corrupted: None, met: FaultState::default(), refused: Some(reason), waited };
+        (Reply::After(Err(WireError::Status(S3ErrorCode::SlowDown)), latency), handled)
     }
 
     /// Applies `request`, corrupted as `corruption` says; also names the
@@ -391,6 +489,17 @@ impl S3Service {
         self.plan.outage_requests()
     }
 
+    /// Requests refused for load, and the queue's totals.
+    pub fn overload(&self) -> OverloadCounts {
+        self.overload
+    }
+
+    /// Microseconds of service started in each [`BUSY_WINDOW`] (with a
+    /// queue; empty without): divided by the servers, the utilisation.
+    pub fn busy_us_per_window(&self) -> &[u64] {
+        &self.busy_us
+    }
+
     /// Requests that met corruption, by kind.
     pub fn corruptions(&self) -> CorruptionCounts {
         self.corruptions
@@ -411,6 +520,27 @@ impl S3Service {
     /// no slot (set-up state, such as objects a GET workload reads).
     pub fn preload(&mut self, request: &S3Request) {
         let _ = self.apply(request, u64::MAX, Duration::ZERO, CorruptionDecision::default());
+    }
+}
+
+fn micros(duration: Duration) -> u64 {
+    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
+}
+
+/// Adds the service interval `[start, start + service)` to the busy time
+/// of each [`BUSY_WINDOW`] it covers.
+fn add_busy(busy_us: &mut Vec<u64>, start: Duration, service: Duration) {
+    let window = micros(BUSY_WINDOW);
+    let (mut from, end) = (micros(start), micros(start).saturating_add(micros(service)));
+    while from < end {
+        let index = usize::try_from(from / window).unwrap_or(usize::MAX);
+        // Bounded by the run's time limit (the loader's ceiling) in practice.
+        if index >= busy_us.len() {
+            busy_us.resize(index + 1, 0);
+        }
+        let until = ((from / window) + 1).saturating_mul(window).min(end);
+        busy_us[index] += until - from;
+        from = until;
     }
 }
 

@@ -32,6 +32,8 @@ fn config(faults: FaultModel) -> S3Config {
         error_latency: Some(LatencyDist::constant_ms(50.0)),
         consistency: Consistency::Strong,
         faults,
+        capacity: None,
+        rate_limits: None,
     }
 }
 

@@ -40,6 +40,8 @@ fn connect(
         error_latency: None,
         consistency: Consistency::Strong,
         faults,
+        capacity: None,
+        rate_limits: None,
     };
     let service = Rc::new(RefCell::new(S3Service::new(config, world.sub_seed("s3"))));
     let client = SimS3Client::new(world.clone(), service.clone(), client_node, s3_node, REQUEST_TIMEOUT);

@@ -27,7 +27,14 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 type Store = RetryingStore<SimS3Client, SimClock>;
 
 fn service(world: &World, latency: LatencyDist, faults: FaultModel) -> Rc<RefCell<S3Service>> {
-    let config = S3Config { latency, error_latency: None, consistency: Consistency::Strong, faults };
+    let config = S3Config {
+        latency,
+        error_latency: None,
+        consistency: Consistency::Strong,
+        faults,
+        capacity: None,
+        rate_limits: None,
+    };
     Rc::new(RefCell::new(S3Service::new(config, world.sub_seed("s3"))))
 }
 

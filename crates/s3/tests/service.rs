@@ -27,6 +27,8 @@ fn config(latency_ms: f64, consistency: Consistency) -> S3Config {
         error_latency: None,
         consistency,
         faults: FaultModel::default(),
+        capacity: None,
+        rate_limits: None,
     }
 }
 

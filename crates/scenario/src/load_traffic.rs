@@ -275,10 +275,8 @@ impl Cx<'_> {
     fn positive_seconds(&self, field: &FieldPath, seconds: f64) -> Result<Duration, ScenarioError> {
         let ms = self.seconds_as_whole_ms(field, seconds)?;
         if ms == 0 {
-            return Err(self.invalid(
-                field,
-                format!("must be at least 1 ms once rounded to whole milliseconds, got {seconds} s"),
-            ));
+            return Err(self
+                .invalid(field, format!("must be at least 1 ms once rounded to whole milliseconds, got {seconds} s")));
         }
         self.at_most(field, ms, DURATION_MS_MAX)?;
         Ok(Duration::from_millis(ms))

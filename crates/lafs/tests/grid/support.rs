@@ -21,6 +21,8 @@ pub fn s3(faults: FaultModel) -> S3Config {
         error_latency: None,
         consistency: Consistency::Strong,
         faults,
+        capacity: None,
+        rate_limits: None,
     }
 }
 
