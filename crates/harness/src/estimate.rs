@@ -108,6 +108,9 @@ pub struct PolicyEstimate {
     /// What these runs met of the scenario's outages, crashes and
     /// partitions; `crate::warnings_after_run` turns it into warnings.
     pub disruptions_reached: DisruptionsReached,
+    /// Goodput, retries and recovery over time (`s3-requests` with load settings).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub load: Option<crate::load_summary::LoadEstimate>,
 }
 
 impl PolicyEstimate {
@@ -369,6 +372,9 @@ pub struct PolicySummary {
     invariants: ViolationTally,
     reached: DisruptionsReached,
     trace_hashes: TraceHashes,
+    /// Runs under load (`None` for every other workload: shard parts stay as they were).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    load: Option<crate::load_summary::LoadSummary>,
 }
 
 /// The runs' trace hashes in a form that merges exactly across shards: the
@@ -433,6 +439,7 @@ impl PolicySummary {
             invariants: ViolationTally::default(),
             reached: DisruptionsReached { swarm, ..DisruptionsReached::default() },
             trace_hashes: TraceHashes::default(),
+            load: None,
         }
     }
 
@@ -475,6 +482,9 @@ impl PolicySummary {
         self.failures_per_seed_max = self.failures_per_seed_max.max(report.failures);
         self.reached.add(report);
         self.trace_hashes.add(report.seed, report.trace_hash);
+        if let Some(load) = &report.load {
+            self.load.get_or_insert_with(|| crate::load_summary::LoadSummary::new(load)).add(load);
+        }
         let (policy, swarm) = (&self.policy, self.swarm);
         self.invariants.add(report, |seed| replay_command(scenario, policy, seed, swarm));
     }
@@ -510,6 +520,13 @@ impl PolicySummary {
         self.failures_per_seed_max = self.failures_per_seed_max.max(next.failures_per_seed_max);
         self.invariants.merge(next.invariants);
         self.reached.merge(&next.reached);
+        self.load = match (self.load.take(), next.load) {
+            (Some(mut mine), Some(theirs)) => {
+                mine.merge(theirs);
+                Some(mine)
+            }
+            (mine, theirs) => mine.or(theirs),
+        };
         Ok(())
     }
 
@@ -557,6 +574,7 @@ impl PolicySummary {
             invariants: self.invariants,
             disruptions_reached: self.reached,
             trace_hashes: self.trace_hashes,
+            load: self.load.as_ref().map(|load| load.finish(confidence)),
             policy: self.policy,
         }
     }

@@ -33,6 +33,8 @@ mod disruptions;
 mod estimate;
 mod explore;
 mod lafs_workload;
+mod load_summary;
+mod load_workload;
 mod nightly;
 mod property;
 mod reached;
@@ -58,6 +60,8 @@ pub use explore::{
 pub use nightly::{CASES_VAR, FAILURES_DIR_VAR, SEEDS_VAR};
 pub use property::{check_case, Property, PropertyError, PropertyFailure};
 pub use reached::{warnings_after_run, DisruptionsReached};
+pub use load_summary::{LoadEstimate, LoadSummary, LoadWindow};
+pub use load_workload::{trigger, window_of, LoadReport, RECOVERY_SMOOTHING_WINDOWS, RECOVERY_TOLERANCE};
 pub use report::RunReport;
 pub use retrylab_check::Violation;
 pub use retrylab_lafs::MODIFY_RETRY_NOTE;

@@ -55,6 +55,8 @@ pub struct RunReport {
     pub node_names: NodeNames,
     /// Invariants the checkers found broken (Tahoe-LAFS workloads and mixed s3-requests workloads).
     pub violations: Vec<Violation>,
+    /// Measures of a run under load (`s3-requests` with load settings).
+    pub load: Option<crate::load_workload::LoadReport>,
 }
 
 impl RunReport {
@@ -83,6 +85,7 @@ impl RunReport {
             trace: None,
             node_names: NodeNames::default(),
             violations: Vec::new(),
+            load: None,
         }
     }
 

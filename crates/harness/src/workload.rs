@@ -82,6 +82,9 @@ pub fn s3_config(scenario: &Scenario) -> S3Config {
 }
 
 async fn drive(world: World, scenario: &Scenario, policy: &NamedPolicy) -> RunReport {
+    if crate::load_workload::applies(scenario) {
+        return crate::load_workload::drive(world, scenario, policy).await;
+    }
     match (&scenario.lafs, &scenario.workload) {
         (Some(spec), workload) if workload.needs_lafs() => drive_grid(world, scenario, policy, spec).await,
         (_, &Workload::S3Requests { operations, operation: S3Operation::Mixed(mix), object_bytes, keys, clients }) => {

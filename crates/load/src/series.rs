@@ -29,3 +29,69 @@ pub struct LoadSeries {
     /// Latencies of succeeded operations (microseconds), by completion window.
     pub latency_us: Vec<retrylab_stats::LatencyHistogram>,
 }
+
+// Interface stubs (the helper implements them on its branch).
+impl LoadSeries {
+    pub fn new(window: std::time::Duration) -> Self {
+        let _ = window;
+        todo!("helper")
+    }
+    pub fn add_offered(&mut self, at: std::time::Duration) {
+        let _ = at;
+        todo!("helper")
+    }
+    pub fn add_attempt(&mut self, at: std::time::Duration, retry: bool) {
+        let _ = (at, retry);
+        todo!("helper")
+    }
+    pub fn add_success(&mut self, at: std::time::Duration, latency_us: u64) {
+        let _ = (at, latency_us);
+        todo!("helper")
+    }
+    pub fn add_failure(&mut self, at: std::time::Duration) {
+        let _ = at;
+        todo!("helper")
+    }
+    pub fn add_gave_up(&mut self, at: std::time::Duration) {
+        let _ = at;
+        todo!("helper")
+    }
+    pub fn add_rejected(&mut self, at: std::time::Duration) {
+        let _ = at;
+        todo!("helper")
+    }
+}
+
+// More interface stubs (the helper implements them on its branch).
+impl LoadSeries {
+    pub fn merge(&mut self, other: &LoadSeries) {
+        let _ = other;
+        todo!("helper")
+    }
+    pub fn windows(&self) -> usize {
+        todo!("helper")
+    }
+    pub fn goodput_per_s(&self, i: usize) -> f64 {
+        let _ = i;
+        todo!("helper")
+    }
+    pub fn offered_per_s(&self, i: usize) -> f64 {
+        let _ = i;
+        todo!("helper")
+    }
+    pub fn attempts_per_s(&self, i: usize) -> f64 {
+        let _ = i;
+        todo!("helper")
+    }
+    pub fn retries_per_s(&self, i: usize) -> f64 {
+        let _ = i;
+        todo!("helper")
+    }
+    pub fn latency_ms_p99(&self, i: usize) -> Option<f64> {
+        let _ = i;
+        todo!("helper")
+    }
+    pub fn retry_share(&self) -> f64 {
+        todo!("helper")
+    }
+}

@@ -27,6 +27,7 @@ pub mod histogram;
 mod incomplete_beta;
 pub mod interval;
 pub mod mcnemar;
+pub mod mean;
 pub mod multiple;
 pub mod percentile;
 pub mod proportion;
@@ -44,6 +45,7 @@ pub use mcnemar::{
     discordant_pairs, mcnemar, mcnemar_clustered, ClusteredMcNemar, McNemar, McNemarMethod,
     CLUSTERED_MCNEMAR_CLUSTERS_MIN, MCNEMAR_EXACT_BELOW,
 };
+pub use mean::{mean_interval, MeanInterval};
 pub use multiple::holm;
 pub use percentile::{percentile_nearest_rank, LatencySummary};
 pub use proportion::{two_proportion_z_test, TwoProportion};
