@@ -249,8 +249,101 @@ pub fn estimate_human(scenario: &Scenario, estimate: &Estimate) -> String {
         let _ = writeln!(out, "{:<16} {per_run}; {}", p.policy, counts(&p.failures_by_kind));
     }
     amplification(&mut out, scenario, &estimate.policies);
+    under_load(&mut out, &estimate.policies);
     invariants(&mut out, &estimate.policies);
     out
+}
+
+/// For runs under load: goodput, retries and recovery after the trigger per
+/// policy, with intervals over seeds, and goodput over time as a sparkline.
+fn under_load(out: &mut String, policies: &[PolicyEstimate]) {
+    let Some(first) = policies.iter().find_map(|p| p.load.as_ref()) else { return };
+    let trigger = match first.trigger_s {
+        Some((start, end)) => format!("trigger {start:.1}-{end:.1} s; "),
+        None => String::new(),
+    };
+    let _ = writeln!(
+        out,
+        "
+under load ({trigger}windows of {} s; recovered: goodput's mean over {} windows back within {:.0}% of \
+         its value before the trigger, before arrivals stop):",
+        first.window_s,
+        retrylab_harness::RECOVERY_SMOOTHING_WINDOWS,
+        retrylab_harness::RECOVERY_TOLERANCE * 100.0
+    );
+    let _ = writeln!(
+        out,
+        "{:<24} {:>10} {:>10} {:>8} {:>9} {:>9} {:>10}  {:<24} {}",
+        "policy", "offered/s", "goodput/s", "retries", "deadline", "rejected", "s3 503s", "recovered (95% CI)",
+        "recovery s (95% CI), worst"
+    );
+    for p in policies {
+        let Some(load) = &p.load else { continue };
+        let recovered = if load.seeds_judged == 0 {
+            "no trigger".to_owned()
+        } else {
+            format!(
+                "{}/{} [{}, {}]",
+                load.seeds_recovered,
+                load.seeds_judged,
+                percent(load.recovered_ci_low),
+                percent(load.recovered_ci_high)
+            )
+        };
+        let recovery = match (load.recovery_s_mean, load.recovery_s_ci_low, load.recovery_s_ci_high) {
+            _ if load.seeds_judged == 0 => String::new(),
+            (None, _, _) => "did not recover".to_owned(),
+            (Some(mean), Some(low), Some(high)) => {
+                format!("{mean:.1} [{low:.1}, {high:.1}], {:.0}", load.recovery_s_max.unwrap_or(mean))
+            }
+            (Some(mean), _, _) => format!("{mean:.1}"),
+        };
+        let _ = writeln!(
+            out,
+            "{:<24} {:>10.1} {:>10.1} {:>8} {:>9} {:>9} {:>10}  {:<24} {}",
+            p.policy,
+            load.offered_per_s,
+            load.goodput_per_s,
+            percent(load.retry_share),
+            load.deadline_exceeded,
+            load.rejected,
+            load.s3_throttled + load.s3_shed + load.s3_queue_timeouts,
+            recovered,
+            recovery
+        );
+    }
+    let _ = writeln!(out, "goodput over time (mean over seeds; each column {}):", sparkline_span(first));
+    let top = policies
+        .iter()
+        .filter_map(|p| p.load.as_ref())
+        .flat_map(|load| load.series.iter().map(|w| w.goodput_per_s.max(w.offered_per_s)))
+        .fold(0.0, f64::max);
+    for p in policies {
+        let Some(load) = &p.load else { continue };
+        let _ = writeln!(out, "{:<24} {}", p.policy, sparkline(load, top));
+    }
+}
+
+/// Columns of the sparkline at most.
+const SPARKLINE_COLUMNS: usize = 72;
+
+fn sparkline_span(load: &retrylab_harness::LoadEstimate) -> String {
+    let per_column = load.series.len().div_ceil(SPARKLINE_COLUMNS).max(1);
+    format!("{} s", load.window_s * per_column as f64)
+}
+
+/// Goodput per window as block characters scaled to `top`.
+fn sparkline(load: &retrylab_harness::LoadEstimate, top: f64) -> String {
+    const BLOCKS: [char; 9] = [' ', '▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let per_column = load.series.len().div_ceil(SPARKLINE_COLUMNS).max(1);
+    load.series
+        .chunks(per_column)
+        .map(|chunk| {
+            let mean = chunk.iter().map(|w| w.goodput_per_s).sum::<f64>() / chunk.len() as f64;
+            let level = if top > 0.0 { (mean / top * 8.0).round() } else { 0.0 };
+            BLOCKS[(level.clamp(0.0, 8.0)) as usize]
+        })
+        .collect()
 }
 
 /// What the invariant checkers found: a line per policy that broke an
@@ -404,6 +497,7 @@ pub fn compare_human(scenario: &Scenario, comparison: &Comparison) -> String {
     let _ = writeln!(out, "{DEFF_NOTE}");
     notes(&mut out, &comparison.notes);
     amplification(&mut out, scenario, &comparison.policies);
+    under_load(&mut out, &comparison.policies);
     invariants(&mut out, &comparison.policies);
     let _ = writeln!(
         out,

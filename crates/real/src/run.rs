@@ -163,6 +163,18 @@ pub fn check_supported(scenario: &Scenario) -> Result<Vec<String>, RealError> {
     if scenario.disruptions.schedules_any() || scenario.disruptions.corruption.any() {
         return unsupported("[disruptions] (crashes, partitions, corruption) are simulated only".into());
     }
+    if !scenario.traffic.is_default() {
+        return unsupported(
+            "load settings in [workload] (arrivals, think_time_ms, deadline_ms, concurrency_max, zipf_exponent, \
+             prefixes) are simulated only"
+                .into(),
+        );
+    }
+    if scenario.s3.capacity.is_some() || scenario.s3.rate_limits.is_some() {
+        return unsupported(
+            "[s3.capacity] and [s3.rate_limits]: the real server answers at once, whatever the load".into(),
+        );
+    }
     let mut notes = Vec::new();
     if scenario.network.latency.mean_ms() > 0.0 || scenario.network.loss_probability > 0.0 {
         notes.push(
