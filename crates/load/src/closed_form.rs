@@ -2,16 +2,35 @@
 
 /// Erlang C: the probability that an arrival waits in an M/M/c queue with
 /// `servers` servers and offered load `a = lambda / mu` (a < servers).
+///
+/// Through Erlang B's recurrence `B(0) = 1`, `B(k) = a B(k-1) / (k + a B(k-1))`,
+/// every term in (0, 1] (no factorials, no powers: stable for thousands of
+/// servers), then `C = c B / (c - a (1 - B))`. 1 when `a >= servers` (an
+/// unstable queue: everyone waits), 0 when `a <= 0`.
 pub fn erlang_c(servers: u32, offered_load: f64) -> f64 {
-    let _ = (servers, offered_load);
-    todo!("helper")
+    let servers_f = f64::from(servers);
+    if offered_load.is_nan() || offered_load >= servers_f {
+        return 1.0;
+    }
+    if offered_load <= 0.0 {
+        return 0.0;
+    }
+    let blocking = (1..=servers).fold(1.0, |previous, k| {
+        let carried = offered_load * previous;
+        carried / (f64::from(k) + carried)
+    });
+    servers_f * blocking / (servers_f - offered_load * (1.0 - blocking))
 }
 
 /// Mean wait in queue (seconds) of M/M/c with arrival rate `lambda` and
 /// service rate `mu` per server (per second): `C(c, a) / (c mu - lambda)`.
+/// Infinite when `lambda >= servers mu` (the queue grows without bound).
 pub fn mmc_mean_wait_s(lambda: f64, mu: f64, servers: u32) -> f64 {
-    let _ = (lambda, mu, servers);
-    todo!("helper")
+    let capacity_per_s = f64::from(servers) * mu;
+    if lambda.is_nan() || capacity_per_s.is_nan() || lambda >= capacity_per_s {
+        return f64::INFINITY;
+    }
+    erlang_c(servers, lambda / mu) / (capacity_per_s - lambda)
 }
 
 /// Utilisation of M/M/1: `lambda / mu`.

@@ -32,6 +32,9 @@ pub struct RecoveryReport {
 /// recovered at the first window i starting at or after `trigger.end` whose
 /// mean over windows `i .. i + smoothing` is at least `(1 - tolerance) * baseline`.
 /// `None` when no whole window lies in `[warmup, trigger.start)`.
+///
+/// `smoothing` 0 counts as 1; a zero `window` gives `None`. Windows past the
+/// end of `succeeded` count 0 (the series only grows where events land).
 pub fn recovery(
     succeeded: &[u64],
     window: Duration,
@@ -41,6 +44,43 @@ pub fn recovery(
     tolerance: f64,
     smoothing: usize,
 ) -> Option<RecoveryReport> {
-    let _ = (succeeded, window, trigger, warmup, measured_until, tolerance, smoothing);
-    todo!("helper")
+    let window_ns = window.as_nanos();
+    if window_ns == 0 {
+        return None;
+    }
+    let window_s = window.as_secs_f64();
+    let count = |i: u128| usize::try_from(i).ok().and_then(|i| succeeded.get(i)).copied().unwrap_or(0);
+    // Whole windows in [warmup, trigger.start): from ceil(warmup / w) to floor(start / w).
+    let baseline_first = warmup.as_nanos().div_ceil(window_ns);
+    let baseline_end = trigger.start.as_nanos() / window_ns;
+    if baseline_first >= baseline_end {
+        return None;
+    }
+    let baseline_windows = baseline_end - baseline_first;
+    let baseline_total: u64 = (baseline_first..baseline_end).map(count).sum();
+    let baseline_per_s = baseline_total as f64 / baseline_windows as f64 / window_s;
+    let threshold_per_s = (1.0 - tolerance) * baseline_per_s;
+
+    let smoothing = smoothing.max(1) as u128;
+    let first = trigger.end.as_nanos().div_ceil(window_ns);
+    // The last window the search may start at: its smoothing windows end by `measured_until`.
+    let Some(last) = (measured_until.as_nanos() / window_ns).checked_sub(smoothing) else {
+        return Some(RecoveryReport { baseline_per_s, recovery: Recovery::NotRecovered });
+    };
+    // A running sum over windows i .. i + smoothing.
+    let mut sum: u64 = (first..first + smoothing).map(count).sum();
+    let mut i = first;
+    let recovery = loop {
+        if i > last {
+            break Recovery::NotRecovered;
+        }
+        let mean_per_s = sum as f64 / smoothing as f64 / window_s;
+        if mean_per_s >= threshold_per_s {
+            let after_ns = (i * window_ns).saturating_sub(trigger.end.as_nanos());
+            break Recovery::Recovered { after: crate::schedule::duration_from_nanos(after_ns) };
+        }
+        sum = sum + count(i + smoothing) - count(i);
+        i += 1;
+    };
+    Some(RecoveryReport { baseline_per_s, recovery })
 }

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use retrylab_faults::libm;
+
 /// A change of the base level at `at`: from then on the level is
 /// `rate_per_s`; with `ramp`, the level instead moves linearly from the
 /// previous point's level (or the schedule's `rate_per_s` at time 0),
@@ -49,12 +51,133 @@ impl RateSchedule {
 
     /// The offered rate at `t`, arrivals per second (never negative).
     pub fn rate_at(&self, t: Duration) -> f64 {
-        let _ = t;
-        todo!("helper")
+        let rate = self.level_at(t) * self.diurnal_factor(t) + self.bursts_at(t);
+        // `max` also turns a NaN (from a nonsensical schedule) into 0.
+        rate.max(0.0)
     }
 
     /// An upper bound of `rate_at` over all `t` (the thinning envelope).
     pub fn rate_max(&self) -> f64 {
-        todo!("helper")
+        let level_max = self.points.iter().map(|point| point.rate_per_s).fold(self.rate_per_s, f64::max);
+        let bursts: f64 = self.bursts.iter().map(|burst| burst.rate_per_s.max(0.0)).sum();
+        (level_max.max(0.0) * self.diurnal_factor_max() + bursts).max(0.0)
     }
+
+    /// Expected arrivals in `[from, to)`: the integral of `rate_at`, by
+    /// Simpson's rule between the schedule's breakpoints (exact where the
+    /// rate is linear, that is without a diurnal swing; 64 steps per diurnal
+    /// period otherwise). For tests and reports, not for drawing arrivals.
+    pub fn mean_count(&self, from: Duration, to: Duration) -> f64 {
+        if to <= from {
+            return 0.0;
+        }
+        let mut cuts: Vec<Duration> =
+            self.breakpoints().filter(|&cut| from < cut && cut < to).chain([from, to]).collect();
+        cuts.sort_unstable();
+        cuts.dedup();
+        cuts.windows(2).map(|piece| self.simpson(piece[0], piece[1])).sum()
+    }
+
+    /// Simpson's rule over `[from, to]`, where the level is linear and the
+    /// bursts constant (no breakpoint inside).
+    fn simpson(&self, from: Duration, to: Duration) -> f64 {
+        const STEPS_PER_PERIOD: f64 = 64.0;
+        const STEPS_MAX: u64 = 1 << 16;
+        let length_ns = (to - from).as_nanos();
+        let steps = match &self.diurnal {
+            Some(diurnal) if !diurnal.period.is_zero() => {
+                let periods = (to - from).as_secs_f64() / diurnal.period.as_secs_f64();
+                ((periods * STEPS_PER_PERIOD).ceil() as u64).clamp(2, STEPS_MAX)
+            }
+            _ => 2,
+        };
+        let steps = steps + steps % 2;
+        // The rate just inside the ends: a step or a burst edge at an end
+        // belongs to the neighbouring piece.
+        let at = |k: u64| -> f64 {
+            let offset_ns = length_ns * u128::from(k) / u128::from(steps);
+            let t = from + duration_from_nanos(offset_ns);
+            let t = if k == steps { t.saturating_sub(Duration::from_nanos(1)).max(from) } else { t };
+            self.rate_at(t)
+        };
+        let mut sum = at(0) + at(steps);
+        for k in 1..steps {
+            sum += if k % 2 == 1 { 4.0 } else { 2.0 } * at(k);
+        }
+        sum * (to - from).as_secs_f64() / (3.0 * steps as f64)
+    }
+
+    /// Every time at which the rate may jump or change slope.
+    fn breakpoints(&self) -> impl Iterator<Item = Duration> + '_ {
+        let points = self.points.iter().map(|point| point.at);
+        let bursts = self.bursts.iter().flat_map(|burst| [burst.start, burst.start.saturating_add(burst.duration)]);
+        points.chain(bursts)
+    }
+
+    /// The thinning envelope from `from` on: a bound of `rate_at` over
+    /// `[from, until)`, and `until`, the next breakpoint after `from`
+    /// (`Duration::MAX` if none). Within such a stretch the level is
+    /// constant or linear and the bursts do not change, so the bound is
+    /// tight up to the diurnal swing: sparse schedules (a long quiet stretch,
+    /// then a burst) cost no rejected candidates for the quiet part.
+    pub(crate) fn envelope(&self, from: Duration) -> (f64, Duration) {
+        let until = self.breakpoints().filter(|&cut| cut > from).min().unwrap_or(Duration::MAX);
+        let next = self.points.partition_point(|point| point.at <= from);
+        let ramp_target = match self.points.get(next) {
+            Some(point) if point.ramp => point.rate_per_s,
+            _ => 0.0,
+        };
+        let level_max = self.level_at(from).max(ramp_target).max(0.0);
+        let bound = level_max * self.diurnal_factor_max() + self.bursts_at(from).max(0.0);
+        (bound, until)
+    }
+
+    /// The base level at `t`: the last point at or before `t`, or the
+    /// ramp towards the next point.
+    fn level_at(&self, t: Duration) -> f64 {
+        let next = self.points.partition_point(|point| point.at <= t);
+        let (previous_at, previous_rate) = match next.checked_sub(1).map(|i| &self.points[i]) {
+            Some(point) => (point.at, point.rate_per_s),
+            None => (Duration::ZERO, self.rate_per_s),
+        };
+        match self.points.get(next) {
+            Some(point) if point.ramp && point.at > previous_at => {
+                let fraction = (t - previous_at).as_secs_f64() / (point.at - previous_at).as_secs_f64();
+                previous_rate + (point.rate_per_s - previous_rate) * fraction
+            }
+            _ => previous_rate,
+        }
+    }
+
+    fn diurnal_factor(&self, t: Duration) -> f64 {
+        let Some(diurnal) = &self.diurnal else { return 1.0 };
+        let period_ns = diurnal.period.as_nanos() as i128;
+        if period_ns == 0 {
+            return 1.0;
+        }
+        // The phase from integer nanoseconds, reduced to one period: exact,
+        // however late `t` is.
+        let offset_ns = (t.as_nanos() as i128 - diurnal.peak_at.as_nanos() as i128).rem_euclid(period_ns);
+        let phase = offset_ns as f64 / period_ns as f64;
+        1.0 + diurnal.amplitude * libm::cos(2.0 * std::f64::consts::PI * phase)
+    }
+
+    fn diurnal_factor_max(&self) -> f64 {
+        self.diurnal.as_ref().map_or(1.0, |diurnal| 1.0 + diurnal.amplitude.abs())
+    }
+
+    /// The sum of the bursts active at `t` (`[start, start + duration)`).
+    fn bursts_at(&self, t: Duration) -> f64 {
+        self.bursts
+            .iter()
+            .filter(|burst| burst.start <= t && t < burst.start.saturating_add(burst.duration))
+            .map(|burst| burst.rate_per_s)
+            .sum()
+    }
+}
+
+/// `Duration` from nanoseconds, saturating (a `u128` of nanoseconds can exceed `Duration::MAX`).
+pub(crate) fn duration_from_nanos(nanos: u128) -> Duration {
+    let secs = u64::try_from(nanos / 1_000_000_000).unwrap_or(u64::MAX);
+    Duration::new(secs, (nanos % 1_000_000_000) as u32)
 }
