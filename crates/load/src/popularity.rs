@@ -74,3 +74,56 @@ fn zipf_cumulative(exponent: f64, keys: u64) -> Arc<[f64]> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use retrylab_faults::stream;
+
+    #[test]
+    fn zipf_top_ranks_follow_the_pmf() {
+        let exponent = 1.1;
+        let keys = 1_000;
+        let sampler = KeySampler::new(KeyPopularity::Zipf { exponent }, keys);
+        let normaliser: f64 = (1..=keys).map(|k| 1.0 / (k as f64).powf(exponent)).sum();
+        let mut rng = stream(1, "zipf");
+        let draws = 100_000u64;
+        let mut counts = vec![0u64; keys as usize];
+        for _ in 0..draws {
+            counts[sampler.sample(&mut rng) as usize] += 1;
+        }
+        for rank in 0..5u64 {
+            let pmf = 1.0 / ((rank + 1) as f64).powf(exponent) / normaliser;
+            assert!((sampler.probability(rank) - pmf).abs() < 1e-12);
+            let interval = retrylab_stats::wilson(counts[rank as usize], draws, 0.999);
+            assert!(interval.contains(pmf), "rank {rank}: {} of {draws}, pmf {pmf}", counts[rank as usize]);
+        }
+        assert!(counts[0] > counts[1] && counts[1] > counts[2]);
+        assert_eq!(sampler.probability(keys), 0.0);
+    }
+
+    #[test]
+    fn uniform_covers_every_key_evenly() {
+        let keys = 50u64;
+        let sampler = KeySampler::new(KeyPopularity::Uniform, keys);
+        let mut rng = stream(2, "uniform");
+        let draws = 20_000u64;
+        let mut counts = vec![0u64; keys as usize];
+        for _ in 0..draws {
+            counts[sampler.sample(&mut rng) as usize] += 1;
+        }
+        for count in counts {
+            // 99.9% per key, over 50 keys: a false alarm about 5% of seeds, so a wider 99.99%.
+            assert!(retrylab_stats::wilson(count, draws, 0.9999).contains(1.0 / keys as f64), "{count}");
+        }
+    }
+
+    #[test]
+    fn one_key_always_draws_rank_zero() {
+        let mut rng = stream(3, "one");
+        for popularity in [KeyPopularity::Uniform, KeyPopularity::Zipf { exponent: 2.0 }] {
+            let sampler = KeySampler::new(popularity, 1);
+            assert!((0..100).all(|_| sampler.sample(&mut rng) == 0));
+        }
+    }
+}

@@ -181,3 +181,136 @@ pub(crate) fn duration_from_nanos(nanos: u128) -> Duration {
     let secs = u64::try_from(nanos / 1_000_000_000).unwrap_or(u64::MAX);
     Duration::new(secs, (nanos % 1_000_000_000) as u32)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn s(seconds: u64) -> Duration {
+        Duration::from_secs(seconds)
+    }
+
+    fn point(at_s: u64, rate_per_s: f64, ramp: bool) -> RatePoint {
+        RatePoint { at: s(at_s), rate_per_s, ramp }
+    }
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() <= 1e-9 * b.abs().max(1.0)
+    }
+
+    #[test]
+    fn steps_hold_from_their_time_on() {
+        let schedule = RateSchedule { points: vec![point(10, 50.0, false), point(20, 5.0, false)], ..RateSchedule::constant(100.0) };
+        assert_eq!(schedule.rate_at(s(0)), 100.0);
+        assert_eq!(schedule.rate_at(s(10) - Duration::from_nanos(1)), 100.0);
+        assert_eq!(schedule.rate_at(s(10)), 50.0);
+        assert_eq!(schedule.rate_at(s(19)), 50.0);
+        assert_eq!(schedule.rate_at(s(20)), 5.0);
+        assert_eq!(schedule.rate_at(s(1000)), 5.0);
+        assert_eq!(schedule.rate_max(), 100.0);
+    }
+
+    #[test]
+    fn ramps_interpolate_from_the_previous_point() {
+        // From (0, 100) to (10, 200), a step to 50 at 20, then a ramp to 150 at 30.
+        let points = vec![point(10, 200.0, true), point(20, 50.0, false), point(30, 150.0, true)];
+        let schedule = RateSchedule { points, ..RateSchedule::constant(100.0) };
+        assert!(close(schedule.rate_at(s(0)), 100.0));
+        assert!(close(schedule.rate_at(s(5)), 150.0));
+        assert!(close(schedule.rate_at(Duration::from_millis(7_500)), 175.0));
+        assert!(close(schedule.rate_at(s(10)), 200.0));
+        assert!(close(schedule.rate_at(s(15)), 200.0));
+        assert!(close(schedule.rate_at(s(20)), 50.0));
+        assert!(close(schedule.rate_at(s(25)), 100.0));
+        assert!(close(schedule.rate_at(s(30)), 150.0));
+        assert!(close(schedule.rate_at(s(99)), 150.0));
+        // The area: 1500 (ramp) + 2000 + 1000 (ramp) + 1500.
+        let mean = schedule.mean_count(s(0), s(40));
+        assert!(close(mean, 6_000.0), "{mean}");
+    }
+
+    #[test]
+    fn diurnal_swings_around_the_level() {
+        let diurnal = Diurnal { amplitude: 0.5, period: s(100), peak_at: s(25) };
+        let schedule = RateSchedule { diurnal: Some(diurnal), ..RateSchedule::constant(10.0) };
+        assert!(close(schedule.rate_at(s(25)), 15.0));
+        assert!(close(schedule.rate_at(s(125)), 15.0));
+        assert!(close(schedule.rate_at(s(75)), 5.0));
+        assert!(close(schedule.rate_at(s(50)), 10.0));
+        // Before the peak: t - peak_at is negative, same phase.
+        assert!(close(schedule.rate_at(s(0)), 10.0));
+        assert!(close(schedule.rate_max(), 15.0));
+        // A whole number of periods averages to the level.
+        let mean = schedule.mean_count(s(0), s(1000));
+        assert!((mean - 10_000.0).abs() < 1e-6 * 10_000.0, "{mean}");
+    }
+
+    #[test]
+    fn bursts_add_in_their_window_only() {
+        let bursts = vec![
+            Burst { start: s(10), duration: s(5), rate_per_s: 1000.0 },
+            Burst { start: s(12), duration: s(10), rate_per_s: 10.0 },
+        ];
+        let schedule = RateSchedule { bursts, ..RateSchedule::constant(1.0) };
+        assert_eq!(schedule.rate_at(s(9)), 1.0);
+        assert_eq!(schedule.rate_at(s(10)), 1001.0);
+        assert_eq!(schedule.rate_at(s(13)), 1011.0);
+        assert_eq!(schedule.rate_at(s(15)), 11.0);
+        assert_eq!(schedule.rate_at(s(22)), 1.0);
+        assert_eq!(schedule.rate_max(), 1011.0);
+        assert!(close(schedule.mean_count(s(0), s(30)), 30.0 + 5_000.0 + 100.0));
+    }
+
+    #[test]
+    fn the_rate_is_never_negative() {
+        let bursts = vec![Burst { start: s(0), duration: s(5), rate_per_s: -50.0 }];
+        let schedule = RateSchedule { bursts, ..RateSchedule::constant(10.0) };
+        assert_eq!(schedule.rate_at(s(1)), 0.0);
+        assert_eq!(schedule.rate_at(s(6)), 10.0);
+    }
+
+    fn any_schedule() -> impl Strategy<Value = RateSchedule> {
+        let points = proptest::collection::vec((0u64..1000, 0.0f64..1e4, any::<bool>()), 0..6).prop_map(|mut points| {
+            points.sort_by_key(|point| point.0);
+            points.into_iter().map(|(at, rate, ramp)| point(at, rate, ramp)).collect::<Vec<_>>()
+        });
+        let diurnal = proptest::option::of((0.0f64..0.99, 1u64..500, 0u64..500).prop_map(|(amplitude, period, peak)| {
+            Diurnal { amplitude, period: s(period), peak_at: s(peak) }
+        }));
+        let bursts = proptest::collection::vec(
+            (0u64..1000, 0u64..200, 0.0f64..1e5)
+                .prop_map(|(start, duration, rate_per_s)| Burst { start: s(start), duration: s(duration), rate_per_s }),
+            0..4,
+        );
+        (0.0f64..1e4, points, diurnal, bursts).prop_map(|(rate_per_s, points, diurnal, bursts)| RateSchedule {
+            rate_per_s,
+            points,
+            diurnal,
+            bursts,
+        })
+    }
+
+    include!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/proptest_seed.rs"));
+
+    proptest! {
+        // Failing cases are kept in the workspace's proptest-regressions/ (committed).
+        #![proptest_config(ProptestConfig { rng_seed: proptest_rng_seed(), failure_persistence: Some(Box::new(proptest::test_runner::FileFailurePersistence::Direct(concat!(env!("CARGO_MANIFEST_DIR"), "/../../proptest-regressions/load-schedule.txt")))), ..ProptestConfig::default() })]
+        #[test]
+        fn rate_max_and_the_envelope_bound_the_rate(schedule in any_schedule(), at_ms in 0u64..1_500_000) {
+            let t = Duration::from_millis(at_ms);
+            let rate = schedule.rate_at(t);
+            prop_assert!(rate >= 0.0);
+            prop_assert!(rate <= schedule.rate_max() * (1.0 + 1e-12), "{} > {}", rate, schedule.rate_max());
+            // The piecewise envelope of the stretch holding t bounds it too.
+            let mut from = Duration::ZERO;
+            let (mut bound, mut until) = schedule.envelope(from);
+            while until <= t {
+                from = until;
+                (bound, until) = schedule.envelope(from);
+            }
+            prop_assert!(rate <= bound * (1.0 + 1e-12), "{} > {} in [{:?}, {:?})", rate, bound, from, until);
+            prop_assert!(bound <= schedule.rate_max() * (1.0 + 1e-12));
+        }
+    }
+}
