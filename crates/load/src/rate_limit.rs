@@ -209,3 +209,103 @@ fn partition_of(key: &str, depth: u32) -> &str {
     }
     key.match_indices('/').nth(depth as usize - 1).map_or(key, |(slash, _)| &key[..=slash])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(millis: u64) -> Duration {
+        Duration::from_millis(millis)
+    }
+
+    /// Admitted requests of `count` sent at `now`.
+    fn admitted(limiter: &mut PrefixLimiter, key: &str, class: RequestClass, now: Duration, count: u32) -> u32 {
+        (0..count).map(|_| u32::from(limiter.admit(key, class, now))).sum()
+    }
+
+    #[test]
+    fn a_partition_takes_its_documented_rate_then_refuses() {
+        let mut limiter = PrefixLimiter::new(RateLimitSpec::s3());
+        assert_eq!(admitted(&mut limiter, "shares/ab/x", RequestClass::Write, ms(0), 3_500), 3_500);
+        assert!(!limiter.admit("shares/ab/x", RequestClass::Write, ms(0)));
+        assert_eq!(limiter.throttled(), 1);
+        // Reads have their own bucket.
+        assert_eq!(admitted(&mut limiter, "shares/ab/x", RequestClass::Read, ms(0), 5_501), 5_500);
+        // Another partition has its own too.
+        assert_eq!(admitted(&mut limiter, "shares/cd/x", RequestClass::Write, ms(0), 3_500), 3_500);
+        assert_eq!(limiter.throttled(), 2);
+    }
+
+    #[test]
+    fn tokens_refill_with_time_up_to_one_second() {
+        let mut limiter = PrefixLimiter::new(RateLimitSpec::s3());
+        assert_eq!(admitted(&mut limiter, "a/b/k", RequestClass::Write, ms(0), 3_600), 3_500);
+        // 100 ms: 350 tokens.
+        assert_eq!(admitted(&mut limiter, "a/b/k", RequestClass::Write, ms(100), 400), 350);
+        // Ten idle seconds refill one second's worth, no more.
+        assert_eq!(admitted(&mut limiter, "a/b/k", RequestClass::Write, ms(10_100), 4_000), 3_500);
+    }
+
+    #[test]
+    fn partitions_are_prefixes_of_the_given_depth() {
+        assert_eq!(partition_of("a/b/c/d", 2), "a/b/");
+        assert_eq!(partition_of("a/b/", 2), "a/b/");
+        assert_eq!(partition_of("a/b", 2), "a/b");
+        assert_eq!(partition_of("abc", 1), "abc");
+        assert_eq!(partition_of("a/b/c", 1), "a/");
+        assert_eq!(partition_of("a/b/c", 0), "");
+    }
+
+    /// Throttles `keys` in turn at 10,000 writes per second (above any
+    /// limit reached here) from `from` for `seconds`, a request every 0.1 ms.
+    fn hammer(limiter: &mut PrefixLimiter, keys: &[&str], from: Duration, seconds: u64) {
+        for step in 0..seconds * 10_000 {
+            let key = keys[step as usize % keys.len()];
+            limiter.admit(key, RequestClass::Write, from + Duration::from_micros(step * 100));
+        }
+    }
+
+    #[test]
+    fn one_hot_key_never_splits() {
+        let spec = RateLimitSpec { split_after: Duration::from_secs(5), ..RateLimitSpec::s3() };
+        let mut limiter = PrefixLimiter::new(spec);
+        hammer(&mut limiter, &["hot/p/key"], Duration::ZERO, 20);
+        assert_eq!(limiter.splits(), 0);
+        assert_eq!(limiter.scale_of("hot/p/key"), 1.0);
+        assert!(limiter.throttled() > 100_000);
+    }
+
+    #[test]
+    fn sustained_throttling_over_two_keys_splits_and_doubles_the_limits() {
+        let spec = RateLimitSpec { split_after: Duration::from_secs(5), splits_max: 1, ..RateLimitSpec::s3() };
+        let mut limiter = PrefixLimiter::new(spec);
+        let keys = ["p/q/one", "p/q/two"];
+        hammer(&mut limiter, &keys, Duration::ZERO, 4);
+        assert_eq!(limiter.splits(), 0, "split before split_after");
+        hammer(&mut limiter, &keys, Duration::from_secs(4), 2);
+        assert_eq!(limiter.splits(), 1);
+        assert_eq!(limiter.scale_of("p/q/one"), 2.0);
+        // At most splits_max.
+        hammer(&mut limiter, &keys, Duration::from_secs(6), 10);
+        assert_eq!(limiter.splits(), 1);
+        // The doubled limit: a full second's bucket is now 7,000 writes.
+        let mut fresh = limiter.clone();
+        let at = Duration::from_secs(30);
+        assert_eq!(admitted(&mut fresh, "p/q/one", RequestClass::Write, at, 8_000), 7_000);
+        // Another partition is untouched.
+        assert_eq!(fresh.scale_of("p/r/one"), 1.0);
+    }
+
+    #[test]
+    fn a_pause_in_throttling_restarts_the_clock() {
+        let spec = RateLimitSpec { split_after: Duration::from_secs(5), ..RateLimitSpec::s3() };
+        let mut limiter = PrefixLimiter::new(spec);
+        let keys = ["p/q/one", "p/q/two"];
+        hammer(&mut limiter, &keys, Duration::ZERO, 3);
+        // Two quiet seconds (more than 1 s without a refusal), then 3 s more: never 5 s sustained.
+        hammer(&mut limiter, &keys, Duration::from_secs(5), 3);
+        assert_eq!(limiter.splits(), 0);
+        hammer(&mut limiter, &keys, Duration::from_secs(8), 3);
+        assert_eq!(limiter.splits(), 1);
+    }
+}
