@@ -201,7 +201,10 @@ mod tests {
 
     #[test]
     fn steps_hold_from_their_time_on() {
-        let schedule = RateSchedule { points: vec![point(10, 50.0, false), point(20, 5.0, false)], ..RateSchedule::constant(100.0) };
+        let schedule = RateSchedule {
+            points: vec![point(10, 50.0, false), point(20, 5.0, false)],
+            ..RateSchedule::constant(100.0)
+        };
         assert_eq!(schedule.rate_at(s(0)), 100.0);
         assert_eq!(schedule.rate_at(s(10) - Duration::from_nanos(1)), 100.0);
         assert_eq!(schedule.rate_at(s(10)), 50.0);
@@ -271,16 +274,23 @@ mod tests {
     }
 
     fn any_schedule() -> impl Strategy<Value = RateSchedule> {
-        let points = proptest::collection::vec((0u64..1000, 0.0f64..1e4, any::<bool>()), 0..6).prop_map(|mut points| {
-            points.sort_by_key(|point| point.0);
-            points.into_iter().map(|(at, rate, ramp)| point(at, rate, ramp)).collect::<Vec<_>>()
-        });
-        let diurnal = proptest::option::of((0.0f64..0.99, 1u64..500, 0u64..500).prop_map(|(amplitude, period, peak)| {
-            Diurnal { amplitude, period: s(period), peak_at: s(peak) }
-        }));
+        let points =
+            proptest::collection::vec((0u64..1000, 0.0f64..1e4, any::<bool>()), 0..6).prop_map(|mut points| {
+                points.sort_by_key(|point| point.0);
+                points.into_iter().map(|(at, rate, ramp)| point(at, rate, ramp)).collect::<Vec<_>>()
+            });
+        let diurnal =
+            proptest::option::of((0.0f64..0.99, 1u64..500, 0u64..500).prop_map(|(amplitude, period, peak)| Diurnal {
+                amplitude,
+                period: s(period),
+                peak_at: s(peak),
+            }));
         let bursts = proptest::collection::vec(
-            (0u64..1000, 0u64..200, 0.0f64..1e5)
-                .prop_map(|(start, duration, rate_per_s)| Burst { start: s(start), duration: s(duration), rate_per_s }),
+            (0u64..1000, 0u64..200, 0.0f64..1e5).prop_map(|(start, duration, rate_per_s)| Burst {
+                start: s(start),
+                duration: s(duration),
+                rate_per_s,
+            }),
             0..4,
         );
         (0.0f64..1e4, points, diurnal, bursts).prop_map(|(rate_per_s, points, diurnal, bursts)| RateSchedule {

@@ -241,3 +241,88 @@ pub(crate) fn add_split_us(counts: &mut Vec<u64>, window_us: u64, start: Duratio
         from_us = until_us;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(millis: u64) -> Duration {
+        Duration::from_millis(millis)
+    }
+
+    #[test]
+    fn events_land_in_their_windows() {
+        let mut series = LoadSeries::new(ms(500));
+        series.add_offered(ms(0));
+        series.add_offered(ms(499));
+        series.add_offered(ms(500));
+        series.add_attempt(ms(10), false);
+        series.add_attempt(ms(1_200), true);
+        series.add_success(ms(1_100), 2_000);
+        series.add_failure(ms(30));
+        series.add_gave_up(ms(1_600));
+        series.add_rejected(ms(2_100));
+        assert_eq!(series.offered, [2, 1]);
+        assert_eq!(series.attempts, [1, 0, 1]);
+        assert_eq!(series.retries, [0, 0, 1]);
+        assert_eq!(series.succeeded, [0, 0, 1]);
+        assert_eq!(series.failed, [1]);
+        assert_eq!(series.gave_up, [0, 0, 0, 1]);
+        assert_eq!(series.rejected, [0, 0, 0, 0, 1]);
+        assert_eq!(series.windows(), 5);
+        // Per second: 2 in half a second.
+        assert_eq!(series.offered_per_s(0), 4.0);
+        assert_eq!(series.goodput_per_s(2), 2.0);
+        assert_eq!(series.goodput_per_s(99), 0.0);
+        assert_eq!(series.retry_share(), Some(0.5));
+        assert_eq!(LoadSeries::new(ms(500)).retry_share(), None);
+    }
+
+    #[test]
+    fn busy_time_splits_over_windows() {
+        let mut series = LoadSeries::new(ms(10));
+        series.add_busy(ms(5), ms(22));
+        assert_eq!(series.busy_us, [5_000, 10_000, 7_000]);
+        assert_eq!(series.busy_per_s(1), 1.0);
+    }
+
+    #[test]
+    fn merged_series_add_and_average_per_run() {
+        let mut one = LoadSeries::new(ms(1_000));
+        let mut two = LoadSeries::new(ms(1_000));
+        for at in [0, 100, 200, 1_500] {
+            one.add_success(ms(at), 10);
+        }
+        for at in [50, 2_500, 2_600] {
+            two.add_success(ms(at), 20);
+        }
+        two.add_attempt(ms(3_000), true);
+        let mut merged = LoadSeries::default();
+        merged.merge(&one).unwrap();
+        merged.merge(&two).unwrap();
+        assert_eq!(merged.runs, 2);
+        assert_eq!(merged.succeeded, [4, 1, 2]);
+        assert_eq!(merged.retries, [0, 0, 0, 1]);
+        assert_eq!(merged.windows(), 4);
+        assert_eq!(merged.goodput_per_s(0), 2.0);
+        assert_eq!(merged.goodput_per_s(2), 1.0);
+        assert_eq!(merged.retries_per_s(3), 0.5);
+        assert_eq!(merged.latency_us[0].count(), 4);
+        let coarse = LoadSeries::new(ms(2_000));
+        assert_eq!(merged.merge(&coarse), Err(WindowMismatch { ours_ms: 1_000, theirs_ms: 2_000 }));
+        assert_eq!(merged.runs, 2, "a refused merge changes nothing");
+    }
+
+    #[test]
+    fn p99_is_the_nearest_rank_of_the_window() {
+        let mut series = LoadSeries::new(ms(1_000));
+        for latency_us in 1..=200 {
+            series.add_success(ms(10), latency_us * 1_000);
+        }
+        // Nearest rank: the 198th of 200 values.
+        assert_eq!(series.latency_ms_p99(0), Some(198.0));
+        assert_eq!(series.latency_ms_p99(1), None);
+        series.add_failure(ms(1_500));
+        assert_eq!(series.latency_ms_p99(1), None);
+    }
+}
