@@ -334,4 +334,43 @@ mod tests {
         queue.admit(ms(5), ms(22));
         assert_eq!(queue.busy_per_window(), [5_000, 10_000, 7_000]);
     }
+
+    include!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/proptest_seed.rs"));
+
+    proptest::proptest! {
+        // Failing cases are kept in the workspace's proptest-regressions/ (committed).
+        #![proptest_config(proptest::prelude::ProptestConfig { rng_seed: proptest_rng_seed(), failure_persistence: Some(Box::new(proptest::test_runner::FileFailurePersistence::Direct(concat!(env!("CARGO_MANIFEST_DIR"), "/../../proptest-regressions/load-queue.txt")))), ..proptest::prelude::ProptestConfig::default() })]
+        #[test]
+        fn admissions_keep_fcfs_and_the_bounds(
+            servers in 1u32..4,
+            queue_max in proptest::option::of(0u64..5),
+            timeout_ms in proptest::option::of(0u64..50),
+            requests in proptest::collection::vec((0u64..20, 1u64..40), 1..200),
+        ) {
+            let queue_timeout = timeout_ms.map(ms);
+            let mut queue = ServiceQueue::new(QueueSpec { servers, queue_max, queue_timeout, slowdowns: Vec::new() });
+            let total = requests.len() as u64;
+            let mut now = Duration::ZERO;
+            let mut last_start = Duration::ZERO;
+            for (gap, service) in requests {
+                now += ms(gap);
+                let waiting_before = queue.waiting(now);
+                match queue.admit(now, ms(service)) {
+                    Admission::Served { wait, service: served } => {
+                        proptest::prop_assert!(now + wait >= last_start, "FCFS: a later arrival started earlier");
+                        last_start = now + wait;
+                        proptest::prop_assert_eq!(served, ms(service));
+                        proptest::prop_assert!(queue_timeout.is_none_or(|timeout| wait <= timeout));
+                        if wait > Duration::ZERO {
+                            proptest::prop_assert!(queue_max.is_none_or(|max| waiting_before < max));
+                        }
+                    }
+                    Admission::Shed => proptest::prop_assert!(queue_max.is_some_and(|max| waiting_before >= max)),
+                    Admission::QueueTimeout { waited } => proptest::prop_assert_eq!(Some(waited), queue_timeout),
+                }
+            }
+            let stats = queue.stats();
+            proptest::prop_assert_eq!(stats.served + stats.shed + stats.timed_out, total);
+        }
+    }
 }
