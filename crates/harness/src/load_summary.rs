@@ -85,7 +85,7 @@ pub struct LoadEstimate {
 impl LoadSummary {
     pub(crate) fn new(report: &LoadReport) -> Self {
         LoadSummary {
-            series: LoadSeries { runs: 0, ..LoadSeries::new(std::time::Duration::from_millis(report.series.window_ms)) },
+            series: LoadSeries::default(),
             recoveries: Vec::new(),
             trigger_ms: report.trigger_ms,
             measured_until_ms: report.measured_until_ms,
@@ -103,7 +103,9 @@ impl LoadSummary {
     }
 
     pub(crate) fn add(&mut self, report: &LoadReport) {
-        self.series.merge(&report.series);
+        // Every run of a scenario has the same window (`window_of`); shards
+        // of different scenarios are refused before their states merge.
+        let _ = self.series.merge(&report.series);
         if let Some(baseline) = report.baseline_per_s {
             self.recoveries.push((baseline, report.recovery_s));
         }
@@ -121,7 +123,7 @@ impl LoadSummary {
 
     /// Appends the next shard's (its seeds follow these).
     pub(crate) fn merge(&mut self, next: LoadSummary) {
-        self.series.merge(&next.series);
+        let _ = self.series.merge(&next.series);
         self.recoveries.extend(next.recoveries);
         self.rejected += next.rejected;
         self.gave_up += next.gave_up;
@@ -171,7 +173,7 @@ impl LoadSummary {
                 .then(|| self.recoveries.iter().map(|(b, _)| b).sum::<f64>() / judged as f64),
             offered_per_s: mean_over(&|i| series.offered_per_s(i)),
             goodput_per_s: mean_over(&|i| series.goodput_per_s(i)),
-            retry_share: series.retry_share(),
+            retry_share: series.retry_share().unwrap_or(0.0),
             deadline_exceeded: self.gave_up,
             rejected: self.rejected,
             s3_throttled: self.s3_throttled,

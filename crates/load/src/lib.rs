@@ -25,5 +25,5 @@ pub use queue::{Admission, QueueSpec, QueueStats, ServiceQueue, Slowdown};
 pub use rate_limit::{PrefixLimiter, RateLimitSpec, RequestClass};
 pub use recovery::{recovery, Recovery, RecoveryReport, Trigger};
 pub use schedule::{Burst, Diurnal, RatePoint, RateSchedule};
-pub use series::LoadSeries;
+pub use series::{LoadSeries, WindowMismatch};
 pub use traffic::{OpenLoop, Traffic};
