@@ -99,6 +99,16 @@ fn nothing_can_fail(scenario: &Scenario) -> bool {
     plain_s3(&scenario.workload).is_some()
         && possible_fault_kinds(&scenario.faults).is_empty()
         && scenario.network.loss_probability == 0.0
+        // A queue makes requests outlast their timeout, a limit answers 503.
+        && scenario.s3.capacity.is_none()
+        && scenario.s3.rate_limits.is_none()
+}
+
+/// Whether S3 can answer `503 SlowDown` for load: a rate limit, or a queue
+/// that sheds or times requests out.
+fn load_throttles(scenario: &Scenario) -> bool {
+    scenario.s3.rate_limits.is_some()
+        || scenario.s3.capacity.as_ref().is_some_and(|c| c.queue_max.is_some() || c.queue_timeout.is_some())
 }
 
 fn eventual_consistency(scenario: &Scenario, warnings: &mut Vec<Warning>) {
@@ -225,7 +235,7 @@ fn grid(scenario: &Scenario, warnings: &mut Vec<Warning>) {
 }
 
 fn policies(scenario: &Scenario, warnings: &mut Vec<Warning>) {
-    let throttling = possible_fault_kinds(&scenario.faults).contains(&FaultKind::SlowDown);
+    let throttling = possible_fault_kinds(&scenario.faults).contains(&FaultKind::SlowDown) || load_throttles(scenario);
     let defaults = AwsRetryConfig::v2_0();
     for (i, policy) in scenario.policies.iter().enumerate() {
         let layers = [
