@@ -10,6 +10,7 @@ mod determinism;
 mod edges;
 mod fuzz;
 mod layered;
+mod load;
 mod plots;
 mod policies;
 mod properties;

@@ -57,11 +57,11 @@ pub use explore::{
     explore, explore_state, reproduce_command, shell_quote, Exploration, ExplorationState, ExploreOptions, Finding,
     ViolationTally,
 };
+pub use load_summary::{LoadEstimate, LoadSummary, LoadWindow};
+pub use load_workload::{trigger, window_of, LoadReport, RECOVERY_SMOOTHING_WINDOWS, RECOVERY_TOLERANCE};
 pub use nightly::{CASES_VAR, FAILURES_DIR_VAR, SEEDS_VAR};
 pub use property::{check_case, Property, PropertyError, PropertyFailure};
 pub use reached::{warnings_after_run, DisruptionsReached};
-pub use load_summary::{LoadEstimate, LoadSummary, LoadWindow};
-pub use load_workload::{trigger, window_of, LoadReport, RECOVERY_SMOOTHING_WINDOWS, RECOVERY_TOLERANCE};
 pub use report::RunReport;
 pub use retrylab_check::Violation;
 pub use retrylab_lafs::MODIFY_RETRY_NOTE;

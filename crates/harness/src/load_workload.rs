@@ -67,11 +67,10 @@ pub struct LoadReport {
 /// Whether `scenario` runs through this driver: an `s3-requests` put or get
 /// workload with any load setting (the others keep their exact old path).
 pub(crate) fn applies(scenario: &Scenario) -> bool {
-    let put_or_get = matches!(
-        scenario.workload,
-        Workload::S3Requests { operation: S3Operation::Put | S3Operation::Get, .. }
-    );
-    put_or_get && (!scenario.traffic.is_default() || scenario.s3.capacity.is_some() || scenario.s3.rate_limits.is_some())
+    let put_or_get =
+        matches!(scenario.workload, Workload::S3Requests { operation: S3Operation::Put | S3Operation::Get, .. });
+    put_or_get
+        && (!scenario.traffic.is_default() || scenario.s3.capacity.is_some() || scenario.s3.rate_limits.is_some())
 }
 
 /// The trigger of `scenario`: the span from the first slowdown, outage or
@@ -209,9 +208,10 @@ pub(crate) async fn drive(world: World, scenario: &Scenario, policy: &NamedPolic
 
     // What arrives when, and which key each operation touches: drawn before
     // the run from streams of their own, the same for every policy.
-    let arrivals: Option<Vec<Duration>> = traffic.open_loop.as_ref().map(|open| {
-        Arrivals::new(open.schedule.clone(), open.duration, world.sub_seed("arrivals")).collect()
-    });
+    let arrivals: Option<Vec<Duration>> = traffic
+        .open_loop
+        .as_ref()
+        .map(|open| Arrivals::new(open.schedule.clone(), open.duration, world.sub_seed("arrivals")).collect());
     let count = arrivals.as_ref().map_or(operations, |a| a.len() as u64) as usize;
     let keys = keys.max(1);
     let key_of: Vec<u64> = match traffic.popularity {
@@ -339,9 +339,9 @@ pub(crate) async fn drive(world: World, scenario: &Scenario, policy: &NamedPolic
     let service = service.borrow();
     book_s3(&mut report, shared.store.counters(), &service);
     let mut series = series.borrow().clone();
-    if window == BUSY_WINDOW {
-        series.busy_us = service.busy_us_per_window().to_vec();
-    }
+    // The service keeps busy time per second; the series' window is a whole number of seconds.
+    let per_window = usize::try_from((window.as_millis() / BUSY_WINDOW.as_millis()).max(1)).unwrap_or(1);
+    series.busy_us = service.busy_us_per_window().chunks(per_window).map(|chunk| chunk.iter().sum()).collect();
     let measured_until = traffic.open_loop.as_ref().map_or(world.now(), |open| open.duration);
     let trigger = trigger(scenario);
     let recovered: Option<RecoveryReport> = trigger.and_then(|trigger| {
