@@ -319,7 +319,29 @@ under load ({trigger}windows of {} s; recovered: goodput's mean over {} windows 
             recovery
         );
     }
-    let _ = writeln!(out, "goodput over time (mean over seeds; each column {}):", sparkline_span(first));
+    if first.trigger_s.is_none() {
+        // No trigger: a ramp or a steady load, read for where it tips over.
+        let _ = writeln!(
+            out,
+            "sustained (mean run, 5-window means): the most goodput, and the offered rate after which goodput never \
+             again came within 5% of it:"
+        );
+        for p in policies {
+            let Some(load) = &p.load else { continue };
+            let tipped = load
+                .tipping_point_per_s
+                .map_or_else(|| "never tipped over".to_owned(), |rate| format!("tipped over at {rate:.0}/s offered"));
+            let _ = writeln!(out, "{:<24} max goodput {:>9.1}/s, {tipped}", p.policy, load.goodput_per_s_max);
+        }
+    }
+    let windows = policies.iter().filter_map(|p| p.load.as_ref()).map(|load| load.series.len()).max().unwrap_or(0);
+    let per_column = windows.div_ceil(SPARKLINE_COLUMNS).max(1);
+    let _ = writeln!(
+        out,
+        "goodput over time (mean over seeds; each column {} s, from 0 to {} s):",
+        first.window_s * per_column as f64,
+        first.window_s * windows as f64
+    );
     let top = policies
         .iter()
         .filter_map(|p| p.load.as_ref())
@@ -327,22 +349,17 @@ under load ({trigger}windows of {} s; recovered: goodput's mean over {} windows 
         .fold(0.0, f64::max);
     for p in policies {
         let Some(load) = &p.load else { continue };
-        let _ = writeln!(out, "{:<24} {}", p.policy, sparkline(load, top));
+        let _ = writeln!(out, "{:<24} {}", p.policy, sparkline(load, top, per_column));
     }
 }
 
 /// Columns of the sparkline at most.
 const SPARKLINE_COLUMNS: usize = 72;
 
-fn sparkline_span(load: &retrylab_harness::LoadEstimate) -> String {
-    let per_column = load.series.len().div_ceil(SPARKLINE_COLUMNS).max(1);
-    format!("{} s", load.window_s * per_column as f64)
-}
-
 /// Goodput per window as block characters scaled to `top`.
-fn sparkline(load: &retrylab_harness::LoadEstimate, top: f64) -> String {
+/// Every policy's line has the same `per_column` windows a column, so columns line up in time.
+fn sparkline(load: &retrylab_harness::LoadEstimate, top: f64, per_column: usize) -> String {
     const BLOCKS: [char; 9] = [' ', '▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
-    let per_column = load.series.len().div_ceil(SPARKLINE_COLUMNS).max(1);
     load.series
         .chunks(per_column)
         .map(|chunk| {

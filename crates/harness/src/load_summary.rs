@@ -79,6 +79,13 @@ pub struct LoadEstimate {
     pub s3_splits: u64,
     /// Mean wait in S3's queue, milliseconds (served requests).
     pub s3_wait_ms_mean: Option<f64>,
+    /// The most goodput the mean run sustained over 5 windows, per second.
+    pub goodput_per_s_max: f64,
+    /// Where the mean run tipped over: the offered rate (mean over 5
+    /// windows) at the point after which goodput never again came within
+    /// 5% of the arrivals before they stopped; `None` if it kept up at the
+    /// end. Read it on a ramp.
+    pub tipping_point_per_s: Option<f64>,
     pub series: Vec<LoadWindow>,
 }
 
@@ -152,6 +159,23 @@ impl LoadSummary {
                 (0..measured).map(f).sum::<f64>() / measured as f64
             }
         };
+        let smoothing = crate::load_workload::RECOVERY_SMOOTHING_WINDOWS;
+        let smoothed = |f: &dyn Fn(usize) -> f64, i: usize| (i..i + smoothing).map(f).sum::<f64>() / smoothing as f64;
+        let starts = 0..measured.saturating_sub(smoothing - 1);
+        let goodput_per_s_max = starts.clone().map(|i| smoothed(&|j| series.goodput_per_s(j), i)).fold(0.0, f64::max);
+        // The point after which goodput never again kept up with the
+        // arrivals (within 5%, over 5 windows): dips that it recovers from
+        // (a burst of faults, Poisson noise at low rates) are not tipping.
+        let keeping_up = |(offered, goodput): (f64, f64)| {
+            offered <= 0.0 || goodput >= (1.0 - crate::load_workload::RECOVERY_TOLERANCE) * offered
+        };
+        let rates: Vec<(f64, f64)> = starts
+            .map(|i| (smoothed(&|j| series.offered_per_s(j), i), smoothed(&|j| series.goodput_per_s(j), i)))
+            .collect();
+        let tipping_point_per_s = match rates.iter().rposition(|r| keeping_up(*r)) {
+            Some(last) => rates.get(last + 1).map(|(offered, _)| *offered),
+            None => rates.first().map(|(offered, _)| *offered),
+        };
         let judged = self.recoveries.len() as u64;
         let times: Vec<f64> = self.recoveries.iter().filter_map(|(_, t)| *t).collect();
         let recovered = times.len() as u64;
@@ -181,6 +205,8 @@ impl LoadSummary {
             s3_queue_timeouts: self.s3_queue_timeouts,
             s3_splits: self.s3_splits,
             s3_wait_ms_mean: (self.s3_served > 0).then(|| self.s3_wait_us as f64 / self.s3_served as f64 / 1000.0),
+            goodput_per_s_max,
+            tipping_point_per_s,
             series: (0..series.windows())
                 .map(|i| LoadWindow {
                     t_s: i as f64 * window_s,
