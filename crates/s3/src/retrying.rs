@@ -9,7 +9,8 @@
 //!    refusal (`Admit::Refuse`: a circuit breaker open, a client throttle)
 //!    ends the operation there: nothing is sent, the error returned is
 //!    `Retryable::refused(reason)`, traced as `GaveUp { attempt, reason }`
-//!    for the attempt that was not sent and counted in `gave_up` and
+//!    with `attempt` the attempts sent (0 if the first try was refused),
+//!    and counted in `gave_up` and
 //!    `quota_exhausted` (not in `attempts`: a refused retry is counted in
 //!    `retries`, as decided, but sent nothing). A non-zero wait (AWS
 //!    adaptive mode's rate limiter) is slept first and traced as a
@@ -286,12 +287,13 @@ impl<C: Clock> RetryLayer<C> {
 }
 
 impl<C: Clock> RetryLayer<C> {
-    /// Ends an operation whose attempt `attempt` the policy refused: the
-    /// refusal is traced as a give-up on that attempt and counted; nothing
-    /// was sent.
+    /// Ends an operation whose attempt `attempt` the policy refused: nothing
+    /// was sent. The refusal is counted and traced as a give-up "after
+    /// attempt `attempt - 1`", the last one sent (0: the first try was
+    /// refused), in the context of the refused attempt.
     fn refuse<E: Retryable>(&self, attempt: u32, reason: GiveUp, elapsed: Duration) -> E {
         let error = E::refused(reason);
-        let kind = EventKind::GaveUp { attempt, reason: reason.name() };
+        let kind = EventKind::GaveUp { attempt: attempt.saturating_sub(1), reason: reason.name() };
         self.record_decision(kind, attempt, &error, elapsed);
         self.count(|c| {
             c.gave_up += 1;

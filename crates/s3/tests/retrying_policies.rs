@@ -375,7 +375,7 @@ fn an_open_breaker_refuses_the_retry_and_the_next_request_unsent() {
     assert_virtual(elapsed, ms(20));
     assert_eq!(
         decisions(trace),
-        vec![(1, Ok(ms(0))), (2, Ok(ms(0))), (3, Err("circuit_open")), (1, Err("circuit_open"))]
+        vec![(1, Ok(ms(0))), (2, Ok(ms(0))), (2, Err("circuit_open")), (0, Err("circuit_open"))]
     );
     assert_eq!(counters, RetryCounters { attempts: 2, retries: 2, gave_up: 2, quota_exhausted: 2, hedges: 0 });
     let refused = StoreError::Refused(GiveUp::CircuitOpen);
