@@ -572,7 +572,7 @@ impl PolicyConfig {
 /// A duration of a breaker or throttle: whole milliseconds in
 /// `[1 ms, LOAD_POLICY_DURATION_MAX]`.
 fn check_load_duration(field: &'static str, duration: Duration) -> Result<(), PolicyError> {
-    let message = if duration.subsec_nanos() % 1_000_000 != 0 {
+    let message = if !duration.subsec_nanos().is_multiple_of(1_000_000) {
         "must be whole milliseconds".to_owned()
     } else if duration.is_zero() || duration > LOAD_POLICY_DURATION_MAX {
         format!("must be within [1, {}] ms, got {} ms", LOAD_POLICY_DURATION_MAX.as_millis(), duration.as_millis())

@@ -220,10 +220,11 @@ impl Policy {
     fn refusal(&mut self, now: Duration) -> Option<GiveUp> {
         for layer in self.config.layers() {
             match layer {
-                PolicyConfig::CircuitBreaker { breaker: config, .. } => {
-                    if !self.shared.with(|b| breaker(b, config).try_admit(now)) {
-                        return Some(GiveUp::CircuitOpen);
-                    }
+                // The guard runs once per attempt: admitting may take a half-open trial slot.
+                PolicyConfig::CircuitBreaker { breaker: config, .. }
+                    if !self.shared.with(|b| breaker(b, config).try_admit(now)) =>
+                {
+                    return Some(GiveUp::CircuitOpen);
                 }
                 PolicyConfig::ClientThrottle { throttle: config, .. } => {
                     let probability = self.shared.with(|b| {
