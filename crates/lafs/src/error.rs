@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use retrylab_retry::ErrorClass;
+use retrylab_retry::{ErrorClass, GiveUp};
 use retrylab_s3::{Retryable, StoreError};
 use retrylab_sim::NetError;
 
@@ -168,6 +168,13 @@ pub enum GatewayError {
     Unexpected {
         message: String,
     },
+    /// Not Tahoe-LAFS's: the web client's own circuit breaker or adaptive
+    /// throttle refused to send the operation (`GiveUp::CircuitOpen`,
+    /// `GiveUp::ClientThrottled`). Nothing reached the gateway; reported as
+    /// 503 Service Unavailable, the status of a service shedding load.
+    RefusedByClient {
+        reason: GiveUp,
+    },
 }
 
 impl GatewayError {
@@ -183,6 +190,7 @@ impl GatewayError {
             | GatewayError::UncoordinatedWrite { .. }
             | GatewayError::UploadUnhappiness { .. }
             | GatewayError::Unexpected { .. } => 500,
+            GatewayError::RefusedByClient { .. } => 503,
         }
     }
 
@@ -198,6 +206,7 @@ impl GatewayError {
             GatewayError::ExistingChild { .. } => "ExistingChildError",
             GatewayError::NoSuchChild { .. } => "NoSuchChildError",
             GatewayError::Unexpected { .. } => "UnexpectedError",
+            GatewayError::RefusedByClient { .. } => "RefusedByClient",
         }
     }
 
@@ -221,6 +230,7 @@ impl fmt::Display for GatewayError {
             | GatewayError::Unexpected { message } => f.write_str(message),
             GatewayError::ExistingChild { name } => write!(f, "child {name:?} already exists"),
             GatewayError::NoSuchChild { name } => write!(f, "no child {name:?}"),
+            GatewayError::RefusedByClient { reason } => write!(f, "{}: not sent", reason.name()),
         }
     }
 }
@@ -243,7 +253,12 @@ impl Retryable for GatewayError {
             | GatewayError::UncoordinatedWrite { .. }
             | GatewayError::UploadUnhappiness { .. }
             | GatewayError::Unexpected { .. } => ErrorClass::ServerError,
+            GatewayError::RefusedByClient { .. } => ErrorClass::Refused,
         }
+    }
+
+    fn refused(reason: GiveUp) -> Self {
+        GatewayError::RefusedByClient { reason }
     }
 
     fn trace_name(&self) -> &'static str {
@@ -300,6 +315,11 @@ impl std::error::Error for WriteError {}
 impl Retryable for WriteError {
     fn class(&self) -> ErrorClass {
         self.error.class()
+    }
+
+    /// A refused write was never sent: it did not take effect.
+    fn refused(reason: GiveUp) -> Self {
+        WriteError::not_applied(GatewayError::refused(reason))
     }
 
     fn trace_name(&self) -> &'static str {

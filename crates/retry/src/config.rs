@@ -2,10 +2,13 @@
 //! constructor giving its published defaults and a doc comment citing where
 //! they come from.
 //!
-//! Four variants wrap another policy rather than stand alone: a retry
+//! Six variants wrap another policy rather than stand alone: a retry
 //! throttle (`GrpcThrottled`), a retry budget (`RetryBudget`), hedging
-//! (`Hedged`) and a deadline (`Deadline`). They nest in any order; the
-//! wrapper decides after (or instead of) its inner policy.
+//! (`Hedged`), a deadline (`Deadline`), a circuit breaker
+//! (`CircuitBreaker`) and client-side adaptive throttling
+//! (`ClientThrottle`). They nest in any order; the wrapper decides after
+//! (or instead of) its inner policy. The last two also refuse attempts
+//! before they are sent (`Policy::before_attempt`).
 
 use std::time::Duration;
 
@@ -76,7 +79,105 @@ pub enum PolicyConfig {
     /// (`GiveUp::DeadlineExceeded`) when the time spent plus the next delay
     /// would pass `deadline`. Constructor [`PolicyConfig::deadline`].
     Deadline { inner: Box<PolicyConfig>, deadline: Duration },
+    /// A circuit breaker around `inner`, as resilience4j's `CircuitBreaker`
+    /// and Polly's advanced circuit breaker do it (see
+    /// [`CircuitBreakerConfig`]): while open, every attempt, first tries
+    /// and retries alike, is refused locally and nothing is sent
+    /// (`GiveUp::CircuitOpen`). Constructor [`PolicyConfig::circuit_breaker`].
+    CircuitBreaker { inner: Box<PolicyConfig>, breaker: CircuitBreakerConfig },
+    /// Client-side adaptive throttling around `inner` (Google, "Site
+    /// Reliability Engineering", 2016, ch. 21 "Handling Overload"; see
+    /// [`ClientThrottleConfig`]): each attempt is refused locally with
+    /// probability `max(0, (requests - k * accepts) / (requests + 1))` over
+    /// the last `window` (`GiveUp::ClientThrottled`). Constructor
+    /// [`PolicyConfig::client_throttle`].
+    ClientThrottle { inner: Box<PolicyConfig>, throttle: ClientThrottleConfig },
 }
+
+/// A circuit breaker's parameters (resilience4j `CircuitBreakerConfig`,
+/// time-based sliding window; Polly `CircuitBreakerStrategyOptions`).
+///
+/// Closed: the outcome of every attempt sent is counted over the last
+/// `window` (resilience4j's `slidingWindowType = TIME_BASED`); a failure
+/// is a retryable error (5xx, throttling, a reset, a timeout; a 4xx is an
+/// answer, not a failure). Once at least `minimum_calls` outcomes are in
+/// the window and `failures / calls >= failure_rate_threshold`, the breaker
+/// opens: for `open` every attempt is refused without being sent. Then it
+/// is half-open: `half_open_calls` trial attempts are let through and the
+/// others refused; when every trial has answered, it opens again if their
+/// failure rate is at or above the threshold, and closes (with an empty
+/// window) otherwise. A trial that has not answered `open` after the breaker
+/// became half-open is counted as a failure (resilience4j's
+/// `maxWaitDurationInHalfOpenState`, here never infinite, so that a trial
+/// whose operation was abandoned cannot hold the breaker half-open forever).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CircuitBreakerConfig {
+    /// The sliding window of outcomes, counted in 100 slices (an outcome
+    /// counts for between 99% and 100% of `window`). Default 10 s
+    /// (Polly's `SamplingDuration`).
+    pub window: Duration,
+    /// Outcomes needed in the window before the failure rate is judged.
+    /// Default 20 (Polly's `MinimumThroughput`).
+    pub minimum_calls: u32,
+    /// The failure rate that opens the breaker, in (0, 1]. Default 0.5
+    /// (resilience4j's `failureRateThreshold` of 50%, Polly's `FailureRatio`).
+    pub failure_rate_threshold: f64,
+    /// How long the breaker stays open. Default 5 s (Polly's `BreakDuration`).
+    pub open: Duration,
+    /// Trial attempts let through while half-open. Default 10
+    /// (resilience4j's `permittedNumberOfCallsInHalfOpenState`).
+    pub half_open_calls: u32,
+}
+
+impl Default for CircuitBreakerConfig {
+    fn default() -> Self {
+        CircuitBreakerConfig {
+            window: Duration::from_secs(10),
+            minimum_calls: 20,
+            failure_rate_threshold: 0.5,
+            open: Duration::from_secs(5),
+            half_open_calls: 10,
+        }
+    }
+}
+
+/// Client-side adaptive throttling's parameters (Google SRE book, ch. 21).
+///
+/// Over the last `window` the client counts `requests` (attempts it wanted
+/// to send, those it refused included) and `accepts` (attempts the backend
+/// accepted: any answer that is not a retryable failure, so a success or a
+/// 4xx). Each attempt is refused locally with probability
+/// `max(0, (requests - k * accepts) / (requests + 1))`, drawn from the
+/// policy's own random stream. With `k = 2` the client sends up to about
+/// twice what the backend accepts, so a backend that rejects everything
+/// still sees a trickle of requests that tell the client when it recovers.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ClientThrottleConfig {
+    /// The window of requests and accepts, counted in 100 slices. Default
+    /// 120 s (the book's "the last two minutes").
+    pub window: Duration,
+    /// The multiplier `K`, at least 1 (below 1 the client throttles a
+    /// healthy backend). Default 2 (the book's value; lower is more aggressive).
+    pub k: f64,
+}
+
+impl Default for ClientThrottleConfig {
+    fn default() -> Self {
+        ClientThrottleConfig { window: Duration::from_secs(120), k: 2.0 }
+    }
+}
+
+/// The longest `window` or `open` a breaker or throttle takes: 10^12 ms
+/// (about 32 years), past the longest run a scenario allows.
+pub const LOAD_POLICY_DURATION_MAX: Duration = Duration::from_secs(1_000_000_000);
+
+/// The most `minimum_calls` or `half_open_calls` a breaker takes: more is a
+/// mistake of units (a million trial attempts is not a trial).
+pub const BREAKER_CALLS_MAX: u32 = 1_000_000;
+
+/// The largest `k` a client throttle takes: at 1000 the throttle refuses
+/// nothing until 99.9% of requests fail, which is no throttle at all.
+pub const THROTTLE_K_MAX: f64 = 1000.0;
 
 /// Parameters of the AWS standard and adaptive modes.
 ///
@@ -276,13 +377,27 @@ impl PolicyConfig {
         PolicyConfig::Deadline { inner: Box::new(inner), deadline }
     }
 
+    /// `inner` behind a circuit breaker with resilience4j's and Polly's
+    /// defaults (see [`CircuitBreakerConfig::default`]).
+    pub fn circuit_breaker(inner: PolicyConfig) -> Self {
+        PolicyConfig::CircuitBreaker { inner: Box::new(inner), breaker: CircuitBreakerConfig::default() }
+    }
+
+    /// `inner` under the SRE book's client-side adaptive throttling, `k` 2
+    /// over 2 minutes (see [`ClientThrottleConfig::default`]).
+    pub fn client_throttle(inner: PolicyConfig) -> Self {
+        PolicyConfig::ClientThrottle { inner: Box::new(inner), throttle: ClientThrottleConfig::default() }
+    }
+
     /// The policy a wrapper wraps; `None` for a policy that stands alone.
     pub fn inner(&self) -> Option<&PolicyConfig> {
         match self {
             PolicyConfig::GrpcThrottled { inner, .. }
             | PolicyConfig::RetryBudget { inner, .. }
             | PolicyConfig::Hedged { inner, .. }
-            | PolicyConfig::Deadline { inner, .. } => Some(inner),
+            | PolicyConfig::Deadline { inner, .. }
+            | PolicyConfig::CircuitBreaker { inner, .. }
+            | PolicyConfig::ClientThrottle { inner, .. } => Some(inner),
             _ => None,
         }
     }
@@ -303,6 +418,8 @@ impl PolicyConfig {
             PolicyConfig::Hedged { .. } => "hedged",
             PolicyConfig::Tahoe { .. } => "tahoe",
             PolicyConfig::Deadline { .. } => "deadline",
+            PolicyConfig::CircuitBreaker { .. } => "circuit-breaker",
+            PolicyConfig::ClientThrottle { .. } => "client-throttle",
         }
     }
 
@@ -326,7 +443,9 @@ impl PolicyConfig {
             PolicyConfig::GrpcThrottled { inner, .. }
             | PolicyConfig::RetryBudget { inner, .. }
             | PolicyConfig::Hedged { inner, .. }
-            | PolicyConfig::Deadline { inner, .. } => inner.attempts_max(),
+            | PolicyConfig::Deadline { inner, .. }
+            | PolicyConfig::CircuitBreaker { inner, .. }
+            | PolicyConfig::ClientThrottle { inner, .. } => inner.attempts_max(),
         }
     }
 
@@ -345,7 +464,9 @@ impl PolicyConfig {
             PolicyConfig::GrpcThrottled { inner, .. }
             | PolicyConfig::RetryBudget { inner, .. }
             | PolicyConfig::Hedged { inner, .. }
-            | PolicyConfig::Deadline { inner, .. } => inner.max_delay(),
+            | PolicyConfig::Deadline { inner, .. }
+            | PolicyConfig::CircuitBreaker { inner, .. }
+            | PolicyConfig::ClientThrottle { inner, .. } => inner.max_delay(),
         }
     }
 
@@ -436,7 +557,71 @@ impl PolicyConfig {
                 }
                 inner.validate()
             }
+            PolicyConfig::CircuitBreaker { inner, breaker } => {
+                breaker.validate()?;
+                inner.validate()
+            }
+            PolicyConfig::ClientThrottle { inner, throttle } => {
+                throttle.validate()?;
+                inner.validate()
+            }
         }
+    }
+}
+
+/// A duration of a breaker or throttle: whole milliseconds in
+/// `[1 ms, LOAD_POLICY_DURATION_MAX]`.
+fn check_load_duration(field: &'static str, duration: Duration) -> Result<(), PolicyError> {
+    let message = if !duration.subsec_nanos().is_multiple_of(1_000_000) {
+        "must be whole milliseconds".to_owned()
+    } else if duration.is_zero() || duration > LOAD_POLICY_DURATION_MAX {
+        format!("must be within [1, {}] ms, got {} ms", LOAD_POLICY_DURATION_MAX.as_millis(), duration.as_millis())
+    } else {
+        return Ok(());
+    };
+    Err(PolicyError { field, message })
+}
+
+/// A count of a breaker: within `[1, BREAKER_CALLS_MAX]`.
+fn check_breaker_calls(field: &'static str, calls: u32) -> Result<(), PolicyError> {
+    if (1..=BREAKER_CALLS_MAX).contains(&calls) {
+        Ok(())
+    } else {
+        Err(PolicyError { field, message: format!("must be within [1, {BREAKER_CALLS_MAX}], got {calls}") })
+    }
+}
+
+impl CircuitBreakerConfig {
+    /// Field names are the scenario file's (`window_ms`, ...).
+    pub fn validate(&self) -> Result<(), PolicyError> {
+        check_load_duration("window_ms", self.window)?;
+        check_breaker_calls("minimum_calls", self.minimum_calls)?;
+        let threshold = self.failure_rate_threshold;
+        if !(threshold.is_finite() && threshold > 0.0 && threshold <= 1.0) {
+            return Err(PolicyError {
+                field: "failure_rate_threshold",
+                message: format!("must be within (0, 1], e.g. 0.5, got {threshold}"),
+            });
+        }
+        check_load_duration("open_ms", self.open)?;
+        check_breaker_calls("half_open_calls", self.half_open_calls)
+    }
+}
+
+impl ClientThrottleConfig {
+    /// Field names are the scenario file's (`window_ms`, `k`).
+    pub fn validate(&self) -> Result<(), PolicyError> {
+        check_load_duration("window_ms", self.window)?;
+        if !(self.k.is_finite() && (1.0..=THROTTLE_K_MAX).contains(&self.k)) {
+            return Err(PolicyError {
+                field: "k",
+                message: format!(
+                    "must be within [1, {THROTTLE_K_MAX}] (below 1 a healthy backend is throttled), got {}",
+                    self.k
+                ),
+            });
+        }
+        Ok(())
     }
 }
 

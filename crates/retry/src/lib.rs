@@ -14,14 +14,18 @@
 //!   none, immediate, a fixed schedule, exponential backoff with Brooker's
 //!   jitters, AWS standard (retry behavior 2.0 and 2.1) and adaptive modes,
 //!   Apache Arrow `object_store`, Tahoe-LAFS's cloud backend. Wrappers: gRPC
-//!   retry throttling, a Finagle retry budget, hedging, a deadline.
+//!   retry throttling, a Finagle retry budget, hedging, a deadline, and two
+//!   that refuse attempts locally under load: a circuit breaker
+//!   (resilience4j, Polly) and the SRE book's client-side adaptive throttling.
 //! - [`Policy`] (`policy.rs`): a configuration bound to its random stream
 //!   and its state, with the hooks a retry layer calls (`before_attempt`,
-//!   `on_response`, `on_success`, `decide_at`, `hedge_after`).
+//!   which may refuse an attempt ([`Admit`]), `on_response`, `on_success`,
+//!   `decide_at`, `hedge_after`).
 //! - [`SharedBudgets`] (`shared.rs`): quotas, budgets and rate limiters
 //!   shared by many clients (`Policy::with_shared`).
-//! - `aws.rs`, `budget.rs`: the state machines themselves (AWS retry quota
-//!   and CUBIC client rate limiter; gRPC throttle and Finagle budget).
+//! - `aws.rs`, `budget.rs`, `overload.rs`: the state machines themselves
+//!   (AWS retry quota and CUBIC client rate limiter; gRPC throttle and
+//!   Finagle budget; circuit breaker and client-side adaptive throttling).
 //! - `backoff.rs`: delay arithmetic, in whole milliseconds.
 //!
 //! Delays are whole milliseconds everywhere (madsim cannot sleep less than
@@ -32,12 +36,17 @@ mod aws;
 mod backoff;
 mod budget;
 mod config;
+mod overload;
 mod policy;
 mod shared;
 
 pub use aws::{ClientRateLimiter, RequestReason, RetryQuota};
 pub use budget::{GrpcThrottle, TokenRetryBudget};
-pub use config::{AwsRetryConfig, ObjectStoreConfig, PolicyConfig};
+pub use config::{
+    AwsRetryConfig, CircuitBreakerConfig, ClientThrottleConfig, ObjectStoreConfig, PolicyConfig, BREAKER_CALLS_MAX,
+    LOAD_POLICY_DURATION_MAX, THROTTLE_K_MAX,
+};
+pub use overload::{CircuitBreaker, ClientThrottle, SlidingCounts};
 pub use policy::Policy;
 pub use shared::SharedBudgets;
 
@@ -58,12 +67,16 @@ pub enum ErrorClass {
     /// A 4xx: the request itself is wrong (or a precondition failed);
     /// sending it again cannot help, so it is never retried.
     ClientError,
+    /// Never sent: the client's own circuit breaker or adaptive throttle
+    /// refused the attempt ([`Admit::Refuse`]). Never retried.
+    Refused,
 }
 
 impl ErrorClass {
-    /// Only transient classes are retried; a 4xx never is.
+    /// Only transient classes are retried; a 4xx never is, nor an attempt
+    /// the client refused itself.
     pub fn is_retryable(self) -> bool {
-        !matches!(self, ErrorClass::ClientError)
+        !matches!(self, ErrorClass::ClientError | ErrorClass::Refused)
     }
 
     pub fn name(self) -> &'static str {
@@ -73,6 +86,7 @@ impl ErrorClass {
             ErrorClass::ConnectionReset => "connection_reset",
             ErrorClass::Timeout => "timeout",
             ErrorClass::ClientError => "client_error",
+            ErrorClass::Refused => "refused",
         }
     }
 }
@@ -119,7 +133,7 @@ pub struct Failure {
 }
 
 /// Why a policy stopped.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum GiveUp {
     /// The error class is never retried (4xx).
     NotRetryable,
@@ -134,6 +148,11 @@ pub enum GiveUp {
     /// The next retry would pass the operation's deadline (`Deadline`), or
     /// the retry timeout has passed (`object_store`).
     DeadlineExceeded,
+    /// The circuit breaker is open (or half-open with its trials out): the
+    /// attempt was refused and not sent.
+    CircuitOpen,
+    /// Client-side adaptive throttling refused the attempt: it was not sent.
+    ClientThrottled,
 }
 
 impl GiveUp {
@@ -145,15 +164,43 @@ impl GiveUp {
             GiveUp::Throttled => "retry_throttled",
             GiveUp::BudgetExhausted => "budget_exhausted",
             GiveUp::DeadlineExceeded => "deadline_exceeded",
+            GiveUp::CircuitOpen => "circuit_open",
+            GiveUp::ClientThrottled => "client_throttled",
         }
     }
 
     /// A retry refused by state shared across requests (quota, throttle or
     /// budget) rather than by this operation's own history: what a run's
-    /// `retry_quota_exhausted` count counts.
+    /// `retry_quota_exhausted` count counts. An attempt a circuit breaker or
+    /// a client throttle refused is counted too (first tries included): it
+    /// is the same kind of refusal, by load-aware shared state, and needs
+    /// no counter of its own.
     pub fn is_quota_exhausted(self) -> bool {
-        matches!(self, GiveUp::QuotaExhausted | GiveUp::Throttled | GiveUp::BudgetExhausted)
+        matches!(
+            self,
+            GiveUp::QuotaExhausted
+                | GiveUp::Throttled
+                | GiveUp::BudgetExhausted
+                | GiveUp::CircuitOpen
+                | GiveUp::ClientThrottled
+        )
     }
+
+    /// Whether the attempt was refused before being sent (by
+    /// [`Policy::before_attempt`]) rather than given up after a failure.
+    pub fn is_refusal(self) -> bool {
+        matches!(self, GiveUp::CircuitOpen | GiveUp::ClientThrottled)
+    }
+}
+
+/// What [`Policy::before_attempt`] says about the coming attempt.
+#[must_use = "a refused attempt must not be sent"]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Admit {
+    /// Send it after this wait (zero but in AWS adaptive mode).
+    After(Duration),
+    /// Do not send it: the operation ends here, with this reason.
+    Refuse(GiveUp),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

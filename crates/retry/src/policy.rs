@@ -4,8 +4,11 @@
 //! The calls, in the order a retry layer makes them for one operation:
 //!
 //! 1. [`Policy::before_attempt`]`(now, attempt)` before sending each
-//!    attempt: how long to wait first (the AWS adaptive rate limiter; zero
-//!    for every other policy). A Finagle budget counts the request here.
+//!    attempt: whether to send it at all (a circuit breaker or a client
+//!    throttle may refuse it: [`Admit::Refuse`], and the operation ends
+//!    there, unsent), and how long to wait first (the AWS adaptive rate
+//!    limiter; zero for every other policy). A Finagle budget counts the
+//!    request here.
 //! 2. [`Policy::hedge_after`]: whether to send a hedge if the attempt is slow.
 //! 3. [`Policy::on_response`]`(now, throttled)` for every answer (adaptive
 //!    mode measures the send rate and reacts to throttling), and
@@ -13,22 +16,25 @@
 //!    observed quantile learns from it).
 //! 4. On success, [`Policy::on_success`]`(now, attempt)` (refunds, rewards);
 //!    on failure, [`Policy::decide_at`]`(now, failure)`: retry after a
-//!    delay, or give up.
+//!    delay, or give up. Either way the attempt's outcome goes to a circuit
+//!    breaker's window and a client throttle's accepts: one outcome per
+//!    attempt admitted (a hedged pair is one attempt).
 //!
 //! Time only comes in as arguments (`now`, `elapsed`): the policy never
 //! reads a clock and never sleeps.
 
 use std::time::Duration;
 
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use retrylab_faults::SimRng;
 
 use crate::aws::{ClientRateLimiter, RequestReason, RetryQuota};
 use crate::backoff;
 use crate::budget::{GrpcThrottle, TokenRetryBudget};
-use crate::config::{AwsRetryConfig, ObjectStoreConfig, PolicyConfig};
+use crate::config::{AwsRetryConfig, CircuitBreakerConfig, ClientThrottleConfig, ObjectStoreConfig, PolicyConfig};
+use crate::overload::{CircuitBreaker, ClientThrottle};
 use crate::shared::{Budgets, SharedBudgets};
-use crate::{Decision, ErrorClass, Failure, GiveUp, Jitter};
+use crate::{Admit, Decision, ErrorClass, Failure, GiveUp, Jitter};
 
 /// A policy bound to its own random stream (for jitter) and its retry state.
 ///
@@ -159,16 +165,32 @@ impl Policy {
         self.config.layers().any(|layer| matches!(layer, PolicyConfig::Tahoe { return_first_error: true, .. }))
     }
 
-    /// Called before sending attempt `attempt` (1-based) at `now`: how long
+    /// Called before sending attempt `attempt` (1-based) at `now`: whether
+    /// to send it, and after how long a wait.
+    ///
+    /// First, a circuit breaker or client throttle (outermost first) may
+    /// refuse it, first tries and retries alike: [`Admit::Refuse`] with
+    /// [`GiveUp::CircuitOpen`] or [`GiveUp::ClientThrottled`]; the caller
+    /// sends nothing and ends the operation. A refusal is counted like a
+    /// quota's ([`GiveUp::is_quota_exhausted`]). A client throttle counts
+    /// every attempt it sees as a request, refused or not, and draws on the
+    /// policy's own random stream only when its probability is above zero.
+    ///
+    /// Otherwise [`Admit::After`] says how long
     /// to wait before sending. Zero except in AWS adaptive mode, whose rate
     /// limiter (once a throttling error has enabled it) makes a first attempt
     /// wait for its token (rounded up to whole milliseconds). A retry's wait
     /// is part of its delay (see [`Policy::decide_at`]), so it is zero here.
     /// A Finagle budget counts each operation's first attempt as a deposit.
-    pub fn before_attempt(&mut self, now: Duration, attempt: u32) -> Duration {
+    pub fn before_attempt(&mut self, now: Duration, attempt: u32) -> Admit {
         self.last_now = now;
+        if let Some(reason) = self.refusal(now) {
+            self.quota_exhausted += 1;
+            self.shared.with(|b| b.quota_exhausted += 1);
+            return Admit::Refuse(reason);
+        }
         if attempt != 1 {
-            return Duration::ZERO;
+            return Admit::After(Duration::ZERO);
         }
         let mut wait = Duration::ZERO;
         for layer in self.config.layers() {
@@ -189,7 +211,52 @@ impl Policy {
                 _ => {}
             }
         }
-        wait
+        Admit::After(wait)
+    }
+
+    /// Why the coming attempt is refused, if a breaker or throttle refuses
+    /// it; the first layer (outermost) that refuses decides, and the layers
+    /// inside it are not asked.
+    fn refusal(&mut self, now: Duration) -> Option<GiveUp> {
+        for layer in self.config.layers() {
+            match layer {
+                // The guard runs once per attempt: admitting may take a half-open trial slot.
+                PolicyConfig::CircuitBreaker { breaker: config, .. }
+                    if !self.shared.with(|b| breaker(b, config).try_admit(now)) =>
+                {
+                    return Some(GiveUp::CircuitOpen);
+                }
+                PolicyConfig::ClientThrottle { throttle: config, .. } => {
+                    let probability = self.shared.with(|b| {
+                        let throttle = client_throttle(b, config);
+                        let probability = throttle.rejection_probability(now);
+                        throttle.count_request(now);
+                        probability
+                    });
+                    if probability > 0.0 && self.rng.gen::<f64>() < probability {
+                        return Some(GiveUp::ClientThrottled);
+                    }
+                }
+                _ => {}
+            }
+        }
+        None
+    }
+
+    /// An admitted attempt's outcome, for breakers and client throttles:
+    /// `failed` when it was a retryable failure (a 4xx is an answer).
+    fn record_outcome(&mut self, now: Duration, failed: bool) {
+        for layer in self.config.layers() {
+            match layer {
+                PolicyConfig::CircuitBreaker { breaker: config, .. } => {
+                    self.shared.with(|b| breaker(b, config).record(now, failed));
+                }
+                PolicyConfig::ClientThrottle { throttle: config, .. } if !failed => {
+                    self.shared.with(|b| client_throttle(b, config).count_accept(now));
+                }
+                _ => {}
+            }
+        }
     }
 
     /// Called for every answer to an attempt (success or error; a timeout
@@ -225,6 +292,7 @@ impl Policy {
     /// operation's retry instead of adding 1, as in smithy-rs).
     pub fn on_success(&mut self, now: Duration, _attempt: u32) {
         self.last_now = now;
+        self.record_outcome(now, false);
         for layer in self.config.layers() {
             match layer {
                 PolicyConfig::AwsStandard(c) | PolicyConfig::AwsAdaptive(c) => {
@@ -251,6 +319,9 @@ impl Policy {
     /// A 4xx is never retried, by any policy. Delays are whole milliseconds.
     pub fn decide_at(&mut self, now: Duration, failure: &Failure) -> Decision {
         self.last_now = now;
+        if failure.class != ErrorClass::Refused {
+            self.record_outcome(now, failure.class.is_retryable());
+        }
         let decision = if failure.class.is_retryable() {
             let mut context = Context { rng: &mut self.rng, shared: &self.shared, held_permit: &mut self.held_permit };
             decide_in(&self.config, &mut context, failure, now)
@@ -340,7 +411,10 @@ fn decide_in(config: &PolicyConfig, context: &mut Context<'_>, failure: &Failure
                 give_up => give_up,
             }
         }
-        PolicyConfig::Hedged { inner, .. } => decide_in(inner, context, failure, now),
+        // Breakers and throttles refuse before attempts, not after failures.
+        PolicyConfig::Hedged { inner, .. }
+        | PolicyConfig::CircuitBreaker { inner, .. }
+        | PolicyConfig::ClientThrottle { inner, .. } => decide_in(inner, context, failure, now),
         PolicyConfig::Deadline { inner, deadline } => {
             if failure.elapsed > *deadline {
                 return Decision::GiveUp(GiveUp::DeadlineExceeded);
@@ -413,4 +487,12 @@ fn limiter(budgets: &mut Budgets, now: Duration) -> &mut ClientRateLimiter {
 
 fn grpc(budgets: &mut Budgets, max_tokens: u32, token_ratio: f64) -> &mut GrpcThrottle {
     budgets.grpc.get_or_insert_with(|| GrpcThrottle::new(max_tokens, token_ratio))
+}
+
+fn breaker<'b>(budgets: &'b mut Budgets, config: &CircuitBreakerConfig) -> &'b mut CircuitBreaker {
+    budgets.breaker.get_or_insert_with(|| CircuitBreaker::new(*config))
+}
+
+fn client_throttle<'b>(budgets: &'b mut Budgets, config: &ClientThrottleConfig) -> &'b mut ClientThrottle {
+    budgets.client_throttle.get_or_insert_with(|| ClientThrottle::new(*config))
 }

@@ -4,7 +4,8 @@
 //! and in a deployment they are often shared across clients too: smithy-rs
 //! keeps one retry token bucket and one client rate limiter per retry
 //! partition per process (`static_partition_map`), gRPC one throttle per
-//! server name, Finagle one budget per client stack. A `SharedBudgets` is
+//! server name, Finagle one budget per client stack, resilience4j one
+//! circuit breaker per registry name (Polly one per pipeline). A `SharedBudgets` is
 //! that shared state for one simulated world: give the same handle to every
 //! `Policy::with_shared` (e.g. 100 gateways in one process) and they draw on
 //! one bucket; `Policy::new` gives each policy a handle of its own.
@@ -21,6 +22,7 @@ use std::time::Duration;
 
 use crate::aws::{ClientRateLimiter, RetryQuota};
 use crate::budget::{GrpcThrottle, TokenRetryBudget};
+use crate::overload::{CircuitBreaker, ClientThrottle};
 
 /// A handle on retry state shared by every policy given a clone of it.
 #[derive(Clone, Debug, Default)]
@@ -34,6 +36,8 @@ pub(crate) struct Budgets {
     pub(crate) aws_limiter: Option<ClientRateLimiter>,
     pub(crate) grpc: Option<GrpcThrottle>,
     pub(crate) budget: Option<TokenRetryBudget>,
+    pub(crate) breaker: Option<CircuitBreaker>,
+    pub(crate) client_throttle: Option<ClientThrottle>,
     /// Retries refused for want of quota, budget or throttle tokens, by all
     /// policies sharing this handle.
     pub(crate) quota_exhausted: u64,
@@ -74,6 +78,18 @@ impl SharedBudgets {
     /// Retries the Finagle budget would allow at `now`.
     pub fn budget_balance(&self, now: Duration) -> Option<i64> {
         self.inner.borrow_mut().budget.as_mut().map(|b| b.balance(now))
+    }
+
+    /// The circuit breaker's state ("closed", "open", "half_open") as of
+    /// its last use, once a breaker policy has used it.
+    pub fn breaker_state(&self) -> Option<&'static str> {
+        self.inner.borrow().breaker.as_ref().map(CircuitBreaker::state_name)
+    }
+
+    /// The client throttle's `(requests, accepts)` over its window at `now`,
+    /// once a client-throttle policy has used it.
+    pub fn client_throttle_counts(&self, now: Duration) -> Option<(u64, u64)> {
+        self.inner.borrow_mut().client_throttle.as_mut().map(|t| t.counts(now))
     }
 
     /// Whether `self` and `other` are the same shared state.

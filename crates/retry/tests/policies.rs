@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 use retrylab_retry::{
-    AwsRetryConfig, Decision, ErrorClass, Failure, GiveUp, Jitter, ObjectStoreConfig, Policy, PolicyConfig,
-    SharedBudgets,
+    Admit, AwsRetryConfig, CircuitBreakerConfig, ClientThrottleConfig, Decision, ErrorClass, Failure, GiveUp, Jitter,
+    ObjectStoreConfig, Policy, PolicyConfig, SharedBudgets,
 };
 
 fn ms(n: u64) -> Duration {
@@ -28,6 +28,15 @@ fn delay(decision: Decision) -> Duration {
     match decision {
         Decision::RetryAfter(d) => d,
         Decision::GiveUp(reason) => panic!("expected a retry, got give-up {reason:?}"),
+    }
+}
+
+/// The wait before an attempt the policy admits (every policy here but a
+/// breaker or throttle always admits).
+fn admitted_after(admit: Admit) -> Duration {
+    match admit {
+        Admit::After(wait) => wait,
+        Admit::Refuse(reason) => panic!("expected the attempt admitted, got {reason:?}"),
     }
 }
 
@@ -172,7 +181,7 @@ fn adaptive_mode_waits_only_after_throttling() {
     // 100 requests per second, none throttled: never a wait.
     for n in 0..300 {
         let now = ms(10 * n);
-        assert_eq!(policy.before_attempt(now, 1), Duration::ZERO);
+        assert_eq!(admitted_after(policy.before_attempt(now, 1)), Duration::ZERO);
         policy.on_response(now, false);
         policy.on_success(now, 1);
     }
@@ -186,7 +195,7 @@ fn adaptive_mode_waits_only_after_throttling() {
     let mut now = ms(3_000);
     let mut waited = Duration::ZERO;
     for _ in 0..100 {
-        let wait = policy.before_attempt(now, 1);
+        let wait = admitted_after(policy.before_attempt(now, 1));
         assert_eq!(wait.subsec_nanos() % 1_000_000, 0, "whole ms: {wait:?}");
         waited += wait;
         now += wait + ms(10);
@@ -197,7 +206,7 @@ fn adaptive_mode_waits_only_after_throttling() {
     let start = now;
     let mut sent = Vec::new();
     for _ in 0..60 {
-        now += policy.before_attempt(now, 1);
+        now += admitted_after(policy.before_attempt(now, 1));
         sent.push(now);
         now += ms(10);
         policy.on_response(now, true);
@@ -206,7 +215,7 @@ fn adaptive_mode_waits_only_after_throttling() {
     assert!(last_20 > secs(19), "20 requests in {last_20:?} under sustained throttling");
     assert!(now - start > secs(30), "{:?}", now - start);
     // Retries are never limited by before_attempt; their delay is the limiter's.
-    assert_eq!(policy.before_attempt(now, 2), Duration::ZERO);
+    assert_eq!(admitted_after(policy.before_attempt(now, 2)), Duration::ZERO);
     policy.on_response(now, true);
     let retry = delay(policy.decide_at(now, &failure(1, ErrorClass::Throttling)));
     assert!(retry > Duration::ZERO && retry <= secs(20), "{retry:?}");
@@ -341,10 +350,10 @@ fn finagle_budget_allows_ten_per_second_plus_a_fifth_of_requests() {
     // 1,000 requests in the window: 20% of them more.
     let mut busy = Policy::new(PolicyConfig::finagle(), 1);
     for n in 0..1_000 {
-        busy.before_attempt(secs(1) + ms(n), 1);
+        admitted_after(busy.before_attempt(secs(1) + ms(n), 1));
     }
     // Retries are not deposits.
-    busy.before_attempt(secs(2), 2);
+    admitted_after(busy.before_attempt(secs(2), 2));
     assert_eq!(retries_granted(&mut busy, secs(2), 1_000), 300);
     assert_eq!(busy.quota_exhausted_count(), 1);
 }
@@ -623,7 +632,23 @@ fn any_config() -> impl Strategy<Value = PolicyConfig> {
                 }
             }),
             (inner.clone(), 0u64..500).prop_map(|(inner, delay)| PolicyConfig::hedged(inner, ms(delay))),
-            (inner, 1u64..60_000).prop_map(|(inner, deadline)| PolicyConfig::deadline(inner, ms(deadline))),
+            (inner.clone(), 1u64..60_000).prop_map(|(inner, deadline)| PolicyConfig::deadline(inner, ms(deadline))),
+            (inner.clone(), 1u64..=60, 1u32..30, 1u32..=10, 1u64..10_000, 1u32..=10).prop_map(
+                |(inner, window, minimum_calls, tenths, open, half_open_calls)| PolicyConfig::CircuitBreaker {
+                    inner: Box::new(inner),
+                    breaker: CircuitBreakerConfig {
+                        window: secs(window),
+                        minimum_calls,
+                        failure_rate_threshold: f64::from(tenths) / 10.0,
+                        open: ms(open),
+                        half_open_calls,
+                    },
+                }
+            ),
+            (inner, 1u64..=120, 10u32..=40).prop_map(|(inner, window, k_tenths)| PolicyConfig::ClientThrottle {
+                inner: Box::new(inner),
+                throttle: ClientThrottleConfig { window: secs(window), k: f64::from(k_tenths) / 10.0 },
+            }),
         ]
     })
 }
@@ -641,7 +666,13 @@ fn failing_operation(
     let mut attempt = 1;
     let mut previous_delay = Duration::ZERO;
     loop {
-        let wait = policy.before_attempt(now, attempt);
+        let wait = match policy.before_attempt(now, attempt) {
+            Admit::After(wait) => wait,
+            Admit::Refuse(reason) => {
+                prop_assert!(reason.is_refusal(), "{:?} refused an attempt", reason);
+                return Ok((attempt, now));
+            }
+        };
         prop_assert_eq!(wait.subsec_nanos() % 1_000_000, 0, "wait {:?} is not whole ms", wait);
         now += wait + ms(7);
         policy.on_response(now, class == ErrorClass::Throttling);
@@ -717,5 +748,106 @@ proptest! {
         for _ in 0..operations {
             now = failing_operation(&mut policy, now, class)?.1 + ms(1);
         }
+    }
+}
+
+// ------------------------------------------- circuit breaker, client throttle
+
+/// One attempt through every hook: admitted or refused; if admitted it
+/// fails with `class` (`None`: succeeds). Returns the refusal, if any.
+fn one_attempt(policy: &mut Policy, now: Duration, attempt: u32, class: Option<ErrorClass>) -> Option<GiveUp> {
+    match policy.before_attempt(now, attempt) {
+        Admit::Refuse(reason) => return Some(reason),
+        Admit::After(wait) => assert_eq!(wait, Duration::ZERO),
+    }
+    match class {
+        None => policy.on_success(now, attempt),
+        Some(class) => {
+            let _ = policy.decide_at(now, &failure(attempt, class));
+        }
+    }
+    None
+}
+
+#[test]
+fn an_open_breaker_refuses_first_tries_and_retries_for_every_client_sharing_it() {
+    let shared = SharedBudgets::new();
+    let config = PolicyConfig::circuit_breaker(PolicyConfig::Immediate { retries: 3 });
+    let mut first = Policy::with_shared(config.clone(), 1, &shared);
+    let mut second = Policy::with_shared(config, 2, &shared);
+    // 4xx answers are not failures: 30 of them leave the breaker closed.
+    for _ in 0..30 {
+        assert_eq!(one_attempt(&mut first, ms(0), 1, Some(ErrorClass::ClientError)), None);
+    }
+    assert_eq!(shared.breaker_state(), Some("closed"));
+    // 20 timeouts among 50 calls (40%) stay closed; 10 more make 30 of 60, 50%: open.
+    for _ in 0..20 {
+        assert_eq!(one_attempt(&mut first, ms(10), 1, Some(ErrorClass::Timeout)), None);
+    }
+    assert_eq!(shared.breaker_state(), Some("closed"));
+    for _ in 0..9 {
+        assert_eq!(one_attempt(&mut first, ms(20), 1, Some(ErrorClass::Throttling)), None);
+    }
+    assert_eq!(shared.breaker_state(), Some("closed"));
+    assert_eq!(one_attempt(&mut first, ms(20), 1, Some(ErrorClass::Throttling)), None);
+    assert_eq!(shared.breaker_state(), Some("open"));
+    // The other client's first try and retry are refused too.
+    assert_eq!(second.before_attempt(ms(30), 1), Admit::Refuse(GiveUp::CircuitOpen));
+    assert_eq!(second.before_attempt(ms(31), 2), Admit::Refuse(GiveUp::CircuitOpen));
+    assert_eq!(second.quota_exhausted_count(), 2);
+    assert_eq!(shared.quota_exhausted(), 2);
+    // Open for 5 s from the opening failure at 20 ms.
+    assert_eq!(second.before_attempt(ms(5_019), 1), Admit::Refuse(GiveUp::CircuitOpen));
+    assert_eq!(second.before_attempt(ms(5_020), 1), Admit::After(Duration::ZERO));
+    assert_eq!(shared.breaker_state(), Some("half_open"));
+}
+
+#[test]
+fn a_client_throttle_refuses_with_the_sre_probability() {
+    // Every answer a 503: accepts stay 0 and the probability climbs to
+    // requests / (requests + 1); rejected attempts still count as requests.
+    let shared = SharedBudgets::new();
+    let mut policy = Policy::with_shared(PolicyConfig::client_throttle(PolicyConfig::None), 7, &shared);
+    let mut refused = 0;
+    for n in 0..1000u64 {
+        if one_attempt(&mut policy, ms(n), 1, Some(ErrorClass::Throttling)) == Some(GiveUp::ClientThrottled) {
+            refused += 1;
+        }
+    }
+    assert_eq!(shared.client_throttle_counts(ms(1_000)), Some((1000, 0)));
+    // p = n / (n + 1) after n requests: about 1000 - ln(1000) - 0.58, i.e. 992.5 refusals expected.
+    assert!((980..=999).contains(&refused), "{refused} refused");
+    assert_eq!(policy.quota_exhausted_count(), refused);
+}
+
+#[test]
+fn a_client_throttle_never_refuses_while_the_backend_accepts() {
+    let mut policy = Policy::new(PolicyConfig::client_throttle(PolicyConfig::None), 7);
+    // Half the answers 4xx (accepted), half successes: p stays 0.
+    for n in 0..1000u64 {
+        let class = (n % 2 == 0).then_some(ErrorClass::ClientError);
+        assert_eq!(one_attempt(&mut policy, ms(n), 1, class), None);
+    }
+    // With k = 2, a third of failures is still not enough to refuse anything.
+    for n in 0..999u64 {
+        let class = (n % 3 == 0).then_some(ErrorClass::ServerError);
+        assert_eq!(one_attempt(&mut policy, ms(1_000 + n), 1, class), None);
+    }
+    assert_eq!(policy.quota_exhausted_count(), 0);
+}
+
+#[test]
+fn breakers_and_throttles_keep_their_inner_policys_decisions() {
+    // Only before_attempt refuses: the delays are the inner policy's, with
+    // the same random draws while nothing is refused.
+    let inner = PolicyConfig::aws_standard();
+    let mut plain = Policy::new(inner.clone(), 5);
+    let mut breaker = Policy::new(PolicyConfig::circuit_breaker(inner.clone()), 5);
+    let mut throttle = Policy::new(PolicyConfig::client_throttle(inner), 5);
+    for attempt in 1..=3 {
+        let failure = failure(attempt, ErrorClass::ServerError);
+        let expected = plain.decide_at(ms(0), &failure);
+        assert_eq!(breaker.decide_at(ms(0), &failure), expected);
+        assert_eq!(throttle.decide_at(ms(0), &failure), expected);
     }
 }

@@ -5,9 +5,16 @@
 //!
 //! One operation (`RetryLayer::run`) runs the policy's hooks in this order:
 //!
-//! 1. `Policy::before_attempt(now, attempt)` before every attempt; a
-//!    non-zero answer (AWS adaptive mode's rate limiter) is slept first and
-//!    traced as a `Note { what: "rate_limit_wait_ms" }`.
+//! 1. `Policy::before_attempt(now, attempt)` before every attempt. A
+//!    refusal (`Admit::Refuse`: a circuit breaker open, a client throttle)
+//!    ends the operation there: nothing is sent, the error returned is
+//!    `Retryable::refused(reason)`, traced as `GaveUp { attempt, reason }`
+//!    with `attempt` the attempts sent (0 if the first try was refused),
+//!    and counted in `gave_up` and
+//!    `quota_exhausted` (not in `attempts`: a refused retry is counted in
+//!    `retries`, as decided, but sent nothing). A non-zero wait (AWS
+//!    adaptive mode's rate limiter) is slept first and traced as a
+//!    `Note { what: "rate_limit_wait_ms" }`.
 //! 2. The attempt is sent. If `Policy::hedge_after()` gives a delay and the
 //!    operation has not hedged yet, a second copy is sent when the first has
 //!    not answered within that delay (traced as `Note { what: "hedge" }`);
@@ -27,7 +34,7 @@ use std::pin::pin;
 use std::time::Duration;
 
 use futures::future::{select, Either};
-use retrylab_retry::{Decision, ErrorClass, Failure, Policy, PolicyConfig};
+use retrylab_retry::{Admit, Decision, ErrorClass, Failure, GiveUp, Policy, PolicyConfig};
 use retrylab_sim::{Detail, EventKind, NodeId, SimClock, TaskContext, Trace};
 
 use crate::store::ObjectStore;
@@ -59,7 +66,8 @@ pub struct RetryCounters {
     pub retries: u64,
     /// Requests whose final answer was an error.
     pub gave_up: u64,
-    /// Give-ups because a retry quota, throttle or budget was exhausted
+    /// Give-ups because a retry quota, throttle or budget was exhausted, or
+    /// because a circuit breaker or client throttle refused an attempt
     /// (`GiveUp::is_quota_exhausted`); included in `gave_up`.
     pub quota_exhausted: u64,
     /// Hedge requests sent (at most one per operation).
@@ -78,9 +86,15 @@ pub struct RetryLayer<C> {
     trace: Option<(Trace, NodeId)>,
 }
 
-/// An error a retry layer can classify.
+/// An error a retry layer can classify, and build when its policy refuses
+/// an attempt.
 pub trait Retryable {
     fn class(&self) -> ErrorClass;
+
+    /// The error of an operation whose attempt the policy refused before
+    /// sending it (`reason` is `GiveUp::CircuitOpen` or
+    /// `GiveUp::ClientThrottled`); its class must be `ErrorClass::Refused`.
+    fn refused(reason: GiveUp) -> Self;
 
     /// The error's name in a trace (`InternalError`, `timeout`, ...).
     fn trace_name(&self) -> &'static str {
@@ -91,6 +105,10 @@ pub trait Retryable {
 impl Retryable for StoreError {
     fn class(&self) -> ErrorClass {
         StoreError::class(*self)
+    }
+
+    fn refused(reason: GiveUp) -> Self {
+        StoreError::Refused(reason)
     }
 
     fn trace_name(&self) -> &'static str {
@@ -202,7 +220,12 @@ impl<C: Clock> RetryLayer<C> {
         let mut first_error: Option<E> = None;
         let mut hedged = false;
         loop {
-            let wait = self.policy.borrow_mut().before_attempt(self.clock.now(), attempt_number);
+            let now = self.clock.now();
+            let admit = self.policy.borrow_mut().before_attempt(now, attempt_number);
+            let wait = match admit {
+                Admit::After(wait) => wait,
+                Admit::Refuse(reason) => return Err(self.refuse(attempt_number, reason, now.saturating_sub(start))),
+            };
             if !wait.is_zero() {
                 self.record(EventKind::Note {
                     what: "rate_limit_wait_ms",
@@ -263,6 +286,25 @@ impl<C: Clock> RetryLayer<C> {
     }
 }
 
+impl<C: Clock> RetryLayer<C> {
+    /// Ends an operation whose attempt `attempt` the policy refused: nothing
+    /// was sent. The refusal is counted and traced as a give-up "after
+    /// attempt `attempt - 1`", the last one sent (0: the first try was
+    /// refused), in the context of the refused attempt.
+    fn refuse<E: Retryable>(&self, attempt: u32, reason: GiveUp, elapsed: Duration) -> E {
+        let error = E::refused(reason);
+        let kind = EventKind::GaveUp { attempt: attempt.saturating_sub(1), reason: reason.name() };
+        self.record_decision(kind, attempt, &error, elapsed);
+        self.count(|c| {
+            c.gave_up += 1;
+            if reason.is_quota_exhausted() {
+                c.quota_exhausted += 1;
+            }
+        });
+        error
+    }
+}
+
 /// The detail of a retry decision (see [`RetryLayer::record_decision`]).
 /// Reading the policy's state draws nothing and changes nothing.
 fn decision_detail<E: Retryable>(policy: &Policy, error: &E, elapsed: Duration) -> Detail {
@@ -280,6 +322,9 @@ fn decision_detail<E: Retryable>(policy: &Policy, error: &E, elapsed: Duration) 
     }
     if let Some(tokens) = policy.shared().grpc_tokens() {
         detail.push(("tokens_left", format!("{tokens:.3}").into()));
+    }
+    if let Some(state) = policy.shared().breaker_state() {
+        detail.push(("breaker", state.into()));
     }
     let deadline = config.layers().find_map(|layer| match layer {
         PolicyConfig::Deadline { deadline, .. } => Some(*deadline),

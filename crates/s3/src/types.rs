@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
-use retrylab_retry::ErrorClass;
+use retrylab_retry::{ErrorClass, GiveUp};
 
 /// S3 never returns more than this many keys in one ListObjectsV2 page.
 pub const LIST_PAGE_KEYS_MAX: usize = 1000;
@@ -288,6 +288,10 @@ impl TransportError {
 pub enum StoreError {
     Service(S3ErrorCode),
     Transport(TransportError),
+    /// Never sent: the client's own circuit breaker or adaptive throttle
+    /// refused the attempt (`GiveUp::CircuitOpen`, `GiveUp::ClientThrottled`).
+    /// No status, never retried, and definitely not applied.
+    Refused(GiveUp),
 }
 
 impl StoreError {
@@ -298,6 +302,7 @@ impl StoreError {
             StoreError::Transport(TransportError::ConnectionReset | TransportError::ConnectionRefused) => {
                 ErrorClass::ConnectionReset
             }
+            StoreError::Refused(_) => ErrorClass::Refused,
         }
     }
 
@@ -305,15 +310,17 @@ impl StoreError {
     pub fn status(self) -> Option<u16> {
         match self {
             StoreError::Service(code) => Some(code.status()),
-            StoreError::Transport(_) => None,
+            StoreError::Transport(_) | StoreError::Refused(_) => None,
         }
     }
 
-    /// A stable name for reports: the S3 code, or the transport error.
+    /// A stable name for reports: the S3 code, the transport error, or
+    /// `refused_by_client` (the reason is in the trace's `GaveUp` event).
     pub fn name(self) -> &'static str {
         match self {
             StoreError::Service(code) => code.code(),
             StoreError::Transport(error) => error.name(),
+            StoreError::Refused(_) => "refused_by_client",
         }
     }
 
@@ -322,6 +329,7 @@ impl StoreError {
         match self {
             StoreError::Service(code) => code == S3ErrorCode::InternalError,
             StoreError::Transport(error) => error != TransportError::ConnectionRefused,
+            StoreError::Refused(_) => false,
         }
     }
 }
@@ -331,6 +339,7 @@ impl fmt::Display for StoreError {
         match self {
             StoreError::Service(code) => write!(f, "{} {}: {}", code.status(), code.code(), code.message()),
             StoreError::Transport(error) => write!(f, "{} (no status line)", error.name()),
+            StoreError::Refused(reason) => write!(f, "refused_by_client ({}): not sent", reason.name()),
         }
     }
 }

@@ -2,7 +2,8 @@
 //! hedging beats a latency outlier and its failures still go to the retry
 //! policy, one AWS retry quota shared by two stores runs out for both,
 //! adaptive mode slows down once throttled, Tahoe-LAFS returns the first
-//! error, and a deadline stops retries before it would be passed.
+//! error, a deadline stops retries before it would be passed, and an open
+//! circuit breaker or a client throttle refuses attempts without sending them.
 
 use std::cell::RefCell;
 use std::future::Future;
@@ -11,7 +12,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use retrylab_faults::{sub_seed, FaultKind, FaultModel, LatencyDist, LatencySampler, MixtureComponent, Outage};
-use retrylab_retry::{Jitter, Policy, PolicyConfig, SharedBudgets};
+use retrylab_retry::{CircuitBreakerConfig, GiveUp, Jitter, Policy, PolicyConfig, SharedBudgets};
 use retrylab_s3::{
     Consistency, ObjectStoreExt, PutCondition, RetryCounters, RetryingStore, S3Config, S3ErrorCode, S3Service,
     SimS3Client, StoreError,
@@ -355,4 +356,62 @@ fn a_deadline_stops_retries_before_it_would_be_passed() {
         decisions(run.trace.as_ref().unwrap()),
         vec![(1, Ok(ms(100))), (2, Ok(ms(200))), (3, Err("deadline_exceeded"))]
     );
+}
+
+// ------------------------------------------------- refusals (nothing sent)
+
+#[test]
+fn an_open_breaker_refuses_the_retry_and_the_next_request_unsent() {
+    let run = sim(5, |world| async move {
+        let breaker = CircuitBreakerConfig { minimum_calls: 2, open: ms(1_000), ..CircuitBreakerConfig::default() };
+        let policy = PolicyConfig::CircuitBreaker { inner: Box::new(PolicyConfig::Immediate { retries: 5 }), breaker };
+        let faults = outages(&[(0, u64::MAX, FaultKind::InternalError)]);
+        let store = connect(&world, LatencyDist::constant_ms(10.0), faults, policy);
+        let first = store.put("k", body("v"), PutCondition::None).await;
+        let second = store.get("k").await;
+        (first, second, store.counters(), world.now())
+    });
+    let (first, second, counters, elapsed) = run.output;
+    let trace = run.trace.as_ref().unwrap();
+    // Two 500s open the breaker; the third attempt and the GET are refused.
+    assert_eq!(first, Err(StoreError::Refused(GiveUp::CircuitOpen)));
+    assert_eq!(second.map(|_| ()), Err(StoreError::Refused(GiveUp::CircuitOpen)));
+    let sent = sent_at(trace);
+    assert_eq!(sent.len(), 2, "only the two attempts before it opened were sent");
+    assert_virtual(sent[1], ms(10));
+    assert_virtual(elapsed, ms(20));
+    assert_eq!(
+        decisions(trace),
+        vec![(1, Ok(ms(0))), (2, Ok(ms(0))), (2, Err("circuit_open")), (0, Err("circuit_open"))]
+    );
+    assert_eq!(counters, RetryCounters { attempts: 2, retries: 2, gave_up: 2, quota_exhausted: 2, hedges: 0 });
+    let refused = StoreError::Refused(GiveUp::CircuitOpen);
+    assert_eq!(refused.name(), "refused_by_client");
+    assert!(!refused.is_indeterminate() && refused.status().is_none());
+}
+
+#[test]
+fn a_client_throttle_sends_only_what_it_admits() {
+    let run = sim(6, |world| async move {
+        let faults = outages(&[(0, u64::MAX, FaultKind::SlowDown)]);
+        let policy = PolicyConfig::client_throttle(PolicyConfig::None);
+        let store = connect(&world, LatencyDist::constant_ms(10.0), faults, policy);
+        let mut refused = 0u64;
+        for i in 0..100 {
+            match store.put(&format!("k{i}"), body("v"), PutCondition::None).await {
+                Err(StoreError::Refused(GiveUp::ClientThrottled)) => refused += 1,
+                Err(StoreError::Service(S3ErrorCode::SlowDown)) => {}
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        (refused, store.counters())
+    });
+    let (refused, counters) = run.output;
+    let trace = run.trace.as_ref().unwrap();
+    // Every 503 is a request not accepted: p = n / (n + 1) after n requests.
+    assert!(refused >= 90, "{refused} of 100 refused");
+    assert_eq!(counters.attempts, 100 - refused);
+    assert_eq!(sent_at(trace).len() as u64, counters.attempts, "a refused attempt sends nothing");
+    assert_eq!(counters.quota_exhausted, refused);
+    assert_eq!(counters.gave_up, 100);
 }

@@ -91,6 +91,19 @@ pub const MIXED_KEYS_MAX: u64 = 100_000;
 /// directly); shorter means only cost time stepping the chain.
 pub const BURST_MEAN_MS_MIN: f64 = retrylab_faults::BURST_MEAN_MS_MIN;
 
+/// `window_ms` and `open_ms` of a "circuit-breaker", `window_ms` of a
+/// "client-throttle": [`DURATION_MS_MAX`], like every other window (checked
+/// by `PolicyConfig::validate`, which names the field).
+pub const LOAD_POLICY_DURATION_MS_MAX: u64 = DURATION_MS_MAX;
+
+/// `minimum_calls` and `half_open_calls` of a "circuit-breaker": a million
+/// trial attempts is a mistake of units, not a trial.
+pub const BREAKER_CALLS_MAX: u32 = retrylab_retry::BREAKER_CALLS_MAX;
+
+/// `k` of a "client-throttle" (at least 1): at 1000 it refuses nothing until
+/// 99.9% of requests fail, which is no throttle at all.
+pub const THROTTLE_K_MAX: f64 = retrylab_retry::THROTTLE_K_MAX;
+
 /// What the world stores by the end of one run of `workload`, in bytes (an
 /// estimate from above, saturating): S3 objects for an `s3-requests`
 /// workload (`min(keys, operations)` bodies of `object_bytes`), and for a
@@ -134,6 +147,11 @@ pub fn line_width(writes: u64, line_bytes: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn load_policy_durations_are_bounded_like_every_window() {
+        assert_eq!(retrylab_retry::LOAD_POLICY_DURATION_MAX.as_millis(), u128::from(LOAD_POLICY_DURATION_MS_MAX));
+    }
 
     #[test]
     fn line_width_counts_digits_and_newline() {

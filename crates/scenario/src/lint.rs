@@ -288,7 +288,11 @@ fn throttling_fields(config: &PolicyConfig, at: &str, defaults: &AwsRetryConfig,
         PolicyConfig::GrpcThrottled { inner, .. }
         | PolicyConfig::RetryBudget { inner, .. }
         | PolicyConfig::Hedged { inner, .. }
-        | PolicyConfig::Deadline { inner, .. } => throttling_fields(inner, &format!("{at}.inner"), defaults, warnings),
+        | PolicyConfig::Deadline { inner, .. }
+        | PolicyConfig::CircuitBreaker { inner, .. }
+        | PolicyConfig::ClientThrottle { inner, .. } => {
+            throttling_fields(inner, &format!("{at}.inner"), defaults, warnings)
+        }
         _ => {}
     }
 }
@@ -299,7 +303,9 @@ fn hedges(config: &PolicyConfig) -> bool {
         PolicyConfig::Hedged { .. } => true,
         PolicyConfig::GrpcThrottled { inner, .. }
         | PolicyConfig::RetryBudget { inner, .. }
-        | PolicyConfig::Deadline { inner, .. } => hedges(inner),
+        | PolicyConfig::Deadline { inner, .. }
+        | PolicyConfig::CircuitBreaker { inner, .. }
+        | PolicyConfig::ClientThrottle { inner, .. } => hedges(inner),
         _ => false,
     }
 }

@@ -16,7 +16,9 @@ use retrylab_faults::{
     BurstParams, Corruption, Crash, Disruptions, FaultKind, FaultMix, FaultModel, FaultProcess, GridNode, LatencyDist,
     MixtureComponent, Outage, Partition, DISRUPTION_SECONDS_MAX,
 };
-use retrylab_retry::{AwsRetryConfig, Jitter, ObjectStoreConfig, PolicyConfig};
+use retrylab_retry::{
+    AwsRetryConfig, CircuitBreakerConfig, ClientThrottleConfig, Jitter, ObjectStoreConfig, PolicyConfig,
+};
 use toml_edit::{Array, ArrayOfTables, ImDocument, InlineTable, Item, Table, Value};
 
 use crate::bounds::{
@@ -1443,6 +1445,29 @@ impl Cx<'_> {
                 let deadline = Duration::from_millis(table.deadline_ms.ok_or_else(|| missing("deadline_ms"))?);
                 PolicyConfig::Deadline { inner: inner(None)?, deadline }
             }
+            PolicyKind::CircuitBreaker => {
+                let defaults = CircuitBreakerConfig::default();
+                PolicyConfig::CircuitBreaker {
+                    inner: inner(Some(PolicyConfig::aws_standard()))?,
+                    breaker: CircuitBreakerConfig {
+                        window: ms(table.window_ms, defaults.window),
+                        minimum_calls: table.minimum_calls.unwrap_or(defaults.minimum_calls),
+                        failure_rate_threshold: table.failure_rate_threshold.unwrap_or(defaults.failure_rate_threshold),
+                        open: ms(table.open_ms, defaults.open),
+                        half_open_calls: table.half_open_calls.unwrap_or(defaults.half_open_calls),
+                    },
+                }
+            }
+            PolicyKind::ClientThrottle => {
+                let defaults = ClientThrottleConfig::default();
+                PolicyConfig::ClientThrottle {
+                    inner: inner(Some(PolicyConfig::aws_standard()))?,
+                    throttle: ClientThrottleConfig {
+                        window: ms(table.window_ms, defaults.window),
+                        k: table.k.unwrap_or(defaults.k),
+                    },
+                }
+            }
         };
         // The policy's field names are the file's (`cap_ms`, `max_backoff_ms`,
         // ...). A wrapper's inner policy passed its own check above, at its
@@ -1463,7 +1488,9 @@ fn is_hedged(config: &PolicyConfig) -> bool {
         PolicyConfig::Hedged { .. } => true,
         PolicyConfig::GrpcThrottled { inner, .. }
         | PolicyConfig::RetryBudget { inner, .. }
-        | PolicyConfig::Deadline { inner, .. } => is_hedged(inner),
+        | PolicyConfig::Deadline { inner, .. }
+        | PolicyConfig::CircuitBreaker { inner, .. }
+        | PolicyConfig::ClientThrottle { inner, .. } => is_hedged(inner),
         _ => false,
     }
 }

@@ -747,6 +747,8 @@ names!(PolicyKind {
     Hedged = "hedged",
     TahoeCloud = "tahoe-cloud",
     Deadline = "deadline",
+    CircuitBreaker = "circuit-breaker",
+    ClientThrottle = "client-throttle",
 });
 
 /// The parameters of the AWS kinds (`AwsRetryConfig`), all optional.
@@ -779,6 +781,10 @@ impl PolicyKind {
             PolicyKind::Hedged => &["delay_ms", "quantile", "inner"],
             PolicyKind::TahoeCloud => &["delays_ms", "return_first_error"],
             PolicyKind::Deadline => &["deadline_ms", "inner"],
+            PolicyKind::CircuitBreaker => {
+                &["window_ms", "minimum_calls", "failure_rate_threshold", "open_ms", "half_open_calls", "inner"]
+            }
+            PolicyKind::ClientThrottle => &["window_ms", "k", "inner"],
         }
     }
 }
@@ -900,9 +906,24 @@ policy_tables! {
     /// "deadline" (required): give up when the time spent plus the next
     /// delay would pass this many milliseconds.
     deadline_ms: u64,
+    /// The sliding window of outcomes, milliseconds: "circuit-breaker"
+    /// (default 10,000) and "client-throttle" (default 120,000).
+    window_ms: u64,
+    /// "circuit-breaker": outcomes in the window before the failure rate is
+    /// judged. Default 20.
+    minimum_calls: u32,
+    /// "circuit-breaker": the failure rate that opens it, in (0, 1]. Default 0.5.
+    failure_rate_threshold: f64,
+    /// "circuit-breaker": milliseconds it stays open, every attempt refused. Default 5,000.
+    open_ms: u64,
+    /// "circuit-breaker": trial attempts let through when half-open. Default 10.
+    half_open_calls: u32,
+    /// "client-throttle": the multiplier K of accepts, at least 1. Default 2.0.
+    k: f64,
     /// The wrapped policy, a policy table without `name`: "deadline"
     /// (required); "grpc-throttled" (default exponential 100 ms to 1 s, 5
     /// attempts), "retry-budget" (default exponential 5 ms to 200 ms, 3
-    /// attempts, decorrelated), "hedged" (default "none").
+    /// attempts, decorrelated), "hedged" (default "none"),
+    /// "circuit-breaker" and "client-throttle" (default "aws-standard").
     inner: Box<InnerPolicyTable>,
 }

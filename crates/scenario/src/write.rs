@@ -372,6 +372,19 @@ fn policy_fields<'c>(out: &mut Toml, config: &'c PolicyConfig) -> Option<&'c Pol
             kind(out, PolicyKind::Deadline);
             out.field("deadline_ms", millis(*deadline));
         }
+        PolicyConfig::CircuitBreaker { breaker, .. } => {
+            kind(out, PolicyKind::CircuitBreaker);
+            out.field("window_ms", millis(breaker.window));
+            out.field("minimum_calls", Written::exact(breaker.minimum_calls.to_string()));
+            out.field("failure_rate_threshold", Written::exact(float(breaker.failure_rate_threshold)));
+            out.field("open_ms", millis(breaker.open));
+            out.field("half_open_calls", Written::exact(breaker.half_open_calls.to_string()));
+        }
+        PolicyConfig::ClientThrottle { throttle, .. } => {
+            kind(out, PolicyKind::ClientThrottle);
+            out.field("window_ms", millis(throttle.window));
+            out.field("k", Written::exact(float(throttle.k)));
+        }
     }
     config.inner()
 }

@@ -6,7 +6,9 @@ use std::time::Duration;
 use retrylab_faults::{
     BurstParams, Disruptions, FaultKind, FaultMix, FaultModel, FaultProcess, LatencyDist, MixtureComponent, Outage,
 };
-use retrylab_retry::{AwsRetryConfig, Jitter, ObjectStoreConfig, PolicyConfig};
+use retrylab_retry::{
+    AwsRetryConfig, CircuitBreakerConfig, ClientThrottleConfig, Jitter, ObjectStoreConfig, PolicyConfig,
+};
 use retrylab_scenario::{
     load, parse, BudgetScope, Consistency, Design, ErrorKind, LafsSpec, Limits, Listing, ModifyRetry, NamedPolicy,
     NetworkSpec, ReadCheck, S3Operation, S3Spec, Scenario, ShareLayout, Workload, WriteCheck,
@@ -545,7 +547,48 @@ fn expected_policies() -> Vec<NamedPolicy> {
             "deadline-schedule",
             PolicyConfig::deadline(PolicyConfig::Schedule { delays: vec![ms(100), ms(1000), ms(2000)] }, ms(2500)),
         ),
+        // resilience4j's and Polly's defaults around AWS standard.
+        named("breaker-defaults", PolicyConfig::circuit_breaker(PolicyConfig::aws_standard())),
+        named(
+            "breaker-tuned",
+            PolicyConfig::CircuitBreaker {
+                inner: Box::new(PolicyConfig::Exponential {
+                    base: ms(50),
+                    cap: ms(2000),
+                    attempts_max: 4,
+                    jitter: Jitter::Full,
+                }),
+                breaker: CircuitBreakerConfig {
+                    window: ms(30_000),
+                    minimum_calls: 5,
+                    failure_rate_threshold: 0.25,
+                    open: ms(2000),
+                    half_open_calls: 3,
+                },
+            },
+        ),
+        // The SRE book's K = 2 over two minutes.
+        named("throttle-defaults", PolicyConfig::client_throttle(PolicyConfig::aws_standard())),
+        named(
+            "throttle-tuned",
+            PolicyConfig::ClientThrottle {
+                inner: Box::new(PolicyConfig::aws_adaptive()),
+                throttle: ClientThrottleConfig { window: ms(60_000), k: 1.5 },
+            },
+        ),
     ]
+}
+
+#[test]
+fn breaker_and_throttle_defaults_are_resilience4j_polly_and_the_sre_book() {
+    let ms = Duration::from_millis;
+    let breaker = CircuitBreakerConfig::default();
+    assert_eq!(
+        (breaker.window, breaker.minimum_calls, breaker.failure_rate_threshold, breaker.open, breaker.half_open_calls),
+        (ms(10_000), 20, 0.5, ms(5_000), 10)
+    );
+    let throttle = ClientThrottleConfig::default();
+    assert_eq!((throttle.window, throttle.k), (ms(120_000), 2.0));
 }
 
 #[test]
@@ -571,6 +614,8 @@ fn every_policy_kind_parses_with_its_published_defaults_and_overrides() {
         "hedged",
         "tahoe-cloud",
         "deadline",
+        "circuit-breaker",
+        "client-throttle",
     ] {
         assert!(POLICIES.contains(&format!("kind = \"{kind}\"")), "{kind} is not in data/policies.toml");
     }

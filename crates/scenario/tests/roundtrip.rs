@@ -14,7 +14,10 @@ use retrylab_faults::{
     BurstParams, Corruption, Crash, Disruptions, FaultKind, FaultMix, FaultModel, FaultProcess, GridNode, LatencyDist,
     MixtureComponent, Outage, Partition, DISRUPTION_SECONDS_MAX,
 };
-use retrylab_retry::{AwsRetryConfig, Jitter, ObjectStoreConfig, PolicyConfig};
+use retrylab_retry::{
+    AwsRetryConfig, CircuitBreakerConfig, ClientThrottleConfig, Jitter, ObjectStoreConfig, PolicyConfig,
+    BREAKER_CALLS_MAX,
+};
 use retrylab_scenario::bounds::{
     line_width, stored_bytes, BURST_MEAN_MS_MIN, DURATION_MS_MAX, EVENTS_MAX_CEILING, FILES_PER_BACKUP_MAX,
     FILE_BYTES_MAX, MUTABLE_WRITES_MAX, OPERATIONS_MAX, OPERATION_RECORDS_MAX, SEEDS_MAX, SERVERS_MAX,
@@ -93,6 +96,20 @@ fn a_policy_catalogue_writes_every_kind_with_nested_layers() {
         assert!(text.contains(&format!("kind = \"{kind}\"")), "{kind} missing:\n{text}");
     }
     assert!(text.contains("\n[policies.inner]\nkind = \"aws-standard\"\n"), "{text}");
+}
+
+#[test]
+fn breakers_and_throttles_are_written_with_every_field_and_load_back_equal() {
+    let scenario = parse(include_str!("data/policies.toml"), Path::new(WRITTEN_PATH)).unwrap_or_else(|e| panic!("{e}"));
+    let text = to_toml(&scenario);
+    for line in [
+        "kind = \"circuit-breaker\"\nwindow_ms = 30000\nminimum_calls = 5\nfailure_rate_threshold = 0.25\nopen_ms = 2000\nhalf_open_calls = 3\n",
+        "kind = \"client-throttle\"\nwindow_ms = 120000\nk = 2.0\n",
+        "kind = \"client-throttle\"\nwindow_ms = 60000\nk = 1.5\n",
+    ] {
+        assert!(text.contains(line), "{line:?} missing:\n{text}");
+    }
+    assert_eq!(reparse(&text).policies, scenario.policies);
 }
 
 // ---------------------------------------------------------------------------
@@ -686,12 +703,32 @@ fn policy(hedging: bool) -> impl Strategy<Value = PolicyConfig> {
         );
         let deadline = (inner.clone(), positive_millis())
             .prop_map(|(inner, deadline)| PolicyConfig::Deadline { inner: Box::new(inner), deadline });
+        let calls = || count_to(u64::from(BREAKER_CALLS_MAX)).prop_map(|calls| calls as u32);
+        let threshold = probability().prop_map(|rate| if rate > 0.0 { rate } else { 0.5 });
+        let breaker =
+            (inner.clone(), bounded_positive_millis(), calls(), threshold, bounded_positive_millis(), calls())
+                .prop_map(|(inner, window, minimum_calls, failure_rate_threshold, open, half_open_calls)| {
+                    PolicyConfig::CircuitBreaker {
+                        inner: Box::new(inner),
+                        breaker: CircuitBreakerConfig {
+                            window,
+                            minimum_calls,
+                            failure_rate_threshold,
+                            open,
+                            half_open_calls,
+                        },
+                    }
+                });
+        let k = prop_oneof![Just(2.0), 1.0..=1000.0f64];
+        let throttle = (inner.clone(), bounded_positive_millis(), k).prop_map(|(inner, window, k)| {
+            PolicyConfig::ClientThrottle { inner: Box::new(inner), throttle: ClientThrottleConfig { window, k } }
+        });
         let hedged = (inner, millis(), proptest::option::of(0.01..0.999f64))
             .prop_map(|(inner, delay, quantile)| PolicyConfig::Hedged { inner: Box::new(inner), delay, quantile });
         if hedging {
-            prop_oneof![grpc, budget, deadline, hedged].boxed()
+            prop_oneof![grpc, budget, deadline, breaker, throttle, hedged].boxed()
         } else {
-            prop_oneof![grpc, budget, deadline].boxed()
+            prop_oneof![grpc, budget, deadline, breaker, throttle].boxed()
         }
     })
 }

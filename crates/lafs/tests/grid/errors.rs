@@ -5,7 +5,8 @@
 use bytes::Bytes;
 use retrylab_faults::FaultModel;
 use retrylab_lafs::{Cap, Design, GatewayError, LafsConfig, Outcome, WriteCheck};
-use retrylab_retry::PolicyConfig;
+use retrylab_retry::{ErrorClass, GiveUp, PolicyConfig};
+use retrylab_s3::Retryable;
 
 use crate::support::{grid, grid_with_policy, outage, s3, sim, sleep_until, S3_LATENCY_MS};
 
@@ -22,12 +23,22 @@ fn web_statuses_and_names() {
         (GatewayError::Unexpected { message: message() }, 500, "UnexpectedError"),
         (GatewayError::ExistingChild { name: "x".into() }, 409, "ExistingChildError"),
         (GatewayError::NoSuchChild { name: "x".into() }, 404, "NoSuchChildError"),
+        (GatewayError::RefusedByClient { reason: GiveUp::CircuitOpen }, 503, "RefusedByClient"),
     ];
     for (error, status, name) in cases {
         assert_eq!(error.web_status(), status, "{error}");
         assert_eq!(error.name(), name);
         assert!(error.to_string().starts_with(&format!("{status} {name}")));
     }
+}
+
+#[test]
+fn a_write_the_web_client_refused_was_not_applied_and_is_not_retried() {
+    let refused = <retrylab_lafs::WriteError as Retryable>::refused(GiveUp::ClientThrottled);
+    assert_eq!(refused.outcome, Outcome::NotApplied);
+    assert_eq!(refused.class(), ErrorClass::Refused);
+    assert!(!refused.class().is_retryable());
+    assert_eq!(refused.to_string(), "503 RefusedByClient: client_throttled: not sent");
 }
 
 #[test]
