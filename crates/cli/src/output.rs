@@ -34,6 +34,9 @@ struct RunJson<'a> {
     violations: &'a [retrylab_harness::Violation],
     /// 16 hex digits.
     trace_hash: String,
+    /// Runs under load: the per-window series and the recovery (absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    load: Option<&'a retrylab_harness::LoadReport>,
 }
 
 fn ms(us: u64) -> f64 {
@@ -76,6 +79,7 @@ pub fn run_json(scenario: &Scenario, report: &RunReport) -> String {
         simulated_time_s: report.simulated_time.as_secs_f64(),
         violations: &report.violations,
         trace_hash: format!("{:016x}", report.trace_hash),
+        load: report.load.as_ref(),
     })
 }
 
@@ -158,6 +162,28 @@ pub fn run_human(scenario: &Scenario, report: &RunReport) -> String {
         for violation in &report.violations {
             let _ = writeln!(out, "  {}: {}", violation.invariant, violation.detail);
         }
+    }
+    if let Some(load) = &report.load {
+        let recovery = match (load.trigger_ms, load.baseline_per_s, load.recovery_s) {
+            (None, _, _) => "no trigger".to_owned(),
+            (Some(_), None, _) => "no whole window before the trigger to compare with".to_owned(),
+            (Some((start, end)), Some(baseline), Some(after)) => format!(
+                "trigger {:.1}-{:.1} s; goodput back within 5% of {baseline:.1}/s {after:.0} s after it",
+                start as f64 / 1e3,
+                end as f64 / 1e3
+            ),
+            (Some((start, end)), Some(baseline), None) => format!(
+                "trigger {:.1}-{:.1} s; goodput NOT back within 5% of {baseline:.1}/s before arrivals stopped",
+                start as f64 / 1e3,
+                end as f64 / 1e3
+            ),
+        };
+        let _ = writeln!(out, "load        {recovery}");
+        let _ = writeln!(
+            out,
+            "            {} deadline passed, {} rejected; S3: {} throttled, {} shed, {} queue timeouts, {} splits",
+            load.gave_up, load.rejected, load.s3_throttled, load.s3_shed, load.s3_queue_timeouts, load.s3_splits
+        );
     }
     let _ = writeln!(out, "trace hash  {:016x}", report.trace_hash);
     out
