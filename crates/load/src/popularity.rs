@@ -9,7 +9,9 @@ use retrylab_faults::{libm, SimRng};
 pub enum KeyPopularity {
     Uniform,
     /// P(rank k) proportional to 1 / (k + 1)^exponent, rank 0 the most popular; exponent > 0.
-    Zipf { exponent: f64 },
+    Zipf {
+        exponent: f64,
+    },
 }
 
 /// Draws key ranks in `0..keys`.
