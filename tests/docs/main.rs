@@ -24,6 +24,10 @@ use std::process::Command;
 /// statistics are checked by tests/integration.
 const SH_SEEDS_MAX: u64 = 5;
 
+/// Scenarios whose one seed is minutes of open-loop traffic (hundreds of thousands of operations):
+/// their documented commands run here with one seed, which is enough for a verdict.
+const ONE_SEED_SCENARIOS: &str = "sim-scenarios/load/";
+
 /// Command lines of ```sh blocks not run here, each with why: a line containing one of these is
 /// accepted (cargo's own commands, shell loops and templates); anything else that is not a retrylab
 /// command fails the test.
@@ -204,8 +208,10 @@ fn sh_commands() -> (Vec<ShCommand>, Vec<String>, BTreeSet<&'static str>) {
     (commands, unchecked, patterns_used)
 }
 
-/// The arguments with `--seeds` at most `SH_SEEDS_MAX`, and given where the command takes seeds.
+/// The arguments with `--seeds` at most `SH_SEEDS_MAX` (1 on `ONE_SEED_SCENARIOS`), and given where
+/// the command takes seeds.
 fn with_few_seeds(args: &[String]) -> Vec<String> {
+    let most = if args.iter().any(|arg| arg.contains(ONE_SEED_SCENARIOS)) { 1 } else { SH_SEEDS_MAX };
     let mut reduced = Vec::new();
     let mut words = args.iter();
     let mut seeds_given = false;
@@ -214,12 +220,12 @@ fn with_few_seeds(args: &[String]) -> Vec<String> {
         if word == "--seeds" {
             seeds_given = true;
             let seeds: u64 = words.next().and_then(|n| n.parse().ok()).expect("--seeds takes a number");
-            reduced.push(seeds.min(SH_SEEDS_MAX).to_string());
+            reduced.push(seeds.min(most).to_string());
         }
     }
     if !seeds_given {
         let mut with_seeds = reduced.clone();
-        with_seeds.extend(["--seeds".to_owned(), SH_SEEDS_MAX.to_string()]);
+        with_seeds.extend(["--seeds".to_owned(), most.to_string()]);
         if retrylab_cli::parse_args(std::iter::once("retrylab".to_owned()).chain(with_seeds.clone())).is_ok() {
             return with_seeds;
         }
