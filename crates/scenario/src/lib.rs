@@ -21,4 +21,5 @@ pub use model::{
     BudgetScope, Consistency, Design, LafsSpec, Limits, Listing, ModifyRetry, NamedPolicy, NetworkSpec, OperationMix,
     ReadCheck, S3Operation, S3Spec, Scenario, ShareLayout, Workload, WriteCheck,
 };
+pub use model::ServerCapacity;
 pub use write::{to_toml, to_toml_with_comment};
