@@ -8,11 +8,16 @@ use std::path::Path;
 use retrylab_harness::{run_seed, RunReport, TraceMode};
 use retrylab_scenario::{Scenario, ServerCapacity};
 
-/// Four gateways overwrite their own files on one storage server that runs
-/// one request at a time and queues none.
+/// Three gateways overwrite their own files on one storage server that runs
+/// one request at a time and queues none. The network's 10 ms matter: the
+/// harness creates each file with up to 10 immediate tries (no backoff), and
+/// on a network of 0 ms all of them are shed while the first creation runs.
 const ONE_SLOT: &str = r#"
 name = "one-slot-server"
 seeds = 4
+
+[network]
+latency_ms = { kind = "constant", ms = 10 }
 
 [s3]
 latency_ms = { kind = "constant", ms = 20 }
@@ -26,7 +31,7 @@ shares_needed = 1
 shares_total = 1
 servers_of_happiness = 1
 servers = 1
-gateways = 4
+gateways = 3
 server_concurrency_max = 1
 server_queue_max = 0
 
