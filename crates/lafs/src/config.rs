@@ -90,7 +90,10 @@ impl LafsConfig {
             return Err(ConfigError::new("server_concurrency_max", "must be at least 1"));
         }
         if capacity.is_unlimited() && (capacity.queue_max.is_some() || capacity.queue_timeout.is_some()) {
-            return Err(ConfigError::new("server_concurrency_max", "a queue bound or timeout needs a concurrency limit"));
+            return Err(ConfigError::new(
+                "server_concurrency_max",
+                "a queue bound or timeout needs a concurrency limit",
+            ));
         }
         if capacity.queue_timeout.is_some_and(|timeout| timeout.is_zero()) {
             return Err(ConfigError::new("server_queue_timeout", "must be > 0"));

@@ -27,7 +27,7 @@ use retrylab_sim::{NodeId, World};
 
 use crate::admission::{AdmissionGate, OverloadCounts, Permit};
 use crate::cap::StorageIndex;
-use crate::config::{Design, ServerCapacity, Listing, ReadCheck, ShareLayout, WriteCheck};
+use crate::config::{Design, Listing, ReadCheck, ServerCapacity, ShareLayout, WriteCheck};
 use crate::container::{
     chunk_key, decode_container, encode_container, parse_share_key, previous_key, share_key, ContainerHeader,
     ContainerKind, Piece,

@@ -17,9 +17,9 @@ pub use error::{ErrorKind, ScenarioError};
 pub use json_schema::json_schema;
 pub use lint::{lint, Warning};
 pub use load::{load, parse};
+pub use model::ServerCapacity;
 pub use model::{
     BudgetScope, Consistency, Design, LafsSpec, Limits, Listing, ModifyRetry, NamedPolicy, NetworkSpec, OperationMix,
     ReadCheck, S3Operation, S3Spec, Scenario, ShareLayout, Workload, WriteCheck,
 };
-pub use model::ServerCapacity;
 pub use write::{to_toml, to_toml_with_comment};

@@ -7,11 +7,11 @@ use retrylab_faults::{
     BurstParams, Disruptions, FaultKind, FaultMix, FaultModel, FaultProcess, LatencyDist, MixtureComponent, Outage,
 };
 use retrylab_retry::{AwsRetryConfig, Jitter, ObjectStoreConfig, PolicyConfig};
+use retrylab_scenario::ServerCapacity;
 use retrylab_scenario::{
     load, parse, BudgetScope, Consistency, Design, ErrorKind, LafsSpec, Limits, Listing, ModifyRetry, NamedPolicy,
     NetworkSpec, ReadCheck, S3Operation, S3Spec, Scenario, ShareLayout, Workload, WriteCheck,
 };
-use retrylab_scenario::ServerCapacity;
 
 const FULL: &str = include_str!("data/full.toml");
 const LAFS: &str = include_str!("data/lafs.toml");

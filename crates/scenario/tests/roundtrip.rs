@@ -15,12 +15,12 @@ use retrylab_faults::{
     MixtureComponent, Outage, Partition, DISRUPTION_SECONDS_MAX,
 };
 use retrylab_retry::{AwsRetryConfig, Jitter, ObjectStoreConfig, PolicyConfig};
+use retrylab_scenario::bounds::SERVER_QUEUE_MAX;
 use retrylab_scenario::bounds::{
     line_width, stored_bytes, BURST_MEAN_MS_MIN, DURATION_MS_MAX, EVENTS_MAX_CEILING, FILES_PER_BACKUP_MAX,
     FILE_BYTES_MAX, MUTABLE_WRITES_MAX, OPERATIONS_MAX, OPERATION_RECORDS_MAX, SEEDS_MAX, SERVERS_MAX,
     SIMULATED_TIME_S_MAX_CEILING, STORED_BYTES_MAX,
 };
-use retrylab_scenario::bounds::SERVER_QUEUE_MAX;
 use retrylab_scenario::ServerCapacity;
 use retrylab_scenario::{
     load, parse, to_toml, to_toml_with_comment, BudgetScope, Consistency, Design, LafsSpec, Limits, Listing,
@@ -578,12 +578,9 @@ fn lafs() -> impl Strategy<Value = LafsSpec> {
 /// Unlimited (the default), or a concurrency limit with or without a queue bound and timeout.
 fn server_capacity() -> impl Strategy<Value = ServerCapacity> {
     let most = u32::try_from(SERVER_QUEUE_MAX).unwrap_or(u32::MAX);
-    let limited = (1..=most, proptest::option::of(0..=most), proptest::option::of(bounded_positive_millis()))
-        .prop_map(|(slots, queue_max, queue_timeout)| ServerCapacity {
-            concurrency_max: Some(slots),
-            queue_max,
-            queue_timeout,
-        });
+    let limited = (1..=most, proptest::option::of(0..=most), proptest::option::of(bounded_positive_millis())).prop_map(
+        |(slots, queue_max, queue_timeout)| ServerCapacity { concurrency_max: Some(slots), queue_max, queue_timeout },
+    );
     prop_oneof![Just(ServerCapacity::default()), limited]
 }
 
