@@ -3,6 +3,7 @@
 //! analytic values and determinism.
 
 mod analytic;
+mod capacity;
 mod check;
 mod checkers;
 mod cli;

@@ -26,6 +26,9 @@ struct RunJson<'a> {
     gateway_attempts: u64,
     quota_exhausted: u64,
     faults_injected: u64,
+    /// Requests the storage servers turned away unrun; absent when 0 (servers without a capacity).
+    #[serde(skip_serializing_if = "is_zero")]
+    server_rejections: u64,
     latency_ms_p50: f64,
     latency_ms_p99: f64,
     latency_ms_max: f64,
@@ -37,6 +40,10 @@ struct RunJson<'a> {
     /// Runs under load: the per-window series and the recovery (absent otherwise).
     #[serde(skip_serializing_if = "Option::is_none")]
     load: Option<&'a retrylab_harness::LoadReport>,
+}
+
+fn is_zero(count: &u64) -> bool {
+    *count == 0
 }
 
 fn ms(us: u64) -> f64 {
@@ -72,6 +79,7 @@ pub fn run_json(scenario: &Scenario, report: &RunReport) -> String {
         gateway_attempts: report.gateway_attempts,
         quota_exhausted: report.quota_exhausted,
         faults_injected: report.faults_injected,
+        server_rejections: report.server_rejections,
         latency_ms_p50: ms(latency.p50),
         latency_ms_p99: ms(latency.p99),
         latency_ms_max: ms(latency.max),
@@ -142,6 +150,13 @@ pub fn run_human(scenario: &Scenario, report: &RunReport) -> String {
             report.gateway_attempts,
             report.gateway_attempts as f64 / operations,
             report.quota_exhausted
+        );
+    }
+    if report.server_rejections > 0 {
+        let _ = writeln!(
+            out,
+            "            storage servers turned away {} requests unrun (queue full or queue timeout)",
+            report.server_rejections
         );
     }
     let _ = writeln!(

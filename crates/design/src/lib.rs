@@ -118,6 +118,32 @@ pub enum ModifyRetry {
     Replay,
 }
 
+/// A storage server's capacity: how many requests it serves at once, how
+/// many may wait for a slot, and for how long. One definition for the
+/// scenario file's `[lafs]` fields and the simulated server's admission gate.
+///
+/// The default is unlimited: no gate at all, every request runs at once (the
+/// model before capacity existed, so existing scenarios run as they did).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ServerCapacity {
+    /// Requests a server runs at once; `None`: no limit (and so no queue).
+    pub concurrency_max: Option<u32>,
+    /// Requests that may wait for a slot, first come first served; an
+    /// arrival that finds this many waiting is rejected at once (load
+    /// shedding). `None`: no bound.
+    pub queue_max: Option<u32>,
+    /// A request that has waited this long for a slot is rejected. `None`:
+    /// it waits as long as it takes.
+    pub queue_timeout: Option<std::time::Duration>,
+}
+
+impl ServerCapacity {
+    /// Whether requests are admitted at once, always (no gate).
+    pub fn is_unlimited(&self) -> bool {
+        self.concurrency_max.is_none()
+    }
+}
+
 named!(Listing { Prefixed = "prefixed", WholeBucketFirstPage = "whole-bucket-first-page" });
 named!(WriteCheck { IfMatch = "if-match", Blind = "blind" });
 named!(ReadCheck { ListedEtag = "listed-etag", TrustGet = "trust-get" });

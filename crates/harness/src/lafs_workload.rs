@@ -39,6 +39,7 @@ pub fn lafs_config(spec: &LafsSpec) -> LafsConfig {
         rpc_timeout: spec.rpc_timeout,
         gateways: spec.gateways,
         design: spec.design,
+        server_capacity: spec.server_capacity,
     }
 }
 
@@ -660,6 +661,7 @@ pub(crate) async fn drive(
     report.quota_exhausted += counters.quota_exhausted;
     report.faults_injected = grid.faults_injected();
     report.outage_requests = grid.outage_requests();
+    report.server_rejections = grid.overload_counts().total();
 }
 
 /// Creates every file, each by its first writer as its own task, before any

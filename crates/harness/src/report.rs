@@ -37,6 +37,10 @@ pub struct RunReport {
     pub quota_exhausted: u64,
     /// Faults the S3 model injected (whether or not a retry hid them).
     pub faults_injected: u64,
+    /// Requests the storage servers turned away unrun (queue full, or
+    /// waited past the queue timeout; see `lafs.server_concurrency_max`).
+    /// 0 when servers are unlimited, and for `s3-requests`.
+    pub server_rejections: u64,
     /// S3 requests that arrived inside each `[[faults.outages]]` entry, in
     /// the fault model's order (summed over a grid's buckets): an outage no
     /// request reached did not affect the run (`crate::warnings_after_run`).
@@ -76,6 +80,7 @@ impl RunReport {
             gateway_retries: 0,
             quota_exhausted: 0,
             faults_injected: 0,
+            server_rejections: 0,
             outage_requests: Vec::new(),
             latencies_us: Vec::new(),
             outcomes: Vec::new(),

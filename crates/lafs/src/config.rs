@@ -4,7 +4,7 @@
 use std::fmt;
 use std::time::Duration;
 
-pub use retrylab_design::{Design, Listing, ModifyRetry, ReadCheck, ShareLayout, WriteCheck};
+pub use retrylab_design::{Design, Listing, ModifyRetry, ReadCheck, ServerCapacity, ShareLayout, WriteCheck};
 
 /// Everything the grid needs besides S3 and the retry policy.
 #[derive(Clone, Debug, PartialEq)]
@@ -22,6 +22,8 @@ pub struct LafsConfig {
     /// Gateways (client nodes) sharing the storage servers.
     pub gateways: u32,
     pub design: Design,
+    /// Each storage server's capacity (default: unlimited).
+    pub server_capacity: ServerCapacity,
 }
 
 impl LafsConfig {
@@ -49,6 +51,7 @@ impl LafsConfig {
             rpc_timeout: Duration::from_secs(60),
             gateways: 1,
             design: Design::default(),
+            server_capacity: ServerCapacity::default(),
         }
     }
 
@@ -81,6 +84,19 @@ impl LafsConfig {
         }
         if self.rpc_timeout.is_zero() {
             return Err(ConfigError::new("rpc_timeout", "must be > 0"));
+        }
+        let capacity = &self.server_capacity;
+        if capacity.concurrency_max == Some(0) {
+            return Err(ConfigError::new("server_concurrency_max", "must be at least 1"));
+        }
+        if capacity.is_unlimited() && (capacity.queue_max.is_some() || capacity.queue_timeout.is_some()) {
+            return Err(ConfigError::new(
+                "server_concurrency_max",
+                "a queue bound or timeout needs a concurrency limit",
+            ));
+        }
+        if capacity.queue_timeout.is_some_and(|timeout| timeout.is_zero()) {
+            return Err(ConfigError::new("server_queue_timeout", "must be > 0"));
         }
         if let ShareLayout::Chunked { chunk_bytes } = self.design.share_layout {
             if chunk_bytes == 0 {

@@ -9,6 +9,8 @@ use retrylab_retry::{ErrorClass, GiveUp};
 use retrylab_s3::{Retryable, StoreError};
 use retrylab_sim::NetError;
 
+use crate::admission::Overload;
+
 /// A storage server's answer when a request fails. The 2012 server leaked a
 /// `TahoeS3Error` its RPC layer could not serialise ("foolscap.tokens.
 /// Violation ... cannot serialize"); here an S3 failure crosses the boundary
@@ -37,6 +39,10 @@ pub enum ServerError {
     /// `indeterminate`: the read was a write's re-read, and that write's
     /// earlier attempt may have landed.
     StaleShare { share: u8, indeterminate: bool },
+    /// The server turned the request away before running it (its queue was
+    /// full, or the request waited too long for a slot): nothing changed,
+    /// and trying again later may succeed.
+    Overloaded { reason: Overload },
 }
 
 impl ServerError {
@@ -56,7 +62,8 @@ impl ServerError {
             | ServerError::NoSuchShare
             | ServerError::BucketNotAllocated
             | ServerError::CorruptContainer { .. }
-            | ServerError::BadRequest { .. } => false,
+            | ServerError::BadRequest { .. }
+            | ServerError::Overloaded { .. } => false,
         }
     }
 
@@ -70,6 +77,7 @@ impl ServerError {
             ServerError::BadRequest { .. } => "BadRequest",
             ServerError::PartialWrite { .. } => "PartialWrite",
             ServerError::StaleShare { .. } => "StaleShare",
+            ServerError::Overloaded { .. } => "ServerOverloaded",
         }
     }
 }
@@ -95,6 +103,7 @@ impl fmt::Display for ServerError {
             ServerError::PartialWrite { shares_written } => {
                 write!(f, "PartialWrite: {shares_written} shares written before a conflict")
             }
+            ServerError::Overloaded { reason } => write!(f, "ServerOverloaded: {}", reason.name()),
             other => f.write_str(other.name()),
         }
     }

@@ -13,6 +13,7 @@ use retrylab_retry::{Policy, PolicyConfig};
 use retrylab_s3::{RetryCounters, RetryingStore, S3Config, S3Service, SimS3Client};
 use retrylab_sim::{NodeId, SimClock, World};
 
+use crate::admission::OverloadCounts;
 use crate::at_rest::BucketsAtRest;
 use crate::cap::{Cap, FileCap, MutableCap};
 use crate::config::{ConfigError, LafsConfig};
@@ -84,7 +85,8 @@ impl Grid {
                 Policy::new(policy.clone(), world.sub_seed(&format!("policy.{i}"))),
             )
             .with_trace(world.trace().clone(), server_node);
-            let server = Rc::new(StorageServer::new(i, server_node, store, config.design));
+            let server =
+                Rc::new(StorageServer::new(i, server_node, store, config.design).with_capacity(config.server_capacity));
             handles.push(ServerHandle { node: server_node, server: server.clone() });
             servers.push(server);
             services.push(service);
@@ -128,6 +130,15 @@ impl Grid {
             gave_up: a.gave_up + b.gave_up,
             hedges: a.hedges + b.hedges,
             quota_exhausted: a.quota_exhausted + b.quota_exhausted,
+        })
+    }
+
+    /// Requests the storage servers turned away (shed, or timed out in
+    /// their queues), summed over the servers.
+    pub fn overload_counts(&self) -> OverloadCounts {
+        self.servers.iter().map(|s| s.overload_counts()).fold(OverloadCounts::default(), |a, b| OverloadCounts {
+            shed: a.shed + b.shed,
+            queue_timeouts: a.queue_timeouts + b.queue_timeouts,
         })
     }
 

@@ -10,7 +10,8 @@
 //!   (`verify_mutable_at_rest`, `read_mutable_at_rest`, ...) for checkers.
 //! - [`gateway`]: the web-API operations (`put`, `get`, `modify`, `upload`,
 //!   `download`, directories, `backup`), servermap and retrieve.
-//! - [`server`]: the storage server's remote interface over S3 objects.
+//! - [`server`]: the storage server's remote interface over S3 objects;
+//!   [`admission`]: its gate (concurrency limit, FIFO queue, load shedding).
 //! - [`mutable_share`], [`immutable_share`], [`container`]: share formats,
 //!   the container a server wraps a share in, S3 keys.
 //! - [`erasure`] (k-of-N Reed-Solomon), [`hash`] (tagged hashes, HMAC,
@@ -31,6 +32,7 @@
 //! (`s3.<i>`, `policy.<i>`); collections are B-trees; nothing reads a wall
 //! clock. No input or fault panics: failures are errors.
 
+pub mod admission;
 pub mod at_rest;
 pub mod cap;
 pub mod config;
@@ -46,9 +48,12 @@ pub mod lock;
 pub mod mutable_share;
 pub mod server;
 
+pub use admission::{Overload, OverloadCounts};
 pub use at_rest::BucketsAtRest;
 pub use cap::{Cap, FileCap, ImmutableCap, LiteralCap, MutableCap, StorageIndex, LITERAL_BYTES_MAX};
-pub use config::{ConfigError, Design, LafsConfig, Listing, ModifyRetry, ReadCheck, ShareLayout, WriteCheck};
+pub use config::{
+    ConfigError, Design, LafsConfig, Listing, ModifyRetry, ReadCheck, ServerCapacity, ShareLayout, WriteCheck,
+};
 pub use error::{GatewayError, Outcome, RpcError, ServerError, WriteError};
 pub use gateway::{
     parse_entries, AddChild, AppendLine, BackupItem, BackupReport, BackupRoot, Gateway, Modified, Modifier, Retrieved,

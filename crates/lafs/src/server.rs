@@ -25,8 +25,9 @@ use bytes::{Bytes, BytesMut};
 use retrylab_s3::{Clock, ETag, ObjectStoreExt, PutCondition, RetryCounters, RetryingStore, S3ErrorCode, StoreError};
 use retrylab_sim::{NodeId, World};
 
+use crate::admission::{AdmissionGate, OverloadCounts, Permit};
 use crate::cap::StorageIndex;
-use crate::config::{Design, Listing, ReadCheck, ShareLayout, WriteCheck};
+use crate::config::{Design, Listing, ReadCheck, ServerCapacity, ShareLayout, WriteCheck};
 use crate::container::{
     chunk_key, decode_container, encode_container, parse_share_key, previous_key, share_key, ContainerHeader,
     ContainerKind, Piece,
@@ -215,11 +216,45 @@ pub struct StorageServer<H: Host = World> {
     design: Design,
     locks: Rc<IndexLocks>,
     buckets: RefCell<BTreeMap<(StorageIndex, u8), Bucket>>,
+    /// Admission of requests (unlimited unless [`StorageServer::with_capacity`] says otherwise).
+    gate: Rc<AdmissionGate<H::Clock>>,
 }
 
 impl<H: Host> StorageServer<H> {
     pub fn new(index: u32, node: NodeId, store: RetryingStore<H::S3, H::Clock>, design: Design) -> Self {
-        StorageServer { index, node, store, design, locks: IndexLocks::new(), buckets: RefCell::new(BTreeMap::new()) }
+        let gate = AdmissionGate::new(ServerCapacity::default(), store.clock().clone());
+        StorageServer {
+            index,
+            node,
+            store,
+            design,
+            locks: IndexLocks::new(),
+            buckets: RefCell::new(BTreeMap::new()),
+            gate,
+        }
+    }
+
+    /// The server with a finite capacity: requests beyond it wait, or are
+    /// rejected as [`ServerError::Overloaded`] (see [`crate::admission`]).
+    pub fn with_capacity(mut self, capacity: ServerCapacity) -> Self {
+        self.gate = AdmissionGate::new(capacity, self.store.clock().clone());
+        self
+    }
+
+    /// Waits for a slot to run a request in, or says the server is
+    /// overloaded. The gateway takes one around every request it sends.
+    pub(crate) async fn admit(&self) -> Result<Permit<H::Clock>, ServerError> {
+        self.gate.admit().await.map_err(|reason| ServerError::Overloaded { reason })
+    }
+
+    /// Requests turned away so far (shed on arrival, or timed out in the queue).
+    pub fn overload_counts(&self) -> OverloadCounts {
+        self.gate.counts()
+    }
+
+    /// Requests running, and waiting for a slot, now.
+    pub fn load_now(&self) -> (u32, usize) {
+        (self.gate.running(), self.gate.waiting())
     }
 
     pub fn index(&self) -> u32 {

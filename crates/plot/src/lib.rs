@@ -1,5 +1,6 @@
 //! Plots of retrylab runs as SVG or PNG, from plain input data: the RTT scatter of one run
-//! (as the 2012 figure), a comparison of policies, and the fault chain's timeline.
+//! (as the 2012 figure), a comparison of policies, the fault chain's timeline, and the load
+//! figure of an incident review (throughput, retries and p99 latency over time, per policy).
 //!
 //! Each plot takes its own input struct and returns the encoded image. The crate knows
 //! nothing of the harness: the CLI turns run reports into these inputs, so the pictures
@@ -11,11 +12,13 @@
 
 mod compare;
 mod figure;
+mod load;
 mod rtt;
 mod timeline;
 
 pub use compare::{compare, CompareInput, PolicySummary};
 pub use figure::{Format, PlotError};
+pub use load::{load, LoadInput, LoadPolicySeries};
 pub use rtt::{rtt, RttInput, RttPoint};
 pub use timeline::{timeline, ChainSpan, RequestMark, RequestOutcome, TimelineInput};
 

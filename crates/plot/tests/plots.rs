@@ -287,3 +287,164 @@ fn the_timeline_shows_the_burst_and_the_requests_of_its_window() {
     let x = axis(&doc, "middle", "x");
     assert!((x(60.0) - x(90.0)).abs() > 800.0, "the window fills the width");
 }
+
+use retrylab_plot::{load, LoadInput, LoadPolicySeries};
+
+/// 60 one-second windows, a trigger from 20 s to 30 s. The first policy's goodput falls in
+/// the trigger and no operation succeeds in windows 22-25 (a gap in its latency); it recovers
+/// 5 s after. The second keeps its goodput and never recovers its latency.
+fn load_input() -> LoadInput {
+    let windows = 60;
+    let in_trigger = |i: usize| (20..30).contains(&i);
+    let storm = LoadPolicySeries {
+        name: "retry-storm".to_owned(),
+        offered_per_s: vec![100.0; windows],
+        goodput_per_s: (0..windows).map(|i| if in_trigger(i) { 10.0 } else { 100.0 }).collect(),
+        attempts_per_s: (0..windows).map(|i| if in_trigger(i) { 400.0 } else { 101.0 }).collect(),
+        retries_per_s: (0..windows).map(|i| if in_trigger(i) { 300.0 } else { 1.0 }).collect(),
+        latency_ms_p99: (0..windows).map(|i| if (22..26).contains(&i) { None } else { Some(40.0) }).collect(),
+        recovery_s: Some(5.0),
+    };
+    let bucket = LoadPolicySeries {
+        name: "token-bucket".to_owned(),
+        offered_per_s: vec![100.0; windows],
+        goodput_per_s: vec![95.0; windows],
+        attempts_per_s: vec![110.0; windows],
+        retries_per_s: vec![10.0; windows],
+        latency_ms_p99: vec![Some(60.0); windows],
+        recovery_s: None,
+    };
+    LoadInput {
+        title: "metastable: 100 ops/s, S3 slowed 20-30 s".to_owned(),
+        window_s: 1.0,
+        triggers: vec![(20.0, 30.0)],
+        policies: vec![storm, bucket],
+    }
+}
+
+/// Solid lines (stroke width 2) of `colour` with at least two points.
+fn solid_lines(doc: &roxmltree::Document<'_>, colour: plotters::style::RGBColor) -> usize {
+    doc.descendants()
+        .filter(|n| n.has_tag_name("polyline") && n.attribute("stroke") == Some(&svg(colour)[..]))
+        .filter(|n| n.attribute("stroke-width") == Some("2"))
+        .filter(|n| n.attribute("points").is_some_and(|p| p.split_whitespace().count() >= 2))
+        .count()
+}
+
+#[test]
+fn the_load_figure_draws_each_policy_in_three_panels_with_the_trigger_and_the_recovery() {
+    let input = load_input();
+    let text = parse(&load(&input, Format::Svg).unwrap());
+    let doc = roxmltree::Document::parse(&text).unwrap();
+    let all = texts(&doc).join("\n");
+    for expected in [
+        "metastable: 100 ops/s, S3 slowed 20-30 s",
+        "retry-storm: recovered 5.0 s after the trigger (▼)",
+        "token-bucket: did not recover",
+        "operations/s",
+        "requests/s",
+        "p99 latency (ms)",
+        "trigger",
+    ] {
+        assert!(all.contains(expected), "{expected:?} in {all}");
+    }
+    assert!(!all.contains("log scale"), "40-60 ms is linear: {all}");
+    // The trigger shaded once per panel.
+    assert_eq!(count(&doc, "rect", "fill", &svg(colours::OUTAGE)), 3);
+    // Goodput, retries, and latency in two runs around its gap; the other policy has no gap.
+    assert_eq!(solid_lines(&doc, colours::POLICIES[0]), 4);
+    assert_eq!(solid_lines(&doc, colours::POLICIES[1]), 3);
+    for index in 0..2 {
+        let colour = svg(colours::POLICIES[index]);
+        let dashes = doc
+            .descendants()
+            .filter(|n| n.attribute("stroke") == Some(&colour[..]) && n.attribute("stroke-width") == Some("1"))
+            .count();
+        assert!(dashes > 20, "offered load dashed: {dashes} dashes");
+        assert!(count(&doc, "circle", "fill", &colour) > 20, "attempts dotted");
+    }
+    // One recovery marker, 5 s after the trigger's end.
+    assert_eq!(count(&doc, "polygon", "fill", &svg(colours::POLICIES[1])), 0);
+    let markers: Vec<_> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("polygon") && n.attribute("fill") == Some(&svg(colours::POLICIES[0])[..]))
+        .collect();
+    assert_eq!(markers.len(), 1);
+    let xs: Vec<f64> = markers[0]
+        .attribute("points")
+        .unwrap()
+        .split_whitespace()
+        .map(|pair| pair.split_once(',').unwrap().0.parse().unwrap())
+        .collect();
+    let centre = xs.iter().sum::<f64>() / xs.len() as f64;
+    let x = axis(&doc, "middle", "x");
+    assert!((centre - x(35.0)).abs() <= 2.0, "marker at {centre}, 35 s at {}", x(35.0));
+}
+
+#[test]
+fn load_latency_spanning_a_decade_is_drawn_on_a_log_axis() {
+    let mut input = load_input();
+    input.policies[1].latency_ms_p99 = (0..60).map(|i| Some(if i < 30 { 10.0 } else { 5000.0 })).collect();
+    let text = parse(&load(&input, Format::Svg).unwrap());
+    let doc = roxmltree::Document::parse(&text).unwrap();
+    let all = texts(&doc);
+    assert!(all.iter().any(|t| t == "p99 latency (ms, log scale)"), "{all:?}");
+    for decade in ["10", "100", "1000", "10000"] {
+        assert!(all.iter().any(|t| t == decade), "decade {decade} labelled: {all:?}");
+    }
+}
+
+#[test]
+fn the_load_figure_draws_bad_input_without_panicking_and_its_png_decodes() {
+    let empty = LoadPolicySeries {
+        name: "empty".to_owned(),
+        offered_per_s: vec![],
+        goodput_per_s: vec![],
+        attempts_per_s: vec![],
+        retries_per_s: vec![],
+        latency_ms_p99: vec![],
+        recovery_s: None,
+    };
+    let odd = LoadPolicySeries {
+        name: "odd".to_owned(),
+        offered_per_s: vec![f64::NAN, -3.0, f64::INFINITY],
+        goodput_per_s: vec![0.0],
+        attempts_per_s: vec![0.0, 0.0],
+        retries_per_s: vec![f64::NEG_INFINITY],
+        latency_ms_p99: vec![Some(f64::NAN), Some(0.0), Some(-1.0), None],
+        recovery_s: Some(f64::NAN),
+    };
+    let one_window = LoadPolicySeries {
+        name: "one".to_owned(),
+        offered_per_s: vec![5.0],
+        goodput_per_s: vec![5.0],
+        attempts_per_s: vec![5.0],
+        retries_per_s: vec![0.0],
+        latency_ms_p99: vec![Some(12.0)],
+        recovery_s: Some(-2.0),
+    };
+    let inputs = [
+        LoadInput { title: String::new(), window_s: 1.0, triggers: vec![], policies: vec![] },
+        LoadInput {
+            title: "bad".to_owned(),
+            window_s: f64::NAN,
+            triggers: vec![(f64::NAN, 3.0), (5.0, 2.0), (f64::NEG_INFINITY, f64::INFINITY)],
+            policies: vec![empty.clone(), odd.clone()],
+        },
+        LoadInput { title: "zero".to_owned(), window_s: 0.0, triggers: vec![(0.0, 0.0)], policies: vec![odd] },
+        LoadInput { title: "one".to_owned(), window_s: -5.0, triggers: vec![(0.0, 1.0)], policies: vec![one_window] },
+        LoadInput { title: "many".to_owned(), window_s: 10.0, triggers: vec![], policies: vec![empty; 9] },
+    ];
+    for input in &inputs {
+        let text = parse(&load(input, Format::Svg).unwrap());
+        let doc = roxmltree::Document::parse(&text).unwrap();
+        let all = texts(&doc).join("\n");
+        for policy in &input.policies {
+            assert!(all.contains(&policy.name), "{} named in {all}", policy.name);
+        }
+    }
+    let (width, height, _) = pixels_like(&load(&load_input(), Format::Png).unwrap(), colours::OUTAGE);
+    assert_eq!((width, height), (1200, 1050));
+    let (_, _, shaded) = pixels_like(&load(&inputs[3], Format::Png).unwrap(), colours::POLICIES[0]);
+    assert!(shaded > 0, "the one window's policy is drawn (legend at least)");
+}

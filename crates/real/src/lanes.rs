@@ -159,7 +159,10 @@ impl<S: ObjectStore + 'static> RealGrid<S> {
             let node = NodeId::of_index(1 + 2 * i);
             let server_policy = Policy::new(policy.config.clone(), sub_seed(seed, &format!("policy.{i}")));
             let store = RetryingStore::new(stores.store, clock, server_policy);
-            let server = Rc::new(StorageServer::<RealHost<S>>::new(i, node, store, config.design));
+            // The admission gate is runtime-agnostic (oneshot channels and the host's clock): it runs on tokio too.
+            let server = Rc::new(
+                StorageServer::<RealHost<S>>::new(i, node, store, config.design).with_capacity(config.server_capacity),
+            );
             handles.push(ServerHandle { node, server: server.clone() });
             storage_servers.push(server);
             at_rest.push(stores.at_rest);
@@ -202,6 +205,7 @@ impl<S: ObjectStore + 'static> RealGrid<S> {
             counters.quota_exhausted += c.quota_exhausted;
         }
         book_counters(report, counters);
+        report.server_rejections = self.servers.iter().map(|server| server.overload_counts().total()).sum();
         match &self.layer {
             Some(layer) => {
                 let c = layer.counters();

@@ -72,6 +72,11 @@ pub const SERVERS_MAX: u64 = 10_000;
 /// gateway is a node with its own files.
 pub const GATEWAYS_MAX: u64 = 10_000;
 
+/// `lafs.server_concurrency_max` and `lafs.server_queue_max`: slots and
+/// queue places of one storage server. Each waiting request holds its
+/// handler's state in memory; a million is far past any grid's load.
+pub const SERVER_QUEUE_MAX: u64 = 1_000_000;
+
 /// `workload.clients`: concurrent request streams of one S3 client.
 pub const CLIENTS_MAX: u64 = 100_000;
 

@@ -17,6 +17,7 @@ pub use error::{ErrorKind, ScenarioError};
 pub use json_schema::json_schema;
 pub use lint::{lint, Warning};
 pub use load::{load, parse};
+pub use model::ServerCapacity;
 pub use model::{
     BudgetScope, Consistency, Design, LafsSpec, Limits, Listing, ModifyRetry, NamedPolicy, NetworkSpec, OperationMix,
     QueueSpec, RateLimitSpec, ReadCheck, S3Operation, S3Spec, Scenario, ShareLayout, Traffic, Workload, WriteCheck,

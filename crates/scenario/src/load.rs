@@ -43,6 +43,9 @@ use crate::schema::OperationMixTable;
 #[path = "load_traffic.rs"]
 mod traffic;
 use retrylab_load::Traffic;
+// A storage server's capacity (`[lafs]`), likewise kept apart.
+use crate::bounds::SERVER_QUEUE_MAX;
+use crate::model::ServerCapacity;
 
 /// `seeds` when the file does not say.
 const SEEDS_DEFAULT: u64 = 100;
@@ -1244,6 +1247,7 @@ impl Cx<'_> {
             None => Design::default(),
             Some(design) => self.design(design, &at.key("design"))?,
         };
+        let server_capacity = self.server_capacity(table, at)?;
         // In range: checked above (k, n and happy <= 255, servers <= u32::MAX).
         let small = |value: u64| u8::try_from(value).unwrap_or(u8::MAX);
         Ok(LafsSpec {
@@ -1256,6 +1260,48 @@ impl Cx<'_> {
             gateways: u32::try_from(gateways).unwrap_or(u32::MAX),
             gateway_budgets,
             design,
+            server_capacity,
+        })
+    }
+
+    /// `lafs.server_concurrency_max`, `server_queue_max`,
+    /// `server_queue_timeout_ms`: absent, a server admits every request at once.
+    fn server_capacity(&self, table: &LafsTable, at: &FieldPath) -> Result<ServerCapacity, ScenarioError> {
+        let slots_field = at.key("server_concurrency_max");
+        if let Some(slots) = table.server_concurrency_max {
+            if slots == 0 {
+                return Err(self.invalid(&slots_field, "must be at least 1, got 0"));
+            }
+            self.at_most(&slots_field, slots, SERVER_QUEUE_MAX)?;
+        }
+        let needs_slots = |field: &str| {
+            self.misplaced(
+                &at.key(field),
+                "needs lafs.server_concurrency_max (a queue forms only behind a concurrency limit)",
+            )
+        };
+        if let Some(queue_max) = table.server_queue_max {
+            if table.server_concurrency_max.is_none() {
+                return Err(needs_slots("server_queue_max"));
+            }
+            self.at_most(&at.key("server_queue_max"), queue_max, SERVER_QUEUE_MAX)?;
+        }
+        if let Some(timeout_ms) = table.server_queue_timeout_ms {
+            let field = at.key("server_queue_timeout_ms");
+            if table.server_concurrency_max.is_none() {
+                return Err(needs_slots("server_queue_timeout_ms"));
+            }
+            if timeout_ms == 0 {
+                return Err(self.invalid(&field, "must be > 0 ms, got 0 (server_queue_max = 0 refuses any wait)"));
+            }
+            self.at_most(&field, timeout_ms, DURATION_MS_MAX)?;
+        }
+        // In range: checked above (at most SERVER_QUEUE_MAX).
+        let count = |value: u64| u32::try_from(value).unwrap_or(u32::MAX);
+        Ok(ServerCapacity {
+            concurrency_max: table.server_concurrency_max.map(count),
+            queue_max: table.server_queue_max.map(count),
+            queue_timeout: table.server_queue_timeout_ms.map(Duration::from_millis),
         })
     }
 

@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use retrylab_design::{Design, Listing, ModifyRetry, ReadCheck, ShareLayout, WriteCheck};
+pub use retrylab_design::{Design, Listing, ModifyRetry, ReadCheck, ServerCapacity, ShareLayout, WriteCheck};
 use retrylab_faults::{Disruptions, FaultModel, LatencyDist};
 pub use retrylab_load::{QueueSpec, RateLimitSpec, Traffic};
 use retrylab_retry::PolicyConfig;
@@ -208,6 +208,9 @@ pub struct LafsSpec {
     /// draw on one quota or budget, or each on its own.
     pub gateway_budgets: BudgetScope,
     pub design: Design,
+    /// Each storage server's capacity (`server_concurrency_max`,
+    /// `server_queue_max`, `server_queue_timeout_ms`): default unlimited.
+    pub server_capacity: ServerCapacity,
 }
 
 /// Who shares a retry quota, budget or rate limiter.

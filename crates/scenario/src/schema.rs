@@ -662,6 +662,17 @@ pub(crate) struct LafsTable {
     pub gateway_budgets: Option<BudgetScopeName>,
     /// The design switches. Absent: the safe design.
     pub design: Option<DesignTable>,
+    /// Requests each storage server runs at once, 1 to 1,000,000; the
+    /// others wait in a first-come-first-served queue. Default: no limit
+    /// (and no queue).
+    pub server_concurrency_max: Option<u64>,
+    /// Requests that may wait for a slot, 0 to 1,000,000 (needs
+    /// `server_concurrency_max`); an arrival that finds this many waiting is
+    /// rejected at once (load shedding). Default: no bound.
+    pub server_queue_max: Option<u64>,
+    /// Milliseconds a request may wait for a slot before it is rejected, 1
+    /// to 10^12 (needs `server_concurrency_max`). Default: no limit.
+    pub server_queue_timeout_ms: Option<u64>,
 }
 
 names!(BudgetScopeName { PerGateway = "per-gateway", Shared = "shared" });

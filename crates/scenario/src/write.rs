@@ -260,6 +260,17 @@ fn lafs_spec(out: &mut Toml, lafs: &LafsSpec) {
         BudgetScope::Shared => BudgetScopeName::Shared,
     };
     out.field("gateway_budgets", Written::exact(string(budgets.name())));
+    // Written only when set: absent is unlimited, and files without them stay as they were.
+    let capacity = &lafs.server_capacity;
+    if let Some(slots) = capacity.concurrency_max {
+        out.field("server_concurrency_max", Written::exact(slots.to_string()));
+    }
+    if let Some(queue_max) = capacity.queue_max {
+        out.field("server_queue_max", Written::exact(queue_max.to_string()));
+    }
+    if let Some(timeout) = capacity.queue_timeout {
+        out.field("server_queue_timeout_ms", millis(timeout));
+    }
     design(out, &lafs.design);
 }
 

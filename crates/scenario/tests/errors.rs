@@ -191,7 +191,7 @@ const LAFS_CASES: &[Case] = &[
         "38:11: policies[0].gateway.cap_ms: required for an \"exponential\" policy (it takes base_ms, cap_ms, attempts_max, jitter)"),
     // Unknown fields and wrong types.
     case("servers = 5", "server = 5", UnknownField, 23, "lafs.server",
-        "23:1: lafs.server: unknown field `server`, expected one of `shares_needed`, `shares_total`, `servers_of_happiness`, `servers`, `rpc_timeout_ms`, `gateways`, `gateway_budgets`, `design`"),
+        "23:1: lafs.server: unknown field `server`, expected one of `shares_needed`, `shares_total`, `servers_of_happiness`, `servers`, `rpc_timeout_ms`, `gateways`, `gateway_budgets`, `design`, `server_concurrency_max`, `server_queue_max`, `server_queue_timeout_ms`"),
     case("per_index_lock = false", "per_index_locks = false", UnknownField, 29, "lafs.design.per_index_locks",
         "29:1: lafs.design.per_index_locks: unknown field `per_index_locks`, expected one of `share_layout`, `chunk_bytes`, `per_index_lock`, `listing`, `write_check`, `read_check`, `modify_retry`"),
     case("puts = 10000", "put = 10000", UnknownField, 16, "workload.put",
@@ -284,6 +284,19 @@ const LAFS_CASES: &[Case] = &[
         "24:18: lafs.rpc_timeout_ms: must be > 0 ms, got 0"),
     case("chunk_bytes = 65536", "chunk_bytes = 0", Invalid, 28, "lafs.design.chunk_bytes",
         "28:15: lafs.design.chunk_bytes: must be > 0 bytes, got 0"),
+    // A storage server's capacity.
+    case("servers = 5", "servers = 5\nserver_concurrency_max = 0", Invalid, 24, "lafs.server_concurrency_max",
+        "24:26: lafs.server_concurrency_max: must be at least 1, got 0"),
+    case("servers = 5", "servers = 5\nserver_concurrency_max = 1000001", Invalid, 24, "lafs.server_concurrency_max",
+        "24:26: lafs.server_concurrency_max: must be at most 1000000, got 1000001"),
+    case("servers = 5", "servers = 5\nserver_queue_max = 4", Invalid, 24, "lafs.server_queue_max",
+        "24:1: lafs.server_queue_max: needs lafs.server_concurrency_max (a queue forms only behind a concurrency limit)"),
+    case("servers = 5", "servers = 5\nserver_queue_timeout_ms = 100", Invalid, 24, "lafs.server_queue_timeout_ms",
+        "24:1: lafs.server_queue_timeout_ms: needs lafs.server_concurrency_max (a queue forms only behind a concurrency limit)"),
+    case("servers = 5", "servers = 5\nserver_concurrency_max = 2\nserver_queue_max = 1000001", Invalid, 25, "lafs.server_queue_max",
+        "25:20: lafs.server_queue_max: must be at most 1000000, got 1000001"),
+    case("servers = 5", "servers = 5\nserver_concurrency_max = 2\nserver_queue_timeout_ms = 0", Invalid, 25, "lafs.server_queue_timeout_ms",
+        "25:27: lafs.server_queue_timeout_ms: must be > 0 ms, got 0 (server_queue_max = 0 refuses any wait)"),
 ];
 
 /// Mistakes in `data/policies.toml`: every policy kind, wrappers and their `inner` policies.

@@ -9,6 +9,7 @@ use retrylab_faults::{
 use retrylab_retry::{
     AwsRetryConfig, CircuitBreakerConfig, ClientThrottleConfig, Jitter, ObjectStoreConfig, PolicyConfig,
 };
+use retrylab_scenario::ServerCapacity;
 use retrylab_scenario::{
     load, parse, BudgetScope, Consistency, Design, ErrorKind, LafsSpec, Limits, Listing, ModifyRetry, NamedPolicy,
     NetworkSpec, ReadCheck, S3Operation, S3Spec, Scenario, ShareLayout, Workload, WriteCheck,
@@ -289,6 +290,7 @@ fn lafs_file_parses_into_the_expected_scenario() {
                 read_check: ReadCheck::ListedEtag,
                 modify_retry: ModifyRetry::Replay,
             },
+            server_capacity: ServerCapacity::default(),
         }),
     };
     assert_eq!(scenario.workload, expected.workload);
@@ -315,7 +317,28 @@ fn default_lafs() -> LafsSpec {
         gateways: 1,
         gateway_budgets: BudgetScope::PerGateway,
         design: Design::default(),
+        server_capacity: ServerCapacity::default(),
     }
+}
+
+#[test]
+fn a_storage_servers_capacity_is_read_from_lafs() {
+    let workload = "kind = \"mutable-puts\"\nputs = 1";
+    let limited = lafs_scenario(
+        workload,
+        "[lafs]\nserver_concurrency_max = 4\nserver_queue_max = 0\nserver_queue_timeout_ms = 250",
+    );
+    let expected = ServerCapacity {
+        concurrency_max: Some(4),
+        queue_max: Some(0),
+        queue_timeout: Some(Duration::from_millis(250)),
+    };
+    assert_eq!(limited.lafs.map(|lafs| lafs.server_capacity), Some(expected));
+    let slots_only = lafs_scenario(workload, "[lafs]\nserver_concurrency_max = 1");
+    let expected = ServerCapacity { concurrency_max: Some(1), ..ServerCapacity::default() };
+    assert_eq!(slots_only.lafs.map(|lafs| lafs.server_capacity), Some(expected));
+    let unlimited = lafs_scenario(workload, "[lafs]");
+    assert_eq!(unlimited.lafs.map(|lafs| lafs.server_capacity.is_unlimited()), Some(true));
 }
 
 #[test]

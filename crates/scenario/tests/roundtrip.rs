@@ -18,11 +18,13 @@ use retrylab_retry::{
     AwsRetryConfig, CircuitBreakerConfig, ClientThrottleConfig, Jitter, ObjectStoreConfig, PolicyConfig,
     BREAKER_CALLS_MAX,
 };
+use retrylab_scenario::bounds::SERVER_QUEUE_MAX;
 use retrylab_scenario::bounds::{
     line_width, stored_bytes, BURST_MEAN_MS_MIN, DURATION_MS_MAX, EVENTS_MAX_CEILING, FILES_PER_BACKUP_MAX,
     FILE_BYTES_MAX, MUTABLE_WRITES_MAX, OPERATIONS_MAX, OPERATION_RECORDS_MAX, SEEDS_MAX, SERVERS_MAX,
     SIMULATED_TIME_S_MAX_CEILING, STORED_BYTES_MAX,
 };
+use retrylab_scenario::ServerCapacity;
 use retrylab_scenario::{
     load, parse, to_toml, to_toml_with_comment, BudgetScope, Consistency, Design, LafsSpec, Limits, Listing,
     ModifyRetry, NamedPolicy, NetworkSpec, OperationMix, ReadCheck, S3Operation, S3Spec, Scenario, ShareLayout,
@@ -170,6 +172,7 @@ fn small_scenario() -> Scenario {
             gateways: 1,
             gateway_budgets: BudgetScope::PerGateway,
             design: Design::default(),
+            server_capacity: ServerCapacity::default(),
         }),
     }
 }
@@ -577,18 +580,30 @@ fn lafs() -> impl Strategy<Value = LafsSpec> {
         .prop_flat_map(|(k, n, servers)| (Just(k), Just(n), Just(servers), 1..=u32::from(n).min(servers)));
     let budgets = prop_oneof![Just(BudgetScope::PerGateway), Just(BudgetScope::Shared)];
     let gateways = u32::try_from(GATEWAYS_MAX).unwrap_or(u32::MAX);
-    (encoding, bounded_positive_millis(), 1..=gateways, budgets, design()).prop_map(
-        |((shares_needed, shares_total, servers, happy), rpc_timeout, gateways, gateway_budgets, design)| LafsSpec {
-            shares_needed,
-            shares_total,
-            servers_of_happiness: u8::try_from(happy).unwrap_or(u8::MAX),
-            servers,
-            rpc_timeout,
-            gateways,
-            gateway_budgets,
-            design,
+    (encoding, bounded_positive_millis(), 1..=gateways, budgets, design(), server_capacity()).prop_map(
+        |((shares_needed, shares_total, servers, happy), rpc_timeout, gateways, gateway_budgets, design, capacity)| {
+            LafsSpec {
+                shares_needed,
+                shares_total,
+                servers_of_happiness: u8::try_from(happy).unwrap_or(u8::MAX),
+                servers,
+                rpc_timeout,
+                gateways,
+                gateway_budgets,
+                design,
+                server_capacity: capacity,
+            }
         },
     )
+}
+
+/// Unlimited (the default), or a concurrency limit with or without a queue bound and timeout.
+fn server_capacity() -> impl Strategy<Value = ServerCapacity> {
+    let most = u32::try_from(SERVER_QUEUE_MAX).unwrap_or(u32::MAX);
+    let limited = (1..=most, proptest::option::of(0..=most), proptest::option::of(bounded_positive_millis())).prop_map(
+        |(slots, queue_max, queue_timeout)| ServerCapacity { concurrency_max: Some(slots), queue_max, queue_timeout },
+    );
+    prop_oneof![Just(ServerCapacity::default()), limited]
 }
 
 /// A node of the grid `lafs` describes.

@@ -154,7 +154,12 @@ impl<H: Host> Gateway<H> {
     {
         let Some(handle) = self.servers.get(server as usize) else { return Err(RpcError::Net(NetError::Refused)) };
         let target = handle.server.clone();
-        let answer = self.host.call(self.node, handle.node, self.config.rpc_timeout, move || request(target)).await;
+        // The server's admission gate first: a request it turns away never runs.
+        let serve = move || async move {
+            let _slot = target.admit().await?;
+            request(target).await
+        };
+        let answer = self.host.call(self.node, handle.node, self.config.rpc_timeout, serve).await;
         match answer {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(error)) => Err(RpcError::Server(error)),
