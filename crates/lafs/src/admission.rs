@@ -145,16 +145,14 @@ impl<C: Clock> AdmissionGate<C> {
             receiver
         };
         let mut waiting = Waiting { gate: self.clone(), receiver: Some(receiver) };
-        let handed = {
-            let Some(receiver) = waiting.receiver.as_mut() else { return Err(Overload::QueueTimeout) };
-            match self.capacity.queue_timeout {
-                None => receiver.await.is_ok(),
-                // The receiver first: a slot handed over at the deadline is taken.
-                Some(timeout) => match select(receiver, Box::pin(self.clock.sleep(timeout))).await {
-                    Either::Left((answer, _)) => answer.is_ok(),
-                    Either::Right(((), _)) => false,
-                },
-            }
+        let handed = match (waiting.receiver.as_mut(), self.capacity.queue_timeout) {
+            (None, _) => false,
+            (Some(receiver), None) => receiver.await.is_ok(),
+            // The receiver first: a slot handed over at the deadline is taken.
+            (Some(receiver), Some(timeout)) => match select(receiver, Box::pin(self.clock.sleep(timeout))).await {
+                Either::Left((answer, _)) => answer.is_ok(),
+                Either::Right(((), _)) => false,
+            },
         };
         if handed {
             // The slot is ours now: nothing for the waiter's drop to pass on.
