@@ -353,6 +353,24 @@ const IMAGES: &[(&str, &[&str])] = &[
         &["plot", "timeline", IMG_SCENARIO, "--seed", "7", "--policy", "multi-retry", "--from", "3320", "--to", "3370"],
     ),
     ("compare-s3-10k.svg", &["plot", "compare", IMG_SCENARIO, "--seeds", "100"]),
+    (
+        "load-storm.svg",
+        &[
+            "plot",
+            "load",
+            "sim-scenarios/load/metastable-retry-storm.toml",
+            "--seeds",
+            "1",
+            "--policy",
+            "none",
+            "--policy",
+            "naive-immediate",
+            "--policy",
+            "aws-standard",
+            "--policy",
+            "circuit-breaker",
+        ],
+    ),
 ];
 
 /// The plots the guides show are what retrylab draws today: redrawn and compared byte for byte

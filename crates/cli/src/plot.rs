@@ -39,6 +39,10 @@ pub enum PlotCommand {
     /// The fault chain's good and bad states over virtual time with each S3 request's
     /// outcome, to see why retrying once, at once, fails inside a burst.
     Timeline(TimelineArgs),
+    /// For a scenario under load (open-loop arrivals, S3 capacity): per policy over virtual
+    /// time, offered load and goodput, retries and attempts per second, and p99 latency, the
+    /// trigger shaded and recovery marked (the mean run over the seeds).
+    Load(ComparePlotArgs),
 }
 
 /// The image format.
@@ -106,7 +110,61 @@ pub(crate) fn run_plot(args: &PlotArgs) -> Result<(), Failure> {
         PlotCommand::Rtt(args) => plot_rtt(args),
         PlotCommand::Compare(args) => plot_compare(args),
         PlotCommand::Timeline(args) => plot_timeline(args),
+        PlotCommand::Load(args) => plot_load(args),
     }
+}
+
+fn plot_load(args: &ComparePlotArgs) -> Result<(), Failure> {
+    if args.seeds.json || args.seeds.shard.is_some() || args.seeds.report.is_some() {
+        return Err(Failure::usage(
+            "plot load writes one image of every seed: --json, --shard and --report are for `retrylab compare`",
+        ));
+    }
+    let scenario = load(&args.seeds.scenario)?;
+    let options = estimate_options(&args.seeds, &scenario)?;
+    let chosen = select_policies(&scenario, &options.policies).map_err(|error| Failure::estimate(&error))?;
+    let bar = progress_bar(options.seeds.saturating_mul(chosen.len() as u64));
+    let result = compare(&scenario, &options, &|| bar.inc(1));
+    bar.finish_and_clear();
+    let comparison = result.map_err(|error| Failure::estimate(&error))?;
+    let Some(input) = load_input(&scenario, &comparison.policies) else {
+        return Err(Failure::usage(format!(
+            "{}: not a scenario under load (an s3-requests put or get workload with [workload.arrivals], load \
+             settings or [s3.capacity]): nothing to draw over time",
+            scenario.path.display()
+        )));
+    };
+    let (format, path) = destination(&args.output, "load");
+    let summary = format!("{} policies on {} seeds", input.policies.len(), comparison.seeds);
+    write_image(&path, retrylab_plot::load(&input, format), &summary)
+}
+
+/// The load figure's input from the policies' estimates; `None` if no policy ran under load.
+pub(crate) fn load_input(scenario: &Scenario, policies: &[PolicyEstimate]) -> Option<retrylab_plot::LoadInput> {
+    let first = policies.iter().find_map(|p| p.load.as_ref())?;
+    let triggers = first.trigger_s.into_iter().collect();
+    let policies = policies
+        .iter()
+        .filter_map(|p| {
+            let load = p.load.as_ref()?;
+            Some(retrylab_plot::LoadPolicySeries {
+                name: p.policy.clone(),
+                offered_per_s: load.series.iter().map(|w| w.offered_per_s).collect(),
+                goodput_per_s: load.series.iter().map(|w| w.goodput_per_s).collect(),
+                attempts_per_s: load.series.iter().map(|w| w.attempts_per_s).collect(),
+                retries_per_s: load.series.iter().map(|w| w.retries_per_s).collect(),
+                latency_ms_p99: load.series.iter().map(|w| w.latency_ms_p99).collect(),
+                // The mean over seeds that recovered; none if any stayed down.
+                recovery_s: load.recovery_s_mean.filter(|_| load.seeds_recovered == load.seeds_judged),
+            })
+        })
+        .collect();
+    Some(retrylab_plot::LoadInput {
+        title: format!("{}: mean over seeds", scenario.name),
+        window_s: first.window_s,
+        triggers,
+        policies,
+    })
 }
 
 /// The format and the file: `--format`, else the file's extension, else SVG.

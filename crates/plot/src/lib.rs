@@ -39,13 +39,18 @@ pub mod colours {
     /// A scripted outage, shaded behind the requests.
     pub const OUTAGE: RGBColor = RGBColor(200, 200, 200);
     /// One colour per policy, in order, repeating after the last.
-    pub const POLICIES: [RGBColor; 6] = [
+    pub const POLICIES: [RGBColor; 10] = [
         RGBColor(31, 119, 180),
         RGBColor(255, 127, 14),
         RGBColor(44, 160, 44),
         RGBColor(148, 103, 189),
         RGBColor(140, 86, 75),
         RGBColor(227, 119, 194),
+        // Tableau 10's last four: a comparison of seven to ten policies keeps one colour each.
+        RGBColor(214, 39, 40),
+        RGBColor(127, 127, 127),
+        RGBColor(188, 189, 34),
+        RGBColor(23, 190, 207),
     ];
 
     /// The colour as SVG writes it (`#DC1414`).

@@ -128,12 +128,12 @@ impl LoadInput {
 
 impl Figure for LoadInput {
     fn size(&self) -> (u32, u32) {
-        (1200, 1050)
+        (1200, 970 + legend_height(self))
     }
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), PlotError> {
         let body = root.titled(&self.title, font(22.0)).map_err(drawing)?;
-        let (panels_area, legend_area) = body.split_vertically(body.dim_in_pixel().1 - 80);
+        let (panels_area, legend_area) = body.split_vertically(body.dim_in_pixel().1 - legend_height(self));
         let panels = panels_area.split_evenly((3, 1));
         let x_range = self.range_s();
         throughput_panel(self, &panels[0], x_range)?;
@@ -284,7 +284,17 @@ fn latency_panel<DB: DrawingBackend>(
     Ok(())
 }
 
-/// Two rows: the policies (with their recovery), then what the marks mean.
+/// Policies per legend row: their labels carry the recovery, and must fit the width.
+const LEGEND_POLICIES_PER_ROW: usize = 3;
+const LEGEND_ROW_PX: u32 = 40;
+
+/// A row per three policies, then a row of what the marks mean.
+fn legend_height(input: &LoadInput) -> u32 {
+    let rows = input.policies.len().div_ceil(LEGEND_POLICIES_PER_ROW).max(1) + 1;
+    LEGEND_ROW_PX * rows as u32
+}
+
+/// The policies (with their recovery), three a row, then what the marks mean.
 fn legend<DB: DrawingBackend>(input: &LoadInput, area: &DrawingArea<DB, Shift>) -> Result<(), PlotError> {
     let has_trigger = !input.trigger_spans().is_empty();
     let policies: Vec<(&'static str, RGBColor, String)> = input
@@ -308,7 +318,11 @@ fn legend<DB: DrawingBackend>(input: &LoadInput, area: &DrawingArea<DB, Shift>) 
     if has_trigger {
         keys.push(("■", OUTAGE, "trigger".to_owned()));
     }
-    let (first, second) = area.split_vertically(area.dim_in_pixel().1 / 2);
-    draw_legend(&first, &policies)?;
-    draw_legend(&second, &keys)
+    let mut rest = area.clone();
+    for row in policies.chunks(LEGEND_POLICIES_PER_ROW) {
+        let (this, below) = rest.split_vertically(LEGEND_ROW_PX);
+        draw_legend(&this, row)?;
+        rest = below;
+    }
+    draw_legend(&rest, &keys)
 }
