@@ -223,3 +223,40 @@ fn bad_load_settings_name_their_field() {
         assert!(message.starts_with("bad.toml:"), "{message}");
     }
 }
+
+#[test]
+fn a_mixed_workload_runs_open_loop_with_zipf_keys_and_its_history_is_checked() {
+    let scenario = scenario(
+        r#"
+name = "mixed open loop"
+[s3]
+latency_ms = { kind = "exponential", mean_ms = 20 }
+[s3.capacity]
+servers = 4
+[faults]
+kind = "independent"
+failure_probability = 0.05
+ambiguous_fraction = 0.5
+[workload]
+kind = "s3-requests"
+operation = "mixed"
+mix = { get = 0.5, put = 0.3, delete = 0.1, list = 0.1 }
+keys = 50
+zipf_exponent = 1.2
+[workload.arrivals]
+rate_per_s = 100
+duration_s = 20
+[[policies]]
+name = "aws-standard"
+kind = "aws-standard"
+"#,
+    );
+    let report = run_seed(&scenario, &scenario.policies[0], 3, TraceMode::HashOnly).unwrap();
+    // About 2,000 arrivals (Poisson: within 5 standard deviations).
+    assert!((1_780..2_230).contains(&report.operations), "{}", report.operations);
+    assert_eq!(report.outcomes.len() as u64, report.operations);
+    assert!(report.violations.is_empty(), "{:?}", report.violations);
+    assert!(report.faults_injected > 0);
+    let again = run_seed(&scenario, &scenario.policies[0], 3, TraceMode::HashOnly).unwrap();
+    assert_eq!(report.trace_hash, again.trace_hash);
+}

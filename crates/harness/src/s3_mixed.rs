@@ -12,7 +12,8 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use bytes::Bytes;
-use futures::future::join_all;
+use futures::future::{join_all, select, Either};
+use futures::stream::{FuturesUnordered, StreamExt};
 use rand::Rng;
 use retrylab_check::{check_kv, KvFinalRead, KvHistory, KvOp, KvOpKind, Observed, Outcome, ReadConsistency};
 use retrylab_faults::slot_rng;
@@ -101,6 +102,11 @@ pub(crate) async fn run_history(
     )
     .with_trace(world.trace().clone(), server);
 
+    // Open loop: the arrivals (from a stream of their own) set how many operations run.
+    let arrivals: Option<Vec<std::time::Duration>> = scenario.traffic.open_loop.as_ref().map(|open| {
+        retrylab_load::Arrivals::new(open.schedule.clone(), open.duration, world.sub_seed("arrivals")).collect()
+    });
+    let spec = MixedSpec { operations: arrivals.as_ref().map_or(spec.operations, |a| a.len() as u64), ..spec };
     let keys: Vec<String> = (0..spec.keys).map(|k| format!("{KEY_PREFIX}{k:05}")).collect();
     let mut history = KvHistory::default();
     // The initial values get the ids after the operations'.
@@ -111,11 +117,28 @@ pub(crate) async fn run_history(
         history.initial.insert(key.clone(), id);
     }
 
-    let runner =
-        Runner { world, store: &store, server, keys: &keys, spec, sabotage, mix_seed: world.sub_seed("workload.mix") };
-    let clients = spec.clients.clamp(1, spec.operations.max(1));
-    let streams = join_all((0..clients).map(|c| runner.stream(c, clients))).await;
-    let mut done: Vec<Done> = streams.into_iter().flatten().collect();
+    let popular = match scenario.traffic.popularity {
+        retrylab_load::KeyPopularity::Uniform => None,
+        zipf => Some(retrylab_load::KeySampler::new(zipf, spec.keys.max(1))),
+    };
+    let runner = Runner {
+        world,
+        store: &store,
+        server,
+        keys: &keys,
+        spec,
+        sabotage,
+        mix_seed: world.sub_seed("workload.mix"),
+        popular,
+    };
+    let mut done: Vec<Done> = match &arrivals {
+        Some(arrivals) => runner.open_loop(arrivals).await,
+        None => {
+            let clients = spec.clients.clamp(1, spec.operations.max(1));
+            let streams = join_all((0..clients).map(|c| runner.stream(c, clients))).await;
+            streams.into_iter().flatten().collect()
+        }
+    };
     done.sort_by_key(|d| d.op.id);
 
     let mut report = RunReport::empty(world.seed(), &policy.name);
@@ -169,6 +192,8 @@ struct Runner<'a, S> {
     spec: MixedSpec,
     sabotage: Sabotage,
     mix_seed: u64,
+    /// Zipf popularity of the keys; `None`: uniform.
+    popular: Option<retrylab_load::KeySampler>,
 }
 
 impl<S: ObjectStore> Runner<'_, S> {
@@ -180,6 +205,36 @@ impl<S: ObjectStore> Runner<'_, S> {
         while i < self.spec.operations {
             done.push(self.run(i, c).await);
             i += clients;
+        }
+        done
+    }
+
+    /// Open loop: operation i starts at `arrivals[i]` whatever the others do,
+    /// each its own process (a client that sends one request); every
+    /// operation runs to its end, driven concurrently in this task.
+    async fn open_loop(&self, arrivals: &[std::time::Duration]) -> Vec<Done> {
+        let mut done = Vec::with_capacity(arrivals.len());
+        let mut running = FuturesUnordered::new();
+        for (i, at) in arrivals.iter().enumerate() {
+            loop {
+                let now = self.world.now();
+                if *at <= now {
+                    break;
+                }
+                if running.is_empty() {
+                    SimClock.sleep(*at - now).await;
+                    break;
+                }
+                let sleep = std::pin::pin!(SimClock.sleep(*at - now));
+                match select(sleep, running.next()).await {
+                    Either::Left(((), _)) => break,
+                    Either::Right((finished, _)) => done.extend(finished),
+                }
+            }
+            running.push(self.run(i as u64, i as u64));
+        }
+        while let Some(finished) = running.next().await {
+            done.push(finished);
         }
         done
     }
@@ -200,7 +255,10 @@ impl<S: ObjectStore> Runner<'_, S> {
         } else {
             Kind::List
         };
-        let k = rng.gen_range(0..self.keys.len());
+        let k = match &self.popular {
+            Some(sampler) => (sampler.sample(&mut rng) as usize).min(self.keys.len() - 1),
+            None => rng.gen_range(0..self.keys.len()),
+        };
         (kind, &self.keys[k])
     }
 

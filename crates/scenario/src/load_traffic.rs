@@ -39,20 +39,19 @@ impl Cx<'_> {
     ) -> Result<(Traffic, u64), ScenarioError> {
         if matches!(operation, S3Operation::Mixed(_)) {
             // The mixed workload's history checker assumes every operation
-            // ends with an answer, from streams of clients: refuse what it
-            // does not model rather than ignore it.
+            // ends with an answer: refuse what would abandon one (deadlines,
+            // a concurrency limit) rather than ignore it.
             for (name, given) in [
-                ("arrivals", table.arrivals.is_some()),
                 ("think_time_ms", table.think_time_ms.is_some()),
                 ("deadline_ms", table.deadline_ms.is_some()),
                 ("concurrency_max", table.concurrency_max.is_some()),
-                ("zipf_exponent", table.zipf_exponent.is_some()),
                 ("prefixes", table.prefixes.is_some()),
             ] {
                 if given {
                     return Err(self.misplaced(
                         &at.key(name),
-                        "not supported with operation = \"mixed\" (only \"put\" and \"get\" take load settings)",
+                        "not supported with operation = \"mixed\" (it takes [workload.arrivals] and zipf_exponent; \
+                         its history checker needs every operation to end with an answer)",
                     ));
                 }
             }
