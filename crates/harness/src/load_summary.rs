@@ -147,11 +147,10 @@ impl LoadSummary {
     pub(crate) fn finish(&self, confidence: f64) -> LoadEstimate {
         let series = &self.series;
         let window_s = series.window_ms as f64 / 1000.0;
-        let measured = if series.window_ms == 0 {
-            0
-        } else {
-            usize::try_from(self.measured_until_ms / series.window_ms).unwrap_or(usize::MAX).min(series.windows())
-        };
+        let measured = self
+            .measured_until_ms
+            .checked_div(series.window_ms)
+            .map_or(0, |windows| usize::try_from(windows).unwrap_or(usize::MAX).min(series.windows()));
         let mean_over = |f: &dyn Fn(usize) -> f64| {
             if measured == 0 {
                 0.0
