@@ -66,7 +66,7 @@ const CASES: &[Case] = &[
         "33:1: faults: invalid table header; duplicate key `faults` in document root"),
     // Unknown fields.
     case("operations = 10000", "operatoins = 10000", UnknownField, 50, "workload.operatoins",
-        "50:1: workload.operatoins: unknown field `operatoins`, expected one of `kind`, `operations`, `operation`, `mix`, `object_bytes`, `keys`, `clients`, `puts`, `line_bytes`, `appends`, `reads_per_write`, `writers_per_file`, `files`, `file_bytes_step`"),
+        "50:1: workload.operatoins: unknown field `operatoins`, expected one of `kind`, `operations`, `operation`, `mix`, `object_bytes`, `keys`, `clients`, `arrivals`, `think_time_ms`, `deadline_ms`, `concurrency_max`, `zipf_exponent`, `prefixes`, `puts`, `line_bytes`, `appends`, `reads_per_write`, `writers_per_file`, `files`, `file_bytes_step`"),
     case("seeds = 200", "seed = 200", UnknownField, 5, "seed",
         "5:1: seed: unknown field `seed`, expected one of `name`, `description`, `seeds`, `limits`, `network`, `s3`, `faults`, `workload`, `lafs`, `policies`"),
     case("mean_ms = 950 }", "mean_ms = 950, mean = 1 }", UnknownField, 21, "s3.latency_ms.components[1].mean",
@@ -195,7 +195,7 @@ const LAFS_CASES: &[Case] = &[
     case("per_index_lock = false", "per_index_locks = false", UnknownField, 29, "lafs.design.per_index_locks",
         "29:1: lafs.design.per_index_locks: unknown field `per_index_locks`, expected one of `share_layout`, `chunk_bytes`, `per_index_lock`, `listing`, `write_check`, `read_check`, `modify_retry`"),
     case("puts = 10000", "put = 10000", UnknownField, 16, "workload.put",
-        "16:1: workload.put: unknown field `put`, expected one of `kind`, `operations`, `operation`, `mix`, `object_bytes`, `keys`, `clients`, `puts`, `line_bytes`, `appends`, `reads_per_write`, `writers_per_file`, `files`, `file_bytes_step`"),
+        "16:1: workload.put: unknown field `put`, expected one of `kind`, `operations`, `operation`, `mix`, `object_bytes`, `keys`, `clients`, `arrivals`, `think_time_ms`, `deadline_ms`, `concurrency_max`, `zipf_exponent`, `prefixes`, `puts`, `line_bytes`, `appends`, `reads_per_write`, `writers_per_file`, `files`, `file_bytes_step`"),
     case("kind = \"mutable-puts\"", "kind = \"mutable-put\"", Type, 15, "workload.kind",
         "15:8: workload.kind: unknown variant `mutable-put`, expected one of `s3-requests`, `mutable-puts`, `mutable-appends`, `backups`"),
     case("listing = \"whole-bucket-first-page\"", "listing = \"whole-bucket\"", Type, 30, "lafs.design.listing",
@@ -226,7 +226,7 @@ const LAFS_CASES: &[Case] = &[
         "17:1: workload.file_bytes_step: not a field of a \"mutable-puts\" workload (it takes puts, line_bytes, reads_per_write)"),
     case("kind = \"mutable-puts\"\nputs = 10000\nline_bytes = 4096",
         "kind = \"s3-requests\"\noperations = 1\noperation = \"put\"\nappends = 1", Invalid, 18, "workload.appends",
-        "18:1: workload.appends: not a field of an \"s3-requests\" workload (it takes operations, operation, mix, object_bytes, keys, clients)"),
+        "18:1: workload.appends: not a field of an \"s3-requests\" workload (it takes operations, operation, mix, object_bytes, keys, clients, arrivals, think_time_ms, deadline_ms, concurrency_max, zipf_exponent, prefixes)"),
     // Missing and misplaced fields and tables.
     case("puts = 10000\n", "", MissingField, 14, "workload.puts",
         "14:1: workload.puts: required for a \"mutable-puts\" workload (it takes puts, line_bytes, reads_per_write)"),
@@ -501,7 +501,7 @@ fn snapshots_of_rendered_errors() {
     );
     insta::assert_snapshot!(
         error_after("operations = 10000", "operatoins = 10000"),
-        @"sim-scenarios/x.toml:50:1: workload.operatoins: unknown field `operatoins`, expected one of `kind`, `operations`, `operation`, `mix`, `object_bytes`, `keys`, `clients`, `puts`, `line_bytes`, `appends`, `reads_per_write`, `writers_per_file`, `files`, `file_bytes_step`"
+        @"sim-scenarios/x.toml:50:1: workload.operatoins: unknown field `operatoins`, expected one of `kind`, `operations`, `operation`, `mix`, `object_bytes`, `keys`, `clients`, `arrivals`, `think_time_ms`, `deadline_ms`, `concurrency_max`, `zipf_exponent`, `prefixes`, `puts`, `line_bytes`, `appends`, `reads_per_write`, `writers_per_file`, `files`, `file_bytes_step`"
     );
     insta::assert_snapshot!(
         error_after("kind = \"uniform\", low_ms = 1", "kind = \"constant\", ms = 1"),
