@@ -260,3 +260,24 @@ kind = "aws-standard"
     let again = run_seed(&scenario, &scenario.policies[0], 3, TraceMode::HashOnly).unwrap();
     assert_eq!(report.trace_hash, again.trace_hash);
 }
+
+#[test]
+fn load_measures_of_shards_merge_into_the_unsharded_estimate() {
+    use retrylab_harness::estimate_state;
+    let mut scenario = queue_scenario(400.0, 20, 6, 20.0);
+    // A trigger, so recovery is measured and merged too.
+    scenario.s3.capacity.as_mut().unwrap().slowdowns = vec![retrylab_load::Slowdown {
+        start: std::time::Duration::from_secs(8),
+        end: std::time::Duration::from_secs(10),
+        service_time_factor: 5.0,
+    }];
+    let options = |first_seed, seeds| EstimateOptions { seeds, first_seed, ..EstimateOptions::default() };
+    let whole = estimate_state(&scenario, &options(0, 4), &|| {}).unwrap().finish(&scenario);
+    let mut merged = estimate_state(&scenario, &options(0, 1), &|| {}).unwrap();
+    merged.merge(estimate_state(&scenario, &options(1, 3), &|| {}).unwrap()).unwrap();
+    let merged = merged.finish(&scenario);
+    let load = whole.policies[0].load.clone().expect("load measures");
+    assert_eq!(load.seeds_judged, 4);
+    assert_eq!(merged.policies[0].load, Some(load));
+    assert_eq!(merged, whole);
+}

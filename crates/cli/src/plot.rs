@@ -114,6 +114,16 @@ pub(crate) fn run_plot(args: &PlotArgs) -> Result<(), Failure> {
     }
 }
 
+/// Every chosen policy of `scenario` on the seeds `seeds` asks for, with a progress bar.
+fn compared(seeds: &SeedsArgs, scenario: &Scenario) -> Result<retrylab_harness::Comparison, Failure> {
+    let options = estimate_options(seeds, scenario)?;
+    let chosen = select_policies(scenario, &options.policies).map_err(|error| Failure::estimate(&error))?;
+    let bar = progress_bar(options.seeds.saturating_mul(chosen.len() as u64));
+    let result = compare(scenario, &options, &|| bar.inc(1));
+    bar.finish_and_clear();
+    result.map_err(|error| Failure::estimate(&error))
+}
+
 fn plot_load(args: &ComparePlotArgs) -> Result<(), Failure> {
     if args.seeds.json || args.seeds.shard.is_some() || args.seeds.report.is_some() {
         return Err(Failure::usage(
@@ -121,12 +131,7 @@ fn plot_load(args: &ComparePlotArgs) -> Result<(), Failure> {
         ));
     }
     let scenario = load(&args.seeds.scenario)?;
-    let options = estimate_options(&args.seeds, &scenario)?;
-    let chosen = select_policies(&scenario, &options.policies).map_err(|error| Failure::estimate(&error))?;
-    let bar = progress_bar(options.seeds.saturating_mul(chosen.len() as u64));
-    let result = compare(&scenario, &options, &|| bar.inc(1));
-    bar.finish_and_clear();
-    let comparison = result.map_err(|error| Failure::estimate(&error))?;
+    let comparison = compared(&args.seeds, &scenario)?;
     let Some(input) = load_input(&scenario, &comparison.policies) else {
         return Err(Failure::usage(format!(
             "{}: not a scenario under load (an s3-requests put or get workload with [workload.arrivals], load \
@@ -259,12 +264,7 @@ fn plot_compare(args: &ComparePlotArgs) -> Result<(), Failure> {
         ));
     }
     crate::report::check(args.seeds.report.as_deref())?;
-    let options = estimate_options(&args.seeds, &scenario)?;
-    let chosen = select_policies(&scenario, &options.policies).map_err(|error| Failure::estimate(&error))?;
-    let bar = progress_bar(options.seeds.saturating_mul(chosen.len() as u64));
-    let result = compare(&scenario, &options, &|| bar.inc(1));
-    bar.finish_and_clear();
-    let comparison = result.map_err(|error| Failure::estimate(&error))?;
+    let comparison = compared(&args.seeds, &scenario)?;
     let scenario_text = crate::report::scenario_text(&scenario);
     let report =
         args.seeds.report.as_deref().map(|path| crate::report::ReportTo { path, scenario_text: &scenario_text });

@@ -483,7 +483,11 @@ impl PolicySummary {
         self.reached.add(report);
         self.trace_hashes.add(report.seed, report.trace_hash);
         if let Some(load) = &report.load {
-            self.load.get_or_insert_with(|| crate::load_summary::LoadSummary::new(load)).add(load);
+            let run = crate::load_summary::LoadSummary::of(load);
+            match &mut self.load {
+                Some(summary) => summary.merge(run),
+                None => self.load = Some(run),
+            }
         }
         let (policy, swarm) = (&self.policy, self.swarm);
         self.invariants.add(report, |seed| replay_command(scenario, policy, seed, swarm));

@@ -90,46 +90,30 @@ pub struct LoadEstimate {
 }
 
 impl LoadSummary {
-    pub(crate) fn new(report: &LoadReport) -> Self {
+    /// The summary of one run.
+    pub(crate) fn of(report: &LoadReport) -> Self {
         LoadSummary {
-            series: LoadSeries::default(),
-            recoveries: Vec::new(),
+            series: report.series.clone(),
+            recoveries: report.baseline_per_s.map(|baseline| (baseline, report.recovery_s)).into_iter().collect(),
             trigger_ms: report.trigger_ms,
             measured_until_ms: report.measured_until_ms,
-            rejected: 0,
-            gave_up: 0,
-            s3_throttled: 0,
-            s3_shed: 0,
-            s3_queue_timeouts: 0,
-            s3_served: 0,
-            s3_wait_us: 0,
-            s3_busy_us: 0,
-            s3_splits: 0,
+            rejected: report.rejected,
+            gave_up: report.gave_up,
+            s3_throttled: report.s3_throttled,
+            s3_shed: report.s3_shed,
+            s3_queue_timeouts: report.s3_queue_timeouts,
+            s3_served: report.s3_served,
+            s3_wait_us: report.s3_wait_us,
+            s3_busy_us: report.s3_busy_us,
+            s3_splits: report.s3_splits,
             s3_servers: report.s3_servers,
         }
     }
 
-    pub(crate) fn add(&mut self, report: &LoadReport) {
+    /// Appends the next runs' summary (a run, or a shard whose seeds follow these).
+    pub(crate) fn merge(&mut self, next: LoadSummary) {
         // Every run of a scenario has the same window (`window_of`); shards
         // of different scenarios are refused before their states merge.
-        let _ = self.series.merge(&report.series);
-        if let Some(baseline) = report.baseline_per_s {
-            self.recoveries.push((baseline, report.recovery_s));
-        }
-        self.rejected += report.rejected;
-        self.gave_up += report.gave_up;
-        self.s3_throttled += report.s3_throttled;
-        self.s3_shed += report.s3_shed;
-        self.s3_queue_timeouts += report.s3_queue_timeouts;
-        self.s3_served += report.s3_served;
-        self.s3_wait_us = self.s3_wait_us.saturating_add(report.s3_wait_us);
-        self.s3_busy_us = self.s3_busy_us.saturating_add(report.s3_busy_us);
-        self.s3_splits += report.s3_splits;
-        self.measured_until_ms = self.measured_until_ms.max(report.measured_until_ms);
-    }
-
-    /// Appends the next shard's (its seeds follow these).
-    pub(crate) fn merge(&mut self, next: LoadSummary) {
         let _ = self.series.merge(&next.series);
         self.recoveries.extend(next.recoveries);
         self.rejected += next.rejected;
