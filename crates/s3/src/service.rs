@@ -103,9 +103,8 @@ pub struct S3Service {
     next_slot: u64,
     queue: Option<ServiceQueue>,
     limiter: Option<PrefixLimiter>,
-    overload: OverloadCounts,
-    /// Service time started in each second of virtual time (with a queue).
-    busy_us: Vec<u64>,
+    /// Requests over a prefix's rate limit (the queue counts its own refusals).
+    throttled: u64,
 }
 
 /// One request's fate, for the caller's trace.
@@ -154,10 +153,9 @@ impl S3Service {
             corrupted_at_rest: BTreeSet::new(),
             corruptions: CorruptionCounts::default(),
             next_slot: 0,
-            queue: config.capacity.map(ServiceQueue::new),
+            queue: config.capacity.map(|spec| ServiceQueue::new(spec).with_busy_windows(BUSY_WINDOW)),
             limiter: config.rate_limits.map(PrefixLimiter::new),
-            overload: OverloadCounts::default(),
-            busy_us: Vec::new(),
+            throttled: 0,
         }
     }
 
@@ -187,10 +185,8 @@ impl S3Service {
         let healed = self.plan.healed();
         if let (Some(limiter), false) = (&mut self.limiter, healed) {
             let class = if request.is_mutating() { RequestClass::Write } else { RequestClass::Read };
-            let admitted = limiter.admit(request.key(), class, now);
-            self.overload.splits = limiter.splits();
-            if !admitted {
-                self.overload.throttled += 1;
+            if !limiter.admit(request.key(), class, now) {
+                self.throttled += 1;
                 return self.refused(slot, "throttled", self.plan.error_latency(slot), Duration::ZERO);
             }
         }
@@ -199,21 +195,11 @@ impl S3Service {
             (Some(queue), false) => {
                 let drawn = if fault.is_some() { self.plan.error_latency(slot) } else { self.plan.latency(slot) };
                 match queue.admit(now, drawn) {
-                    Admission::Served { wait, service } => {
-                        self.overload.served += 1;
-                        self.overload.wait_us = self.overload.wait_us.saturating_add(micros(wait));
-                        self.overload.busy_us = self.overload.busy_us.saturating_add(micros(service));
-                        add_busy(&mut self.busy_us, now + wait, service);
-                        Some((wait, service))
-                    }
+                    Admission::Served { wait, service } => Some((wait, service)),
                     Admission::Shed => {
-                        self.overload.shed += 1;
-                        return self.refused(slot, "shed", self.plan.error_latency(slot), Duration::ZERO);
+                        return self.refused(slot, "shed", self.plan.error_latency(slot), Duration::ZERO)
                     }
-                    Admission::QueueTimeout { waited } => {
-                        self.overload.queue_timeouts += 1;
-                        return self.refused(slot, "queue_timeout", waited, waited);
-                    }
+                    Admission::QueueTimeout { waited } => return self.refused(slot, "queue_timeout", waited, waited),
                 }
             }
             _ => None,
@@ -491,13 +477,22 @@ impl S3Service {
 
     /// Requests refused for load, and the queue's totals.
     pub fn overload(&self) -> OverloadCounts {
-        self.overload
+        let queue = self.queue.as_ref().map(ServiceQueue::stats).unwrap_or_default();
+        OverloadCounts {
+            throttled: self.throttled,
+            shed: queue.shed,
+            queue_timeouts: queue.timed_out,
+            served: queue.served,
+            wait_us: micros(queue.wait),
+            busy_us: micros(queue.busy),
+            splits: self.limiter.as_ref().map_or(0, PrefixLimiter::splits),
+        }
     }
 
-    /// Microseconds of service started in each [`BUSY_WINDOW`] (with a
+    /// Server-microseconds of service in each [`BUSY_WINDOW`] (with a
     /// queue; empty without): divided by the servers, the utilisation.
     pub fn busy_us_per_window(&self) -> &[u64] {
-        &self.busy_us
+        self.queue.as_ref().map_or(&[], ServiceQueue::busy_per_window)
     }
 
     /// Requests that met corruption, by kind.
@@ -525,23 +520,6 @@ impl S3Service {
 
 fn micros(duration: Duration) -> u64 {
     u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
-}
-
-/// Adds the service interval `[start, start + service)` to the busy time
-/// of each [`BUSY_WINDOW`] it covers.
-fn add_busy(busy_us: &mut Vec<u64>, start: Duration, service: Duration) {
-    let window = micros(BUSY_WINDOW);
-    let (mut from, end) = (micros(start), micros(start).saturating_add(micros(service)));
-    while from < end {
-        let index = usize::try_from(from / window).unwrap_or(usize::MAX);
-        // Bounded by the run's time limit (the loader's ceiling) in practice.
-        if index >= busy_us.len() {
-            busy_us.resize(index + 1, 0);
-        }
-        let until = ((from / window) + 1).saturating_mul(window).min(end);
-        busy_us[index] += until - from;
-        from = until;
-    }
 }
 
 /// S3's ETag of a single-part upload: the quoted hex MD5 of the body.

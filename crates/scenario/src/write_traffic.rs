@@ -2,21 +2,11 @@
 //! `[workload.arrivals]`, `[s3.capacity]` and `[s3.rate_limits]`, the
 //! inverse of `load_traffic.rs`.
 
-use std::time::Duration;
-
 use retrylab_load::{KeyPopularity, OpenLoop, QueueSpec, RateLimitSpec, Traffic};
 
-use super::{float, integer, latency, millis, seconds_for_whole_ms, Toml, Written};
-
-/// A time the loader reads as seconds rounded to whole milliseconds.
-fn seconds(duration: Duration) -> Written {
-    let ms = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
-    let written = seconds_for_whole_ms(ms);
-    if Duration::from_millis(ms) == duration || written.note.is_some() {
-        return written;
-    }
-    Written { note: Some(format!("the scenario has {duration:?}; the file takes whole milliseconds")), ..written }
-}
+// Times the loader reads as seconds rounded to whole milliseconds, as a disruption's.
+use super::seconds_for_whole_ms_duration as seconds;
+use super::{array, float, integer, latency, millis, Toml, Written};
 
 /// The traffic fields of `[workload]` (after the kind's own), then
 /// `[workload.arrivals]`. Only what is set: a mixed workload refuses these fields.
@@ -47,23 +37,14 @@ fn arrivals(out: &mut Toml, open: &OpenLoop) {
     out.table("workload.arrivals");
     out.field("rate_per_s", Written::exact(float(schedule.rate_per_s)));
     out.field("duration_s", seconds(open.duration));
-    let points: Vec<Written> = schedule
-        .points
-        .iter()
-        .map(|point| {
-            let at = seconds(point.at);
-            Written {
-                text: format!(
-                    "{{ at_s = {}, rate_per_s = {}, ramp = {} }}",
-                    at.text,
-                    float(point.rate_per_s),
-                    point.ramp
-                ),
-                note: at.note,
-            }
-        })
-        .collect();
-    out.field("schedule", inline_array(points));
+    let points = array(&schedule.points, |point| {
+        let at = seconds(point.at);
+        Written {
+            text: format!("{{ at_s = {}, rate_per_s = {}, ramp = {} }}", at.text, float(point.rate_per_s), point.ramp),
+            note: at.note,
+        }
+    });
+    out.field("schedule", points);
     if let Some(diurnal) = &schedule.diurnal {
         let period = seconds(diurnal.period);
         let peak = seconds(diurnal.peak_at);
@@ -81,23 +62,19 @@ fn arrivals(out: &mut Toml, open: &OpenLoop) {
             },
         );
     }
-    let bursts: Vec<Written> = schedule
-        .bursts
-        .iter()
-        .map(|burst| {
-            let (start, duration) = (seconds(burst.start), seconds(burst.duration));
-            Written {
-                text: format!(
-                    "{{ start_s = {}, duration_s = {}, rate_per_s = {} }}",
-                    start.text,
-                    duration.text,
-                    float(burst.rate_per_s)
-                ),
-                note: start.note.or(duration.note),
-            }
-        })
-        .collect();
-    out.field("bursts", inline_array(bursts));
+    let bursts = array(&schedule.bursts, |burst| {
+        let (start, duration) = (seconds(burst.start), seconds(burst.duration));
+        Written {
+            text: format!(
+                "{{ start_s = {}, duration_s = {}, rate_per_s = {} }}",
+                start.text,
+                duration.text,
+                float(burst.rate_per_s)
+            ),
+            note: start.note.or(duration.note),
+        }
+    });
+    out.field("bursts", bursts);
 }
 
 /// `[s3.capacity]`.
@@ -110,23 +87,19 @@ pub(super) fn capacity(out: &mut Toml, capacity: &QueueSpec) {
     if let Some(timeout) = capacity.queue_timeout {
         out.field("queue_timeout_ms", millis(timeout));
     }
-    let slowdowns: Vec<Written> = capacity
-        .slowdowns
-        .iter()
-        .map(|slowdown| {
-            let (start, end) = (seconds(slowdown.start), seconds(slowdown.end));
-            Written {
-                text: format!(
-                    "{{ start_s = {}, end_s = {}, factor = {} }}",
-                    start.text,
-                    end.text,
-                    float(slowdown.service_time_factor)
-                ),
-                note: start.note.or(end.note),
-            }
-        })
-        .collect();
-    out.field("slowdowns", inline_array(slowdowns));
+    let slowdowns = array(&capacity.slowdowns, |slowdown| {
+        let (start, end) = (seconds(slowdown.start), seconds(slowdown.end));
+        Written {
+            text: format!(
+                "{{ start_s = {}, end_s = {}, factor = {} }}",
+                start.text,
+                end.text,
+                float(slowdown.service_time_factor)
+            ),
+            note: start.note.or(end.note),
+        }
+    });
+    out.field("slowdowns", slowdowns);
 }
 
 /// `[s3.rate_limits]`.
@@ -135,18 +108,6 @@ pub(super) fn rate_limits(out: &mut Toml, limits: &RateLimitSpec) {
     out.field("writes_per_s", Written::exact(float(limits.writes_per_s)));
     out.field("reads_per_s", Written::exact(float(limits.reads_per_s)));
     out.field("prefix_depth", integer(u64::from(limits.prefix_depth)));
-    out.field("split_after_s", seconds_f64(limits.split_after));
+    out.field("split_after_s", seconds(limits.split_after));
     out.field("splits_max", integer(u64::from(limits.splits_max)));
-}
-
-/// `split_after_s` is read as seconds rounded to whole milliseconds too.
-fn seconds_f64(duration: Duration) -> Written {
-    seconds(duration)
-}
-
-fn inline_array(elements: Vec<Written>) -> Written {
-    let notes: Vec<String> =
-        elements.iter().enumerate().filter_map(|(i, e)| e.note.as_ref().map(|n| format!("[{i}]: {n}"))).collect();
-    let texts: Vec<String> = elements.into_iter().map(|e| e.text).collect();
-    Written { text: format!("[{}]", texts.join(", ")), note: (!notes.is_empty()).then(|| notes.join("; ")) }
 }
