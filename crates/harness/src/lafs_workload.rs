@@ -26,6 +26,10 @@ use sha2::{Digest, Sha256};
 
 use crate::report::RunReport;
 
+// Open-loop arrivals on the grid's mutable files (issue 12).
+#[path = "lafs_open_loop.rs"]
+mod open_loop;
+
 /// How often the gateway tries to create the file before the workload
 /// starts (creation runs under the same faults as everything else).
 const CREATE_TRIES_MAX: u32 = 10;
@@ -96,19 +100,8 @@ impl Client {
     /// Books an operation that ended with `error` (None: success).
     fn end(&mut self, operation: u64, started: Duration, error: Option<&GatewayError>) {
         let latency = self.world.now().saturating_sub(started);
-        let tally = &mut self.tally;
-        tally.operations += 1;
-        tally.latencies_us.push(u64::try_from(latency.as_micros()).unwrap_or(u64::MAX));
-        tally.outcomes.push(error.is_none());
-        let status = match error {
-            None => 200,
-            Some(error) => {
-                tally.failures += 1;
-                *tally.failures_by_kind.entry(error.name().to_owned()).or_default() += 1;
-                *tally.failures_by_status.entry(error.web_status().to_string()).or_default() += 1;
-                error.web_status()
-            }
-        };
+        book(&mut self.tally, latency, error.map(|error| (error.name(), error.web_status().to_string())));
+        let status = error.map_or(200, GatewayError::web_status);
         self.world.trace().record_with(self.node(), EventKind::OperationEnd { operation, status }, || {
             crate::trace_records::end_detail(error.map(GatewayError::name))
         });
@@ -126,6 +119,19 @@ impl Client {
     /// Reads the mutable file `cap` (see [`read_under`]).
     async fn read(&self, cap: &MutableCap) -> Result<Retrieved, GatewayError> {
         read_under(self.layer.as_ref(), self.gateway(), cap).await
+    }
+}
+
+/// Books one operation of `latency` into `tally`: a success, or a failure
+/// of `(kind, status)`.
+fn book(tally: &mut RunReport, latency: Duration, failure: Option<(&str, String)>) {
+    tally.operations += 1;
+    tally.latencies_us.push(u64::try_from(latency.as_micros()).unwrap_or(u64::MAX));
+    tally.outcomes.push(failure.is_none());
+    if let Some((kind, status)) = failure {
+        tally.failures += 1;
+        *tally.failures_by_kind.entry(kind.to_owned()).or_default() += 1;
+        *tally.failures_by_status.entry(status).or_default() += 1;
     }
 }
 
@@ -622,14 +628,23 @@ pub(crate) async fn drive(
         _ => None,
     };
     let disrupting = crate::disruptions::start(world, &grid, &scenario.disruptions);
-    let tasks = clients
-        .into_iter()
-        .map(|client| {
-            let (workload, files) = (scenario.workload.clone(), files.clone());
-            madsim::task::spawn_local(run_workload(client, workload, files))
-        })
-        .collect();
-    let finished = join(tasks).await;
+    let finished = match (&scenario.traffic.open_loop, &files) {
+        (Some(_), Some(files)) => {
+            let (finished, load) = open_loop::drive(world, scenario, clients, files.clone()).await;
+            report.load = Some(load);
+            finished
+        }
+        _ => {
+            let tasks = clients
+                .into_iter()
+                .map(|client| {
+                    let (workload, files) = (scenario.workload.clone(), files.clone());
+                    madsim::task::spawn_local(run_workload(client, workload, files))
+                })
+                .collect();
+            join(tasks).await
+        }
+    };
     disrupting.end();
     quiesce(world, &grid, scenario.s3.consistency).await;
     let several = finished.len() > 1;

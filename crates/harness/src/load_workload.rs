@@ -342,7 +342,27 @@ pub(crate) async fn drive(world: World, scenario: &Scenario, policy: &NamedPolic
     // The service keeps busy time per second; the series' window is a whole number of seconds.
     let per_window = usize::try_from((window.as_millis() / BUSY_WINDOW.as_millis()).max(1)).unwrap_or(1);
     series.busy_us = service.busy_us_per_window().chunks(per_window).map(|chunk| chunk.iter().sum()).collect();
-    let measured_until = traffic.open_loop.as_ref().map_or(world.now(), |open| open.duration);
+    report.load = Some(load_report(scenario, series, world.now(), service.overload(), Refusals { rejected, gave_up }));
+    report
+}
+
+/// Operations the client itself ended: refused by its concurrency limit, or past their deadline.
+pub(crate) struct Refusals {
+    pub rejected: u64,
+    pub gave_up: u64,
+}
+
+/// The [`LoadReport`] of a run of `scenario` that measured `series`, ended
+/// at `ended` (closed loop: arrivals stop there), with S3's `overload`.
+pub(crate) fn load_report(
+    scenario: &Scenario,
+    series: LoadSeries,
+    ended: Duration,
+    overload: OverloadCounts,
+    refusals: Refusals,
+) -> LoadReport {
+    let window = Duration::from_millis(series.window_ms);
+    let measured_until = scenario.traffic.open_loop.as_ref().map_or(ended, |open| open.duration);
     let trigger = trigger(scenario);
     let recovered: Option<RecoveryReport> = trigger.and_then(|trigger| {
         retrylab_load::recovery(
@@ -355,8 +375,8 @@ pub(crate) async fn drive(world: World, scenario: &Scenario, policy: &NamedPolic
             RECOVERY_SMOOTHING_WINDOWS,
         )
     });
-    let OverloadCounts { throttled, shed, queue_timeouts, served, wait_us, busy_us, splits } = service.overload();
-    report.load = Some(LoadReport {
+    let OverloadCounts { throttled, shed, queue_timeouts, served, wait_us, busy_us, splits } = overload;
+    LoadReport {
         series,
         s3_throttled: throttled,
         s3_shed: shed,
@@ -366,8 +386,8 @@ pub(crate) async fn drive(world: World, scenario: &Scenario, policy: &NamedPolic
         s3_busy_us: busy_us,
         s3_splits: splits,
         s3_servers: scenario.s3.capacity.as_ref().map_or(0, |c| u64::from(c.servers)),
-        rejected,
-        gave_up,
+        rejected: refusals.rejected,
+        gave_up: refusals.gave_up,
         measured_until_ms: u64::try_from(measured_until.as_millis()).unwrap_or(u64::MAX),
         trigger_ms: trigger.map(|t| (t.start.as_millis() as u64, t.end.as_millis() as u64)),
         baseline_per_s: recovered.map(|r| r.baseline_per_s),
@@ -375,6 +395,5 @@ pub(crate) async fn drive(world: World, scenario: &Scenario, policy: &NamedPolic
             retrylab_load::Recovery::Recovered { after } => Some(after.as_secs_f64()),
             retrylab_load::Recovery::NotRecovered => None,
         }),
-    });
-    report
+    }
 }

@@ -909,18 +909,39 @@ impl Cx<'_> {
             ("zipf_exponent", table.zipf_exponent.is_some()),
             ("prefixes", table.prefixes.is_some()),
         ];
+        // Mutable files on the grid take open-loop arrivals too: each
+        // arrival a put (or append) or a read of a file chosen by popularity.
+        let grid_files = matches!(table.kind, WorkloadKind::MutablePuts | WorkloadKind::MutableAppends);
+        let allowed: &[&str] =
+            if grid_files { &["arrivals", "deadline_ms", "concurrency_max", "zipf_exponent"] } else { &[] };
         if table.kind != WorkloadKind::S3Requests {
             // Named before the generic "not a field" error, to say why.
-            if let Some((name, _)) = traffic_given.iter().find(|(_, given)| *given) {
+            if let Some((name, _)) = traffic_given.iter().find(|(name, given)| *given && !allowed.contains(name)) {
+                let takes = if grid_files {
+                    "; mutable files on the grid take arrivals, deadline_ms, concurrency_max and zipf_exponent"
+                } else {
+                    ""
+                };
                 return Err(self.misplaced(
                     &at.key(name),
                     format!(
-                        "load settings (arrivals, deadlines, key popularity) apply to \"s3-requests\" workloads only, \
+                        "load settings (arrivals, deadlines, key popularity) apply to \"s3-requests\" workloads{takes}, \
                          not to {}",
                         workload_what(table.kind)
                     ),
                 ));
             }
+            if grid_files && table.arrivals.is_none() {
+                if let Some((name, _)) = traffic_given.iter().find(|(_, given)| *given) {
+                    return Err(self.misplaced(
+                        &at.key(name),
+                        "only allowed with [workload.arrivals] (a closed loop's gateways each write their own file)",
+                    ));
+                }
+            }
+        }
+        if grid_files && table.arrivals.is_some() {
+            return self.grid_open_loop(table, at);
         }
         let workload = self.workload_kind(table, at)?;
         if let Workload::S3Requests { operation, object_bytes, keys, clients, .. } = workload {
@@ -928,6 +949,47 @@ impl Cx<'_> {
             return Ok((Workload::S3Requests { operations, operation, object_bytes, keys, clients }, traffic));
         }
         Ok((workload, Traffic::default()))
+    }
+
+    /// A mutable-file workload under open-loop arrivals: `puts` or
+    /// `appends` come from the arrivals (the expected number of writes, a
+    /// bound on any one file's), not from the file.
+    fn grid_open_loop(&self, table: &WorkloadTable, at: &FieldPath) -> Result<(Workload, Traffic), ScenarioError> {
+        let writes_field = if table.kind == WorkloadKind::MutablePuts { "puts" } else { "appends" };
+        if table.puts.is_some() || table.appends.is_some() {
+            return Err(self.misplaced(
+                &at.key(writes_field),
+                "not allowed with [workload.arrivals]: the arrivals set how many writes a run has",
+            ));
+        }
+        let (traffic, arrivals_expected) = self.s3_traffic(table, S3Operation::Put, at)?;
+        let reads_per_write = self.reads_per_write(table, at)?;
+        // Each arrival is a write with probability 1 / (1 + reads_per_write).
+        let writes_expected = arrivals_expected.div_ceil(reads_per_write + 1).max(1);
+        let mut closed = table.clone();
+        closed.arrivals = None;
+        match table.kind {
+            WorkloadKind::MutablePuts => closed.puts = Some(writes_expected),
+            _ => closed.appends = Some(writes_expected),
+        }
+        // The bounds on the writes, named by what sets them here.
+        let line_bytes = table.line_bytes.unwrap_or(0);
+        let last_put_bytes = if table.kind == WorkloadKind::MutablePuts {
+            u128::from(writes_expected) * u128::from(line_width(writes_expected, line_bytes))
+        } else {
+            0
+        };
+        if writes_expected > MUTABLE_WRITES_MAX || last_put_bytes > u128::from(FILE_BYTES_MAX) {
+            return Err(self.invalid(
+                &at.key("arrivals"),
+                format!(
+                    "about {writes_expected} writes would arrive in a run; at most {MUTABLE_WRITES_MAX} are allowed, \
+                     and a put's file at most {FILE_BYTES_MAX} bytes (lower the rate or the duration)"
+                ),
+            ));
+        }
+        let workload = self.workload_kind(&closed, at)?;
+        Ok((workload, traffic))
     }
 
     fn workload_kind(&self, table: &WorkloadTable, at: &FieldPath) -> Result<Workload, ScenarioError> {

@@ -52,7 +52,11 @@ impl Scenario {
 
     /// User-level operations in one run: the workload's, once per gateway.
     pub fn operations_per_run(&self) -> u64 {
-        let gateways = self.lafs.as_ref().map_or(1, |lafs| u64::from(lafs.gateways));
+        // Open-loop arrivals on the grid are the run's, not each gateway's.
+        let gateways = match (&self.lafs, &self.traffic.open_loop) {
+            (Some(lafs), None) => u64::from(lafs.gateways),
+            _ => 1,
+        };
         self.workload.operations().saturating_mul(gateways)
     }
 }

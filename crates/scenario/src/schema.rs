@@ -262,7 +262,7 @@ impl LatencyKind {
 /// `{ kind = "uniform", low_ms = 900, high_ms = 1000 }`. Each kind takes
 /// only its own parameters, all required; samples are rounded to whole
 /// milliseconds.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a latency table such as { kind = \"constant\", ms = 20 }")]
 pub(crate) struct LatencyTable {
     /// "constant" (ms), "uniform" (low_ms, high_ms), "normal" (mean_ms,
@@ -289,7 +289,7 @@ pub(crate) struct LatencyTable {
 }
 
 /// One weighted part of a mixture: a non-mixture distribution plus `weight`.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a mixture component such as { weight = 1, kind = \"constant\", ms = 20 }")]
 pub(crate) struct ComponentTable {
     /// The relative weight of this part, finite and >= 0 (weights need not sum to 1; not all 0).
@@ -512,7 +512,7 @@ names!(OperationName { Put = "put", Get = "get", Mixed = "mixed" });
 
 /// `workload.mix` of a mixed `s3-requests` workload: the weight of each
 /// request kind (absent: 0).
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a mix table such as { get = 0.4, put = 0.3, delete = 0.1, list = 0.2 }")]
 pub(crate) struct OperationMixTable {
     /// Weight of GETs (finite, >= 0). Default 0.
@@ -527,7 +527,7 @@ pub(crate) struct OperationMixTable {
 
 /// `[workload]`: the union of every workload kind's fields; each kind
 /// takes only its own.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a [workload] table")]
 pub(crate) struct WorkloadTable {
     /// "s3-requests" (S3 requests from one storage server), "mutable-puts",
@@ -585,7 +585,7 @@ pub(crate) struct WorkloadTable {
 }
 
 /// `[workload.arrivals]`: a Poisson process whose rate follows a schedule.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "an [workload.arrivals] table such as { rate_per_s = 700, duration_s = 180 }")]
 pub(crate) struct ArrivalsTable {
     /// Operations arriving per second at time 0 (finite, 0 to 10^6; required).
@@ -604,7 +604,7 @@ pub(crate) struct ArrivalsTable {
     pub bursts: Vec<BurstTable>,
 }
 
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a schedule point such as { at_s = 60, rate_per_s = 1400 }")]
 pub(crate) struct RatePointTable {
     /// Virtual seconds from the run's start (finite, >= 0, not before the previous point).
@@ -615,7 +615,7 @@ pub(crate) struct RatePointTable {
     pub ramp: Option<bool>,
 }
 
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a diurnal table such as { amplitude = 0.3, period_s = 86400 }")]
 pub(crate) struct DiurnalTable {
     /// The rate swings by this fraction either way, in [0, 1).
@@ -626,7 +626,7 @@ pub(crate) struct DiurnalTable {
     pub peak_at_s: Option<f64>,
 }
 
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a burst table such as { start_s = 60, duration_s = 10, rate_per_s = 700 }")]
 pub(crate) struct BurstTable {
     /// Virtual seconds from the run's start (finite, >= 0).

@@ -68,7 +68,7 @@ pub fn to_toml_with_comment(scenario: &Scenario, comment: &str) -> String {
     faults(&mut out, &scenario.faults);
     disruptions(&mut out, &scenario.disruptions);
     workload(&mut out, &scenario.workload, scenario.traffic.open_loop.is_some());
-    if matches!(scenario.workload, Workload::S3Requests { .. }) {
+    if matches!(scenario.workload, Workload::S3Requests { .. }) || scenario.traffic.open_loop.is_some() {
         traffic::traffic_fields(&mut out, &scenario.traffic);
     }
     if let Some(lafs) = &scenario.lafs {
@@ -229,13 +229,18 @@ fn workload(out: &mut Toml, workload: &Workload, open_loop: bool) {
         }
         Workload::MutablePuts { puts, line_bytes, reads_per_write } => {
             kind(out, WorkloadKind::MutablePuts);
-            out.field("puts", integer(*puts));
+            // With open-loop arrivals the loader computes `puts`.
+            if !open_loop {
+                out.field("puts", integer(*puts));
+            }
             out.field("line_bytes", integer(*line_bytes));
             out.field("reads_per_write", integer(*reads_per_write));
         }
         Workload::MutableAppends { appends, reads_per_write, writers_per_file } => {
             kind(out, WorkloadKind::MutableAppends);
-            out.field("appends", integer(*appends));
+            if !open_loop {
+                out.field("appends", integer(*appends));
+            }
             out.field("reads_per_write", integer(*reads_per_write));
             out.field("writers_per_file", integer(*writers_per_file));
         }
