@@ -206,7 +206,7 @@ fn requests_come_back_in_time_order_ties_in_file_order() {
 
 #[test]
 fn the_example_log_parses_with_the_expected_counts() {
-    let text = include_str!("../../../docs/examples/access.log");
+    let text = include_str!("../../../../docs/examples/access.log");
     assert_eq!(detect_format(&text.lines().take(3).collect::<Vec<_>>()), Some(Format::S3Access));
     let parsed = read_access_log(text.as_bytes(), "access.log", Mode::Strict).unwrap();
     assert_eq!(parsed.requests.len(), 30);
