@@ -88,7 +88,7 @@ fn status_and_error_code_classify_the_request() {
 
 #[test]
 fn dashes_quoted_or_not_are_empty_and_numbers_may_be_dashes() {
-    let line = concat!("- bkt [06/Feb/2019:00:00:38 +0000] - - - REST.GET.BUCKET - \"-\" 200 - - - - - - \"-\"");
+    let line = "- bkt [06/Feb/2019:00:00:38 +0000] - - - REST.GET.BUCKET - \"-\" 200 - - - - - - \"-\"";
     let entry = AccessLogEntry::parse(line).unwrap();
     assert_eq!(entry.bucket_owner, None);
     assert_eq!(entry.key, None);
