@@ -2,7 +2,7 @@
 //!
 //! The columns (JSON: object keys) are `time`, `latency_ms`, `status`, `error_code`, `outcome`,
 //! `operation` and `key`; [`ColumnMap`] renames any of them. `time` is required, and each
-//! request needs an outcome from `status`, `error_code` or `outcome` (see [`client_outcome`]).
+//! request needs an outcome from `status`, `error_code` or `outcome` (docs/logs.md has the table).
 
 use std::io::{BufRead, Read};
 
