@@ -159,6 +159,37 @@ impl AccessLogEntry {
         })
     }
 
+    /// A record of `request` with only what a request knows (the simulator's writer fills in
+    /// bucket, requester and the rest as it likes): operation, key, request-URI, status and
+    /// error code, total time (rounded to whole milliseconds). A fault without a response
+    /// (reset or timeout) has neither status nor code, which reads back as `ConnectionReset`:
+    /// an access log cannot tell a client's timeout from a dropped connection.
+    pub fn from_request(request: &Request) -> AccessLogEntry {
+        let (http_status, error_code) = request.outcome.status_and_code();
+        let method = match request.operation {
+            OperationKind::Get | OperationKind::List => Some("GET"),
+            OperationKind::Put => Some("PUT"),
+            OperationKind::Delete => Some("DELETE"),
+            OperationKind::Head => Some("HEAD"),
+            OperationKind::Other => None,
+        };
+        let path = match request.operation {
+            OperationKind::List => "?list-type=2",
+            _ => request.key.as_deref().unwrap_or(""),
+        };
+        AccessLogEntry {
+            time_ms: request.time_ms,
+            operation: (request.operation != OperationKind::Other)
+                .then(|| request.operation.s3_operation_name().to_string()),
+            key: request.key.clone(),
+            request_uri: method.map(|method| format!("{method} /{path} HTTP/1.1")),
+            http_status,
+            error_code: error_code.map(str::to_string),
+            total_time_ms: request.latency_ms.map(|latency_ms| latency_ms.max(0.0).round() as u64),
+            ..AccessLogEntry::default()
+        }
+    }
+
     fn text_fields(&self) -> [&Option<String>; FIELD_COUNT] {
         const NO_TEXT: &Option<String> = &None;
         [

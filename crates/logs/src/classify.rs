@@ -24,6 +24,23 @@ impl Outcome {
     pub fn is_fault(&self) -> bool {
         self.fault().is_some()
     }
+
+    /// The HTTP status and S3 error code a server answers with for this outcome (what an access
+    /// log records): success 200; a client error its own; 500 `InternalError`, 503 `SlowDown`,
+    /// 503 `ServiceUnavailable`, another 5xx without a code; none for a reset or a timeout
+    /// (no response was sent). `classify` of the result gives the outcome back, but for
+    /// `Timeout`, which becomes a reset in an access log.
+    pub fn status_and_code(&self) -> (Option<u16>, Option<&str>) {
+        match self {
+            Outcome::Success => (Some(200), None),
+            Outcome::ClientError { status, code } => (Some(*status), code.as_deref()),
+            Outcome::Fault(FaultClass::InternalError) => (Some(500), Some("InternalError")),
+            Outcome::Fault(FaultClass::SlowDown) => (Some(503), Some("SlowDown")),
+            Outcome::Fault(FaultClass::ServiceUnavailable) => (Some(503), Some("ServiceUnavailable")),
+            Outcome::Fault(FaultClass::OtherServerError(status)) => (Some(*status), None),
+            Outcome::Fault(FaultClass::ConnectionReset | FaultClass::Timeout) => (None, None),
+        }
+    }
 }
 
 /// The kinds of fault the simulator can inject, as logs show them.

@@ -2,7 +2,9 @@
 //! kind makes a parser panic.
 
 use proptest::prelude::*;
-use retrylab_logs::{read_access_log, read_csv, read_jsonl, AccessLogEntry, ColumnMap, Mode};
+use retrylab_logs::{
+    read_access_log, read_csv, read_jsonl, AccessLogEntry, ColumnMap, FaultClass, Mode, OperationKind, Outcome, Request,
+};
 
 /// An unquoted field's value: no spaces, not `-` (the log's "empty").
 fn bare() -> impl Strategy<Value = Option<String>> {
@@ -101,5 +103,52 @@ proptest! {
         let _ = read_access_log(damaged.as_slice(), "x", Mode::Skip);
         let csv_like = format!("time,status,latency_ms\n{}", String::from_utf8_lossy(&damaged));
         let _ = read_csv(csv_like.as_bytes(), "x", &ColumnMap::default(), Mode::Skip);
+    }
+}
+
+fn outcome() -> impl Strategy<Value = Outcome> {
+    prop_oneof![
+        Just(Outcome::Success),
+        (400u16..=499, proptest::option::of("[A-Za-z]{1,12}"))
+            .prop_map(|(status, code)| Outcome::ClientError { status, code }),
+        Just(Outcome::Fault(FaultClass::InternalError)),
+        Just(Outcome::Fault(FaultClass::SlowDown)),
+        Just(Outcome::Fault(FaultClass::ServiceUnavailable)),
+        prop_oneof![501u16..=502, 504u16..=599].prop_map(|status| Outcome::Fault(FaultClass::OtherServerError(status))),
+        Just(Outcome::Fault(FaultClass::ConnectionReset)),
+        Just(Outcome::Fault(FaultClass::Timeout)),
+    ]
+}
+
+fn request() -> impl Strategy<Value = Request> {
+    let kind = proptest::sample::select(OperationKind::ALL.to_vec());
+    let key = proptest::option::of("[a-z0-9/._-]{1,20}".prop_filter("`-` is empty", |key| key != "-"));
+    (0i64..4_000_000_000, kind, key, proptest::option::of(0u32..100_000), outcome()).prop_map(
+        |(time_s, operation, key, latency_ms, outcome)| Request {
+            line: 1,
+            time_ms: time_s * 1000,
+            time_resolution_ms: 1000,
+            operation,
+            key,
+            latency_ms: latency_ms.map(f64::from),
+            outcome,
+        },
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// What `retrylab run --access-log` writes reads back as the request it logged (a timeout
+    /// becomes a reset: an access log cannot tell them apart).
+    #[test]
+    fn a_request_written_as_an_access_log_record_reads_back(request in request()) {
+        let line = AccessLogEntry::from_request(&request).to_string();
+        let mut expected = request.clone();
+        if expected.outcome == Outcome::Fault(FaultClass::Timeout) {
+            expected.outcome = Outcome::Fault(FaultClass::ConnectionReset);
+        }
+        let read = AccessLogEntry::parse(&line).and_then(|entry| entry.to_request(1));
+        prop_assert_eq!(read, Ok(expected), "{}", line);
     }
 }
