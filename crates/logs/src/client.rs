@@ -4,7 +4,10 @@
 //! `operation` and `key`; [`ColumnMap`] renames any of them. `time` is required, and each
 //! request needs an outcome from `status`, `error_code` or `outcome` (docs/logs.md has the table).
 
+use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::io::{BufRead, Read};
+use std::rc::Rc;
 
 use serde_json::{Map, Number, Value};
 
@@ -218,19 +221,22 @@ fn client_request(line: u64, cells: &Cells<'_>) -> Result<Request, FieldError> {
 /// Reads a CSV client log: a header row naming the columns (any order, any case; other columns
 /// ignored), then one request a record. Quoted fields follow RFC 4180.
 pub fn read_csv(reader: impl Read, path: &str, columns: &ColumnMap, mode: Mode) -> Result<Parsed, LogError> {
-    let mut csv = csv::ReaderBuilder::new().has_headers(true).flexible(true).from_reader(reader);
+    // The csv crate's line numbers skip blank lines; a record's byte offset is exact, and
+    // the newlines counted on the way in turn it into a line.
+    let newlines = Rc::new(RefCell::new(Newlines::default()));
+    let counting = NewlineCounter { inner: reader, newlines: Rc::clone(&newlines), offset: 0 };
+    let mut csv = csv::ReaderBuilder::new().has_headers(true).flexible(true).from_reader(counting);
+    let line_at = |byte: u64| newlines.borrow_mut().line_at(byte);
     let csv_error = |error: csv::Error| {
-        let line = error.position().map_or(0, |position| position.line());
+        let line = error.position().map_or(0, |position| line_at(position.byte()));
         FieldError::line(format!("cannot read CSV: {error}")).at(path, line)
     };
     let header = csv.byte_headers().map_err(csv_error)?.clone();
     let indexes = header_indexes(&header, columns).map_err(|error| error.at(path, 1))?;
     let mut collector = Collector::new(path, mode);
     let mut record = csv::ByteRecord::new();
-    let mut last_line = 1;
     while csv.read_byte_record(&mut record).map_err(csv_error)? {
-        let line = record.position().map_or(last_line + 1, |position| position.line());
-        last_line = line;
+        let line = record.position().map_or(0, |position| line_at(position.byte()));
         let request = csv_row(&record).and_then(|row| {
             let mut cells: Cells<'_> = [None; 7];
             for (cell, index) in cells.iter_mut().zip(indexes) {
@@ -240,8 +246,67 @@ pub fn read_csv(reader: impl Read, path: &str, columns: &ColumnMap, mode: Mode) 
         });
         collector.add(line, request)?;
     }
-    collector.set_lines(csv.position().line());
+    collector.set_lines(newlines.borrow().lines());
     Ok(collector.finish())
+}
+
+/// The newlines a reader has passed, for turning byte offsets (in increasing order) into lines.
+#[derive(Default)]
+struct Newlines {
+    /// Newlines not yet passed by `line_at`: their offset, and whether a `\r` precedes them.
+    pending: VecDeque<(u64, bool)>,
+    /// Newlines before the last offset asked about.
+    passed: u64,
+    /// Bytes read, and the last of them (for the count of lines and `\r\n` across reads).
+    bytes: u64,
+    last_byte: Option<u8>,
+}
+
+impl Newlines {
+    /// The 1-based line of a record the csv crate says starts at byte `offset`. Its offset is
+    /// where it began looking, before the blank lines it skips: skip them too.
+    fn line_at(&mut self, mut offset: u64) -> u64 {
+        loop {
+            while self.pending.front().is_some_and(|(newline, _)| *newline < offset) {
+                self.pending.pop_front();
+                self.passed += 1;
+            }
+            match self.pending.front() {
+                Some(&(newline, after_cr)) if newline == offset || (after_cr && newline == offset + 1) => {
+                    offset = newline + 1;
+                }
+                _ => return self.passed + 1,
+            }
+        }
+    }
+
+    fn lines(&self) -> u64 {
+        let newlines = self.passed + self.pending.len() as u64;
+        newlines + u64::from(self.bytes > 0 && self.last_byte != Some(b'\n'))
+    }
+}
+
+struct NewlineCounter<R> {
+    inner: R,
+    newlines: Rc<RefCell<Newlines>>,
+    offset: u64,
+}
+
+impl<R: Read> Read for NewlineCounter<R> {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        let read = self.inner.read(buffer)?;
+        let mut newlines = self.newlines.borrow_mut();
+        for (at, byte) in buffer[..read].iter().enumerate() {
+            if *byte == b'\n' {
+                let after_cr = newlines.last_byte == Some(b'\r');
+                newlines.pending.push_back((self.offset + at as u64, after_cr));
+            }
+            newlines.last_byte = Some(*byte);
+        }
+        self.offset += read as u64;
+        newlines.bytes = self.offset;
+        Ok(read)
+    }
 }
 
 /// A record's fields as text (a non-UTF-8 field is an error for its line).

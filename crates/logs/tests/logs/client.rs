@@ -204,3 +204,21 @@ fn formats_are_detected_from_first_lines() {
         assert_eq!(Format::from_name(format.name()), Some(format));
     }
 }
+
+#[test]
+fn csv_counts_lines_and_numbers_records_by_their_first_line() {
+    let text = "time,status,key\n1,200,\"two\nline key\"\n\n2,200,k\n";
+    let parsed = csv(text, &ColumnMap::default(), Mode::Strict).unwrap();
+    let lines: Vec<_> = parsed.requests.iter().map(|r| (r.line, r.key.clone().unwrap())).collect();
+    assert_eq!(lines, vec![(2, "two\nline key".to_string()), (5, "k".to_string())]);
+    assert_eq!(parsed.lines, 5);
+}
+
+#[test]
+fn csv_line_numbers_survive_blank_and_crlf_lines() {
+    let text = "time,status\r\n\r\n1,200\r\n\r\n\r\n2,x\r\n3,200";
+    let parsed = csv(text, &ColumnMap::default(), Mode::Skip).unwrap();
+    assert_eq!(parsed.requests.iter().map(|r| r.line).collect::<Vec<_>>(), vec![3, 7]);
+    assert_eq!(parsed.skipped.iter().map(|e| e.line).collect::<Vec<_>>(), vec![6]);
+    assert_eq!(parsed.lines, 7);
+}
