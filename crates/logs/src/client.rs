@@ -106,15 +106,21 @@ enum OutcomeWord {
     Error,
 }
 
+/// Each word the `outcome` column accepts (any case).
+const OUTCOME_WORDS: [(&str, OutcomeWord); 5] = [
+    ("ok", OutcomeWord::Ok),
+    ("success", OutcomeWord::Ok),
+    ("reset", OutcomeWord::Reset),
+    ("timeout", OutcomeWord::Timeout),
+    ("error", OutcomeWord::Error),
+];
+
 fn parse_outcome_word(text: &str) -> Option<OutcomeWord> {
-    let words = [
-        ("ok", OutcomeWord::Ok),
-        ("success", OutcomeWord::Ok),
-        ("reset", OutcomeWord::Reset),
-        ("timeout", OutcomeWord::Timeout),
-        ("error", OutcomeWord::Error),
-    ];
-    words.into_iter().find(|(word, _)| word.eq_ignore_ascii_case(text)).map(|(_, outcome)| outcome)
+    OUTCOME_WORDS.into_iter().find(|(word, _)| word.eq_ignore_ascii_case(text)).map(|(_, outcome)| outcome)
+}
+
+fn outcome_word_name(outcome: OutcomeWord) -> &'static str {
+    OUTCOME_WORDS.into_iter().find(|(_, word)| *word == outcome).map_or("?", |(name, _)| name)
 }
 
 /// A client request's outcome. A status decides with the error code ([`classify`]); the words
@@ -128,7 +134,7 @@ fn client_outcome(
     match (status, word) {
         (Some(status), Some(word @ (OutcomeWord::Reset | OutcomeWord::Timeout))) => Err(FieldError::new(
             "outcome",
-            format!("`{word:?}` (no response) contradicts status {status}").to_lowercase(),
+            format!("`{}` (no response) contradicts status {status}", outcome_word_name(word)),
         )),
         (Some(_), _) => classify(status, error_code).map_err(|message| FieldError::new("status", message)),
         (None, Some(OutcomeWord::Reset)) => Ok(Outcome::Fault(FaultClass::ConnectionReset)),
