@@ -252,6 +252,11 @@ pub struct RunArgs {
     /// summary.
     #[arg(long, value_name = "N", conflicts_with_all = ["json", "trace", "trace_json", "trace_filter", "from", "to"])]
     pub op: Option<u64>,
+    /// Also write what the simulated S3 served, one request a line in the S3 server access-log
+    /// format (docs/logs.md), to FILE: the input `retrylab fit` reads, from known truth. Virtual
+    /// time 0 is written as 2012-05-08 00:00:00 UTC.
+    #[arg(long, value_name = "FILE")]
+    pub access_log: Option<PathBuf>,
     /// Wall-clock budget of each run, in seconds (at most a day): a run still going after it stops with
     /// its seed named and exit status 1. Measured by the runner, outside the simulated world, so it
     /// never changes what a run does, only whether it is allowed to finish.

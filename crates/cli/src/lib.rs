@@ -7,6 +7,7 @@
 //! a bad scenario file. With `--json` an error is also a JSON object on
 //! stdout. A closed pipe ends the command quietly with status 0.
 
+mod access_log;
 mod args;
 mod check;
 mod merge;
@@ -322,7 +323,7 @@ fn run(args: &RunArgs) -> Result<(), Failure> {
         return Err(Failure::usage("the scenario has no policies"));
     };
     let view = trace_output::View::of(args).map_err(Failure::usage)?;
-    let mode = if view.is_some() { TraceMode::Full } else { TraceMode::HashOnly };
+    let mode = if view.is_some() || args.access_log.is_some() { TraceMode::Full } else { TraceMode::HashOnly };
     let budget = args.timeout.map(|timeout| timeout.start());
     let mut report = if args.swarm {
         run_seed_within(&swarm_scenario(&scenario, args.seed), policy, args.seed, mode, budget)
@@ -331,6 +332,10 @@ fn run(args: &RunArgs) -> Result<(), Failure> {
     }
     .map_err(|error| Failure::run(&error))?;
     let warnings = warnings_after(&scenario, [&DisruptionsReached::of_runs(std::slice::from_ref(&report), args.swarm)]);
+    if let Some(path) = &args.access_log {
+        let requests = access_log::write(&report, path, &scenario.name)?;
+        eprintln!("wrote {requests} S3 requests to {}", path.display());
+    }
     if let Some(view) = view {
         view.print(&scenario, &mut report, &warnings).map_err(|error| match error {
             trace_output::ViewError::Usage(message) => Failure::usage(message),

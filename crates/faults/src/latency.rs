@@ -1,5 +1,6 @@
-//! Latency distributions: constant, uniform, normal, log-normal, exponential
-//! and weighted mixtures of them (the 2012 body-and-tail shape).
+//! Latency distributions: constant, uniform, normal, log-normal, exponential,
+//! empirical (a quantile table, as `retrylab fit` writes) and weighted
+//! mixtures of them (the 2012 body-and-tail shape).
 
 use std::fmt;
 use std::time::Duration;
@@ -37,7 +38,22 @@ pub enum LatencyDist {
         mean_ms: f64,
     },
     Mixture(Vec<MixtureComponent>),
+    /// A quantile table, linear between its points: `(probability, ms)`
+    /// from probability 0 (the least latency) to 1 (the most), both
+    /// increasing. What `retrylab fit` writes from observed latencies.
+    Empirical(Vec<Quantile>),
 }
+
+/// One point of an [`LatencyDist::Empirical`] table: `probability` of the
+/// latencies are at most `ms`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Quantile {
+    pub probability: f64,
+    pub ms: f64,
+}
+
+/// Points of an empirical latency at most (a quantile table, not a sample).
+pub const QUANTILES_MAX: usize = 10_000;
 
 /// One weighted part of a [`LatencyDist::Mixture`]; weights need not sum to 1.
 #[derive(Clone, Debug, PartialEq)]
@@ -102,6 +118,7 @@ impl LatencyDist {
                 non_negative("sigma", *sigma)
             }
             LatencyDist::Exponential { mean_ms } => non_negative("mean_ms", *mean_ms),
+            LatencyDist::Empirical(points) => validate_quantiles(points),
             LatencyDist::Mixture(components) => {
                 if components.is_empty() {
                     return Err(LatencyError {
@@ -126,6 +143,23 @@ impl LatencyDist {
         }
     }
 
+    /// The latency at `probability` of an empirical table (linear between points).
+    fn quantile_ms(points: &[Quantile], probability: f64) -> f64 {
+        // The first point with a probability above u; validated tables
+        // start at 0 and end at 1, so it lies between two points.
+        let above = points.partition_point(|q| q.probability <= probability);
+        match (above.checked_sub(1).and_then(|i| points.get(i)), points.get(above)) {
+            (Some(low), Some(high)) => {
+                let span = high.probability - low.probability;
+                let t = if span > 0.0 { (probability - low.probability) / span } else { 0.0 };
+                low.ms + t * (high.ms - low.ms)
+            }
+            (Some(last), None) => last.ms,
+            (None, Some(first)) => first.ms,
+            (None, None) => 0.0,
+        }
+    }
+
     /// The mean in milliseconds, before rounding (for documentation and tests).
     pub fn mean_ms(&self) -> f64 {
         match self {
@@ -139,6 +173,11 @@ impl LatencyDist {
                 let total: f64 = components.iter().map(|c| c.weight).sum();
                 components.iter().map(|c| c.weight / total * c.dist.mean_ms()).sum()
             }
+            // Linear between points: each segment's mean is its midpoint.
+            LatencyDist::Empirical(points) => points
+                .windows(2)
+                .map(|pair| (pair[1].probability - pair[0].probability) * (pair[0].ms + pair[1].ms) / 2.0)
+                .sum(),
         }
     }
 
@@ -182,8 +221,42 @@ impl LatencyDist {
                 }
                 components.last().map_or(0.0, |c| c.dist.sample_ms(rng))
             }
+            LatencyDist::Empirical(points) => Self::quantile_ms(points, rng.gen::<f64>()),
         }
     }
+}
+
+/// An empirical table: 2 to [`QUANTILES_MAX`] points, probabilities
+/// increasing from exactly 0 to exactly 1, latencies finite, >= 0 and
+/// non-decreasing.
+fn validate_quantiles(points: &[Quantile]) -> Result<(), LatencyError> {
+    let error = |message: String| Err(LatencyError { field: "quantiles", message });
+    if points.len() < 2 || points.len() > QUANTILES_MAX {
+        return error(format!("needs 2 to {QUANTILES_MAX} [probability, ms] points, got {}", points.len()));
+    }
+    for (i, q) in points.iter().enumerate() {
+        if !(q.probability.is_finite() && (0.0..=1.0).contains(&q.probability)) {
+            return error(format!("point {i}: the probability must be in [0, 1], got {}", q.probability));
+        }
+        if !(q.ms.is_finite() && q.ms >= 0.0) {
+            return error(format!("point {i}: the latency must be a finite number of ms >= 0, got {}", q.ms));
+        }
+        if let Some(before) = i.checked_sub(1).map(|j| points[j]) {
+            if q.probability <= before.probability {
+                return error(format!(
+                    "point {i}: probabilities must increase, got {} after {}",
+                    q.probability, before.probability
+                ));
+            }
+            if q.ms < before.ms {
+                return error(format!("point {i}: latencies must not decrease, got {} ms after {} ms", q.ms, before.ms));
+            }
+        }
+    }
+    if points[0].probability != 0.0 || points[points.len() - 1].probability != 1.0 {
+        return error("the first point's probability must be 0 and the last's 1".into());
+    }
+    Ok(())
 }
 
 /// Samples a distribution per request slot: slot n gets the same latency
@@ -253,6 +326,24 @@ mod tests {
         // 10,000 expected; binomial sd ~87, so +-400 is over 4 sd.
         assert!((9_600..10_400).contains(&slow), "{slow}");
         assert!((dist.mean_ms() - 25.75).abs() < 1e-9);
+    }
+
+    #[test]
+    fn empirical_tables_interpolate_between_their_quantiles() {
+        let q = |probability, ms| Quantile { probability, ms };
+        let dist = LatencyDist::Empirical(vec![q(0.0, 100.0), q(0.5, 200.0), q(1.0, 1000.0)]);
+        dist.validate().unwrap();
+        assert!((dist.mean_ms() - (0.5 * 150.0 + 0.5 * 600.0)).abs() < 1e-9);
+        assert_eq!(LatencyDist::quantile_ms(&[q(0.0, 100.0), q(0.5, 200.0), q(1.0, 1000.0)], 0.25), 150.0);
+        let mut rng = stream(4, "t");
+        let n = 40_000;
+        let below = (0..n).filter(|_| dist.sample(&mut rng).as_millis() <= 200).count();
+        // Half the mass lies at or below the median (sd of the count 100).
+        assert!((19_500..20_600).contains(&below), "{below}");
+        let bad = LatencyDist::Empirical(vec![q(0.0, 5.0), q(0.4, 3.0), q(1.0, 9.0)]);
+        assert!(bad.validate().unwrap_err().message.contains("must not decrease"));
+        let open = LatencyDist::Empirical(vec![q(0.1, 5.0), q(1.0, 9.0)]);
+        assert!(open.validate().unwrap_err().message.contains("must be 0"));
     }
 
     #[test]

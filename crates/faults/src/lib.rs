@@ -20,7 +20,7 @@ pub use disruption::{
     flip_bit, tamper, truncated_len, Corruption, CorruptionDecision, CorruptionDraw, Crash, DisruptionError,
     Disruptions, GridNode, Partition, DISRUPTION_SECONDS_MAX,
 };
-pub use latency::{LatencyDist, LatencyError, LatencySampler, MixtureComponent};
+pub use latency::{LatencyDist, LatencyError, LatencySampler, MixtureComponent, Quantile, QUANTILES_MAX};
 /// The one math library of simulated code (see [`draw`]).
 pub use libm;
 pub use model::{

@@ -83,6 +83,8 @@ pub struct S3RequestRecord {
     pub error: Option<String>,
     /// Whether the client saw an answer (a hedge's losing copy is cancelled unanswered).
     pub answered: bool,
+    /// When the answer reached the client.
+    pub answered_at: Option<Duration>,
     /// The workload operation it was sent for, when known.
     pub operation: Option<u64>,
 }
@@ -202,6 +204,7 @@ pub fn s3_request_records(report: &RunReport) -> Vec<S3RequestRecord> {
                     status: 0,
                     error: None,
                     answered: false,
+                    answered_at: None,
                     operation: event.operation(),
                 });
             }
@@ -220,6 +223,7 @@ pub fn s3_request_records(report: &RunReport) -> Vec<S3RequestRecord> {
                 let Some(&i) = index.get(&(*bucket, slot)) else { continue };
                 let record = &mut records[i];
                 record.answered = true;
+                record.answered_at = Some(event.at);
                 record.status = status;
                 record.error = (!error.is_empty()).then(|| error.to_owned());
                 if let Some(Value::Secs(arrived)) = event.detail_field("arrived_s") {

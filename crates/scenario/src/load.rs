@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use retrylab_faults::{
     BurstParams, Corruption, Crash, Disruptions, FaultKind, FaultMix, FaultModel, FaultProcess, GridNode, LatencyDist,
-    MixtureComponent, Outage, Partition, DISRUPTION_SECONDS_MAX,
+    MixtureComponent, Outage, Partition, Quantile, DISRUPTION_SECONDS_MAX,
 };
 use retrylab_retry::{
     AwsRetryConfig, CircuitBreakerConfig, ClientThrottleConfig, Jitter, ObjectStoreConfig, PolicyConfig,
@@ -473,6 +473,12 @@ impl Cx<'_> {
     // Latency distributions
 
     fn latency(&self, table: &LatencyTable, at: &FieldPath) -> Result<LatencyDist, ScenarioError> {
+        if table.kind == LatencyKind::Empirical {
+            return self.empirical_latency(table, at);
+        }
+        if table.quantiles.is_some() {
+            return Err(self.not_a_field(at, "quantiles", &kind_what(table.kind), table.kind.fields()));
+        }
         if table.kind != LatencyKind::Mixture {
             if table.components.is_some() {
                 return Err(self.not_a_field(at, "components", &kind_what(table.kind), table.kind.fields()));
@@ -503,6 +509,23 @@ impl Cx<'_> {
             };
             self.invalid(&field, err.message)
         })?;
+        Ok(dist)
+    }
+
+    /// An `"empirical"` latency: its quantile table.
+    fn empirical_latency(&self, table: &LatencyTable, at: &FieldPath) -> Result<LatencyDist, ScenarioError> {
+        let what = kind_what(LatencyKind::Empirical);
+        let params = table.params();
+        let mut present: Vec<_> = params.iter().map(|(name, value)| (*name, value.is_some())).collect();
+        present.push(("components", table.components.is_some()));
+        self.only_fields(at, &present, LatencyKind::Empirical.fields(), &what)?;
+        let field = at.key("quantiles");
+        let Some(points) = &table.quantiles else {
+            return Err(self.missing(&field, format!("required for {what} ([probability, ms] points from 0 to 1)")));
+        };
+        let quantiles = points.iter().map(|[probability, ms]| Quantile { probability: *probability, ms: *ms });
+        let dist = LatencyDist::Empirical(quantiles.collect());
+        dist.validate().map_err(|err| self.invalid(&field, err.message))?;
         Ok(dist)
     }
 
@@ -541,6 +564,9 @@ impl Cx<'_> {
             LatencyKind::Exponential => LatencyDist::Exponential { mean_ms: get("mean_ms")? },
             LatencyKind::Mixture => {
                 return Err(self.invalid(&at.key("kind"), "a mixture cannot be nested in a mixture"));
+            }
+            LatencyKind::Empirical => {
+                return Err(self.invalid(&at.key("kind"), "an empirical table cannot be a mixture component"));
             }
         };
         dist.validate().map_err(|err| self.invalid(&at.key(err.field), err.message))?;
@@ -1653,7 +1679,7 @@ impl fmt::Display for Given {
 
 /// `a "constant" latency`, for messages.
 fn kind_what(kind: LatencyKind) -> String {
-    let article = if kind == LatencyKind::Exponential { "an" } else { "a" };
+    let article = if matches!(kind, LatencyKind::Exponential | LatencyKind::Empirical) { "an" } else { "a" };
     format!("{article} \"{}\" latency", kind.name())
 }
 

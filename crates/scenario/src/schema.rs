@@ -242,6 +242,7 @@ names!(LatencyKind {
     LogNormal = "lognormal",
     Exponential = "exponential",
     Mixture = "mixture",
+    Empirical = "empirical",
 });
 
 impl LatencyKind {
@@ -254,6 +255,7 @@ impl LatencyKind {
             LatencyKind::LogNormal => &["median_ms", "sigma"],
             LatencyKind::Exponential => &["mean_ms"],
             LatencyKind::Mixture => &["components"],
+            LatencyKind::Empirical => &["quantiles"],
         }
     }
 }
@@ -267,7 +269,7 @@ impl LatencyKind {
 pub(crate) struct LatencyTable {
     /// "constant" (ms), "uniform" (low_ms, high_ms), "normal" (mean_ms,
     /// std_dev_ms), "lognormal" (median_ms, sigma), "exponential"
-    /// (mean_ms) or "mixture" (components).
+    /// (mean_ms), "mixture" (components) or "empirical" (quantiles).
     pub kind: LatencyKind,
     /// "constant": the latency, milliseconds >= 0.
     pub ms: Option<f64>,
@@ -286,6 +288,10 @@ pub(crate) struct LatencyTable {
     /// "mixture": the weighted parts, at least one; each a non-mixture
     /// distribution with a `weight`.
     pub components: Option<Vec<ComponentTable>>,
+    /// "empirical": `[probability, milliseconds]` points, linear between
+    /// them, probabilities increasing from 0 to 1 and latencies never
+    /// decreasing (2 to 10,000 points; what `retrylab fit` writes).
+    pub quantiles: Option<Vec<[f64; 2]>>,
 }
 
 /// One weighted part of a mixture: a non-mixture distribution plus `weight`.

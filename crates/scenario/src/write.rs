@@ -621,6 +621,11 @@ fn latency_fields(dist: &LatencyDist) -> String {
             (LatencyKind::LogNormal, vec![("median_ms", *median_ms), ("sigma", *sigma)])
         }
         LatencyDist::Exponential { mean_ms } => (LatencyKind::Exponential, vec![("mean_ms", *mean_ms)]),
+        LatencyDist::Empirical(points) => {
+            let pairs: Vec<String> =
+                points.iter().map(|q| format!("[{}, {}]", float(q.probability), float(q.ms))).collect();
+            return format!("kind = {}, quantiles = [{}]", string(LatencyKind::Empirical.name()), pairs.join(", "));
+        }
         LatencyDist::Mixture(components) => {
             let mut text = format!("kind = {}, components = [\n", string(LatencyKind::Mixture.name()));
             for component in components {
