@@ -1,0 +1,119 @@
+//! The fit recovers known chains simulated by `FaultSchedule` at Poisson request times.
+
+use std::time::Duration;
+
+use retrylab_faults::{draw, stream, BurstParams, FaultModel, FaultProcess, FaultSchedule};
+use retrylab_fit::{
+    find_outages, fit_fault_process, goodness_of_fit, FitOptions, IntervalMethod, Observation, Verdict,
+};
+
+/// Requests at Poisson times of mean gap `gap_ms`, failing as the chain says.
+pub fn simulate(params: &BurstParams, requests: usize, gap_ms: f64, seed: u64) -> Vec<Observation> {
+    let model = FaultModel { process: FaultProcess::GilbertElliott(params.clone()), ..FaultModel::default() };
+    let mut schedule = FaultSchedule::new(model, seed);
+    let mut arrivals = stream(seed, "arrivals");
+    let mut time_ms = 0.0;
+    (0..requests)
+        .map(|slot| {
+            time_ms += draw::exponential(&mut arrivals, gap_ms);
+            let failed = schedule.decide(slot as u64, Duration::from_secs_f64(time_ms / 1000.0)).is_some();
+            Observation { time_ms, failed }
+        })
+        .collect()
+}
+
+fn truth(params: &BurstParams) -> [f64; 4] {
+    [params.good_mean_ms, params.bad_mean_ms, params.good_failure, params.bad_failure]
+}
+
+#[test]
+fn the_2012_calibration_is_recovered_within_its_intervals() {
+    let params =
+        BurstParams { good_mean_ms: 1_900_000.0, bad_mean_ms: 8_000.0, good_failure: 0.0108, bad_failure: 0.6 };
+    let observations = simulate(&params, 20_000, 1000.0, 2012);
+    let fit = fit_fault_process(&observations, &FitOptions::default()).unwrap();
+    assert_eq!(fit.verdict, Verdict::Bursty, "{fit:?}");
+    let chain = fit.gilbert_elliott.as_ref().unwrap();
+    let intervals = chain.intervals.as_ref().unwrap();
+    assert_eq!(intervals.method, IntervalMethod::ProfileLikelihood);
+    for (interval, value) in intervals.as_array().iter().zip(truth(&params)) {
+        assert!(interval.contains(value), "{value} outside {interval:?}: {chain:?}");
+    }
+    assert!(fit.comparison.as_ref().unwrap().likelihood_ratio > 50.0, "{fit:?}");
+}
+
+#[test]
+fn short_bursts_are_recovered_and_wald_agrees_with_the_profile() {
+    let params = BurstParams { good_mean_ms: 60_000.0, bad_mean_ms: 4_000.0, good_failure: 0.02, bad_failure: 0.7 };
+    let observations = simulate(&params, 10_000, 500.0, 7);
+    let fit = fit_fault_process(&observations, &FitOptions::default()).unwrap();
+    let chain = fit.gilbert_elliott.as_ref().unwrap();
+    let profile = chain.intervals.as_ref().unwrap();
+    for (interval, value) in profile.as_array().iter().zip(truth(&params)) {
+        assert!(interval.contains(value), "{value} outside {interval:?}: {chain:?}");
+    }
+    let wald_options = FitOptions { profile_observations_max: 0, ..FitOptions::default() };
+    let wald = fit_fault_process(&observations, &wald_options).unwrap();
+    let wald = wald.gilbert_elliott.unwrap().intervals.unwrap();
+    assert_eq!(wald.method, IntervalMethod::Wald);
+    // Both are 95% intervals from the same likelihood: their ends agree to a
+    // fraction of their width when the estimate is far from the boundaries.
+    for (p, w) in profile.as_array().iter().zip(wald.as_array()) {
+        let (pl, ph, wl, wh) = (p.low.unwrap(), p.high.unwrap(), w.low.unwrap(), w.high.unwrap());
+        let width = ph - pl;
+        assert!((pl - wl).abs() < 0.35 * width && (ph - wh).abs() < 0.35 * width, "{p:?} vs {w:?}");
+    }
+}
+
+#[test]
+fn independent_faults_are_called_independent() {
+    let params = BurstParams { good_mean_ms: 1e6, bad_mean_ms: 1e6, good_failure: 0.05, bad_failure: 0.05 };
+    let observations = simulate(&params, 5_000, 1000.0, 3);
+    let options = FitOptions { intervals: false, ..FitOptions::default() };
+    let fit = fit_fault_process(&observations, &options).unwrap();
+    assert_eq!(fit.verdict, Verdict::Independent, "{fit:?}");
+    assert!(fit.independent.interval.contains(0.05));
+    let goodness = goodness_of_fit(&observations, fit.independent.failure_probability, None, 50, 1);
+    let singles = &goodness.run_lengths[0];
+    assert!(singles.independent.low <= singles.observed as f64 && singles.observed as f64 <= singles.independent.high);
+}
+
+#[test]
+fn an_outage_is_found_and_removed() {
+    let params = BurstParams { good_mean_ms: 300_000.0, bad_mean_ms: 5_000.0, good_failure: 0.01, bad_failure: 0.5 };
+    let mut observations = simulate(&params, 6_000, 1000.0, 11);
+    // Ten minutes in which every request fails.
+    let start_ms = observations[3000].time_ms;
+    for o in observations.iter_mut().filter(|o| o.time_ms >= start_ms && o.time_ms < start_ms + 600_000.0) {
+        o.failed = true;
+    }
+    let options = FitOptions { intervals: false, ..FitOptions::default() };
+    let fit = fit_fault_process(&observations, &options).unwrap();
+    let report = find_outages(&observations, &fit, &options).unwrap();
+    assert_eq!(report.outages.len(), 1, "{report:?}");
+    let outage = &report.outages[0];
+    assert!(outage.start_ms <= start_ms && outage.end_ms >= start_ms + 590_000.0, "{outage:?}");
+    let refit = report.refit.unwrap().gilbert_elliott.unwrap();
+    assert!(refit.bad_mean_ms < 30_000.0 && refit.bad_failure < 0.8, "{refit:?}");
+}
+
+#[test]
+fn degenerate_inputs_give_notes_not_panics() {
+    let options = FitOptions::default();
+    let at = |time_ms: f64, failed: bool| Observation { time_ms, failed };
+    for observations in [
+        vec![],
+        vec![at(0.0, true)],
+        vec![at(0.0, false), at(1.0, false)],
+        vec![at(0.0, true), at(5.0, true)],
+        vec![at(3.0, true), at(3.0, false), at(3.0, false)],
+    ] {
+        let fit = fit_fault_process(&observations, &options).unwrap();
+        assert!(fit.gilbert_elliott.is_none() && !fit.notes.is_empty(), "{fit:?}");
+        assert_eq!(fit.verdict, Verdict::Independent);
+        let json = format!("{:?}", fit);
+        assert!(!json.contains("NaN"), "{json}");
+    }
+    assert!(fit_fault_process(&[at(2.0, true), at(1.0, false)], &options).is_err());
+    assert!(fit_fault_process(&[at(f64::NAN, true)], &options).is_err());
+}
