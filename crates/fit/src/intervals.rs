@@ -210,6 +210,8 @@ fn profile_end(
 /// Step of the central differences on the log / logit scale.
 const HESSIAN_STEP: f64 = 1e-3;
 
+// Indices name the Hessian's entries, filled symmetrically (i, j) and (j, i).
+#[allow(clippy::needless_range_loop)]
 fn wald_intervals(observations: &[Observation], x_hat: &[f64]) -> (Ends, u64, Vec<String>) {
     let dimension = x_hat.len();
     let mut evaluations = 1;

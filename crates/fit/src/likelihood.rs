@@ -63,7 +63,7 @@ pub fn gilbert_elliott_log_likelihood(observations: &[Observation], params: &Bur
             (p_bad * (1.0 - bad_failure), (1.0 - p_bad) * (1.0 - good_failure))
         };
         let predictive = bad_term + good_term;
-        if !(predictive > 0.0) {
+        if predictive.is_nan() || predictive <= 0.0 {
             return f64::NEG_INFINITY;
         }
         p_bad = bad_term / predictive;

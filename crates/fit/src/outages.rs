@@ -44,7 +44,7 @@ fn chain_run_log_probability(params: &BurstParams, times_ms: &[f64]) -> f64 {
     let pi_bad = params.stationary_bad_fraction();
     let rate = 1.0 / params.good_mean_ms + 1.0 / params.bad_mean_ms;
     let first = pi_bad * params.bad_failure + (1.0 - pi_bad) * params.good_failure;
-    if !(first > 0.0) {
+    if first.is_nan() || first <= 0.0 {
         return 0.0;
     }
     let mut p_bad = pi_bad * params.bad_failure / first;
@@ -53,7 +53,7 @@ fn chain_run_log_probability(params: &BurstParams, times_ms: &[f64]) -> f64 {
         let gap_ms = pair[1] - pair[0];
         p_bad = pi_bad + (p_bad - pi_bad) * (-rate * gap_ms).exp();
         let predictive = p_bad * params.bad_failure + (1.0 - p_bad) * params.good_failure;
-        if !(predictive > 0.0) {
+        if predictive.is_nan() || predictive <= 0.0 {
             return f64::NEG_INFINITY;
         }
         log_probability += predictive.ln();

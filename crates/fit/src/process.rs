@@ -207,22 +207,32 @@ fn starting_points(observations: &[Observation], independent: &IndependentFit) -
 
 /// Starts Nelder-Mead from the most likely few of the starting points,
 /// keeps the best end, and polishes it with a fresh simplex.
+///
+/// On more than `STARTS_OBSERVATIONS_MAX` requests the starts are optimised
+/// on an even stride through them (the same chain observed at fewer times,
+/// over the whole span) and only the polish sees every request.
 fn fit_gilbert_elliott(observations: &[Observation], independent: &IndependentFit) -> GilbertElliottFit {
     const STARTS_OPTIMISED: usize = 3;
+    const STARTS_OBSERVATIONS_MAX: usize = 100_000;
+    let stride = observations.len().div_ceil(STARTS_OBSERVATIONS_MAX);
+    let thinned: Vec<Observation> =
+        if stride > 1 { observations.iter().step_by(stride).copied().collect() } else { Vec::new() };
+    let start_data = if stride > 1 { &thinned[..] } else { observations };
     let negative_ll = |x: &[f64]| -gilbert_elliott_log_likelihood(observations, &from_coordinates(x));
-    let starts = starting_points(observations, independent);
+    let negative_ll_starts = |x: &[f64]| -gilbert_elliott_log_likelihood(start_data, &from_coordinates(x));
+    let starts = starting_points(start_data, independent);
     let mut ranked: Vec<(f64, Vec<f64>)> = starts
         .iter()
         .map(|start| {
             let x = to_coordinates(start);
-            (negative_ll(&x), x)
+            (negative_ll_starts(&x), x)
         })
         .collect();
     let mut evaluations = ranked.len() as u64;
     ranked.sort_by(|a, b| a.0.total_cmp(&b.0));
     let mut best: Option<crate::optimise::Minimum> = None;
     for (_, x) in ranked.iter().take(STARTS_OPTIMISED) {
-        let minimum = minimise(&negative_ll, x, 1.0, 1e-7, 2000);
+        let minimum = minimise(&negative_ll_starts, x, 1.0, 1e-7, 2000);
         evaluations += minimum.evaluations;
         if best.as_ref().is_none_or(|b| minimum.value < b.value) {
             best = Some(minimum);
@@ -234,9 +244,11 @@ fn fit_gilbert_elliott(observations: &[Observation], independent: &IndependentFi
         evaluations: 0,
         converged: false,
     });
+    let first_value = if stride > 1 { negative_ll(&first.x) } else { first.value };
     let polished = minimise(&negative_ll, &first.x, 0.3, 1e-9, 2000);
     evaluations += polished.evaluations;
-    let best = if polished.value <= first.value { polished } else { first };
+    let best =
+        if polished.value <= first_value { polished } else { crate::optimise::Minimum { value: first_value, ..first } };
     let params = canonical_labels(from_coordinates(&best.x));
     GilbertElliottFit {
         good_mean_ms: params.good_mean_ms,
