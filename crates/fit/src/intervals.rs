@@ -100,6 +100,10 @@ fn log_likelihood_at(observations: &[Observation], x: &[f64]) -> f64 {
 /// The profile: the best log-likelihood with coordinate `index` fixed at
 /// `value`, the others free, started from `nuisance` (the other coordinates
 /// of a nearby point). Returns the value and the maximising nuisance.
+/// Nelder-Mead's tolerance (sd of the simplex's log-likelihoods) for a
+/// profile point: far below the 1.92 the interval's ends are defined by.
+const PROFILE_TOLERANCE: f64 = 1e-4;
+
 fn profile_at(
     observations: &[Observation],
     index: usize,
@@ -113,7 +117,7 @@ fn profile_at(
         x
     };
     let negative = |free: &[f64]| -log_likelihood_at(observations, &full(free));
-    let minimum = minimise(&negative, nuisance, 0.3, 1e-5, 400);
+    let minimum = minimise(&negative, nuisance, 0.3, PROFILE_TOLERANCE, 400);
     *evaluations += minimum.evaluations;
     (-minimum.value, minimum.x)
 }
@@ -151,7 +155,8 @@ fn profile_end(
 ) -> Option<f64> {
     const EXPANSIONS_MAX: usize = 16;
     const ROOT_STEPS_MAX: usize = 12;
-    const TOLERANCE: f64 = 0.01;
+    // On the log / logit scale: an end to within about 2%.
+    const TOLERANCE: f64 = 0.02;
     let (bound_low, bound_high) = coordinate_bounds(index);
     let bound = if direction > 0.0 { bound_high } else { bound_low };
     let mut inside = (x_hat[index], log_likelihood_at(observations, x_hat) - target, without(x_hat, index));
@@ -243,25 +248,49 @@ fn wald_intervals(observations: &[Observation], x_hat: &[f64]) -> (Ends, u64, Ve
         }
     }
     let mut ends: Ends = [(None, None); 4];
-    let Some(covariance) = invert(&information) else {
-        let note = "the observed information is singular: Wald intervals are unbounded".to_string();
-        return (ends, evaluations, vec![note]);
-    };
     let mut notes = Vec::new();
-    for (index, end) in ends.iter_mut().enumerate() {
-        let variance = covariance[index][index];
+    // A coordinate at its bound has (almost) no curvature there and would
+    // make the whole matrix singular: it is left out (its interval open on
+    // both sides, the data pinning it to the boundary) and the others are
+    // inverted without it.
+    let interior: Vec<usize> = (0..dimension)
+        .filter(|&index| {
+            let (low, high) = coordinate_bounds(index);
+            let at_bound = x_hat[index] - low < BOUND_MARGIN || high - x_hat[index] < BOUND_MARGIN;
+            if at_bound {
+                notes.push(format!("{}: the estimate is at the boundary; Wald interval open", PARAMETER_NAMES[index]));
+            }
+            !at_bound
+        })
+        .collect();
+    let block: Vec<Vec<f64>> =
+        interior.iter().map(|&i| interior.iter().map(|&j| information[i][j]).collect()).collect();
+    let Some(covariance) = invert(&block) else {
+        notes.push("the observed information is singular: Wald intervals are open".to_string());
+        return (ends, evaluations, notes);
+    };
+    for (position, &index) in interior.iter().enumerate() {
+        let variance = covariance[position][position];
         if !(variance.is_finite() && variance > 0.0) {
-            notes.push(format!("parameter {index}: the observed information is not positive there; interval open"));
+            notes.push(format!(
+                "{}: the observed information is not positive definite there; Wald interval open",
+                PARAMETER_NAMES[index]
+            ));
             continue;
         }
         let half_width = 1.959_963_984_540_054 * variance.sqrt();
         let (bound_low, bound_high) = coordinate_bounds(index);
         let low = x_hat[index] - half_width;
         let high = x_hat[index] + half_width;
-        *end = ((low > bound_low).then_some(low), (high < bound_high).then_some(high));
+        ends[index] = ((low > bound_low).then_some(low), (high < bound_high).then_some(high));
     }
     (ends, evaluations, notes)
 }
+
+/// How close to a coordinate's bound an estimate counts as on it (in log or logit units).
+const BOUND_MARGIN: f64 = 0.5;
+
+const PARAMETER_NAMES: [&str; 4] = ["good_mean_ms", "bad_mean_ms", "good_failure", "bad_failure"];
 
 /// Gauss-Jordan inversion with partial pivoting; None if singular.
 fn invert(matrix: &[Vec<f64>]) -> Option<Vec<Vec<f64>>> {

@@ -17,7 +17,9 @@ pub const EM_SAMPLES_MAX: usize = 50_000;
 /// collapses onto one repeated value (logs in whole milliseconds repeat).
 const SIGMA_MIN: f64 = 0.01;
 const COMPONENTS_MAX: usize = 4;
-const EM_ITERATIONS_MAX: usize = 500;
+const EM_ITERATIONS_MAX: usize = 300;
+/// EM stops when a step improves the log-likelihood by less than this per sample.
+const EM_TOLERANCE_PER_SAMPLE: f64 = 1e-7;
 /// Below this many latencies the held-out test is not run (the table is kept).
 const HELD_OUT_MIN: usize = 20;
 const QQ_POINTS: usize = 50;
@@ -311,7 +313,7 @@ fn em(y: &[f64], sorted: &[f64], k: usize) -> (Vec<Component>, f64) {
         components.retain(|c| c.weight > 0.0);
         let improvement = total - log_likelihood;
         log_likelihood = total;
-        if improvement.abs() < 1e-9 * n {
+        if improvement.abs() < EM_TOLERANCE_PER_SAMPLE * n {
             break;
         }
     }
@@ -371,7 +373,7 @@ mod tests {
     #[test]
     fn a_log_normal_mixture_is_recovered_and_chosen() {
         let mut rng = stream(3, "latency");
-        let latencies: Vec<f64> = (0..20_000)
+        let latencies: Vec<f64> = (0..10_000)
             .map(|_| {
                 let tail = rand::Rng::gen::<f64>(&mut rng) < 0.1;
                 let (median, sigma) = if tail { (900.0, 0.3) } else { (60.0, 0.4) };

@@ -3,8 +3,11 @@
 use std::time::Duration;
 
 use retrylab_faults::{draw, stream, BurstParams, FaultModel, FaultProcess, FaultSchedule};
+use std::collections::BTreeMap;
+
 use retrylab_fit::{
-    find_outages, fit_fault_process, goodness_of_fit, FitOptions, IntervalMethod, Observation, Verdict,
+    find_outages, fit_fault_mix, fit_fault_process, fit_latency, goodness_of_fit, FitOptions, IntervalMethod,
+    Observation, Verdict,
 };
 
 /// Requests at Poisson times of mean gap `gap_ms`, failing as the chain says.
@@ -151,4 +154,58 @@ fn degenerate_inputs_give_notes_not_panics() {
     }
     assert!(fit_fault_process(&[at(2.0, true), at(1.0, false)], &options).is_err());
     assert!(fit_fault_process(&[at(f64::NAN, true)], &options).is_err());
+}
+
+/// A good state that never fails puts good_failure's estimate on the
+/// boundary: both interval methods say so with an open lower end instead of
+/// a made-up number, and the other parameters keep finite intervals.
+#[test]
+fn an_estimate_on_the_boundary_gives_an_open_interval() {
+    let params = BurstParams { good_mean_ms: 60_000.0, bad_mean_ms: 5_000.0, good_failure: 0.0, bad_failure: 0.8 };
+    let observations = simulate(&params, 4_000, 1000.0, 5);
+    for profile_observations_max in [usize::MAX, 0] {
+        let options = FitOptions { profile_observations_max, ..FitOptions::default() };
+        let fit = fit_fault_process(&observations, &options).unwrap();
+        let chain = fit.gilbert_elliott.unwrap();
+        assert!(chain.good_failure < 1e-6, "{chain:?}");
+        let intervals = chain.intervals.unwrap();
+        assert_eq!(intervals.good_failure.low, None, "{intervals:?}");
+        for interval in [intervals.good_mean_ms, intervals.bad_mean_ms, intervals.bad_failure] {
+            assert!(interval.low.is_some() && interval.high.is_some(), "{intervals:?}");
+        }
+        for (interval, value) in intervals.as_array().iter().zip(truth(&params)) {
+            assert!(interval.contains(value), "{value} outside {interval:?}: {intervals:?}");
+        }
+    }
+}
+
+/// Everything the lead writes with `--json` serialises, with no NaN or infinity (JSON has neither).
+#[test]
+fn results_serialise_to_json_without_non_numbers() {
+    let params = BurstParams { good_mean_ms: 60_000.0, bad_mean_ms: 5_000.0, good_failure: 0.01, bad_failure: 0.5 };
+    let observations = simulate(&params, 2_000, 1000.0, 21);
+    let fit = fit_fault_process(&observations, &FitOptions::default()).unwrap();
+    let outages = find_outages(&observations, &fit, &FitOptions::default()).unwrap();
+    let chain = fit.gilbert_elliott.as_ref().map(|chain| chain.params());
+    let goodness = goodness_of_fit(&observations, fit.independent.failure_probability, chain.as_ref(), 20, 4);
+    let latency = fit_latency(&[0.0, 12.0, 15.0, 11.0, 300.0, 14.0, 13.0, 12.0, 16.0, 18.0, 11.0, 12.0]);
+    let mix = fit_fault_mix(&BTreeMap::from([("internal_error".to_string(), 40), ("slow_down".to_string(), 2)]));
+    let degenerate = fit_fault_process(&[], &FitOptions::default()).unwrap();
+    let json = serde_json::json!({
+        "fit": fit, "outages": outages, "goodness": goodness, "latency": latency, "mix": mix, "degenerate": degenerate
+    });
+    // serde_json writes NaN and infinities as null: a null is allowed only
+    // where the types say "absent" (an open interval end, a model not fitted).
+    let allowed = ["low", "high", "gilbert_elliott", "comparison", "refit", "intervals"];
+    let mut stack = vec![(String::new(), &json)];
+    while let Some((key, value)) = stack.pop() {
+        match value {
+            serde_json::Value::Null => assert!(allowed.contains(&key.as_str()), "null at {key}"),
+            serde_json::Value::Object(map) => stack.extend(map.iter().map(|(k, v)| (k.clone(), v))),
+            serde_json::Value::Array(items) => stack.extend(items.iter().map(|v| (key.clone(), v))),
+            _ => {}
+        }
+    }
+    let back: retrylab_fit::FaultProcessFit = serde_json::from_value(serde_json::to_value(&fit).unwrap()).unwrap();
+    assert_eq!(back.verdict, fit.verdict);
 }
