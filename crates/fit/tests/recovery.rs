@@ -85,7 +85,7 @@ fn independent_faults_are_called_independent() {
         assert!(fit.independent.interval.contains(0.05), "{fit:?}");
         // The 0.999 quantile of chi-square with 3 degrees of freedom.
         assert!(fit.comparison.unwrap().likelihood_ratio < 16.27);
-        let goodness = goodness_of_fit(&observations, fit.independent.failure_probability, None, 50, 1);
+        let goodness = goodness_of_fit(&observations, fit.independent.failure_probability, None, 50, 1).unwrap();
         let singles = &goodness.run_lengths[0];
         let observed = singles.observed as f64;
         assert!(singles.independent.low <= observed && observed <= singles.independent.high, "{singles:?}");
@@ -187,7 +187,7 @@ fn results_serialise_to_json_without_non_numbers() {
     let fit = fit_fault_process(&observations, &FitOptions::default()).unwrap();
     let outages = find_outages(&observations, &fit, &FitOptions::default()).unwrap();
     let chain = fit.gilbert_elliott.as_ref().map(|chain| chain.params());
-    let goodness = goodness_of_fit(&observations, fit.independent.failure_probability, chain.as_ref(), 20, 4);
+    let goodness = goodness_of_fit(&observations, fit.independent.failure_probability, chain.as_ref(), 20, 4).unwrap();
     let latency = fit_latency(&[0.0, 12.0, 15.0, 11.0, 300.0, 14.0, 13.0, 12.0, 16.0, 18.0, 11.0, 12.0]);
     let mix = fit_fault_mix(&BTreeMap::from([("internal_error".to_string(), 40), ("slow_down".to_string(), 2)]));
     let degenerate = fit_fault_process(&[], &FitOptions::default()).unwrap();
