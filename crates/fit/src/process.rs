@@ -186,18 +186,24 @@ pub(crate) fn median_positive_gap_ms(observations: &[Observation]) -> f64 {
 }
 
 /// Deterministic starting points from the data: the chain's stationary
-/// failure rate at the marginal rate, bursts of a few to a few thousand
-/// typical gaps, failing half or 90% of the time in the bad state.
+/// failure rate at the marginal rate; bad sojourns of 3 to 3,000 typical
+/// gaps and of 10 s to 3 hours (the two sets differ when requests are dense
+/// or sparse; near-duplicates within a factor of 2 are dropped); the bad
+/// state failing half or 90% of the time. Each costs one evaluation: only
+/// the most likely few are optimised.
 fn starting_points(observations: &[Observation], independent: &IndependentFit) -> Vec<BurstParams> {
     let rate = independent.failure_probability;
     let gap_ms = median_positive_gap_ms(observations);
     let good_failure = (rate / 2.0).clamp(1e-6, 0.45);
+    let mut bad_means_ms: Vec<f64> = [3.0, 30.0, 300.0, 3000.0].iter().map(|gaps| gaps * gap_ms).collect();
+    bad_means_ms.extend([10_000.0, 100_000.0, 1_000_000.0, 10_000_000.0]);
+    bad_means_ms.sort_by(f64::total_cmp);
+    bad_means_ms.dedup_by(|later, earlier| *later < 2.0 * *earlier);
     let mut starts = Vec::new();
     for bad_failure in [0.5f64, 0.9] {
         let bad_failure = if bad_failure > rate { bad_failure } else { (1.0 + rate) / 2.0 };
         let bad_fraction = ((rate - good_failure) / (bad_failure - good_failure)).clamp(1e-6, 0.5);
-        for gaps in [3.0, 30.0, 300.0, 3000.0] {
-            let bad_mean_ms = gaps * gap_ms;
+        for &bad_mean_ms in &bad_means_ms {
             let good_mean_ms = bad_mean_ms * (1.0 - bad_fraction) / bad_fraction;
             starts.push(BurstParams { good_mean_ms, bad_mean_ms, good_failure, bad_failure });
         }
