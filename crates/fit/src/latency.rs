@@ -1,6 +1,7 @@
 //! Latency shape: an empirical quantile table and a log-normal mixture (EM,
 //! k by BIC), chosen by Kolmogorov-Smirnov distance on held-out samples.
 
+use retrylab_faults::{LatencyDist, MixtureComponent};
 use serde::{Deserialize, Serialize};
 
 /// A latency of 0 ms (a log's resolution, or the simulator's rounding of
@@ -39,6 +40,24 @@ pub struct MixtureFit {
     pub bic: Vec<(usize, f64)>,
     /// Latencies EM ran on (a stride through them above `EM_SAMPLES_MAX`).
     pub samples: usize,
+}
+
+impl MixtureFit {
+    /// The simulator's distribution: a `Mixture` of `LogNormal`s (None when nothing was fitted).
+    pub fn latency_dist(&self) -> Option<LatencyDist> {
+        if self.components.is_empty() {
+            return None;
+        }
+        let components = self
+            .components
+            .iter()
+            .map(|&(weight, median_ms, sigma)| MixtureComponent {
+                weight,
+                dist: LatencyDist::LogNormal { median_ms, sigma },
+            })
+            .collect();
+        Some(LatencyDist::Mixture(components))
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -386,6 +405,7 @@ mod tests {
         assert!((w - 0.9).abs() < 0.01 && (median / 60.0 - 1.0).abs() < 0.02 && (sigma - 0.4).abs() < 0.01);
         assert_eq!(fit.choice, LatencyChoice::Mixture, "{} vs {}", fit.ks_mixture, fit.ks_table);
         assert!(fit.ks_mixture_p > 0.01, "{} {} {:?}", fit.ks_mixture_p, fit.ks_mixture, fit.mixture);
+        assert!(fit.mixture.latency_dist().is_some_and(|dist| dist.validate().is_ok()));
         let middle = fit.qq[25];
         assert!((middle.mixture_ms / middle.observed_ms - 1.0).abs() < 0.05, "{middle:?}");
     }
