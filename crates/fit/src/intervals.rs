@@ -97,13 +97,22 @@ fn log_likelihood_at(observations: &[Observation], x: &[f64]) -> f64 {
     gilbert_elliott_log_likelihood(observations, &from_coordinates(x))
 }
 
-/// The profile: the best log-likelihood with coordinate `index` fixed at
-/// `value`, the others free, started from `nuisance` (the other coordinates
-/// of a nearby point). Returns the value and the maximising nuisance.
 /// Nelder-Mead's tolerance (sd of the simplex's log-likelihoods) for a
 /// profile point: far below the 1.92 the interval's ends are defined by.
 const PROFILE_TOLERANCE: f64 = 1e-4;
 
+/// Coordinates of the failure probabilities (logits) in the transformed parameters.
+const GOOD_FAILURE: usize = 2;
+const BAD_FAILURE: usize = 3;
+
+/// The profile: the best log-likelihood with coordinate `index` fixed at
+/// `value`, the others free, started from `nuisance` (the other coordinates
+/// of a nearby point). Returns the value and the maximising nuisance.
+///
+/// The maximisation keeps the labels (bad_failure >= good_failure): without
+/// that, a profile walked far enough meets the estimate again with the
+/// states' names swapped (good_failure fixed at the bad state's rate, say)
+/// and the interval would swallow both.
 fn profile_at(
     observations: &[Observation],
     index: usize,
@@ -116,8 +125,24 @@ fn profile_at(
         x.insert(index, value);
         x
     };
-    let negative = |free: &[f64]| -log_likelihood_at(observations, &full(free));
-    let minimum = minimise(&negative, nuisance, 0.3, PROFILE_TOLERANCE, 400);
+    let negative = |free: &[f64]| {
+        let x = full(free);
+        if x[BAD_FAILURE] < x[GOOD_FAILURE] {
+            return f64::INFINITY;
+        }
+        -log_likelihood_at(observations, &x)
+    };
+    // A warm start outside the labelled region (the fixed probability moved
+    // past the free one) is moved onto its edge, so the simplex starts feasible.
+    let mut start = full(nuisance);
+    if start[BAD_FAILURE] < start[GOOD_FAILURE] {
+        if index == GOOD_FAILURE {
+            start[BAD_FAILURE] = start[GOOD_FAILURE];
+        } else {
+            start[GOOD_FAILURE] = start[BAD_FAILURE];
+        }
+    }
+    let minimum = minimise(&negative, &without(&start, index), 0.3, PROFILE_TOLERANCE, 400);
     *evaluations += minimum.evaluations;
     (-minimum.value, minimum.x)
 }
@@ -157,6 +182,9 @@ fn profile_end(
     const ROOT_STEPS_MAX: usize = 12;
     // On the log / logit scale: an end to within about 2%.
     const TOLERANCE: f64 = 0.02;
+    // Doubling steps stop growing here (log / logit units), so a walk cannot
+    // leap over a narrow dip of the profile.
+    const STEP_MAX: f64 = 2.0;
     let (bound_low, bound_high) = coordinate_bounds(index);
     let bound = if direction > 0.0 { bound_high } else { bound_low };
     let mut inside = (x_hat[index], log_likelihood_at(observations, x_hat) - target, without(x_hat, index));
@@ -173,28 +201,29 @@ fn profile_end(
             break;
         }
         inside = (value, ll - target, nuisance);
-        step *= 2.0;
+        step = (step * 2.0).min(STEP_MAX);
     }
     let (mut out_value, mut out_excess) = outside?;
     let (mut in_value, mut in_excess) = (inside.0, inside.1);
     let mut warm = inside.2.clone();
     let mut side_kept = 0i8;
     for _ in 0..ROOT_STEPS_MAX {
-        if (out_value - in_value).abs() < TOLERANCE {
+        let width = out_value - in_value;
+        if width.abs() < TOLERANCE {
             break;
         }
-        let mut in_weight = in_excess;
-        let mut out_weight = out_excess;
-        // Illinois: halve the stale end's weight when one end is kept twice.
+        // Illinois: when the same end has moved twice running, the stale
+        // end's excess is halved (for good), pulling the next point its way.
         if side_kept >= 2 {
-            out_weight /= 2.0;
+            out_excess /= 2.0;
         } else if side_kept <= -2 {
-            in_weight /= 2.0;
+            in_excess /= 2.0;
         }
-        let mut value = (in_value * out_weight - out_value * in_weight) / (out_weight - in_weight);
-        if !value.is_finite() || (value - in_value) * (value - out_value) >= 0.0 {
-            value = (in_value + out_value) / 2.0;
-        }
+        let fraction = in_excess / (in_excess - out_excess);
+        // Safeguard: a point hugging either end (a profile far below the
+        // target on the outside, say) shrinks the bracket too slowly: bisect.
+        let fraction = if fraction.is_finite() && (0.1..=0.9).contains(&fraction) { fraction } else { 0.5 };
+        let value = in_value + fraction * width;
         let (ll, nuisance) = profile_at(observations, index, value, &warm, evaluations);
         if ll - target >= 0.0 {
             (in_value, in_excess) = (value, ll - target);
