@@ -111,6 +111,7 @@ fn profile_intervals_cover_the_truth() {
             *count += u32::from(interval.contains(value));
         }
     }
+    eprintln!("profile coverage of good_mean, bad_mean, good_failure, bad_failure over {repetitions}: {covered:?}");
     for count in covered {
         assert!(count * 10 >= repetitions * 8, "coverage {covered:?} of {repetitions}");
     }
