@@ -49,6 +49,7 @@ impl Command {
             Command::Schema => false,
             Command::Plot(_) => false,
             Command::Real(args) => args.json,
+            Command::Fit(args) => args.json,
         }
     }
 }
@@ -142,6 +143,21 @@ pub enum Command {
     ///
     /// SVG by default; PNG with `--format png` or an output file ending in `.png`.
     Plot(crate::plot::PlotArgs),
+    /// Fit S3's fault process and latency to request logs and write a calibrated scenario.
+    ///
+    /// Reads S3 server access logs, or client-side logs as CSV or JSON lines (docs/logs.md),
+    /// and fits by maximum likelihood independent faults and the two-state Gilbert-Elliott
+    /// chain observed at the requests' own timestamps, with 95% intervals on every parameter
+    /// and the model chosen by AIC; the fault mix from status and error code; outages (runs of
+    /// failures the chain does not explain, reported and left out of the refit); and the
+    /// success and error latencies (an empirical quantile table or a log-normal mixture,
+    /// whichever fits held-out data better). Then shows, not asserts, how well it fits:
+    /// failure-run lengths and P(fail | previous failed within Δ) against the fitted models
+    /// simulated at the log's timestamps, and the latency QQ. With -o, writes a scenario that
+    /// loads with no edits (docs/fit.md).
+    ///
+    /// Example: retrylab fit docs/examples/access.log -o mine.toml && retrylab compare mine.toml
+    Fit(FitArgs),
     /// Run the scenario for real: the same retry layer, storage server and gateway on tokio,
     /// over HTTP to an S3-compatible server on loopback (s3s) with the fault model on the wire.
     ///
@@ -334,4 +350,49 @@ mod tests {
         let timeout_days = retrylab_harness::TIMEOUT_S_MAX / 86_400.0;
         assert_eq!(timeout_days, 1.0, "the help says a day");
     }
+}
+
+#[derive(Args, Debug)]
+pub struct FitArgs {
+    /// The logs to fit, one request a line; several are merged in time order.
+    #[arg(required = true)]
+    pub logs: Vec<PathBuf>,
+    /// s3-access, csv or jsonl [default: told from the first lines].
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Refuse the first malformed line (with its line number) instead of skipping it with a warning.
+    #[arg(long)]
+    pub strict: bool,
+    /// Write the fitted scenario here (whole or not at all).
+    #[arg(short = 'o', long = "output", value_name = "SCENARIO")]
+    pub output: Option<PathBuf>,
+    /// A policy of the written scenario, by its catalogue kind (repeatable; kinds that need no
+    /// parameters, e.g. none, aws-standard, aws-adaptive) [default: none, retry-once,
+    /// multi-retry (0 s, 2 s, 10 s) and aws-standard].
+    #[arg(long)]
+    pub policy: Vec<String>,
+    /// Print one JSON object (every fit, interval and goodness-of-fit table) instead of the text.
+    #[arg(long)]
+    pub json: bool,
+    /// Client logs: the column (CSV) or key (JSON) holding the time [default: time].
+    #[arg(long, value_name = "NAME")]
+    pub time_column: Option<String>,
+    /// Client logs: the latency in milliseconds [default: latency_ms].
+    #[arg(long, value_name = "NAME")]
+    pub latency_column: Option<String>,
+    /// Client logs: the HTTP status [default: status].
+    #[arg(long, value_name = "NAME")]
+    pub status_column: Option<String>,
+    /// Client logs: the S3 error code [default: error_code].
+    #[arg(long, value_name = "NAME")]
+    pub error_code_column: Option<String>,
+    /// Client logs: ok / reset / timeout / error [default: outcome].
+    #[arg(long, value_name = "NAME")]
+    pub outcome_column: Option<String>,
+    /// Client logs: the operation [default: operation].
+    #[arg(long, value_name = "NAME")]
+    pub operation_column: Option<String>,
+    /// Client logs: the key [default: key].
+    #[arg(long, value_name = "NAME")]
+    pub key_column: Option<String>,
 }

@@ -10,6 +10,7 @@
 mod access_log;
 mod args;
 mod check;
+mod fit;
 mod merge;
 mod output;
 mod plot;
@@ -56,6 +57,7 @@ pub fn main() -> ExitCode {
     let json = cli.command.json();
     let result = match cli.command {
         Command::Run(args) => run(&args),
+        Command::Fit(args) => fit::fit(&args),
         Command::Estimate(args) => run_estimate(&args),
         Command::Explore(args) => run_explore(&args),
         Command::Compare(args) => run_compare(&args),
