@@ -9,6 +9,7 @@ mod checkers;
 mod cli;
 mod determinism;
 mod edges;
+mod fit;
 mod fuzz;
 mod layered;
 mod load;

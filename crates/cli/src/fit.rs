@@ -178,9 +178,8 @@ fn read_one(
             .map_err(|error| Failure::usage(format!("cannot read {}: {error}", path.display())))
     };
     let format = match format {
-        Some(name) => Format::from_name(name).ok_or_else(|| {
-            Failure::usage(format!("--format {name:?}: expected one of s3-access, csv, jsonl"))
-        })?,
+        Some(name) => Format::from_name(name)
+            .ok_or_else(|| Failure::usage(format!("--format {name:?}: expected one of s3-access, csv, jsonl")))?,
         None => {
             let first: Vec<String> = open()?.lines().take(20).map_while(Result::ok).collect();
             let lines: Vec<&str> = first.iter().map(String::as_str).collect();
@@ -316,15 +315,9 @@ fn scenario_text(report: &FitReport, requests: &[Request], policies: &[String], 
         duration_text(report.span_s),
         report.faults
     );
-    let body = retrylab_scenario::to_toml(&scenario);
+    let text = retrylab_scenario::to_toml_with_comment(&scenario, &header(report));
     // The file must load as written.
-    retrylab_scenario::parse(&body, out).map_err(|error| Failure::failed(format!("the fitted scenario: {error}")))?;
-    let mut text = String::new();
-    for line in header(report).lines() {
-        let _ = writeln!(text, "# {line}");
-    }
-    text.push('\n');
-    text.push_str(&body);
+    retrylab_scenario::parse(&text, out).map_err(|error| Failure::failed(format!("the fitted scenario: {error}")))?;
     Ok(text)
 }
 
@@ -340,16 +333,36 @@ fn duration_text(seconds: f64) -> String {
     }
 }
 
-fn interval_text(interval: &ParameterInterval, scale: f64, unit: &str) -> String {
-    let end = |value: Option<f64>, open: &str| value.map_or_else(|| open.to_owned(), |v| format!("{:.4}", v * scale));
-    format!("[{}, {}]{unit}", end(interval.low, "0"), end(interval.high, "∞"))
+/// A mean of the chain in seconds, or milliseconds when under one.
+fn mean_text(ms: f64) -> String {
+    if ms < 1000.0 {
+        format!("{ms:.1} ms")
+    } else {
+        format!("{:.1} s", ms / 1000.0)
+    }
+}
+
+/// An interval of a mean (open above: unbounded).
+fn mean_interval_text(interval: &ParameterInterval) -> String {
+    let low = interval.low.map_or_else(|| "0".to_owned(), mean_text);
+    let high = interval.high.map_or_else(|| "∞".to_owned(), mean_text);
+    format!("[{low}, {high}]")
+}
+
+/// An interval of a probability (open ends: 0 and 1).
+fn probability_interval_text(interval: &ParameterInterval) -> String {
+    let end = |value: Option<f64>, open: &str| value.map_or_else(|| open.to_owned(), |v| format!("{v:.4}"));
+    format!("[{}, {}]", end(interval.low, "0"), end(interval.high, "1"))
 }
 
 /// The fit in words: the header of the scenario file and the human report's first part.
 fn header(report: &FitReport) -> String {
     let mut out = String::new();
-    let logs: Vec<String> =
-        report.logs.iter().map(|log| format!("{} ({}, {} requests)", log.path.display(), log.format, log.requests)).collect();
+    let logs: Vec<String> = report
+        .logs
+        .iter()
+        .map(|log| format!("{} ({}, {} requests)", log.path.display(), log.format, log.requests))
+        .collect();
     let _ = writeln!(out, "Fitted by `retrylab fit` from {}.", logs.join(", "));
     let _ = writeln!(
         out,
@@ -371,10 +384,10 @@ fn header(report: &FitReport) -> String {
     if let Some(ge) = &fit.gilbert_elliott {
         let _ = writeln!(
             out,
-            "Gilbert-Elliott (maximum likelihood): good_mean {:.1} s, bad_mean {:.1} s, good_failure {:.4}, \
+            "Gilbert-Elliott (maximum likelihood): good_mean {}, bad_mean {}, good_failure {:.4}, \
              bad_failure {:.4}; stationary failure rate {:.4}%.",
-            ge.good_mean_ms / 1000.0,
-            ge.bad_mean_ms / 1000.0,
+            mean_text(ge.good_mean_ms),
+            mean_text(ge.bad_mean_ms),
             ge.good_failure,
             ge.bad_failure,
             100.0 * ge.stationary_failure_rate
@@ -384,10 +397,10 @@ fn header(report: &FitReport) -> String {
                 out,
                 "  95% intervals ({:?}): good_mean {}, bad_mean {}, good_failure {}, bad_failure {}.",
                 intervals.method,
-                interval_text(&intervals.good_mean_ms, 0.001, " s"),
-                interval_text(&intervals.bad_mean_ms, 0.001, " s"),
-                interval_text(&intervals.good_failure, 1.0, ""),
-                interval_text(&intervals.bad_failure, 1.0, "")
+                mean_interval_text(&intervals.good_mean_ms),
+                mean_interval_text(&intervals.bad_mean_ms),
+                probability_interval_text(&intervals.good_failure),
+                probability_interval_text(&intervals.bad_failure)
             );
         }
     }
@@ -427,7 +440,15 @@ fn header(report: &FitReport) -> String {
         .shares
         .iter()
         .filter(|s| s.count > 0)
-        .map(|s| format!("{} {:.1}% [{:.1}%, {:.1}%]", s.kind, 100.0 * s.share, 100.0 * s.interval.low, 100.0 * s.interval.high))
+        .map(|s| {
+            format!(
+                "{} {:.1}% [{:.1}%, {:.1}%]",
+                s.kind,
+                100.0 * s.share,
+                100.0 * s.interval.low,
+                100.0 * s.interval.high
+            )
+        })
         .collect();
     if !shares.is_empty() {
         let _ = writeln!(out, "Fault mix: {}.", shares.join(", "));
@@ -460,7 +481,11 @@ fn band(band: Option<&retrylab_fit::ModelBand>, scale: f64) -> String {
 fn human(report: &FitReport) -> String {
     let mut out = header(report);
     let g = &report.goodness;
-    let _ = writeln!(out, "\ngoodness of fit ({} replicas of each model at the log's own timestamps; 95% bands):", g.replicas);
+    let _ = writeln!(
+        out,
+        "\ngoodness of fit ({} replicas of each model at the log's own timestamps; 95% bands):",
+        g.replicas
+    );
     let _ = writeln!(out, "failure runs    observed   gilbert-elliott              independent");
     for bin in &g.run_lengths {
         let length = if bin.or_longer { format!(">= {}", bin.length) } else { bin.length.to_string() };

@@ -249,7 +249,10 @@ fn validate_quantiles(points: &[Quantile]) -> Result<(), LatencyError> {
                 ));
             }
             if q.ms < before.ms {
-                return error(format!("point {i}: latencies must not decrease, got {} ms after {} ms", q.ms, before.ms));
+                return error(format!(
+                    "point {i}: latencies must not decrease, got {} ms after {} ms",
+                    q.ms, before.ms
+                ));
             }
         }
     }
