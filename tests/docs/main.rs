@@ -279,7 +279,10 @@ fn sh_commands_parse_name_loadable_scenarios_and_run() {
         if let Err(error) = retrylab_cli::parse_args(argv) {
             panic!("{place}: `retrylab {}` does not parse:\n{error}", command.args.join(" "));
         }
-        for scenario in command.args.iter().filter(|arg| arg.ends_with(".toml")) {
+        // A `.toml` after `-o` is a file the command writes (`retrylab fit -o mine.toml`), not one it reads.
+        let written = |i: usize| i > 0 && matches!(command.args[i - 1].as_str(), "-o" | "--output");
+        let read = command.args.iter().enumerate().filter(|(i, arg)| arg.ends_with(".toml") && !written(*i));
+        for (_, scenario) in read {
             if let Err(error) = retrylab_scenario::load(&repo_root().join(scenario)) {
                 panic!("{place}: scenario {scenario} does not load: {error}");
             }
