@@ -509,7 +509,7 @@ fn snapshots_of_rendered_errors() {
     );
     insta::assert_snapshot!(
         error_after("kind = \"lognormal\"", "kind = \"gamma\""),
-        @"sim-scenarios/x.toml:20:29: s3.latency_ms.components[0].kind: unknown variant `gamma`, expected one of `constant`, `uniform`, `normal`, `lognormal`, `exponential`, `mixture`"
+        @"sim-scenarios/x.toml:20:29: s3.latency_ms.components[0].kind: unknown variant `gamma`, expected one of `constant`, `uniform`, `normal`, `lognormal`, `exponential`, `mixture`, `empirical`"
     );
     insta::assert_snapshot!(
         error_after("kind = \"schedule\"\n", ""),
