@@ -374,6 +374,11 @@ pub struct FitArgs {
     /// Print one JSON object (every fit, interval and goodness-of-fit table) instead of the text.
     #[arg(long)]
     pub json: bool,
+    /// Draw the goodness of fit to FILE (whole or not at all): failure-run lengths and
+    /// P(fail | previous failed within Δ) against the fitted models' bands, and the latency QQ;
+    /// PNG when FILE ends in .png, else SVG.
+    #[arg(long, value_name = "FILE")]
+    pub plot: Option<PathBuf>,
     /// Client logs: the column (CSV) or key (JSON) holding the time [default: time].
     #[arg(long, value_name = "NAME")]
     pub time_column: Option<String>,

@@ -52,6 +52,8 @@ struct FitReport {
     goodness: GoodnessOfFit,
     /// The scenario written, if any.
     scenario: Option<PathBuf>,
+    /// The goodness-of-fit figure written, if any.
+    plot: Option<PathBuf>,
 }
 
 #[derive(Serialize)]
@@ -83,10 +85,7 @@ pub fn fit(args: &FitArgs) -> Result<(), Failure> {
         )));
     }
     let start_ms = requests[0].time_ms;
-    let observations: Vec<Observation> = requests
-        .iter()
-        .map(|r| Observation { time_ms: (r.time_ms - start_ms) as f64, failed: r.outcome.is_fault() })
-        .collect();
+    let observations = observations(&requests);
     let options = FitOptions::default();
     let process = fit_fault_process(&observations, &options).map_err(Failure::failed)?;
     let outages = find_outages(&observations, &process, &options).map_err(Failure::failed)?;
@@ -132,11 +131,21 @@ pub fn fit(args: &FitArgs) -> Result<(), Failure> {
         latency_error,
         goodness,
         scenario: None,
+        plot: None,
     };
     if let Some(out) = &args.output {
         let text = scenario_text(&report, &requests, &args.policy, out)?;
         crate::write_whole(out, text.as_bytes())?;
         report.scenario = Some(out.clone());
+    }
+    if let Some(path) = &args.plot {
+        let png = path.extension().is_some_and(|extension| extension.eq_ignore_ascii_case("png"));
+        let format = if png { retrylab_plot::Format::Png } else { retrylab_plot::Format::Svg };
+        let image = retrylab_plot::fit(&figure(&report), format);
+        // The report goes to stdout; with --json it must stay one JSON object.
+        let bytes = image.map_err(Failure::failed)?;
+        crate::write_whole(path, &bytes)?;
+        report.plot = Some(path.clone());
     }
     if args.json {
         let json = serde_json::to_string_pretty(&report).map_err(Failure::failed)?;
@@ -144,6 +153,16 @@ pub fn fit(args: &FitArgs) -> Result<(), Failure> {
     } else {
         crate::print(&human(&report))
     }
+}
+
+/// What the fitter sees of time-sorted requests: when each arrived, counted from the first,
+/// and whether S3 failed it.
+pub(crate) fn observations(requests: &[Request]) -> Vec<Observation> {
+    let start_ms = requests.first().map_or(0, |request| request.time_ms);
+    requests
+        .iter()
+        .map(|r| Observation { time_ms: (r.time_ms - start_ms) as f64, failed: r.outcome.is_fault() })
+        .collect()
 }
 
 fn column_map(args: &FitArgs) -> ColumnMap {
@@ -518,8 +537,67 @@ fn human(report: &FitReport) -> String {
                 writeln!(out, "  {:.3}  {:>10.1}  {:>10.1}", point.probability, point.observed_ms, point.mixture_ms);
         }
     }
+    if let Some(path) = &report.plot {
+        let _ = writeln!(out, "\nwrote {} (the goodness of fit drawn)", path.display());
+    }
     if let Some(path) = &report.scenario {
         let _ = writeln!(out, "\nwrote {} (try: retrylab compare {})", path.display(), path.display());
     }
     out
+}
+
+/// The goodness-of-fit figure's input: the tables of the report, as marks and bands.
+fn figure(report: &FitReport) -> retrylab_plot::FitInput {
+    use retrylab_plot::{Band, ConditionalRow, FitInput, QqSeries, RunLengthRow};
+    let band = |b: &retrylab_fit::ModelBand| Band { mean: b.mean, low: b.low, high: b.high };
+    let g = &report.goodness;
+    let run_lengths = g
+        .run_lengths
+        .iter()
+        .map(|bin| RunLengthRow {
+            label: if bin.or_longer { format!("{}+", bin.length) } else { bin.length.to_string() },
+            observed: bin.observed as f64,
+            bursty: bin.gilbert_elliott.as_ref().map(band),
+            independent: band(&bin.independent),
+        })
+        .collect();
+    let conditional = g
+        .conditional
+        .iter()
+        .map(|c| ConditionalRow {
+            gap_s: c.gap_ms / 1000.0,
+            observed: (c.requests > 0).then_some(Band {
+                mean: c.observed,
+                low: c.observed_interval.low,
+                high: c.observed_interval.high,
+            }),
+            bursty: c.gilbert_elliott.as_ref().map(band),
+            independent: band(&c.independent),
+        })
+        .collect();
+    let qq = [("successes", &report.latency_success), ("errors", &report.latency_error)]
+        .into_iter()
+        .filter_map(|(name, fit)| {
+            let points = fit.as_ref()?.qq.iter().map(|p| (p.observed_ms, p.mixture_ms)).collect();
+            Some(QqSeries { name: name.to_owned(), points })
+        })
+        .collect();
+    let logs: Vec<String> = report.logs.iter().map(|log| log.path.display().to_string()).collect();
+    FitInput {
+        title: format!(
+            "goodness of fit: {} ({} requests, {} faults, over {})",
+            logs.join(", "),
+            report.requests,
+            report.faults,
+            duration_text(report.span_s)
+        ),
+        run_lengths,
+        conditional,
+        qq,
+        note: format!(
+            "bands: {} replicas of each fitted model at the log's own timestamps (seed {}); QQ: the log-normal \
+             mixture against the latencies it was fitted to",
+            g.replicas, g.seed
+        ),
+    }
 }

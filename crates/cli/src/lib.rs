@@ -9,6 +9,7 @@
 
 mod access_log;
 mod args;
+pub mod calibration;
 mod check;
 mod fit;
 mod merge;

@@ -183,7 +183,11 @@ fn destination(output: &OutputArgs, kind: &str) -> (Format, PathBuf) {
     (format, path)
 }
 
-fn write_image(path: &Path, image: Result<Vec<u8>, retrylab_plot::PlotError>, summary: &str) -> Result<(), Failure> {
+pub(crate) fn write_image(
+    path: &Path,
+    image: Result<Vec<u8>, retrylab_plot::PlotError>,
+    summary: &str,
+) -> Result<(), Failure> {
     let bytes = image.map_err(Failure::failed)?;
     crate::write_whole(path, &bytes)?;
     print(&format!("wrote {} ({summary})\n", path.display()))

@@ -82,8 +82,49 @@ fn failure_runs(observations: &[Observation]) -> Vec<std::ops::Range<usize>> {
     runs
 }
 
+/// A failure run judged an outage: its place in the log and how unlikely the chain finds it.
+fn outage(
+    observations: &[Observation],
+    run: &std::ops::Range<usize>,
+    log_probability: f64,
+    runs: u64,
+) -> DetectedOutage {
+    let times = &observations[run.clone()];
+    DetectedOutage {
+        start_ms: times[0].time_ms,
+        end_ms: times[times.len() - 1].time_ms,
+        requests: run.len() as u64,
+        failures: run.len() as u64,
+        log10_probability: (log_probability / std::f64::consts::LN_10).max(-1e300),
+        expected_runs: runs as f64 * log_probability.exp(),
+    }
+}
+
+/// The log probability of `run` under `fit`: its chain if it has one, else independent faults.
+fn run_log_probability(observations: &[Observation], run: &std::ops::Range<usize>, fit: &FaultProcessFit) -> f64 {
+    match &fit.gilbert_elliott {
+        Some(chain) => {
+            let times_ms: Vec<f64> = observations[run.clone()].iter().map(|o| o.time_ms).collect();
+            chain_run_log_probability(&chain.params(), &times_ms)
+        }
+        None => (run.len() - 1) as f64 * fit.independent.failure_probability.ln(),
+    }
+}
+
+fn without(observations: &[Observation], removed: &[bool]) -> Vec<Observation> {
+    observations.iter().zip(removed).filter(|(_, removed)| !**removed).map(|(o, _)| *o).collect()
+}
+
 /// The outages of `observations` under `fit` (its chain if it has one, else
 /// independent faults), and a refit of the rest with `options`.
+///
+/// Two passes. First, every run of two or more failures that `fit` expects
+/// fewer than [`OUTAGE_SIGNIFICANCE`] times in the whole log. Then, because
+/// a long outage pulls the fit towards itself (a 10-minute outage in a
+/// 30-minute log is "explained" by a bad state that always fails and lasts
+/// minutes), the longest remaining run is judged again by a chain fitted
+/// without it (and without the outages found so far); while that chain
+/// cannot explain it either, it is an outage and the next longest is judged.
 pub fn find_outages(
     observations: &[Observation],
     fit: &FaultProcessFit,
@@ -92,36 +133,39 @@ pub fn find_outages(
     crate::validate_observations(observations)?;
     let runs = failure_runs(observations);
     let failure_runs = runs.len() as u64;
-    let chain = fit.gilbert_elliott.as_ref().map(|chain| chain.params());
-    let p = fit.independent.failure_probability;
     let mut outages = Vec::new();
     let mut removed = vec![false; observations.len()];
+    let mut candidates: Vec<&std::ops::Range<usize>> = Vec::new();
     for run in runs.iter().filter(|run| run.len() >= 2) {
-        let times_ms: Vec<f64> = observations[run.clone()].iter().map(|o| o.time_ms).collect();
-        let log_probability = match &chain {
-            Some(params) => chain_run_log_probability(params, &times_ms),
-            None => (run.len() - 1) as f64 * p.ln(),
-        };
-        let expected_runs = failure_runs as f64 * log_probability.exp();
-        if expected_runs < OUTAGE_SIGNIFICANCE {
-            outages.push(DetectedOutage {
-                start_ms: times_ms[0],
-                end_ms: times_ms[times_ms.len() - 1],
-                requests: run.len() as u64,
-                failures: run.len() as u64,
-                log10_probability: (log_probability / std::f64::consts::LN_10).max(-1e300),
-                expected_runs,
-            });
+        let log_probability = run_log_probability(observations, run, fit);
+        if failure_runs as f64 * log_probability.exp() < OUTAGE_SIGNIFICANCE {
+            outages.push(outage(observations, run, log_probability, failure_runs));
             removed[run.clone()].iter_mut().for_each(|r| *r = true);
+        } else {
+            candidates.push(run);
         }
     }
-    let refit = if outages.is_empty() {
-        None
-    } else {
-        let kept: Vec<Observation> =
-            observations.iter().zip(&removed).filter(|(_, removed)| !**removed).map(|(o, _)| *o).collect();
-        Some(fit_fault_process(&kept, options)?)
-    };
+    // Longest first; the earlier of equal runs first, so the order is the log's.
+    candidates.sort_by_key(|run| (std::cmp::Reverse(run.len()), run.start));
+    let point_fit = FitOptions { intervals: false, ..options.clone() };
+    for run in candidates {
+        let mut masked = removed.clone();
+        masked[run.clone()].iter_mut().for_each(|r| *r = true);
+        let rest = without(observations, &masked);
+        if rest.len() < 2 {
+            break;
+        }
+        let leave_out = fit_fault_process(&rest, &point_fit)?;
+        let log_probability = run_log_probability(observations, run, &leave_out);
+        if failure_runs as f64 * log_probability.exp() >= OUTAGE_SIGNIFICANCE {
+            break;
+        }
+        outages.push(outage(observations, run, log_probability, failure_runs));
+        removed = masked;
+    }
+    outages.sort_by(|a, b| a.start_ms.total_cmp(&b.start_ms));
+    let refit =
+        if outages.is_empty() { None } else { Some(fit_fault_process(&without(observations, &removed), options)?) };
     Ok(OutageReport { failure_runs, outages, refit })
 }
 

@@ -93,30 +93,6 @@ fn independent_faults_are_called_independent() {
     assert!(bursty <= 1, "{bursty} of 4 independent logs called bursty");
 }
 
-/// The in-crate coverage measurement: 30 logs of 2,000 requests with short
-/// bursts (the example `coverage` runs more); each profile interval must
-/// cover the truth in at least 80% of them (nominal 95%; 30 draws leave a
-/// binomial sd of 4 points, and the profile's chi-square is asymptotic).
-#[test]
-fn profile_intervals_cover_the_truth() {
-    let params = BurstParams { good_mean_ms: 60_000.0, bad_mean_ms: 5_000.0, good_failure: 0.01, bad_failure: 0.5 };
-    let values = truth(&params);
-    let repetitions = 30;
-    let mut covered = [0u32; 4];
-    for seed in 0..repetitions {
-        let observations = simulate(&params, 2_000, 1000.0, 1000 + u64::from(seed));
-        let fit = fit_fault_process(&observations, &FitOptions::default()).unwrap();
-        let intervals = fit.gilbert_elliott.unwrap().intervals.unwrap();
-        for (count, (interval, value)) in covered.iter_mut().zip(intervals.as_array().iter().zip(values)) {
-            *count += u32::from(interval.contains(value));
-        }
-    }
-    eprintln!("profile coverage of good_mean, bad_mean, good_failure, bad_failure over {repetitions}: {covered:?}");
-    for count in covered {
-        assert!(count * 10 >= repetitions * 8, "coverage {covered:?} of {repetitions}");
-    }
-}
-
 #[test]
 fn an_outage_is_found_and_removed() {
     let params = BurstParams { good_mean_ms: 300_000.0, bad_mean_ms: 5_000.0, good_failure: 0.01, bad_failure: 0.5 };
@@ -134,6 +110,27 @@ fn an_outage_is_found_and_removed() {
     assert!(outage.start_ms <= start_ms && outage.end_ms >= start_ms + 590_000.0, "{outage:?}");
     let refit = report.refit.unwrap().gilbert_elliott.unwrap();
     assert!(refit.bad_mean_ms < 30_000.0 && refit.bad_failure < 0.8, "{refit:?}");
+}
+
+/// An outage a third of the log long pulls the chain's fit towards itself (a bad state that
+/// always fails and lasts minutes explains it); judged by a chain fitted without it, it is
+/// still found, and the refit recovers the chain.
+#[test]
+fn an_outage_a_third_of_the_log_long_is_still_found() {
+    let params = BurstParams { good_mean_ms: 120_000.0, bad_mean_ms: 6_000.0, good_failure: 0.005, bad_failure: 0.5 };
+    let mut observations = simulate(&params, 3_000, 1000.0, 5);
+    let start_ms = observations[1000].time_ms;
+    for o in observations.iter_mut().filter(|o| o.time_ms >= start_ms && o.time_ms < start_ms + 1_000_000.0) {
+        o.failed = true;
+    }
+    let options = FitOptions { intervals: false, ..FitOptions::default() };
+    let fit = fit_fault_process(&observations, &options).unwrap();
+    let report = find_outages(&observations, &fit, &options).unwrap();
+    assert_eq!(report.outages.len(), 1, "{report:?}");
+    let outage = &report.outages[0];
+    assert!(outage.start_ms <= start_ms && outage.end_ms >= start_ms + 990_000.0, "{outage:?}");
+    let refit = report.refit.unwrap().gilbert_elliott.unwrap();
+    assert!(refit.bad_failure < 0.8 && refit.bad_mean_ms < 30_000.0, "{refit:?}");
 }
 
 #[test]

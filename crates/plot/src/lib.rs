@@ -1,6 +1,7 @@
 //! Plots of retrylab runs as SVG or PNG, from plain input data: the RTT scatter of one run
-//! (as the 2012 figure), a comparison of policies, the fault chain's timeline, and the load
-//! figure of an incident review (throughput, retries and p99 latency over time, per policy).
+//! (as the 2012 figure), a comparison of policies, the fault chain's timeline, the load
+//! figure of an incident review (throughput, retries and p99 latency over time, per policy),
+//! and the goodness of fit of `retrylab fit` with the fitter's calibration.
 //!
 //! Each plot takes its own input struct and returns the encoded image. The crate knows
 //! nothing of the harness: the CLI turns run reports into these inputs, so the pictures
@@ -10,14 +11,18 @@
 //! `fonts/`), embedded in the binary: a machine without any font installed renders the same
 //! picture. SVG names the family `sans-serif`, so a browser uses its own sans-serif face.
 
+mod calibration;
 mod compare;
 mod figure;
+mod fit;
 mod load;
 mod rtt;
 mod timeline;
 
+pub use calibration::{calibration, CalibrationInput, CoverageRow};
 pub use compare::{compare, CompareInput, PolicySummary};
 pub use figure::{Format, PlotError};
+pub use fit::{fit, Band, ConditionalRow, FitInput, QqSeries, RunLengthRow};
 pub use load::{load, LoadInput, LoadPolicySeries};
 pub use rtt::{rtt, RttInput, RttPoint};
 pub use timeline::{timeline, ChainSpan, RequestMark, RequestOutcome, TimelineInput};
