@@ -283,7 +283,10 @@ fn sh_commands_parse_name_loadable_scenarios_and_run() {
         let written = |i: usize| i > 0 && matches!(command.args[i - 1].as_str(), "-o" | "--output");
         let read = command.args.iter().enumerate().filter(|(i, arg)| arg.ends_with(".toml") && !written(*i));
         for (_, scenario) in read {
-            if let Err(error) = retrylab_scenario::load(&repo_root().join(scenario)) {
+            // A scenario an earlier command of the docs wrote (`fit -o`) is read from the scratch directory.
+            let written_before = scratch.join(scenario);
+            let path = if written_before.is_file() { written_before } else { repo_root().join(scenario) };
+            if let Err(error) = retrylab_scenario::load(&path) {
                 panic!("{place}: scenario {scenario} does not load: {error}");
             }
         }

@@ -374,6 +374,10 @@ pub struct FitArgs {
     /// Print one JSON object (every fit, interval and goodness-of-fit table) instead of the text.
     #[arg(long)]
     pub json: bool,
+    /// Also fit the fault process of each kind of operation (GET, PUT, ...) on its own, with
+    /// intervals: whether one kind fails more often or in longer bursts than the others.
+    #[arg(long)]
+    pub by_operation: bool,
     /// Draw the goodness of fit to FILE (whole or not at all): failure-run lengths and
     /// P(fail | previous failed within Δ) against the fitted models' bands, and the latency QQ;
     /// PNG when FILE ends in .png, else SVG.

@@ -45,6 +45,9 @@ struct FitReport {
     /// Requests per kind of operation.
     operations: BTreeMap<String, u64>,
     process: FaultProcessFit,
+    /// With `--by-operation`: the fault process of each kind of operation fitted on its own.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    by_operation: BTreeMap<String, FaultProcessFit>,
     outages: OutageReport,
     mix: FaultMixFit,
     latency_success: Option<LatencyFit>,
@@ -117,6 +120,7 @@ pub fn fit(args: &FitArgs) -> Result<(), Failure> {
     for request in &requests {
         *operations.entry(request.operation.name().to_owned()).or_default() += 1;
     }
+    let by_operation = if args.by_operation { fit_by_operation(&requests, &options)? } else { BTreeMap::new() };
     let span_ms = requests[requests.len() - 1].time_ms - start_ms;
     let mut report = FitReport {
         logs,
@@ -125,6 +129,7 @@ pub fn fit(args: &FitArgs) -> Result<(), Failure> {
         faults: observations.iter().filter(|o| o.failed).count() as u64,
         operations,
         process,
+        by_operation,
         outages,
         mix,
         latency_success,
@@ -153,6 +158,22 @@ pub fn fit(args: &FitArgs) -> Result<(), Failure> {
     } else {
         crate::print(&human(&report))
     }
+}
+
+/// The fault process of each kind of operation on its own (kinds with fewer than 2 requests
+/// are left out): the times stay the log's, so each kind's chain is observed at its own
+/// requests.
+fn fit_by_operation(requests: &[Request], options: &FitOptions) -> Result<BTreeMap<String, FaultProcessFit>, Failure> {
+    let mut kinds: BTreeMap<OperationKind, Vec<Request>> = BTreeMap::new();
+    for request in requests {
+        kinds.entry(request.operation).or_default().push(request.clone());
+    }
+    let mut fits = BTreeMap::new();
+    for (kind, of_kind) in kinds.into_iter().filter(|(_, of_kind)| of_kind.len() >= 2) {
+        let fit = fit_fault_process(&observations(&of_kind), options).map_err(Failure::failed)?;
+        fits.insert(kind.name().to_owned(), fit);
+    }
+    Ok(fits)
 }
 
 /// What the fitter sees of time-sorted requests: when each arrived, counted from the first,
@@ -375,23 +396,10 @@ fn probability_interval_text(interval: &ParameterInterval) -> String {
 }
 
 /// The fit in words: the header of the scenario file and the human report's first part.
-fn header(report: &FitReport) -> String {
+/// The fitted fault process: independent faults, the chain with its intervals, the verdict
+/// and the notes, each line after `indent`.
+fn process_text(fit: &FaultProcessFit, indent: &str) -> String {
     let mut out = String::new();
-    let logs: Vec<String> = report
-        .logs
-        .iter()
-        .map(|log| format!("{} ({}, {} requests)", log.path.display(), log.format, log.requests))
-        .collect();
-    let _ = writeln!(out, "Fitted by `retrylab fit` from {}.", logs.join(", "));
-    let _ = writeln!(
-        out,
-        "{} requests over {}, {} faults ({:.3}%).",
-        report.requests,
-        duration_text(report.span_s),
-        report.faults,
-        100.0 * report.faults as f64 / report.requests.max(1) as f64
-    );
-    let fit = report.outages.refit.as_ref().unwrap_or(&report.process);
     let ind = &fit.independent;
     let _ = writeln!(
         out,
@@ -439,6 +447,26 @@ fn header(report: &FitReport) -> String {
     for note in &fit.notes {
         let _ = writeln!(out, "Note: {note}");
     }
+    out.lines().map(|line| format!("{indent}{line}\n")).collect()
+}
+
+fn header(report: &FitReport) -> String {
+    let mut out = String::new();
+    let logs: Vec<String> = report
+        .logs
+        .iter()
+        .map(|log| format!("{} ({}, {} requests)", log.path.display(), log.format, log.requests))
+        .collect();
+    let _ = writeln!(out, "Fitted by `retrylab fit` from {}.", logs.join(", "));
+    let _ = writeln!(
+        out,
+        "{} requests over {}, {} faults ({:.3}%).",
+        report.requests,
+        duration_text(report.span_s),
+        report.faults,
+        100.0 * report.faults as f64 / report.requests.max(1) as f64
+    );
+    out.push_str(&process_text(report.outages.refit.as_ref().unwrap_or(&report.process), ""));
     if report.outages.outages.is_empty() {
         let _ = writeln!(out, "Outages: none beyond what the chain explains.");
     } else {
@@ -500,6 +528,13 @@ fn band(band: Option<&retrylab_fit::ModelBand>, scale: f64) -> String {
 fn human(report: &FitReport) -> String {
     let mut out = header(report);
     let g = &report.goodness;
+    if !report.by_operation.is_empty() {
+        let _ = writeln!(out, "\nby operation (each kind's requests fitted on their own):");
+        for (kind, fit) in &report.by_operation {
+            let _ = writeln!(out, "  {kind} ({} requests):", fit.independent.requests);
+            out.push_str(&process_text(fit, "    "));
+        }
+    }
     let _ = writeln!(
         out,
         "\ngoodness of fit ({} replicas of each model at the log's own timestamps; 95% bands):",

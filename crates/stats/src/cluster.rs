@@ -87,7 +87,7 @@
 //! outcome; the caller decides what to do (run more seeds, or report the
 //! bound as indicative).
 //!
-//! Measured with the Gilbert-Elliott simulation of `tests/cluster.rs`
+//! Measured with the Gilbert-Elliott simulation of `tests/it/cluster.rs`
 //! (seeds of 50 operations, 2000 experiments per figure, one-sided 95% lower
 //! bound, ranges over three or four RNG seeds):
 //!

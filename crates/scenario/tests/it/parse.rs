@@ -15,8 +15,8 @@ use retrylab_scenario::{
     NetworkSpec, ReadCheck, S3Operation, S3Spec, Scenario, ShareLayout, Workload, WriteCheck,
 };
 
-const FULL: &str = include_str!("data/full.toml");
-const LAFS: &str = include_str!("data/lafs.toml");
+const FULL: &str = include_str!("../data/full.toml");
+const LAFS: &str = include_str!("../data/lafs.toml");
 
 const MINIMAL: &str = r#"
 name = "minimal"
@@ -476,7 +476,7 @@ fn s3_requests_have_no_grid() {
 // ---------------------------------------------------------------------------
 // Policy kinds
 
-const POLICIES: &str = include_str!("data/policies.toml");
+const POLICIES: &str = include_str!("../data/policies.toml");
 
 /// `data/policies.toml`'s policies, in order.
 fn expected_policies() -> Vec<NamedPolicy> {

@@ -2,8 +2,6 @@
 //! scenario, generated valid scenarios of every shape, and the documented values the file format
 //! cannot hold exactly (written as the nearest value, with a `# not exact` comment).
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -53,7 +51,7 @@ fn with_written_path(scenario: &Scenario) -> Scenario {
 
 #[test]
 fn every_shipped_scenario_round_trips() {
-    let files = common::shipped_scenarios();
+    let files = crate::common::shipped_scenarios();
     assert!(files.len() >= 10, "expected the shipped scenarios, found {files:?}");
     for file in &files {
         let scenario = load(file).unwrap_or_else(|err| panic!("{err}"));
@@ -102,7 +100,8 @@ fn a_policy_catalogue_writes_every_kind_with_nested_layers() {
 
 #[test]
 fn breakers_and_throttles_are_written_with_every_field_and_load_back_equal() {
-    let scenario = parse(include_str!("data/policies.toml"), Path::new(WRITTEN_PATH)).unwrap_or_else(|e| panic!("{e}"));
+    let scenario =
+        parse(include_str!("../data/policies.toml"), Path::new(WRITTEN_PATH)).unwrap_or_else(|e| panic!("{e}"));
     let text = to_toml(&scenario);
     for line in [
         "kind = \"circuit-breaker\"\nwindow_ms = 30000\nminimum_calls = 5\nfailure_rate_threshold = 0.25\nopen_ms = 2000\nhalf_open_calls = 3\n",

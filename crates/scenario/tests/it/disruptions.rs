@@ -8,8 +8,8 @@ use std::time::Duration;
 use retrylab_faults::{Corruption, Crash, GridNode, Partition};
 use retrylab_scenario::{parse, to_toml, ErrorKind, ScenarioError};
 
-const FIXTURE: &str = include_str!("data/disruptions.toml");
-const S3_REQUESTS: &str = include_str!("data/full.toml");
+const FIXTURE: &str = include_str!("../data/disruptions.toml");
+const S3_REQUESTS: &str = include_str!("../data/full.toml");
 const FILE: &str = "sim-scenarios/x.toml";
 
 fn error_in(fixture: &str, from: &str, to: &str) -> ScenarioError {

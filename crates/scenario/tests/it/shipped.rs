@@ -1,10 +1,8 @@
 //! Every scenario shipped in `sim-scenarios/` (recursively) loads without error.
 
-mod common;
-
 #[test]
 fn every_shipped_scenario_loads() {
-    let files = common::shipped_scenarios();
+    let files = crate::common::shipped_scenarios();
     let errors: Vec<String> =
         files.iter().filter_map(|file| retrylab_scenario::load(file).err().map(|err| err.to_string())).collect();
     assert!(

@@ -6,9 +6,9 @@ use std::path::Path;
 use proptest::prelude::*;
 use retrylab_scenario::parse;
 
-const FULL: &str = include_str!("data/full.toml");
-const LAFS: &str = include_str!("data/lafs.toml");
-const POLICIES: &str = include_str!("data/policies.toml");
+const FULL: &str = include_str!("../data/full.toml");
+const LAFS: &str = include_str!("../data/lafs.toml");
+const POLICIES: &str = include_str!("../data/policies.toml");
 
 /// Replacement text that tends to reach validation code: odd numbers,
 /// wrong types, stray keys and brackets.

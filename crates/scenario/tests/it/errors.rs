@@ -5,9 +5,9 @@ use std::path::Path;
 
 use retrylab_scenario::{parse, ErrorKind, ScenarioError};
 
-const FULL: &str = include_str!("data/full.toml");
-const LAFS: &str = include_str!("data/lafs.toml");
-const POLICIES: &str = include_str!("data/policies.toml");
+const FULL: &str = include_str!("../data/full.toml");
+const LAFS: &str = include_str!("../data/lafs.toml");
+const POLICIES: &str = include_str!("../data/policies.toml");
 const FILE: &str = "sim-scenarios/x.toml";
 
 /// `fixture` with the first `from` replaced by `to`, which must fail.

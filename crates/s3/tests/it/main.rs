@@ -1,0 +1,7 @@
+//! The s3 crate's integration tests, one binary (each file was its own, and each
+//! binary costs CI's clean build a link and its own codegen).
+
+mod faults;
+mod retrying;
+mod retrying_policies;
+mod service;

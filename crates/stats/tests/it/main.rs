@@ -1,0 +1,5 @@
+//! The stats crate's integration tests, one binary (each file was its own, and each
+//! binary costs CI's clean build a link and its own codegen).
+
+mod cluster;
+mod properties;
