@@ -16,22 +16,52 @@ fn root(path: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(path).display().to_string()
 }
 
+/// Issue 13's acceptance, as a new user: fit the shipped example log into a scenario, compare
+/// the policies on it, and read how much to trust the fit (30 requests: not much, and the
+/// report says why); the goodness of fit drawn, and each kind of operation fitted on its own.
 #[test]
 fn the_example_access_log_fits_into_a_scenario_that_loads() {
     let out = scratch("example.toml");
-    let output = retrylab(&["fit", &root("docs/examples/access.log"), "-o", out.to_str().unwrap()]);
+    let plot = scratch("example-fit.svg");
+    let output = retrylab(&[
+        "fit",
+        &root("docs/examples/access.log"),
+        "-o",
+        out.to_str().unwrap(),
+        "--plot",
+        plot.to_str().unwrap(),
+        "--by-operation",
+    ]);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let text = stdout(&output);
     assert!(text.contains("Independent faults: p ="), "{text}");
     assert!(text.contains("goodness of fit"), "{text}");
+    assert!(text.contains("by operation") && text.contains("  PUT (11 requests):"), "{text}");
+    assert!(text.contains("how much to trust this fit:") && text.contains("CAUTION  enough faults:"), "{text}");
     let written = std::fs::read_to_string(&out).unwrap();
     assert!(written.starts_with("# Fitted by `retrylab fit` from "), "{written}");
+    assert!(written.contains("# how much to trust this fit:"), "{written}");
     let scenario = retrylab_scenario::load(&out).unwrap_or_else(|e| panic!("{e}\n{written}"));
     assert_eq!(scenario.policies.len(), 4);
-    let json = retrylab(&["fit", &root("docs/examples/access.log"), "--json", "--policy", "aws-standard"]);
+    let compare = retrylab(&["compare", out.to_str().unwrap(), "--seeds", "2"]);
+    assert!(compare.status.success(), "{}", String::from_utf8_lossy(&compare.stderr));
+    for policy in ["none", "retry-once", "multi-retry", "aws-standard"] {
+        assert!(stdout(&compare).contains(policy), "{}", stdout(&compare));
+    }
+    let svg = std::fs::read_to_string(&plot).unwrap();
+    let doc = roxmltree::Document::parse(&svg).expect("the figure is well-formed SVG");
+    let texts: Vec<&str> = doc.descendants().filter_map(|node| node.text()).collect();
+    for caption in ["failure runs by length", "P(fail | previous failed within Δ)", "latency QQ"] {
+        assert!(texts.iter().any(|text| text.contains(caption)), "{caption} missing from {texts:?}");
+    }
+    let json =
+        retrylab(&["fit", &root("docs/examples/access.log"), "--json", "--policy", "aws-standard", "--by-operation"]);
     let value: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(value["requests"], 30);
     assert!(value["process"]["independent"]["interval"]["high"].as_f64().unwrap() > 0.0);
+    assert_eq!(value["by_operation"]["GET"]["independent"]["requests"], 10);
+    let trust = value["trust"].as_array().unwrap();
+    assert!(trust.iter().any(|check| check["check"] == "enough faults" && check["ok"] == false), "{trust:?}");
 }
 
 #[test]
@@ -68,7 +98,8 @@ fn a_simulated_access_log_fits_back_to_its_chain() {
         log.to_str().unwrap(),
     ]);
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
-    let fit = retrylab(&["fit", log.to_str().unwrap(), "--json"]);
+    let fitted = scratch("fitted-2012.toml");
+    let fit = retrylab(&["fit", log.to_str().unwrap(), "--json", "-o", fitted.to_str().unwrap()]);
     assert!(fit.status.success(), "{}", String::from_utf8_lossy(&fit.stderr));
     let value: serde_json::Value = serde_json::from_slice(&fit.stdout).unwrap();
     assert_eq!(value["requests"], 10_000);
@@ -81,6 +112,30 @@ fn a_simulated_access_log_fits_back_to_its_chain() {
         let low = interval["low"].as_f64().unwrap_or(0.0);
         let high = interval["high"].as_f64().unwrap_or(f64::INFINITY);
         assert!(low <= true_value && true_value <= high, "{name}: {true_value} outside [{low}, {high}]");
+    }
+    // The 2012 check: 2012's 10,000 puts failed 132 times with no retry, 9 retrying once and
+    // never with the schedule. Each lies within the range of 40 runs of the fitted scenario (a
+    // new run falls outside the range of 40 with probability 2/41: a 95% prediction interval).
+    let scenario = retrylab_scenario::load(&fitted).unwrap_or_else(|e| panic!("{e}"));
+    for (policy, observed_2012) in [("none", 132), ("retry-once", 9), ("multi-retry", 0)] {
+        let policy = scenario.policy(policy).unwrap_or_else(|| panic!("the fitted scenario has {policy}"));
+        let failures: Vec<u64> = (0..40)
+            .map(|seed| {
+                let report = retrylab_harness::run_seed(&scenario, policy, seed, retrylab_harness::TraceMode::HashOnly);
+                report.unwrap_or_else(|e| panic!("{e}")).failures
+            })
+            .collect();
+        let (low, high) = (failures.iter().min().unwrap(), failures.iter().max().unwrap());
+        assert!(
+            (*low..=*high).contains(&observed_2012),
+            "{}: 2012's {observed_2012} outside [{low}, {high}]",
+            policy.name
+        );
+    }
+    // The fitted chain makes what the log shows, and bounds every parameter.
+    let trust = value["trust"].as_array().unwrap();
+    for passed in ["enough faults", "intervals closed", "goodness of fit", "latency shape"] {
+        assert!(trust.iter().any(|check| check["check"] == passed && check["ok"] == true), "{passed}: {trust:?}");
     }
 }
 

@@ -18,6 +18,7 @@ use retrylab_logs::{detect_format, read_log, ColumnMap, Format, Mode, OperationK
 use serde::Serialize;
 
 use crate::args::FitArgs;
+use crate::trust::{FitSummary, TrustCheck};
 use crate::Failure;
 
 /// Replicas of each fitted model simulated at the log's timestamps for the
@@ -53,6 +54,8 @@ struct FitReport {
     latency_success: Option<LatencyFit>,
     latency_error: Option<LatencyFit>,
     goodness: GoodnessOfFit,
+    /// How much to trust the fit: each check passed or flagged, with its reason.
+    trust: Vec<TrustCheck>,
     /// The scenario written, if any.
     scenario: Option<PathBuf>,
     /// The goodness-of-fit figure written, if any.
@@ -135,9 +138,18 @@ pub fn fit(args: &FitArgs) -> Result<(), Failure> {
         latency_success,
         latency_error,
         goodness,
+        trust: Vec::new(),
         scenario: None,
         plot: None,
     };
+    report.trust = crate::trust::checks(&FitSummary {
+        requests: report.requests,
+        faults: report.faults,
+        span_s: report.span_s,
+        process: report.outages.refit.as_ref().unwrap_or(&report.process),
+        goodness: &report.goodness,
+        latency_success: report.latency_success.as_ref(),
+    });
     if let Some(out) = &args.output {
         let text = scenario_text(&report, &requests, &args.policy, out)?;
         crate::write_whole(out, text.as_bytes())?;
@@ -355,7 +367,8 @@ fn scenario_text(report: &FitReport, requests: &[Request], policies: &[String], 
         duration_text(report.span_s),
         report.faults
     );
-    let text = retrylab_scenario::to_toml_with_comment(&scenario, &header(report));
+    let comment = format!("{}{}", header(report), crate::trust::text(&report.trust));
+    let text = retrylab_scenario::to_toml_with_comment(&scenario, &comment);
     // The file must load as written.
     retrylab_scenario::parse(&text, out).map_err(|error| Failure::failed(format!("the fitted scenario: {error}")))?;
     Ok(text)
@@ -572,6 +585,7 @@ fn human(report: &FitReport) -> String {
                 writeln!(out, "  {:.3}  {:>10.1}  {:>10.1}", point.probability, point.observed_ms, point.mixture_ms);
         }
     }
+    out.push_str(&crate::trust::text(&report.trust));
     if let Some(path) = &report.plot {
         let _ = writeln!(out, "\nwrote {} (the goodness of fit drawn)", path.display());
     }

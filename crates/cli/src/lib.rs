@@ -18,6 +18,7 @@ mod plot;
 mod real;
 mod report;
 mod trace_output;
+mod trust;
 
 use std::io::Write;
 use std::path::Path;
