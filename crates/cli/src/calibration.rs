@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use retrylab_fit::{find_outages, fit_fault_process, FitOptions, Verdict};
+use retrylab_fit::{FitOptions, Verdict};
 use retrylab_harness::{run_seed, TraceMode};
 use retrylab_logs::{read_log, ColumnMap, Format, Mode};
 
@@ -160,9 +160,8 @@ pub fn round_trip(case: &CalibrationCase, seed: u64) -> Result<RoundTrip, Calibr
     let parsed = read_log(text.as_bytes(), &label, Format::S3Access, &ColumnMap::default(), Mode::Strict)
         .map_err(|e| error("reading the log back", &e))?;
     let observations = crate::fit::observations(&parsed.requests);
-    let options = FitOptions::default();
-    let process = fit_fault_process(&observations, &options).map_err(|e| error("fit", &e))?;
-    let outages = find_outages(&observations, &process, &options).map_err(|e| error("outages", &e))?;
+    let (process, outages) =
+        crate::fit::fault_process_and_outages(&observations, &FitOptions::default()).map_err(|e| error("fit", &e))?;
     let start_ms = parsed.requests.first().map_or(0, |request| request.time_ms);
     let scripted_ms = case.outage_s.map(|(start, end)| {
         // The log's times count from its first request; the outage's from the run's start.

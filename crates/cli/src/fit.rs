@@ -93,8 +93,7 @@ pub fn fit(args: &FitArgs) -> Result<(), Failure> {
     let start_ms = requests[0].time_ms;
     let observations = observations(&requests);
     let options = FitOptions::default();
-    let process = fit_fault_process(&observations, &options).map_err(Failure::failed)?;
-    let outages = find_outages(&observations, &process, &options).map_err(Failure::failed)?;
+    let (process, outages) = fault_process_and_outages(&observations, &options).map_err(Failure::failed)?;
     let mut kinds: BTreeMap<String, u64> = BTreeMap::new();
     for request in &requests {
         if let Some(class) = request.outcome.fault() {
@@ -124,12 +123,21 @@ pub fn fit(args: &FitArgs) -> Result<(), Failure> {
         *operations.entry(request.operation.name().to_owned()).or_default() += 1;
     }
     let by_operation = if args.by_operation { fit_by_operation(&requests, &options)? } else { BTreeMap::new() };
-    let span_ms = requests[requests.len() - 1].time_ms - start_ms;
+    let span_s = (requests[requests.len() - 1].time_ms - start_ms) as f64 / 1000.0;
+    let faults = observations.iter().filter(|o| o.failed).count() as u64;
+    let trust = crate::trust::checks(&FitSummary {
+        requests: requests.len() as u64,
+        faults,
+        span_s,
+        process: model,
+        goodness: &goodness,
+        latency_success: latency_success.as_ref(),
+    });
     let mut report = FitReport {
         logs,
         requests: requests.len() as u64,
-        span_s: span_ms as f64 / 1000.0,
-        faults: observations.iter().filter(|o| o.failed).count() as u64,
+        span_s,
+        faults,
         operations,
         process,
         by_operation,
@@ -138,18 +146,10 @@ pub fn fit(args: &FitArgs) -> Result<(), Failure> {
         latency_success,
         latency_error,
         goodness,
-        trust: Vec::new(),
+        trust,
         scenario: None,
         plot: None,
     };
-    report.trust = crate::trust::checks(&FitSummary {
-        requests: report.requests,
-        faults: report.faults,
-        span_s: report.span_s,
-        process: report.outages.refit.as_ref().unwrap_or(&report.process),
-        goodness: &report.goodness,
-        latency_success: report.latency_success.as_ref(),
-    });
     if let Some(out) = &args.output {
         let text = scenario_text(&report, &requests, &args.policy, out)?;
         crate::write_whole(out, text.as_bytes())?;
@@ -186,6 +186,17 @@ fn fit_by_operation(requests: &[Request], options: &FitOptions) -> Result<BTreeM
         fits.insert(kind.name().to_owned(), fit);
     }
     Ok(fits)
+}
+
+/// The fault process as `retrylab fit` fits it: the fit, and the outages it cannot explain
+/// with the refit without them (the model the scenario is written from when there are any).
+pub(crate) fn fault_process_and_outages(
+    observations: &[Observation],
+    options: &FitOptions,
+) -> Result<(FaultProcessFit, OutageReport), retrylab_fit::FitError> {
+    let process = fit_fault_process(observations, options)?;
+    let outages = find_outages(observations, &process, options)?;
+    Ok((process, outages))
 }
 
 /// What the fitter sees of time-sorted requests: when each arrived, counted from the first,
