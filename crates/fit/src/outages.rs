@@ -199,6 +199,20 @@ mod tests {
         assert_eq!(refit.independent.failures, 49);
     }
 
+    /// The run's probability is the chain's likelihood of the whole run given its first failure:
+    /// the forward algorithm's, from the stationary start, divided by that of the first request.
+    #[test]
+    fn a_run_s_probability_is_the_likelihood_of_the_run_given_its_first_failure() {
+        let params = BurstParams { good_mean_ms: 60_000.0, bad_mean_ms: 5_000.0, good_failure: 0.02, bad_failure: 0.6 };
+        // Gaps short and long against the chain's means, and two requests at one instant.
+        let times_ms = [0.0, 700.0, 1_500.0, 1_500.0, 9_000.0, 90_000.0, 90_250.0];
+        let run: Vec<Observation> = times_ms.iter().map(|&time_ms| Observation { time_ms, failed: true }).collect();
+        let expected = crate::gilbert_elliott_log_likelihood(&run, &params)
+            - crate::gilbert_elliott_log_likelihood(&run[..1], &params);
+        let got = chain_run_log_probability(&params, &times_ms);
+        assert!((got - expected).abs() < 1e-9, "{got} against the forward algorithm's {expected}");
+    }
+
     #[test]
     fn chain_run_probability_of_a_sure_bad_state() {
         // Bad fails always, good never, bad lasts forever in effect: a run continues surely.
