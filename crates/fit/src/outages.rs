@@ -195,6 +195,13 @@ mod tests {
         assert_eq!(report.outages.len(), 1, "{report:?}");
         let outage = &report.outages[0];
         assert_eq!((outage.start_ms, outage.end_ms, outage.requests), (2_000_000.0, 2_040_000.0, 41));
+        // Under independent faults at p = 90 / 5000 the 40 failures after the first have
+        // probability p^40, and the log's 50 failure runs were 50 chances for one.
+        let p: f64 = 90.0 / 5000.0;
+        assert_eq!(report.failure_runs, 50);
+        assert!((outage.log10_probability - 40.0 * p.log10()).abs() < 1e-9, "{outage:?}");
+        let expected_runs = 50.0 * p.powi(40);
+        assert!((outage.expected_runs / expected_runs - 1.0).abs() < 1e-9, "{outage:?}");
         let refit = report.refit.unwrap();
         assert_eq!(refit.independent.failures, 49);
     }
