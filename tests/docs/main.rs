@@ -215,7 +215,7 @@ const SH_REAL_REQUESTS_MAX: u64 = 200;
 
 /// The arguments with `--seeds` at most `SH_SEEDS_MAX` (1 on `ONE_SEED_SCENARIOS`), and given where
 /// the command takes seeds; `--requests` at most `SH_REAL_REQUESTS_MAX`.
-fn with_few_seeds(args: &[String]) -> Vec<String> {
+fn made_small(args: &[String]) -> Vec<String> {
     let most = if args.iter().any(|arg| arg.contains(ONE_SEED_SCENARIOS)) { 1 } else { SH_SEEDS_MAX };
     let mut reduced = Vec::new();
     let mut words = args.iter();
@@ -280,7 +280,7 @@ fn sh_commands_parse_name_loadable_scenarios_and_run() {
     // runs the same once made small.
     let mut seen = BTreeSet::new();
     for command in &commands {
-        if !seen.insert((with_few_seeds(&command.args), command.stdout_file.clone())) {
+        if !seen.insert((made_small(&command.args), command.stdout_file.clone())) {
             continue;
         }
         let place = &command.place;
@@ -299,7 +299,7 @@ fn sh_commands_parse_name_loadable_scenarios_and_run() {
                 panic!("{place}: scenario {scenario} does not load: {error}");
             }
         }
-        let args = with_few_seeds(&command.args);
+        let args = made_small(&command.args);
         let started = std::time::Instant::now();
         let output = Command::new(env!("CARGO_BIN_EXE_retrylab"))
             .args(&args)

@@ -453,11 +453,7 @@ pub fn read_access_log(reader: impl BufRead, path: &str, mode: Mode) -> Result<P
             }
             RawRecord::split(text, |time| time_cache.parse(time))?.to_request(line).map(Some)
         });
-        match request {
-            Ok(None) => Ok(()),
-            Ok(Some(request)) => collector.add(line, Ok(request)),
-            Err(error) => collector.add(line, Err(error)),
-        }
+        collector.add_line(line, request)
     })?;
     collector.set_lines(lines);
     Ok(collector.finish())

@@ -384,11 +384,7 @@ pub fn read_jsonl(reader: impl BufRead, path: &str, columns: &ColumnMap, mode: M
             }
             client_request(line, &cells).map(Some)
         });
-        match request {
-            Ok(None) => Ok(()),
-            Ok(Some(request)) => collector.add(line, Ok(request)),
-            Err(error) => collector.add(line, Err(error)),
-        }
+        collector.add_line(line, request)
     })?;
     collector.set_lines(lines);
     Ok(collector.finish())

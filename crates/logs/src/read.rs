@@ -116,6 +116,15 @@ impl<'p> Collector<'p> {
         }
     }
 
+    /// [`Collector::add`] for a line that may hold no request (a blank line: `Ok(None)`).
+    pub(crate) fn add_line(&mut self, line: u64, request: Result<Option<Request>, FieldError>) -> Result<(), LogError> {
+        match request {
+            Ok(None) => Ok(()),
+            Ok(Some(request)) => self.add(line, Ok(request)),
+            Err(error) => self.add(line, Err(error)),
+        }
+    }
+
     fn reject(&mut self, error: LogError) -> Result<(), LogError> {
         match self.mode {
             Mode::Strict => Err(error),

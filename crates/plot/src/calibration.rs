@@ -6,7 +6,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use crate::colours::POLICIES;
-use crate::figure::{drawing, font, render, Figure, Format, PlotError};
+use crate::figure::{category_label, drawing, font, render, Figure, Format, PlotError};
 
 /// One parameter of one case: how often its interval covered the truth.
 #[derive(Clone, Debug, PartialEq)]
@@ -49,15 +49,7 @@ impl Figure for CalibrationInput {
         let finite = |v: f64| if v.is_finite() { v.clamp(0.0, 1.0) } else { 0.0 };
         let x_low = self.rows.iter().map(|row| finite(row.low)).fold(finite(self.nominal), f64::min);
         let x_low = ((x_low * 10.0).floor() / 10.0).min(0.8);
-        let labels: Vec<String> = self.rows.iter().map(|row| format!("{}: {}", row.case, row.parameter)).collect();
-        let y_label = move |y: &f64| {
-            let index = y.round();
-            if (y - index).abs() < 1e-9 && index >= 0.0 {
-                labels.get(index as usize).cloned().unwrap_or_default()
-            } else {
-                String::new()
-            }
-        };
+        let y_label = category_label(self.rows.iter().map(|row| format!("{}: {}", row.case, row.parameter)).collect());
         let mut chart = ChartBuilder::on(&body)
             .margin(14)
             .x_label_area_size(45)

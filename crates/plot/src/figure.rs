@@ -143,3 +143,16 @@ pub(crate) fn decade_label(exponent: f64) -> String {
         format!("{value:.digits$}")
     }
 }
+
+/// An axis of categories at 0, 1, 2, ...: each whole position labelled with its category,
+/// positions between them left blank.
+pub(crate) fn category_label(labels: Vec<String>) -> impl Fn(&f64) -> String {
+    move |position: &f64| {
+        let index = position.round();
+        if (position - index).abs() < 1e-9 && index >= 0.0 {
+            labels.get(index as usize).cloned().unwrap_or_default()
+        } else {
+            String::new()
+        }
+    }
+}

@@ -10,7 +10,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::colours::POLICIES;
-use crate::figure::{decade_label, drawing, font, render, spans_decades, Figure, Format, PlotError};
+use crate::figure::{category_label, decade_label, drawing, font, render, spans_decades, Figure, Format, PlotError};
 use crate::rtt::draw_legend;
 
 /// A model's replicas summarised: their mean and central 95%.
@@ -177,15 +177,7 @@ fn run_length_panel<DB: DrawingBackend>(input: &FitInput, area: &DrawingArea<DB,
     let max = values.filter_map(finite).fold(1.0, f64::max);
     let y_of = |count: f64| count.max(COUNT_FLOOR).log10();
     let y_range = (COUNT_FLOOR.log10(), max.log10().ceil().max(1.0));
-    let labels: Vec<String> = rows.iter().map(|row| row.label.clone()).collect();
-    let x_label = move |x: &f64| {
-        let index = x.round();
-        if (x - index).abs() < 1e-9 && index >= 0.0 {
-            labels.get(index as usize).cloned().unwrap_or_default()
-        } else {
-            String::new()
-        }
-    };
+    let x_label = category_label(rows.iter().map(|row| row.label.clone()).collect());
     let mut chart = panel(
         area,
         "failure runs by length",
